@@ -1,0 +1,177 @@
+"""PostgresLedger: the ledger, its Merkle nodes and its head in PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import asyncpg
+
+from audit.ledger import LedgerEntry, NewEntry, TreeHead
+from audit.merkle import (
+    CompactRange,
+    NodeId,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root_at,
+)
+
+
+def _entry(row: Mapping[str, Any]) -> LedgerEntry:
+    return LedgerEntry(
+        ledger_index=row["ledger_index"],
+        event_id=str(row["event_id"]),
+        agency_id=row["agency_id"],
+        case_id=row["case_id"],
+        event_type=row["event_type"],
+        event_time=row["event_time"],
+        received_at=row["received_at"],
+        keyid=row["keyid"],
+        record=bytes(row["record"]),
+        leaf_hash=bytes(row["leaf_hash"]),
+    )
+
+
+class PostgresLedger:
+    """Appends under the ledger_head row lock (see audit/schema.sql); serves proofs."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def lock_head(self, conn: asyncpg.Connection) -> CompactRange:
+        """Take the appenders' lock for this transaction and return the current frontier."""
+        row = await conn.fetchrow(
+            "SELECT size, frontier FROM ledger_head WHERE singleton FOR UPDATE"
+        )
+        assert row is not None, "ledger_head missing: run migrations"
+        return CompactRange(row["size"], [bytes(h) for h in row["frontier"]])
+
+    async def append(
+        self, conn: asyncpg.Connection, entries: Sequence[NewEntry], head: CompactRange | None = None
+    ) -> list[LedgerEntry]:
+        """Append entries at the next indexes, with their Merkle nodes, in conn's transaction."""
+        if not entries:
+            return []
+        frontier = head if head is not None else await self.lock_head(conn)
+        start = frontier.size
+        hashes = [leaf_hash(e.record) for e in entries]
+        nodes = frontier.extend(hashes)
+        indexes = list(range(start, start + len(entries)))
+        await conn.execute(
+            """
+            INSERT INTO ledger (ledger_index, event_id, agency_id, case_id, event_type,
+                                event_time, received_at, keyid, record, leaf_hash)
+            SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                                 $6::timestamptz[], $7::timestamptz[], $8::text[], $9::bytea[],
+                                 $10::bytea[])
+            """,
+            indexes,
+            [e.event_id for e in entries],
+            [e.agency_id for e in entries],
+            [e.case_id for e in entries],
+            [e.event_type for e in entries],
+            [e.event_time for e in entries],
+            [e.received_at for e in entries],
+            [e.keyid for e in entries],
+            [e.record for e in entries],
+            hashes,
+        )
+        await conn.execute(
+            "INSERT INTO ledger_nodes (level, idx, hash)"
+            " SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
+            [n[0] for n in nodes],
+            [n[1] for n in nodes],
+            [n[2] for n in nodes],
+        )
+        await conn.execute(
+            "UPDATE ledger_head SET size = $1, frontier = $2, root_hash = $3 WHERE singleton",
+            frontier.size,
+            frontier.to_list(),
+            frontier.root(),
+        )
+        return [
+            LedgerEntry(i, e.event_id, e.agency_id, e.case_id, e.event_type, e.event_time,
+                        e.received_at, e.keyid, e.record, h)
+            for i, e, h in zip(indexes, entries, hashes, strict=True)
+        ]
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def tree_head(self) -> TreeHead:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT size, root_hash FROM ledger_head WHERE singleton")
+        assert row is not None
+        return TreeHead(row["size"], bytes(row["root_hash"]))
+
+    async def entries(
+        self,
+        *,
+        case_id: str | None = None,
+        agency_id: str | None = None,
+        start: int = 0,
+        limit: int | None = None,
+    ) -> list[LedgerEntry]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM ledger WHERE ledger_index >= $1"
+                " AND ($2::text IS NULL OR case_id = $2)"
+                " AND ($3::text IS NULL OR agency_id = $3)"
+                " ORDER BY ledger_index LIMIT $4",
+                start, case_id, agency_id, limit,
+            )
+        return [_entry(r) for r in rows]
+
+    async def entries_by_event_ids(
+        self, conn: asyncpg.Connection, event_ids: Sequence[str]
+    ) -> dict[str, LedgerEntry]:
+        rows = await conn.fetch("SELECT * FROM ledger WHERE event_id = ANY($1::uuid[])", event_ids)
+        return {str(r["event_id"]): _entry(r) for r in rows}
+
+    async def entry_by_event_id(self, event_id: str) -> LedgerEntry | None:
+        async with self._pool.acquire() as conn:
+            found = await self.entries_by_event_ids(conn, [event_id])
+        return found.get(event_id)
+
+    async def entry_at(self, index: int) -> LedgerEntry | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM ledger WHERE ledger_index = $1", index)
+        return _entry(row) if row else None
+
+    async def _nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        if not ids:
+            return {}
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT n.level, n.idx, n.hash FROM ledger_nodes n"
+                " JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx)"
+                " ON n.level = w.level AND n.idx = w.idx",
+                [i[0] for i in ids], [i[1] for i in ids],
+            )
+        return {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
+
+    async def _prefetch(self, build: Any, *args: int) -> Any:
+        """Run a pure proof builder: first learn which nodes it wants, fetch them in one query."""
+        wanted: list[NodeId] = []
+
+        def record(ids: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
+            wanted.extend(ids)
+            return {i: b"\x00" * 32 for i in ids}
+
+        build(*args, record)
+        fetched = await self._nodes(wanted)
+        return build(*args, lambda ids: fetched)
+
+    async def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        result: list[bytes] = await self._prefetch(inclusion_proof, index, tree_size)
+        return result
+
+    async def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        result: list[bytes] = await self._prefetch(consistency_proof, first, second)
+        return result
+
+    async def root_at(self, tree_size: int) -> bytes:
+        result: bytes = await self._prefetch(root_at, tree_size)
+        return result

@@ -1,0 +1,257 @@
+"""The agency connector SDK: sign, store in the outbox, send, and track the hub's receipts.
+
+    connector = Connector("zs-aic", SigningKey.from_file(path), bootstrap="127.0.0.1:9092",
+                          outbox_path="zs-aic.outbox.sqlite", hub_public_key=hub_pub)
+    await connector.start()
+    event_id = await connector.publish("case.opened", "AIC-2026-001", {...})
+    receipt = await connector.wait_for_receipt(event_id)
+    await connector.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from connectors.events import build_event
+from connectors.outbox import FINAL, Outbox, OutboxEntry
+from hub.crypto import SigningKey, verify_envelope_signature
+from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, Envelope
+from schemas.receipt import Receipt
+
+log = logging.getLogger(__name__)
+
+
+class ReceiptTimeout(TimeoutError):
+    """No receipt arrived in time; the event stays in the outbox and will be re-sent."""
+
+
+class Connector:
+    """One agency's connection to the hub (at-least-once, durable, receipt-tracked)."""
+
+    def __init__(
+        self,
+        agency_id: str,
+        key: SigningKey,
+        *,
+        bootstrap: str,
+        outbox_path: Path | str,
+        hub_public_key: Ed25519PublicKey | None = None,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self.agency_id = agency_id
+        self._key = key
+        self._bootstrap = bootstrap
+        self.outbox = Outbox(outbox_path)
+        self._hub_key = hub_public_key
+        self._max_backoff = max_backoff
+        self._wake = asyncio.Event()
+        self._receipt_seen = asyncio.Condition()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def ingress_topic(self) -> str:
+        return f"linkage.ingress.{self.agency_id}"
+
+    @property
+    def receipts_topic(self) -> str:
+        return f"linkage.receipts.{self.agency_id}"
+
+    async def start(self) -> None:
+        """Re-queue what was sent but never receipted, then start sending and reading."""
+        self.outbox.requeue_unreceipted()
+        self._tasks = [asyncio.create_task(self._send_loop(), name="connector-send"),
+                       asyncio.create_task(self._receipt_loop(), name="connector-receipts")]
+        self._wake.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        self.outbox.close()
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def sign(self, event_bytes: bytes) -> bytes:
+        return self._key.sign_envelope(EVENT_PAYLOAD_TYPE, event_bytes).to_json_bytes()
+
+    def enqueue(
+        self,
+        type_name: str,
+        case_id: str,
+        data: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        time: datetime | None = None,
+    ) -> str:
+        """Build, sign and store one event in the outbox (durable before this returns)."""
+        event_id, event_bytes = build_event(self.agency_id, type_name, case_id, data,
+                                            event_id=event_id, time=time)
+        self.outbox.add(event_id, case_id, type_name, self.sign(event_bytes))
+        self._wake.set()
+        return event_id
+
+    async def publish(
+        self,
+        type_name: str,
+        case_id: str,
+        data: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        time: datetime | None = None,
+    ) -> str:
+        """enqueue(); the send happens in the background, with retries while the broker is down."""
+        return self.enqueue(type_name, case_id, data, event_id=event_id, time=time)
+
+    def enqueue_raw(self, event_id: str, case_id: str, type_name: str, value: bytes) -> None:
+        """Store an already signed record (tests, replays of exported records)."""
+        self.outbox.add(event_id, case_id, type_name, value)
+        self._wake.set()
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
+                                        enable_idempotence=False, linger_ms=5,
+                                        max_request_size=2 * 1024 * 1024)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _send_batch(self, entries: Sequence[OutboxEntry]) -> None:
+        producer = await self._ensure_producer()
+        futures = [await producer.send(self.ingress_topic, e.value, key=e.case_id.encode("utf-8"))
+                   for e in entries]
+        await asyncio.gather(*futures)
+        self.outbox.mark_sent([e.event_id for e in entries])
+
+    async def _send_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while batch := self.outbox.unsent():
+                try:
+                    await self._send_batch(batch)
+                    backoff = 0.1
+                except (TimeoutError, KafkaError, OSError) as exc:
+                    log.warning("发送失败,%.1f 秒后重试 / send failed, retrying in %.1fs: %s",
+                                backoff, backoff, exc)
+                    if self._producer is not None:
+                        await self._producer.stop()
+                        self._producer = None
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
+
+    # -- receipts -------------------------------------------------------------------------
+
+    def open_receipt(self, value: bytes) -> Receipt | None:
+        """Parse a receipt envelope; None (and a warning) if its hub signature is bad."""
+        try:
+            envelope = Envelope.model_validate_json(value)
+        except ValidationError:
+            log.warning("收到无法解析的回执 / unreadable receipt")
+            return None
+        if envelope.payload_type != RECEIPT_PAYLOAD_TYPE:
+            return None
+        if self._hub_key is not None and not any(
+            verify_envelope_signature(envelope, s.signature_bytes(), self._hub_key)
+            for s in envelope.signatures
+        ):
+            log.warning("回执签名无效,已忽略 / receipt with a bad hub signature ignored")
+            return None
+        return Receipt.model_validate_json(envelope.payload_bytes())
+
+    async def _receipt_loop(self) -> None:
+        backoff = 0.2
+        while True:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
+                                        enable_auto_commit=False, auto_offset_reset="earliest")
+            try:
+                await consumer.start()
+                partitions = consumer.partitions_for_topic(self.receipts_topic)
+                while not partitions:
+                    await asyncio.sleep(0.5)
+                    await consumer.topics()
+                    partitions = consumer.partitions_for_topic(self.receipts_topic)
+                tps = [TopicPartition(self.receipts_topic, p) for p in sorted(partitions)]
+                consumer.assign(tps)
+                positions = self.outbox.receipt_positions()
+                for tp in tps:
+                    if tp.partition in positions:
+                        consumer.seek(tp, positions[tp.partition])
+                    else:
+                        await consumer.seek_to_beginning(tp)
+                backoff = 0.2
+                async for message in consumer:
+                    receipt = self.open_receipt(message.value or b"")
+                    if receipt is not None:
+                        self.outbox.record_receipt(
+                            message.partition, message.offset + 1, receipt.event_id,
+                            receipt.status.value, receipt.reason, receipt.detail,
+                            receipt.ledger_index, receipt.leaf_hash,
+                        )
+                    else:
+                        self.outbox.record_receipt(message.partition, message.offset + 1,
+                                                   None, "", None, None, None, None)
+                    async with self._receipt_seen:
+                        self._receipt_seen.notify_all()
+            except (KafkaError, OSError) as exc:
+                log.warning("回执读取失败,重试 / receipt reader failed, retrying: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+            finally:
+                await consumer.stop()
+
+    async def wait_for_receipt(self, event_id: str, timeout: float = 30.0) -> OutboxEntry:
+        """Wait until the hub's receipt for event_id arrived; the outbox entry then."""
+
+        def final() -> bool:
+            entry = self.outbox.get(event_id)
+            return entry is not None and entry.status in FINAL
+
+        async with self._receipt_seen:
+            try:
+                await asyncio.wait_for(self._receipt_seen.wait_for(final), timeout)
+            except TimeoutError as exc:
+                raise ReceiptTimeout(f"无回执 / no receipt for {event_id} in {timeout}s") from exc
+        entry = self.outbox.get(event_id)
+        assert entry is not None
+        return entry
+
+    async def wait_for_all(self, timeout: float = 60.0) -> None:
+        """Wait until no outbox entry awaits a receipt."""
+        async with self._receipt_seen:
+            try:
+                await asyncio.wait_for(
+                    self._receipt_seen.wait_for(lambda: not self.outbox.awaiting_receipt()),
+                    timeout)
+            except TimeoutError as exc:
+                raise ReceiptTimeout(f"仍有未回执事件 / events still awaiting receipts after "
+                                     f"{timeout}s: {self.outbox.counts()}") from exc
+
+
+def receipt_summary(entry: OutboxEntry) -> dict[str, Any]:
+    return {"event_id": entry.event_id, "status": entry.status, "reason": entry.reason,
+            "detail": entry.detail, "ledger_index": entry.ledger_index,
+            "leaf_hash": entry.leaf_hash}
+
+
+__all__ = ["Connector", "ReceiptTimeout", "receipt_summary"]

@@ -1,0 +1,169 @@
+"""The connector's durable local outbox (SQLite): every event is stored before it is sent.
+
+States: pending (stored, not yet acknowledged by the broker) → sent (broker acked) →
+accepted / duplicate / rejected (the hub's signed receipt arrived). A crash at any point
+loses nothing: on start, every entry without a final receipt is sent again, and the hub
+answers a re-send of an accepted event with `duplicate` (the entry stays `accepted`).
+The receipts consumer's position is stored in the same database, in the same
+transaction as the status updates it causes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+FINAL = ("accepted", "duplicate", "rejected")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id     TEXT NOT NULL UNIQUE,
+    case_id      TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    value        BLOB NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'pending',
+    reason       TEXT,
+    detail       TEXT,
+    ledger_index INTEGER,
+    leaf_hash    TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    created_at   TEXT NOT NULL,
+    sent_at      TEXT,
+    receipt_at   TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
+CREATE TABLE IF NOT EXISTS receipt_positions (
+    kpartition INTEGER PRIMARY KEY,
+    next_offset INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    event_id: str
+    case_id: str
+    event_type: str
+    value: bytes
+    status: str
+    reason: str | None
+    detail: str | None
+    ledger_index: int | None
+    leaf_hash: str | None
+    attempts: int
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class Outbox:
+    """Thread-safe SQLite outbox (WAL, synchronous=FULL so an acknowledged write survives)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._lock = threading.Lock()
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def add(self, event_id: str, case_id: str, event_type: str, value: bytes) -> bool:
+        """Store an event; False when that event id is already in the outbox."""
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO outbox (event_id, case_id, event_type, value, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (event_id, case_id, event_type, value, _now()),
+            )
+            return cur.rowcount == 1
+
+    def unsent(self, limit: int = 500) -> list[OutboxEntry]:
+        return self._select("WHERE status = 'pending' ORDER BY seq LIMIT ?", (limit,))
+
+    def awaiting_receipt(self) -> list[OutboxEntry]:
+        return self._select("WHERE status IN ('pending', 'sent') ORDER BY seq", ())
+
+    def mark_sent(self, event_ids: list[str]) -> None:
+        with self._lock:
+            self._db.executemany(
+                "UPDATE outbox SET status = CASE WHEN status = 'pending' THEN 'sent' ELSE status"
+                " END, attempts = attempts + 1, sent_at = ? WHERE event_id = ?",
+                [(_now(), e) for e in event_ids],
+            )
+
+    def requeue_unreceipted(self) -> int:
+        """On start: everything sent but not receipted is sent again."""
+        with self._lock:
+            return self._db.execute(
+                "UPDATE outbox SET status = 'pending' WHERE status = 'sent'"
+            ).rowcount
+
+    def record_receipt(
+        self,
+        partition: int,
+        next_offset: int,
+        event_id: str | None,
+        status: str,
+        reason: str | None,
+        detail: str | None,
+        ledger_index: int | None,
+        leaf_hash: str | None,
+    ) -> None:
+        """Apply one receipt and advance the receipts position, atomically.
+
+        `accepted` is never overwritten: a later duplicate receipt of a re-send keeps it.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if event_id is not None:
+                    self._db.execute(
+                        "UPDATE outbox SET status = ?, reason = ?, detail = ?,"
+                        " ledger_index = coalesce(?, ledger_index),"
+                        " leaf_hash = coalesce(?, leaf_hash), receipt_at = ?"
+                        " WHERE event_id = ? AND status <> 'accepted'",
+                        (status, reason, detail, ledger_index, leaf_hash, _now(), event_id),
+                    )
+                self._db.execute(
+                    "INSERT INTO receipt_positions (kpartition, next_offset) VALUES (?, ?)"
+                    " ON CONFLICT (kpartition) DO UPDATE SET next_offset = excluded.next_offset",
+                    (partition, next_offset),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def receipt_positions(self) -> dict[int, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT kpartition, next_offset FROM receipt_positions")
+            return {int(p): int(o) for p, o in rows}
+
+    def get(self, event_id: str) -> OutboxEntry | None:
+        found = self._select("WHERE event_id = ?", (event_id,))
+        return found[0] if found else None
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, count(*) FROM outbox GROUP BY status")
+            return {str(s): int(n) for s, n in rows}
+
+    def _select(self, where: str, params: tuple[object, ...]) -> list[OutboxEntry]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event_id, case_id, event_type, value, status, reason, detail,"
+                f" ledger_index, leaf_hash, attempts FROM outbox {where}",
+                params,
+            ).fetchall()
+        return [OutboxEntry(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6], r[7], r[8], r[9])
+                for r in rows]

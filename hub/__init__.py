@@ -1,0 +1,1 @@
+"""The hub: verifies signed agency events, sequences them into the ledger, receipts them."""

@@ -1,0 +1,102 @@
+"""The `linkage-hub` command line (contract section 6); help and errors in zh-CN and English."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hub.commands import ledger_cmds, registry_cmds, schema_cmds, up
+from hub.commands.common import CliError
+from hub.db import StoreError, StoreUnavailable
+from hub.settings import Settings
+
+Handler = Callable[[Settings, argparse.Namespace], Any]
+
+
+def _add(sub: Any, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="linkage-hub",
+        description="行政执法与刑事司法衔接信息共享枢纽 / two-law linkage information-sharing hub",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="详细日志 / verbose logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = _add(sub, "up", "启动全部组件 / start broker, database, workers and HTTP service", up.run_up)
+    p.add_argument("--demo", action="store_true",
+                   help="同时运行模拟机关 / also run simulated agencies through realistic cases")
+    p.add_argument("--accelerate", type=float, default=1440.0,
+                   help="演示时间加速倍数 / demo time acceleration (default 1440: a day per minute)")
+    p = _add(sub, "worker", "运行枢纽工作进程 / run the hub worker (used by `up`)", up.run_worker)
+    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+
+    keys = sub.add_parser("keys", help="密钥 / keys").add_subparsers(dest="sub", required=True)
+    p = _add(keys, "generate", "生成机关密钥对 / generate an agency key pair",
+             registry_cmds.keys_generate)
+    p.add_argument("agency")
+    p.add_argument("--out", required=True, help="输出目录 / output directory")
+    _add(keys, "hub", "输出枢纽公钥 (PEM) / print the hub's public key", registry_cmds.keys_hub)
+
+    agency = sub.add_parser("agency", help="机关登记 / agency registry").add_subparsers(
+        dest="sub", required=True)
+    p = _add(agency, "list", "列出机关 / list agencies", registry_cmds.agency_list)
+    p.add_argument("--json", action="store_true")
+    p = _add(agency, "add", "登记机关 / register an agency", registry_cmds.agency_add)
+    p.add_argument("id")
+    p.add_argument("--role", required=True, help="administrative | police | procuratorate")
+    p.add_argument("--name", required=True)
+    p.add_argument("--name-en", default="")
+    p = _add(agency, "add-key", "登记公钥 / register a public key", registry_cmds.agency_add_key)
+    p.add_argument("id")
+    p.add_argument("pubkey", metavar="PUBKEY.pem")
+    p = _add(agency, "revoke-key", "吊销密钥 / revoke a key", registry_cmds.agency_revoke_key)
+    p.add_argument("keyid")
+
+    ledger = sub.add_parser("ledger", help="移交账本 / handover ledger").add_subparsers(
+        dest="sub", required=True)
+    p = _add(ledger, "list", "列出账本条目 / list ledger entries", ledger_cmds.ledger_list)
+    p.add_argument("--case")
+    p.add_argument("--agency")
+    p.add_argument("--start", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+
+    schemas = sub.add_parser("schemas", help="事件模式 / event schemas").add_subparsers(
+        dest="sub", required=True)
+    p = _add(schemas, "export", "导出 JSON Schema / write one JSON Schema per event type",
+             schema_cmds.export)
+    p.add_argument("dir")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    try:
+        result = args.handler(settings, args)
+        if inspect.iscoroutine(result):
+            asyncio.run(result)
+    except CliError as exc:
+        print(f"错误 / error: {exc}", file=sys.stderr)
+        return exc.code
+    except (StoreUnavailable, StoreError) as exc:
+        print(f"错误 / error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

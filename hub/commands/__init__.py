@@ -1,0 +1,1 @@
+"""Handlers of the `linkage-hub` command line, one module per command group."""

@@ -1,0 +1,80 @@
+"""`linkage-hub keys ...` and `linkage-hub agency ...`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hub.commands.common import CliError, database, print_json, print_table
+from hub.crypto import KeyFormatError, SigningKey, public_pem
+from hub.registry import PostgresRegistry, RegistryError
+from hub.settings import Settings
+from schemas.cloudevent import AGENCY_ID_PATTERN
+from schemas.events import Role
+
+
+def keys_generate(settings: Settings, args: argparse.Namespace) -> None:
+    import re
+
+    if not re.fullmatch(AGENCY_ID_PATTERN, args.agency):
+        raise CliError(f"机关编号无效 / invalid agency id: {args.agency!r}")
+    key = SigningKey.generate()
+    key_path, pub_path = key.write_pair(Path(args.out), args.agency)
+    print(f"{key_path}\n{pub_path}\nkeyid {key.keyid}")
+
+
+def keys_hub(settings: Settings, args: argparse.Namespace) -> None:
+    print(public_pem(settings.hub_key().public_key), end="")
+
+
+async def agency_list(settings: Settings, args: argparse.Namespace) -> None:
+    async with database(settings) as pool:
+        agencies = await PostgresRegistry(pool).agencies()
+    if args.json:
+        print_json([
+            {"id": a.agency_id, "role": a.role.value, "name": a.name, "name_en": a.name_en,
+             "keys": [{"keyid": k.keyid, "status": k.status, "added_at": k.added_at,
+                       "revoked_at": k.revoked_at} for k in a.keys]}
+            for a in agencies
+        ])
+        return
+    print_table(
+        ["机关 agency", "角色 role", "名称 name", "有效密钥 active keys", "已吊销 revoked"],
+        [[a.agency_id, a.role.value, a.name, sum(k.status == "active" for k in a.keys),
+          sum(k.status == "revoked" for k in a.keys)] for a in agencies],
+    )
+
+
+async def agency_add(settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        role = Role(args.role)
+    except ValueError as exc:
+        raise CliError(f"角色无效 / invalid role: {args.role}") from exc
+    async with database(settings, restricted=False) as pool:
+        try:
+            await PostgresRegistry(pool).add_agency(args.id, role, args.name, args.name_en or "")
+        except (RegistryError, ValueError) as exc:
+            raise CliError(str(exc)) from exc
+    print(f"已添加机关 / agency added: {args.id}")
+
+
+async def agency_add_key(settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        pem = Path(args.pubkey).read_bytes()
+    except OSError as exc:
+        raise CliError(f"无法读取公钥 / cannot read public key: {exc}") from exc
+    async with database(settings, restricted=False) as pool:
+        try:
+            keyid = await PostgresRegistry(pool).add_key(args.id, pem)
+        except (RegistryError, KeyFormatError) as exc:
+            raise CliError(str(exc)) from exc
+    print(keyid)
+
+
+async def agency_revoke_key(settings: Settings, args: argparse.Namespace) -> None:
+    async with database(settings, restricted=False) as pool:
+        try:
+            when = await PostgresRegistry(pool).revoke_key(args.keyid)
+        except RegistryError as exc:
+            raise CliError(str(exc)) from exc
+    print(f"已吊销 / revoked {args.keyid} at {when.isoformat()}")

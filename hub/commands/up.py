@@ -1,0 +1,109 @@
+"""`linkage-hub up` / `worker`: start the broker, database, workers, HTTP service, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+from hub.db import create_pool, migrate
+from hub.embedded import EmbeddedBroker, EmbeddedDatabase
+from hub.registry import PostgresRegistry
+from hub.runtime import clear_runtime, write_runtime
+from hub.settings import Settings
+from hub.topics import ensure_topics, hub_topics
+
+log = logging.getLogger(__name__)
+
+
+async def prepare(settings: Settings) -> list[str]:
+    """Migrate, seed the registry, create every topic; returns the agency ids."""
+    dsn = settings.require_database()
+    await migrate(dsn)
+    pool = await create_pool(dsn, restricted=False)
+    try:
+        registry = PostgresRegistry(pool)
+        await registry.seed()
+        agencies = [a.agency_id for a in await registry.agencies()]
+    finally:
+        await pool.close()
+    await ensure_topics(settings.require_kafka(), hub_topics(agencies))
+    return agencies
+
+
+def run_worker(settings: Settings, args: argparse.Namespace) -> None:
+    """Run the faust worker in this process until SIGINT/SIGTERM."""
+    import faust
+
+    from hub.worker import build_app
+
+    agencies = asyncio.run(prepare(settings))
+    app = build_app(settings, agencies)
+    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
+    worker.execute_from_commandline()
+
+
+def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "hub.cli", *argv], env=env)
+
+
+def run_up(settings: Settings, args: argparse.Namespace) -> None:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    broker = db = None
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        if not settings.database_url:
+            print("启动内置 PostgreSQL / starting embedded PostgreSQL ...", flush=True)
+            db = EmbeddedDatabase(settings.home / "pgdata").start()
+            settings = replace(settings, database_url=db.dsn)
+        embedded_kafka = not settings.kafka
+        if embedded_kafka:
+            broker = EmbeddedBroker(log_path=settings.home / "tansu.log").start()
+            settings = replace(settings, kafka=broker.bootstrap)
+            print(f"内置 Kafka 代理 / embedded Kafka broker: {broker.bootstrap}", flush=True)
+        agencies = asyncio.run(prepare(settings))
+        write_runtime(settings, settings.require_kafka(), settings.require_database(), os.getpid())
+        env = dict(os.environ, LINKAGE_KAFKA=settings.require_kafka(),
+                   LINKAGE_DATABASE_URL=settings.require_database(),
+                   LINKAGE_HOME=str(settings.home),
+                   LINKAGE_FAST_REBALANCE="1" if embedded_kafka else
+                   os.environ.get("LINKAGE_FAST_REBALANCE", "0"))
+        children.append(_spawn(["worker"], env))
+        print(f"枢纽已启动 / hub running: {len(agencies)} agencies, "
+              f"http://127.0.0.1:{settings.http_port}/metrics  (Ctrl-C 停止 / to stop)", flush=True)
+        if args.demo:
+            demo_args = ["demo", "--accelerate", str(args.accelerate)]
+            children.append(_spawn(demo_args, env))
+        while not stopping and all(c.poll() is None for c in children[:1]):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\n正在停止 / stopping ...", flush=True)
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in reversed(children):
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        clear_runtime(settings)
+        if broker:
+            broker.stop()
+        if db:
+            db.stop()
+        print("已停止 / stopped", flush=True)

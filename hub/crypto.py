@@ -1,0 +1,121 @@
+"""Ed25519 keys, key ids and DSSE envelope signing/verification (contract sections 1-2)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from schemas.dsse import Envelope, pae
+
+
+class KeyFormatError(ValueError):
+    """A PEM file that is not an Ed25519 key of the expected kind."""
+
+
+def raw_public_bytes(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def keyid_of(public_key: Ed25519PublicKey) -> str:
+    """Lowercase hex SHA-256 of the 32 raw public-key bytes."""
+    return hashlib.sha256(raw_public_bytes(public_key)).hexdigest()
+
+
+def public_pem(public_key: Ed25519PublicKey) -> str:
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+
+
+def private_pem(private_key: Ed25519PrivateKey) -> str:
+    return private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
+def load_public_pem(pem: str | bytes) -> Ed25519PublicKey:
+    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError as exc:
+        raise KeyFormatError("不是 PEM 公钥 / not a PEM public key") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFormatError("公钥不是 Ed25519 / public key is not Ed25519")
+    return key
+
+
+def load_private_pem(pem: str | bytes) -> Ed25519PrivateKey:
+    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyFormatError("不是 PKCS#8 PEM 私钥 / not a PKCS#8 PEM private key") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFormatError("私钥不是 Ed25519 / private key is not Ed25519")
+    return key
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A private key with its key id, able to sign DSSE envelopes."""
+
+    private_key: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_pem(cls, pem: str | bytes) -> SigningKey:
+        return cls(load_private_pem(pem))
+
+    @classmethod
+    def from_file(cls, path: Path) -> SigningKey:
+        return cls.from_pem(path.read_bytes())
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.private_key.public_key()
+
+    @property
+    def keyid(self) -> str:
+        return keyid_of(self.public_key)
+
+    def sign(self, message: bytes) -> bytes:
+        return self.private_key.sign(message)
+
+    def sign_envelope(self, payload_type: str, payload: bytes) -> Envelope:
+        """A DSSE envelope with one Ed25519 signature over PAE(payload_type, payload)."""
+        return Envelope.build(payload_type, payload, self.keyid, self.sign(pae(payload_type, payload)))
+
+    def write_pair(self, directory: Path, name: str) -> tuple[Path, Path]:
+        """Write `<name>.key.pem` (mode 0600) and `<name>.pub.pem` into directory."""
+        directory.mkdir(parents=True, exist_ok=True)
+        key_path = directory / f"{name}.key.pem"
+        pub_path = directory / f"{name}.pub.pem"
+        key_path.touch(mode=0o600, exist_ok=True)
+        key_path.write_text(private_pem(self.private_key))
+        pub_path.write_text(public_pem(self.public_key))
+        return key_path, pub_path
+
+
+def verify_signature(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        public_key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def verify_envelope_signature(
+    envelope: Envelope, signature: bytes, public_key: Ed25519PublicKey
+) -> bool:
+    """True when `signature` is a valid Ed25519 signature over the envelope's PAE."""
+    return verify_signature(public_key, signature, pae(envelope.payload_type, envelope.payload_bytes()))

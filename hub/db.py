@@ -1,0 +1,143 @@
+"""PostgreSQL access: the connection pool, schema migrations, the hub's restricted role.
+
+This is the one seam where asyncpg errors become the hub's own: `StoreUnavailable` tells
+a worker to back off and retry; nothing above this module sees an asyncpg type in an
+exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any, TypeVar
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+HUB_ROLE = "linkage_hub"
+
+# Applied in order; each file is idempotent (CREATE ... IF NOT EXISTS) and recorded by name.
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("audit", "schema.sql"),
+    ("hub.sql", "registry.sql"),
+    ("hub.sql", "ingress.sql"),
+)
+
+T = TypeVar("T")
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached or failed transiently: back off and retry."""
+
+
+class StoreError(Exception):
+    """The database refused an operation (a constraint, a permission): not retryable."""
+
+
+TRANSIENT = (
+    OSError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+@asynccontextmanager
+async def translated_errors() -> AsyncIterator[None]:
+    """Map asyncpg and socket errors to StoreUnavailable / StoreError."""
+    try:
+        yield
+    except TRANSIENT as exc:
+        raise StoreUnavailable(f"数据库暂不可用 / database unavailable: {exc}") from exc
+    except asyncpg.exceptions.PostgresError as exc:
+        raise StoreError(f"数据库拒绝操作 / database refused: {exc}") from exc
+
+
+async def _ensure_role(conn: asyncpg.Connection) -> None:
+    await conn.execute(
+        f"""
+        DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{HUB_ROLE}') THEN
+                CREATE ROLE {HUB_ROLE} NOLOGIN;
+            END IF;
+        EXCEPTION WHEN duplicate_object THEN NULL;
+        END $$;
+        """
+    )
+
+
+async def migrate(dsn: str) -> None:
+    """Create or upgrade the schema as the DSN's (owner) user; grants go to HUB_ROLE."""
+    async with translated_errors():
+        conn = await asyncpg.connect(dsn)
+        try:
+            await _ensure_role(conn)
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(7305162)")
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+                for package, filename in MIGRATIONS:
+                    name = f"{package}/{filename}"
+                    if name in done:
+                        continue
+                    sql = resources.files(package).joinpath(filename).read_text("utf-8")
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                    log.info("applied migration %s", name)
+        finally:
+            await conn.close()
+
+
+async def _as_hub_role(conn: asyncpg.Connection) -> None:
+    await conn.execute(f"SET ROLE {HUB_ROLE}")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5,
+                      restricted: bool = True) -> asyncpg.Pool:
+    """A pool whose connections act as the restricted hub role (no UPDATE/DELETE on ledger)."""
+    async with translated_errors():
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=_as_hub_role if restricted else None,
+        )
+    assert pool is not None
+    return pool
+
+
+async def retrying(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    attempts: int | None = None,
+    base_delay: float = 0.2,
+    max_delay: float = 5.0,
+    on_retry: Callable[[Exception, float], Any] | None = None,
+) -> T:
+    """Run `operation` until it succeeds, backing off on StoreUnavailable."""
+    import asyncio
+
+    delay = base_delay
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await operation()
+        except StoreUnavailable as exc:
+            if attempts is not None and attempt >= attempts:
+                raise
+            if on_retry is not None:
+                on_retry(exc, delay)
+            log.warning("retrying after %.1fs: %s", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)

@@ -1,0 +1,28 @@
+"""Prometheus metrics of the hub (records by outcome, latency, ledger size, alerts)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+INGRESS_RECORDS = Counter(
+    "linkage_ingress_records_total",
+    "入口记录数(按机关、结果、原因) / ingress records by agency, outcome and reason",
+    ["agency", "outcome", "reason"],
+)
+INGRESS_LATENCY = Histogram(
+    "linkage_ingress_latency_seconds",
+    "从记录写入 Kafka 到数据库提交的时延 / record timestamp to database commit",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+INGRESS_BATCH_SECONDS = Histogram(
+    "linkage_ingress_batch_seconds",
+    "一批记录的处理时长 / time to process one ingress batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+INGRESS_RETRIES = Counter(
+    "linkage_ingress_retries_total", "入口批次重试次数 / ingress batch retries"
+)
+LEDGER_SIZE = Gauge("linkage_ledger_size", "账本条目数 / ledger entries (tree size)")
+ALERTS_PUBLISHED = Counter(
+    "linkage_alerts_published_total", "已发布预警 / alerts published", ["rule_id", "status"]
+)

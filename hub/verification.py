@@ -1,0 +1,204 @@
+"""Pure verification of one ingress record: envelope, key, signature, event, schema, rules.
+
+Checks run in a fixed order and the first failure decides the reason code:
+size → envelope → payload type → key (unknown / revoked) → signature → event → source →
+type → permission → case key → schema → clock. The signature is checked before anything
+inside the payload is trusted. See docs/contract-notes.md for the reading of each code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import BaseModel, ValidationError
+
+from hub.crypto import verify_envelope_signature
+from hub.reasons import Reason
+from schemas.cloudevent import CloudEvent, canonical_event_id, event_type_name
+from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope
+from schemas.events import EVENT_TYPES, EventTypeSpec, Role
+
+MAX_RECORD_BYTES = 1024 * 1024
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+INGRESS_PREFIX = "linkage.ingress."
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What the registry knows of one agency key."""
+
+    keyid: str
+    agency_id: str
+    role: Role
+    public_key: Ed25519PublicKey
+    revoked_at: datetime | None = None
+
+    def revoked_by(self, when: datetime) -> bool:
+        return self.revoked_at is not None and self.revoked_at <= when
+
+
+@dataclass(frozen=True)
+class RegistrySnapshot:
+    """What verification needs from the registry: keys by id, event types by role."""
+
+    keys: Mapping[str, KeyRecord]
+    permissions: Mapping[Role, frozenset[str]] = field(default_factory=dict)
+
+    def permits(self, role: Role, type_name: str) -> bool:
+        return type_name in self.permissions.get(role, frozenset())
+
+
+class Rejected(Exception):
+    """A record the hub refuses: a contract reason code, a detail, the event id if readable."""
+
+    def __init__(self, reason: Reason, detail: str, event_id: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.event_id = event_id
+
+    def with_event_id(self, event_id: str | None) -> Rejected:
+        return Rejected(self.reason, self.detail, event_id)
+
+
+@dataclass(frozen=True)
+class VerifiedEvent:
+    """A record that passed every check; `value` is the record's bytes exactly as received."""
+
+    value: bytes
+    event: CloudEvent
+    spec: EventTypeSpec
+    keyid: str
+
+    @property
+    def event_id(self) -> str:
+        return self.event.event_id
+
+    @property
+    def agency_id(self) -> str:
+        return self.event.agency
+
+    @property
+    def case_id(self) -> str:
+        return self.event.subject
+
+
+def topic_agency(topic: str) -> str | None:
+    """`linkage.ingress.zs-aic` -> `zs-aic`."""
+    return topic[len(INGRESS_PREFIX):] if topic.startswith(INGRESS_PREFIX) else None
+
+
+def json_pointer(loc: tuple[int | str, ...]) -> str:
+    """RFC 6901 pointer for a pydantic error location."""
+    parts = (str(p).replace("~", "~0").replace("/", "~1") for p in loc)
+    return "".join("/" + p for p in parts)
+
+
+def first_error(exc: ValidationError, prefix: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(pointer, message) of the first validation error."""
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    return json_pointer(prefix + loc), str(err["msg"])
+
+
+def readable_event_id(value: bytes) -> str | None:
+    """Best-effort event id of any record (used to key receipts even for rejections)."""
+    try:
+        envelope = json.loads(value)
+        payload = Envelope.model_validate(envelope).payload_bytes()
+        event_id = json.loads(payload).get("id")
+        return canonical_event_id(event_id) if isinstance(event_id, str) else None
+    except (ValueError, TypeError, AttributeError, ValidationError):
+        return None
+
+
+def _parse_envelope(value: bytes) -> Envelope:
+    try:
+        return Envelope.model_validate_json(value)
+    except ValidationError as exc:
+        pointer, msg = first_error(exc)
+        raise Rejected(Reason.MALFORMED_ENVELOPE, f"{pointer or '/'}: {msg}") from exc
+
+
+def _check_signature(envelope: Envelope, keys: Mapping[str, KeyRecord], now: datetime) -> KeyRecord:
+    known = [(s, keys[s.keyid]) for s in envelope.signatures if s.keyid in keys]
+    if not known:
+        ids = ", ".join(s.keyid or "(empty)" for s in envelope.signatures)
+        raise Rejected(Reason.UNKNOWN_KEY, f"keyid {ids}")
+    usable = [(s, k) for s, k in known if not k.revoked_by(now)]
+    if not usable:
+        record = known[0][1]
+        raise Rejected(Reason.KEY_REVOKED, f"keyid {record.keyid} revoked at {record.revoked_at}")
+    for signature, record in usable:
+        if verify_envelope_signature(envelope, signature.signature_bytes(), record.public_key):
+            return record
+    raise Rejected(Reason.BAD_SIGNATURE, f"keyid {usable[0][1].keyid}")
+
+
+def _parse_event(payload: bytes) -> CloudEvent:
+    try:
+        return CloudEvent.model_validate_json(payload)
+    except ValidationError as exc:
+        pointer, msg = first_error(exc)
+        raise Rejected(Reason.MALFORMED_EVENT, f"{pointer}: {msg}") from exc
+
+
+def validate_data(spec: EventTypeSpec, data: Mapping[str, Any]) -> BaseModel:
+    """Validate an event's data against its type's schema (strict JSON mode)."""
+    try:
+        return spec.model.model_validate_json(json.dumps(data))
+    except ValidationError as exc:
+        pointer, msg = first_error(exc, ("data",))
+        raise Rejected(Reason.SCHEMA_INVALID, f"{pointer}: {msg}") from exc
+
+
+def verify_record(
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    registry: RegistrySnapshot,
+    now: datetime,
+) -> VerifiedEvent:
+    """Verify one ingress record; raises Rejected with the first failing reason."""
+    value = value or b""
+    if len(value) > MAX_RECORD_BYTES:
+        raise Rejected(Reason.TOO_LARGE, f"{len(value)} bytes > {MAX_RECORD_BYTES}")
+    try:
+        return _verify(topic, key, value, registry, now)
+    except Rejected as rejection:
+        raise rejection.with_event_id(readable_event_id(value)) from rejection
+
+
+def _verify(
+    topic: str, key: bytes | None, value: bytes, registry: RegistrySnapshot, now: datetime
+) -> VerifiedEvent:
+    envelope = _parse_envelope(value)
+    if envelope.payload_type != EVENT_PAYLOAD_TYPE:
+        raise Rejected(Reason.BAD_PAYLOAD_TYPE, f"payloadType {envelope.payload_type!r}")
+    signer = _check_signature(envelope, registry.keys, now)
+    event = _parse_event(envelope.payload_bytes())
+    agencies = {topic_agency(topic), event.agency if event.source.startswith(
+        "urn:linkage:agency:") else event.source, signer.agency_id}
+    if len(agencies) != 1:
+        raise Rejected(
+            Reason.SOURCE_MISMATCH,
+            f"topic {topic}, source {event.source}, key of {signer.agency_id}",
+        )
+    name = event_type_name(event.type)
+    spec = EVENT_TYPES.get(name) if name else None
+    if spec is None:
+        raise Rejected(Reason.UNKNOWN_TYPE, f"type {event.type!r}")
+    if not registry.permits(signer.role, spec.name):
+        raise Rejected(Reason.NOT_PERMITTED, f"{spec.name} not allowed for role {signer.role}")
+    if key is None or key != event.subject.encode("utf-8"):
+        shown = key.decode("utf-8", "replace") if key is not None else "(none)"
+        raise Rejected(Reason.CASE_MISMATCH, f"key {shown!r} != subject {event.subject!r}")
+    validate_data(spec, event.data)
+    if event.time - now > MAX_CLOCK_SKEW:
+        raise Rejected(Reason.CLOCK_SKEW, f"time {event.time.isoformat()} > now {now.isoformat()}")
+    return VerifiedEvent(value=value, event=event, spec=spec, keyid=signer.keyid)

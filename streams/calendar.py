@@ -1,0 +1,215 @@
+"""Deadline arithmetic in Asia/Shanghai: calendar days with holiday extension, and hours.
+
+The reading of the law this module encodes (linkage-law.md, "Counting days"):
+
+* All deadlines are computed in Asia/Shanghai (`SHANGHAI`). A deadline is reported as the
+  *last instant that is still on time*; an act at or before it meets the deadline, and the
+  deadline is missed from the next microsecond on.
+* A period counted in **days** does not count the day on which it starts (刑事诉讼法
+  第一百零五条: 期间开始的时和日不计算在期间以内) and runs in calendar days. "3 days from
+  the report", for a report made at any time on 2025-03-03 (Shanghai date), ends at the end
+  of 2025-03-06: 2025-03-06T23:59:59.999999+08:00.
+* Where that last day is not a working day, the period ends at the end of the first working
+  day after it (期间的最后一日为节假日的，以节假日后的第一日为期满日期). "Not a working day"
+  is read as the official calendar reads 节假日: statutory holidays *and* ordinary weekends,
+  while a weekend made a working day by 调休 is a working day. Days inside the period are
+  never skipped; only the last day moves. Example: 3 days from 2025-09-29 would end on
+  2025-10-02, inside 国庆 (2025-10-01..08), so it ends at the end of 2025-10-09.
+* A period counted in **hours** (24 hours from the approval) is exact elapsed time from the
+  instant it starts, and is never extended (the law extends periods counted in days).
+* Working days come from the `chinesecalendar` library (module `chinese_calendar`), which
+  knows the State Council's yearly notice for the years it ships. An operator override
+  (`YearOverride` per year: extra `holidays`, extra `workdays`) is applied on top of it. For a
+  year the library does not know, an override entry for that year *is* that year's calendar
+  (weekends, plus its holidays, minus its workdays); without one the module falls back to
+  weekends only and reports the year in `DueTime.unverified_years` so alerts can say so.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
+
+from streams._errors import ConfigError, Problem, problems_from_validation
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+END_OF_DAY = time(23, 59, 59, 999_999)
+ONE_TICK = timedelta(microseconds=1)  # from the last on-time instant to the first late one
+_MAX_EXTENSION_DAYS = 60  # a longer run of rest days is a broken override, not a calendar
+
+Unit = Literal["days", "hours"]
+
+
+class YearOverride(BaseModel):
+    """An operator's corrections to one year's calendar: extra rest days and extra working days."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    holidays: tuple[date, ...] = ()
+    workdays: tuple[date, ...] = ()
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> YearOverride:
+        both = sorted(set(self.holidays) & set(self.workdays))
+        if both:
+            raise ValueError(
+                f"日期不能同时为节假日和工作日：{both[0]} / "
+                f"a date cannot be both a holiday and a working day: {both[0]}"
+            )
+        return self
+
+
+CalendarOverride = dict[int, YearOverride]
+_OVERRIDE_ADAPTER: TypeAdapter[CalendarOverride] = TypeAdapter(CalendarOverride)
+
+
+def parse_calendar_override(
+    table: Mapping[str, Any], *, file: str | None = None, prefix: str = "calendar"
+) -> CalendarOverride:
+    """Validate a `{year: {holidays: [...], workdays: [...]}}` table; ConfigError on a bad entry."""
+    try:
+        years = _OVERRIDE_ADAPTER.validate_python(dict(table))
+    except ValidationError as exc:
+        raise ConfigError(
+            [
+                Problem(p.path, p.message_zh, p.message_en, file)
+                for p in problems_from_validation(exc, (prefix,))
+            ]
+        ) from exc
+    problems = [
+        Problem(
+            f"{prefix}.{year}",
+            f"日期 {day} 不属于 {year} 年",
+            f"date {day} is not in year {year}",
+            file,
+        )
+        for year, entry in years.items()
+        for day in (*entry.holidays, *entry.workdays)
+        if day.year != year
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return years
+
+
+def load_calendar_override(path: str | Path) -> CalendarOverride:
+    """Read a calendar override file: `[calendar.2027]` tables with `holidays` / `workdays` lists."""
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError([Problem("", "无法读取日历文件", str(exc), str(path))]) from exc
+    table = document.get("calendar", {})
+    if not isinstance(table, dict):
+        raise ConfigError([Problem("calendar", "必须为表（table）", "must be a table", str(path))])
+    return parse_calendar_override(table, file=str(path))
+
+
+@lru_cache(maxsize=64)
+def _library_knows(year: int) -> bool:
+    try:
+        chinese_calendar.is_workday(date(year, 1, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class WorkCalendar:
+    """Which days are working days in mainland China: the official calendar plus an override."""
+
+    overrides: Mapping[int, YearOverride] = field(default_factory=dict)
+
+    def knows(self, year: int) -> bool:
+        """True when the year's calendar is official (library) or given by the operator."""
+        return year in self.overrides or _library_knows(year)
+
+    def is_workday(self, day: date) -> bool:
+        entry = self.overrides.get(day.year)
+        if entry is not None:
+            if day in entry.holidays:
+                return False
+            if day in entry.workdays:
+                return True
+        if _library_knows(day.year):
+            return bool(chinese_calendar.is_workday(day))
+        return day.weekday() < 5
+
+    def first_workday_from(self, day: date) -> date:
+        """`day` itself if it is a working day, else the first working day after it."""
+        for offset in range(_MAX_EXTENSION_DAYS + 1):
+            candidate = day + timedelta(days=offset)
+            if self.is_workday(candidate):
+                return candidate
+        raise ConfigError(
+            [
+                Problem(
+                    f"calendar.{day.year}",
+                    f"{day} 之后连续 {_MAX_EXTENSION_DAYS} 天都不是工作日",
+                    f"no working day within {_MAX_EXTENSION_DAYS} days after {day}",
+                )
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class DueTime:
+    """A computed deadline: the last on-time instant, and how it was obtained."""
+
+    at: datetime  # last instant still on time, Asia/Shanghai
+    nominal_last_day: date | None = None  # day periods: the last day before holiday extension
+    unverified_years: tuple[int, ...] = ()  # years read as weekends-only (no official calendar)
+
+    @property
+    def extended(self) -> bool:
+        return self.nominal_last_day is not None and self.at.date() != self.nominal_last_day
+
+    @property
+    def first_late_instant(self) -> datetime:
+        return self.at + ONE_TICK
+
+
+def to_shanghai(moment: datetime) -> datetime:
+    """The same instant in Asia/Shanghai; refuses naive datetimes."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("naive datetime: an offset or time zone is required")
+    return moment.astimezone(SHANGHAI)
+
+
+def end_of_day(day: date) -> datetime:
+    """The last instant of a Shanghai calendar day."""
+    return datetime.combine(day, END_OF_DAY, tzinfo=SHANGHAI)
+
+
+def add_days(start: datetime, days: int, calendar: WorkCalendar) -> DueTime:
+    """End of the `days`-th calendar day after `start`'s Shanghai date, holiday-extended."""
+    if days < 0:
+        raise ValueError("days must be >= 0")
+    nominal = to_shanghai(start).date() + timedelta(days=days)
+    last = calendar.first_workday_from(nominal)
+    consulted = {nominal.year + offset for offset in range(last.year - nominal.year + 1)}
+    unverified = tuple(sorted(year for year in consulted if not calendar.knows(year)))
+    return DueTime(end_of_day(last), nominal, unverified)
+
+
+def add_hours(start: datetime, hours: int) -> DueTime:
+    """`start` plus exactly `hours` hours (elapsed time, never extended)."""
+    if hours < 0:
+        raise ValueError("hours must be >= 0")
+    return DueTime(to_shanghai(start) + timedelta(hours=hours))
+
+
+def due_after(start: datetime, amount: int, unit: Unit, calendar: WorkCalendar) -> DueTime:
+    """The deadline `amount` `unit` after `start` under this module's reading of the law."""
+    if unit == "days":
+        return add_days(start, amount, calendar)
+    return add_hours(start, amount)

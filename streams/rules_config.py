@@ -1,0 +1,461 @@
+"""Load, merge and validate the versioned rule file (`streams/rules.toml`) and an operator override.
+
+Shape (see rules.toml for the shipped file, every figure with its legal source):
+
+    version = "2026.1"
+    [rules.<RULE_ID>]                      title_zh, title_en, legal_basis, enabled, unconfirmed, note
+    [rules.<RULE_ID>.deadlines.<name>]     amount, unit ("days"/"hours"), starts (the clock), ...
+    [offences.<offence>]                   title_zh, title_en, criminal_law_article, economic,
+                                           reasonable_suspicion
+    [offences.<offence>.thresholds.<id>]   min = {figure = value, "a+b" = value}, flags = [...],
+                                           attempt, tier, legal_basis, unconfirmed, note, enabled
+    [calendar.<year>]                      holidays = [dates], workdays = [dates]
+
+An override file has the same shape and only the keys it changes: tables merge key by key,
+anything else (numbers, strings, arrays) replaces the base value. Errors name the file and the
+TOML path of each bad field, in Chinese and English (`ConfigError.problems`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from schemas.events import Offence
+from schemas.money import parse_money
+from streams import _figures
+from streams._errors import ConfigError, Problem, problems_from_validation
+from streams.calendar import (
+    CalendarOverride,
+    Unit,
+    WorkCalendar,
+    load_calendar_override,
+    parse_calendar_override,
+)
+
+Anchor = Literal[
+    "threshold_met",  # the assessed figures first met a threshold (or IP reasonable suspicion)
+    "report",  # the transfer report (移送涉嫌犯罪案件的书面报告)
+    "transfer_approved",  # the head approved the transfer
+    "transferred",  # the case was handed to police (or forwarded by police)
+    "received",  # the forwarding police received the case (its acceptance, else the handoff)
+    "accepted",  # police accepted the transfer (signed the receipt)
+    "non_filing_notice",  # police decided not to file (不予立案通知)
+    "reconsideration_requested",
+    "reconsideration_decided",
+    "supervision_issued",  # the procuratorate asked police (explain / order filing)
+    "filing_notice",  # police decided to file (立案通知)
+]
+DocumentKind = Literal[
+    "transfer_letter", "investigation_report", "seized_items_list", "inspection_report", "other"
+]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """What the engine needs from a rule's configuration: its deadlines, each with its clock."""
+
+    deadlines: Mapping[str, Anchor]
+    needs_documents: bool = False
+
+
+RULE_CATALOGUE: Mapping[str, RuleSpec] = {
+    "SHOULD_TRANSFER": RuleSpec({"transfer": "threshold_met"}),
+    "PENALTY_INSTEAD_OF_TRANSFER": RuleSpec({}),
+    "TRANSFER_DECISION_LATE": RuleSpec({"decision": "report"}),
+    "HANDOVER_LATE": RuleSpec({"handover": "transfer_approved"}),
+    "DOCUMENTS_MISSING": RuleSpec({}, needs_documents=True),
+    "NOT_ACCEPTED": RuleSpec({"acceptance": "transferred"}),
+    "FORWARD_LATE": RuleSpec({"forward": "received"}),
+    "FILING_OVERDUE": RuleSpec(
+        {"general": "accepted", "economic": "accepted", "economic_complex": "accepted"}
+    ),
+    "NON_FILING_NOT_RECONSIDERED": RuleSpec({"contest": "non_filing_notice"}),
+    "RECONSIDERATION_OVERDUE": RuleSpec({"decision": "reconsideration_requested"}),
+    "SUPERVISION_NOT_REQUESTED": RuleSpec({"request": "reconsideration_decided"}),
+    "NON_FILING_NOT_EXPLAINED": RuleSpec({"explanation": "supervision_issued"}),
+    "ORDERED_FILING_OVERDUE": RuleSpec({"filing": "supervision_issued"}),
+    "SEIZED_GOODS_NOT_HANDED_OVER": RuleSpec({"handover": "filing_notice"}),
+    "SPLIT_CASES": RuleSpec({}),
+}
+
+_STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+def _threshold_number(value: object) -> Decimal:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(
+            '门槛须写为整数或金额字符串，例如 50000 或 "50000.00" / '
+            'a threshold is an integer or a money string, e.g. 50000 or "50000.00"'
+        )
+    if isinstance(value, int):
+        return Decimal(value)
+    try:
+        return parse_money(value)
+    except ValueError as exc:
+        raise ValueError(f"金额格式无效 / {exc}") from exc
+
+
+ThresholdValue = Annotated[Decimal, BeforeValidator(_threshold_number)]
+
+
+class Deadline(BaseModel):
+    """A period: `amount` `unit` from the `starts` event (see streams.calendar for the reading)."""
+
+    model_config = _STRICT
+
+    amount: int = Field(ge=0)
+    unit: Unit
+    starts: Anchor
+    unconfirmed: bool = False
+    note: str = ""
+
+
+class Rule(BaseModel):
+    """One alert rule: its titles, its legal source, its deadlines, whether it runs."""
+
+    model_config = _STRICT
+
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    title_zh: str = Field(min_length=1)
+    title_en: str = Field(min_length=1)
+    legal_basis: str = Field(min_length=1)
+    enabled: bool = True
+    unconfirmed: bool = False
+    note: str = ""
+    deadlines: dict[str, Deadline] = Field(default_factory=dict)
+    required_documents: tuple[DocumentKind, ...] | None = None
+
+    def deadline(self, name: str) -> Deadline:
+        return self.deadlines[name]
+
+
+class ThresholdTrigger(BaseModel):
+    """One "any one suffices" entry of a threshold table: all its minimums and flags must hold."""
+
+    model_config = _STRICT
+
+    min: dict[str, ThresholdValue] = Field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+    attempt: bool = False
+    tier: str | None = None
+    criminal_law_article: int | None = None
+    legal_basis: str = Field(min_length=1)
+    enabled: bool = True
+    unconfirmed: bool = False
+    note: str = ""
+
+
+class OffenceRules(BaseModel):
+    """How one offence is classified and which figures make it a suspected crime."""
+
+    model_config = _STRICT
+
+    title_zh: str = Field(min_length=1)
+    title_en: str = Field(min_length=1)
+    criminal_law_article: int | None = None
+    economic: bool = False
+    reasonable_suspicion: bool = False
+    note: str = ""
+    thresholds: dict[str, ThresholdTrigger] = Field(default_factory=dict)
+
+
+class RuleSet(BaseModel):
+    """The validated rule set the engine evaluates: rules, thresholds per offence, calendar."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str = Field(min_length=1)
+    timezone: Literal["Asia/Shanghai"] = "Asia/Shanghai"
+    rules: dict[str, Rule]
+    offences: dict[Offence, OffenceRules]
+    calendar: CalendarOverride = Field(default_factory=dict)
+
+    _work_calendar: WorkCalendar = PrivateAttr(default_factory=WorkCalendar)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rule_ids_from_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("rules"), dict):
+            rules = {
+                key: ({"id": key, **value} if isinstance(value, dict) else value)
+                for key, value in data["rules"].items()
+            }
+            data = {**data, "rules": rules}
+        return data
+
+    @model_validator(mode="after")
+    def _semantics(self, info: ValidationInfo) -> RuleSet:
+        if not (info.context or {}).get("defer_semantic_checks"):
+            problems = semantic_problems(self)
+            if problems:
+                raise ValueError(
+                    "规则集无效 / invalid rule set: " + "; ".join(str(p) for p in problems)
+                )
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._work_calendar = WorkCalendar(dict(self.calendar))
+
+    @property
+    def work_calendar(self) -> WorkCalendar:
+        return self._work_calendar
+
+    def enabled_rules(self) -> list[Rule]:
+        return [rule for rule in self.rules.values() if rule.enabled]
+
+
+def _trigger_problems(path: str, trigger: ThresholdTrigger) -> list[Problem]:
+    problems: list[Problem] = []
+    if not trigger.min and not trigger.flags:
+        problems.append(
+            Problem(path, "至少需要一个 min 或 flags 条件", "needs at least one min or flag")
+        )
+    for name, value in trigger.min.items():
+        where = f'{path}.min."{name}"' if "+" in name else f"{path}.min.{name}"
+        kinds = {_figures.kind_of(part) for part in name.split("+")}
+        if None in kinds or "flag" in kinds:
+            problems.append(
+                Problem(
+                    where,
+                    "未知的金额或数量名称",
+                    "unknown amount or count; known: "
+                    + ", ".join(_figures.AMOUNTS + _figures.COUNTS),
+                )
+            )
+        elif len(kinds) > 1:
+            problems.append(Problem(where, "金额与数量不能相加", "cannot add amounts and counts"))
+        elif kinds == {"count"} and value != value.to_integral_value():
+            problems.append(Problem(where, "数量门槛必须为整数", "a count threshold is an integer"))
+        if value <= 0:
+            problems.append(Problem(where, "门槛必须大于 0", "a threshold must be greater than 0"))
+    for index, flag in enumerate(trigger.flags):
+        if _figures.kind_of(flag) != "flag":
+            problems.append(
+                Problem(
+                    f"{path}.flags[{index}]",
+                    "未知的标志名称",
+                    "unknown flag; known: " + ", ".join(_figures.FLAGS),
+                )
+            )
+    return problems
+
+
+def _unconfirmed_note(path: str, unconfirmed: bool, note: str) -> list[Problem]:
+    if unconfirmed and not note.strip():
+        return [
+            Problem(
+                f"{path}.note",
+                "标记为未确认（unconfirmed）的条目必须写明说明",
+                "an entry marked unconfirmed needs a note saying what is unconfirmed",
+            )
+        ]
+    return []
+
+
+def semantic_problems(ruleset: RuleSet) -> list[Problem]:
+    """What the field types cannot say: known rule ids, each deadline's clock, figure names."""
+    problems: list[Problem] = []
+    if not ruleset.rules:
+        problems.append(Problem("rules", "规则集为空", "the rule set is empty"))
+    elif not ruleset.enabled_rules():
+        problems.append(Problem("rules", "没有启用的规则", "every rule is disabled"))
+    for key, rule in ruleset.rules.items():
+        path = f"rules.{key}"
+        if rule.id != key:
+            problems.append(
+                Problem(f"{path}.id", "id 必须与表名一致", f"id must equal the table name {key!r}")
+            )
+        problems += _unconfirmed_note(path, rule.unconfirmed, rule.note)
+        spec = RULE_CATALOGUE.get(key)
+        if spec is None:
+            problems.append(
+                Problem(path, "未知的规则编号", "unknown rule id; known: " + ", ".join(RULE_CATALOGUE))
+            )
+            continue
+        for name, anchor in spec.deadlines.items():
+            deadline = rule.deadlines.get(name)
+            if deadline is None:
+                problems.append(
+                    Problem(f"{path}.deadlines.{name}", "缺少期限", "missing deadline")
+                )
+            elif deadline.starts != anchor:
+                problems.append(
+                    Problem(
+                        f"{path}.deadlines.{name}.starts",
+                        f"该期限的起算点必须为 {anchor!r}",
+                        f"this deadline's clock starts at {anchor!r}",
+                    )
+                )
+            if deadline is not None:
+                problems += _unconfirmed_note(
+                    f"{path}.deadlines.{name}", deadline.unconfirmed, deadline.note
+                )
+        for name in rule.deadlines.keys() - spec.deadlines.keys():
+            problems.append(
+                Problem(
+                    f"{path}.deadlines.{name}",
+                    "该规则没有此期限",
+                    "this rule has no such deadline; known: " + ", ".join(spec.deadlines),
+                )
+            )
+        if spec.needs_documents and not rule.required_documents:
+            problems.append(
+                Problem(f"{path}.required_documents", "缺少必备材料清单", "missing document list")
+            )
+        if not spec.needs_documents and rule.required_documents is not None:
+            problems.append(
+                Problem(f"{path}.required_documents", "该规则不使用材料清单", "not used by this rule")
+            )
+    for offence in Offence:
+        if offence not in ruleset.offences:
+            problems.append(
+                Problem(f"offences.{offence.value}", "缺少该罪名的配置", "missing offence table")
+            )
+    for offence, rules in ruleset.offences.items():
+        for trigger_id, trigger in rules.thresholds.items():
+            path = f"offences.{offence.value}.thresholds.{trigger_id}"
+            problems += _trigger_problems(path, trigger)
+            problems += _unconfirmed_note(path, trigger.unconfirmed, trigger.note)
+    return problems
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; any other value in `override` replaces the base value."""
+    merged = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            merged[key] = merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _has_path(document: Mapping[str, Any], parts: Sequence[str]) -> bool:
+    node: Any = document
+    for part in parts:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _path_parts(path: str) -> list[str]:
+    parts: list[str] = []
+    for chunk in path.replace('"', "").split("."):
+        name = chunk.split("[", 1)[0]
+        if name:
+            parts.append(name)
+    return parts
+
+
+def _attribute(
+    problem: Problem,
+    base: Mapping[str, Any],
+    override: Mapping[str, Any] | None,
+    base_file: str,
+    override_file: str | None,
+) -> Problem:
+    """Name the file a problem comes from: the override when it set (or added) the field."""
+    file = base_file
+    if override is not None:
+        parts = _path_parts(problem.path)
+        for depth in range(len(parts), 0, -1):
+            prefix = parts[:depth]
+            if _has_path(override, prefix):
+                if depth == len(parts) or not _has_path(base, prefix):
+                    file = override_file or "override"
+                break
+    return Problem(problem.path, problem.message_zh, problem.message_en, file)
+
+
+def parse_rules(
+    base: Mapping[str, Any],
+    override: Mapping[str, Any] | None = None,
+    *,
+    base_file: str = "rules.toml",
+    override_file: str | None = None,
+) -> RuleSet:
+    """Merge `override` into `base`, validate, and return the rule set; ConfigError if unusable."""
+    document = merge(base, override) if override is not None else dict(base)
+    problems: list[Problem] = []
+    calendar: CalendarOverride = {}
+    calendar_table = document.pop("calendar", {})
+    if not isinstance(calendar_table, Mapping):
+        problems.append(Problem("calendar", "必须为表（table）", "must be a table"))
+    else:
+        try:
+            calendar = parse_calendar_override(calendar_table)
+        except ConfigError as exc:
+            problems += exc.problems
+    ruleset: RuleSet | None = None
+    try:
+        ruleset = RuleSet.model_validate(
+            {**document, "calendar": calendar}, context={"defer_semantic_checks": True}
+        )
+    except ValidationError as exc:
+        problems += problems_from_validation(exc)
+    if ruleset is not None:
+        problems += semantic_problems(ruleset)
+    if problems:
+        raise ConfigError(
+            [_attribute(p, base, override, base_file, override_file) for p in problems]
+        )
+    assert ruleset is not None
+    return ruleset
+
+
+def default_rules_path() -> Path:
+    """The rule file shipped with the package."""
+    return Path(str(resources.files("streams").joinpath("rules.toml")))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [Problem("", "无法读取文件", f"cannot read the file: {exc}", str(path))]
+        ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem("", "TOML 语法错误", str(exc), str(path))]) from exc
+
+
+def load_rules(
+    path: str | Path | None = None,
+    override: str | Path | None = None,
+    calendar_override: str | Path | None = None,
+) -> RuleSet:
+    """Load the rule file (default: the shipped one), merge an override file and a calendar file."""
+    base_path = Path(path) if path is not None else default_rules_path()
+    base = _read_toml(base_path)
+    override_doc = _read_toml(Path(override)) if override is not None else None
+    ruleset = parse_rules(
+        base,
+        override_doc,
+        base_file=str(base_path),
+        override_file=str(override) if override is not None else None,
+    )
+    if calendar_override is not None:
+        years = {**ruleset.calendar, **load_calendar_override(calendar_override)}
+        ruleset = RuleSet.model_validate({**ruleset.model_dump(), "calendar": years})
+    return ruleset
