@@ -11,9 +11,12 @@ from audit.ledger import LedgerEntry, NewEntry, TreeHead
 from audit.merkle import (
     CompactRange,
     NodeId,
+    consistency_node_ids,
     consistency_proof,
+    inclusion_node_ids,
     inclusion_proof,
     leaf_hash,
+    right_edge,
     root_at,
 )
 
@@ -140,7 +143,8 @@ class PostgresLedger:
             row = await conn.fetchrow("SELECT * FROM ledger WHERE ledger_index = $1", index)
         return _entry(row) if row else None
 
-    async def _nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+    async def nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        """The stored perfect-subtree hashes among ``ids``, in one query (absent ones omitted)."""
         if not ids:
             return {}
         async with self._pool.acquire() as conn:
@@ -152,26 +156,14 @@ class PostgresLedger:
             )
         return {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
 
-    async def _prefetch(self, build: Any, *args: int) -> Any:
-        """Run a pure proof builder: first learn which nodes it wants, fetch them in one query."""
-        wanted: list[NodeId] = []
-
-        def record(ids: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
-            wanted.extend(ids)
-            return {i: b"\x00" * 32 for i in ids}
-
-        build(*args, record)
-        fetched = await self._nodes(wanted)
-        return build(*args, lambda ids: fetched)
-
     async def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
-        result: list[bytes] = await self._prefetch(inclusion_proof, index, tree_size)
-        return result
+        fetched = await self.nodes(inclusion_node_ids(index, tree_size))
+        return inclusion_proof(index, tree_size, lambda _: fetched)
 
     async def consistency_proof(self, first: int, second: int) -> list[bytes]:
-        result: list[bytes] = await self._prefetch(consistency_proof, first, second)
-        return result
+        fetched = await self.nodes(consistency_node_ids(first, second))
+        return consistency_proof(first, second, lambda _: fetched)
 
     async def root_at(self, tree_size: int) -> bytes:
-        result: bytes = await self._prefetch(root_at, tree_size)
-        return result
+        fetched = await self.nodes(right_edge(tree_size))
+        return root_at(tree_size, lambda _: fetched)

@@ -407,7 +407,6 @@ def decision_key(decision_no: str) -> str:
     return folded.translate(_KEY_BRACKETS)
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Columns of the standard and header recognition
 # ---------------------------------------------------------------------------------------------
@@ -587,7 +586,7 @@ class _Header:
 
 def _find_header(text: str) -> _Header:
     """The delimiter and header rows under which most standard columns are recognised."""
-    best: tuple[tuple[int, int, int], _Header] | None = None
+    best: tuple[tuple[int, int, int, int], _Header] | None = None
     for rank, delimiter in enumerate(_DELIMITERS):
         rows = list(islice(_records(text, delimiter), _HEADER_SEARCH_ROWS + 1))
         for start in range(min(_HEADER_SEARCH_ROWS, len(rows))):
@@ -599,7 +598,7 @@ def _find_header(text: str) -> _Header:
                 height = 1 if sub is None else 2
                 # more columns recognised first; on a tie fewer header rows, an earlier start,
                 # the more usual delimiter
-                key = (_score(columns), -height, -start * 10 - rank)
+                key = (_score(columns), -height, -start, -rank)
                 if best is None or key > best[0]:
                     header_rows = tuple(range(start + 1, start + 1 + height))
                     best = (key, _Header(delimiter, header_rows, tuple(columns)))
@@ -613,7 +612,18 @@ def _find_header(text: str) -> _Header:
 
 
 def _records(text: str, delimiter: str) -> Iterator[list[str]]:
-    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    """The file's rows as Excel numbers them (a quoted cell over several lines is one row)."""
+    done = 0
+    try:
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            yield row
+            done += 1
+    except csv.Error as exc:
+        raise PenaltyFileError(
+            ReasonCode.MALFORMED_CSV,
+            f"第 {done + 1} 行的 CSV 结构无法读取：{exc}",
+            f"unreadable CSV structure in row {done + 1}: {exc}",
+        ) from exc
 
 
 def _decode(data: bytes) -> tuple[str, str]:
@@ -699,19 +709,10 @@ class PenaltyCsv:
         width = max((column.index + 1 for column in self.columns), default=0)
         known = [column for column in self.columns if column.spec is not None]
         first_row_of: dict[str, int] = {}
-        records = _records(self.text, self.delimiter)
-        row_number = 0
-        try:
-            for row_number, cells in enumerate(records, start=1):
-                if row_number <= self.header_rows[-1] or not any(c.strip() for c in cells):
-                    continue
-                yield from self._read_row(row_number, cells, width, known, first_row_of)
-        except csv.Error as exc:
-            raise PenaltyFileError(
-                ReasonCode.MALFORMED_CSV,
-                f"第 {row_number + 1} 行附近的 CSV 结构无法读取：{exc}",
-                f"unreadable CSV structure near row {row_number + 1}: {exc}",
-            ) from exc
+        for row_number, cells in enumerate(_records(self.text, self.delimiter), start=1):
+            if row_number <= self.header_rows[-1] or not any(cell.strip() for cell in cells):
+                continue
+            yield from self._read_row(row_number, cells, width, known, first_row_of)
 
     def _read_row(
         self,

@@ -51,12 +51,13 @@ _AGENCY_RE: Final = re.compile(AGENCY_ID_PATTERN)
 
 
 class HubEvent(NamedTuple):
-    """One event for the hub, before the connector wraps it in CloudEvents, DSSE and Kafka."""
+    """One event for the hub, in the order of Connector.publish's arguments:
+    `connector.publish(e.type_name, e.case_id, e.data, event_id=e.event_id, time=e.time)`."""
 
     type_name: str  # "case.opened"
     case_id: str  # the CloudEvents subject and Kafka key
     event_id: str  # a UUID, the same on every import of the same record
-    time: str  # RFC 3339 with offset
+    time: datetime  # aware, +08:00: isoformat() is the RFC 3339 form
     data: dict[str, Any]
 
 
@@ -246,7 +247,7 @@ class _Mapper:
                 "person_id_number", ReasonCode.MISSING_PARTY_ID,
                 "自然人须有证件号码（个体工商户须有证件号码或登记代码）",
                 "a natural person needs an identity document number "
-                "(a sole trader that or a registration code)",
+                "(a sole trader: that or a business registration code)",
             )
         if not record.person_id_type:
             raise self.refuse(
@@ -326,11 +327,11 @@ def map_penalty_record(
     return (
         HubEvent(
             "case.opened", case_id, event_id_for(agency_id, record.decision_no, "case.opened"),
-            at.isoformat(), opened,
+            at, opened,
         ),
         HubEvent(
             "penalty.decided", case_id,
             event_id_for(agency_id, record.decision_no, "penalty.decided"),
-            at.isoformat(), decided,
+            at, decided,
         ),
     )

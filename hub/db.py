@@ -24,6 +24,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("audit", "schema.sql"),
     ("hub.sql", "registry.sql"),
     ("hub.sql", "ingress.sql"),
+    ("audit", "checkpoints.sql"),
 )
 
 T = TypeVar("T")

@@ -15,6 +15,10 @@ QUARANTINE = "linkage.quarantine"
 ALERTS = "linkage.alerts"
 CHECKPOINTS = "linkage.checkpoints"
 
+# Records over the contract's 1 MiB limit must still reach the hub (to be rejected as
+# TOO_LARGE and quarantined), so ingress and quarantine topics accept larger messages.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
 
 def ingress_topic(agency_id: str) -> str:
     return f"linkage.ingress.{agency_id}"
@@ -44,7 +48,8 @@ async def ensure_topics(
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(n, num_partitions=partitions, replication_factor=replication)
+                    [NewTopic(n, num_partitions=partitions, replication_factor=replication,
+                              topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES)})
                      for n in missing]
                 )
             except TopicAlreadyExistsError:

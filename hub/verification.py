@@ -167,7 +167,8 @@ def verify_record(
     """Verify one ingress record; raises Rejected with the first failing reason."""
     value = value or b""
     if len(value) > MAX_RECORD_BYTES:
-        raise Rejected(Reason.TOO_LARGE, f"{len(value)} bytes > {MAX_RECORD_BYTES}")
+        raise Rejected(Reason.TOO_LARGE, f"{len(value)} bytes > {MAX_RECORD_BYTES}",
+                       readable_event_id(value))
     try:
         return _verify(topic, key, value, registry, now)
     except Rejected as rejection:

@@ -53,6 +53,8 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_max_request_size=topics.MAX_MESSAGE_BYTES + 64 * 1024,
+        consumer_max_fetch_size=topics.MAX_MESSAGE_BYTES + 64 * 1024,
         web_enabled=True,
         web_port=settings.http_port,
         web_bind="127.0.0.1",

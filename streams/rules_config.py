@@ -140,7 +140,7 @@ class Rule(BaseModel):
     unconfirmed: bool = False
     note: str = ""
     deadlines: dict[str, Deadline] = Field(default_factory=dict)
-    required_documents: tuple[DocumentKind, ...] | None = None
+    required_documents: tuple[DocumentKind, ...] | None = Field(default=None, strict=False)
 
     def deadline(self, name: str) -> Deadline:
         return self.deadlines[name]
@@ -152,7 +152,7 @@ class ThresholdTrigger(BaseModel):
     model_config = _STRICT
 
     min: dict[str, ThresholdValue] = Field(default_factory=dict)
-    flags: tuple[str, ...] = ()
+    flags: tuple[str, ...] = Field(default=(), strict=False)
     attempt: bool = False
     tier: str | None = None
     criminal_law_article: int | None = None

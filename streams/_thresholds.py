@@ -1,0 +1,196 @@
+"""Which entry thresholds a case's figures meet, and since when (runs over the assessment history)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from schemas.events import Offence
+from schemas.money import format_money
+from streams import _figures
+from streams.calendar import to_shanghai
+from streams.case_state import CaseState, Figures
+from streams.rules_config import OffenceRules, RuleSet, ThresholdTrigger
+
+
+def format_figure(name: str, value: Decimal) -> str:
+    """A count as an integer ("500"), an amount in yuan with two decimals ("50000.00")."""
+    if all(_figures.kind_of(part) == "count" for part in name.split("+")):
+        return str(int(value))
+    return format_money(value)
+
+
+@dataclass(frozen=True)
+class MetThreshold:
+    """One threshold entry the figures meet, with the values that meet it."""
+
+    offence: Offence
+    trigger_id: str
+    trigger: ThresholdTrigger
+    article: int | None
+    values: tuple[tuple[str, Decimal], ...]
+
+    def facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {
+            "offence": self.offence.value,
+            "threshold": self.trigger_id,
+            "criminal_law_article": self.article,
+            "legal_basis": self.trigger.legal_basis,
+            "figures": {name: format_figure(name, value) for name, value in self.values},
+            "minimums": {
+                name: format_figure(name, minimum) for name, minimum in self.trigger.min.items()
+            },
+        }
+        if self.trigger.flags:
+            facts["flags"] = list(self.trigger.flags)
+        if self.trigger.attempt:
+            facts["attempt"] = True
+        if self.trigger.tier:
+            facts["tier"] = self.trigger.tier
+        if self.trigger.unconfirmed:
+            facts["unconfirmed"] = True
+            facts["note"] = self.trigger.note
+        return facts
+
+    def describe(self) -> tuple[str, str]:
+        """(zh, en): "非法经营数额 60000.00 ≥ 50000.00" etc."""
+        zh_parts: list[str] = []
+        en_parts: list[str] = []
+        for name, value in self.values:
+            minimum = self.trigger.min[name]
+            zh, en = _figures.label(name)
+            zh_parts.append(f"{zh} {format_figure(name, value)} ≥ {format_figure(name, minimum)}")
+            en_parts.append(f"{en} {format_figure(name, value)} ≥ {format_figure(name, minimum)}")
+        for flag in self.trigger.flags:
+            zh, en = _figures.label(flag)
+            zh_parts.append(zh)
+            en_parts.append(en)
+        if self.trigger.attempt:
+            zh_parts.append("（未遂）")
+            en_parts.append("(attempt)")
+        return "，".join(zh_parts), ", ".join(en_parts)
+
+
+def met_thresholds(
+    offence: Offence, rules: OffenceRules, figures: Figures
+) -> tuple[MetThreshold, ...]:
+    """Every enabled threshold entry of the offence that the figures meet."""
+    met: list[MetThreshold] = []
+    for trigger_id, trigger in rules.thresholds.items():
+        if not trigger.enabled:
+            continue
+        values: list[tuple[str, Decimal]] = []
+        for name, minimum in trigger.min.items():
+            value = figures.value(name)
+            if value is None or value < minimum:
+                break
+            values.append((name, value))
+        else:
+            if all(figures.flag(flag) for flag in trigger.flags):
+                article = trigger.criminal_law_article or rules.criminal_law_article
+                met.append(MetThreshold(offence, trigger_id, trigger, article, tuple(values)))
+    return tuple(met)
+
+
+@dataclass(frozen=True)
+class Indication:
+    """Grounds to suspect a crime: thresholds met, or (IP offences) recorded reasonable suspicion."""
+
+    met: tuple[MetThreshold, ...] = ()
+    suspicion: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.met) or self.suspicion
+
+    @property
+    def unconfirmed(self) -> bool:
+        """True when every ground rests on a figure flagged unconfirmed."""
+        return bool(self.met) and not self.suspicion and all(m.trigger.unconfirmed for m in self.met)
+
+    def facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {"thresholds_met": [m.facts() for m in self.met]}
+        if self.suspicion:
+            facts["reasonable_suspicion"] = True
+        return facts
+
+    def describe(self) -> tuple[str, str]:
+        if self.met:
+            return self.met[0].describe()
+        return (
+            "行政执法机关认定存在犯罪合理嫌疑（第三条第二款）",
+            "the agency recorded a reasonable suspicion of a crime (SC Art 3 para 2)",
+        )
+
+
+def indication(rules: RuleSet, offence: Offence | None, figures: Figures) -> Indication:
+    """The grounds the figures give for the offence under these rules (none if offence unknown)."""
+    if offence is None:
+        return Indication()
+    offence_rules = rules.offences[offence]
+    return Indication(
+        met=met_thresholds(offence, offence_rules, figures),
+        suspicion=offence_rules.reasonable_suspicion and figures.flag("reasonable_suspicion"),
+    )
+
+
+@dataclass(frozen=True)
+class Run:
+    """A stretch of the assessment history during which there were grounds to suspect a crime."""
+
+    start: datetime
+    start_event_id: str
+    end: datetime | None  # when an assessment removed the grounds; None: still there
+    grounds: Indication  # the grounds at the last point of the run
+
+    def covers(self, moment: datetime) -> bool:
+        return self.start <= moment and (self.end is None or moment < self.end)
+
+    def facts(self) -> dict[str, Any]:
+        facts = self.grounds.facts()
+        facts["threshold_met_at"] = to_shanghai(self.start).isoformat()
+        if self.end is not None:
+            facts["threshold_no_longer_met_at"] = to_shanghai(self.end).isoformat()
+        return facts
+
+
+def indication_runs(case: CaseState, rules: RuleSet) -> tuple[Run, ...]:
+    """Replay the assessments in time order; each run starts where grounds appear, ends where they go."""
+    if case.offence is None:
+        return ()
+    runs: list[Run] = []
+    figures = Figures()
+    start: tuple[datetime, str] | None = None
+    grounds = Indication()
+    for assessment in case.assessments:
+        figures = figures.updated(assessment)
+        now_grounds = indication(rules, case.offence, figures)
+        if now_grounds and start is None:
+            start = (assessment.assessed_at, assessment.event_id)
+        elif not now_grounds and start is not None:
+            runs.append(Run(start[0], start[1], assessment.assessed_at, grounds))
+            start = None
+        grounds = now_grounds
+    if start is not None:
+        runs.append(Run(start[0], start[1], None, grounds))
+    return tuple(runs)
+
+
+def aggregate(cases: Iterable[CaseState]) -> Figures:
+    """Figures of several cases added up: amounts and quantities sum; marks/patents take the largest."""
+    amounts: dict[str, Decimal] = {}
+    counts: dict[str, int] = {}
+    as_of: dict[str, datetime] = {}
+    for case in cases:
+        for name, amount in case.figures.amounts.items():
+            amounts[name] = amounts.get(name, Decimal(0)) + amount
+        for name, count in case.figures.counts.items():
+            if name in _figures.NON_ADDITIVE_COUNTS:
+                counts[name] = max(counts.get(name, 0), count)
+            else:
+                counts[name] = counts.get(name, 0) + count
+        for name, moment in case.figures.as_of.items():
+            as_of[name] = max(as_of[name], moment) if name in as_of else moment
+    return Figures(amounts=amounts, counts=counts, as_of=as_of)

@@ -1,0 +1,166 @@
+"""The pure rules engine: a case state, a rule set and a time in; alert decisions out.
+
+`evaluate(case, rules, now, related)` runs the policy of every enabled rule (streams._policies)
+and judges each obligation it returns against `now`:
+
+* an act due by a deadline, not done, deadline passed (`now` > due_at)  -> "open"
+* an act done after its deadline, or a breach later cured               -> "resolved"
+* an act done on time, or not yet due                                    -> no decision
+* a breach with no deadline (penalty in place of a transfer, missing
+  documents, split cases), not cured                                     -> "open"
+
+Nothing in a decision depends on `now` except whether it is open yet: `raised_at` is the
+deadline (or the time of the breach), and `alert_id` is uuid5 over "rule|case|trigger", so
+re-running the engine raises nothing new, and a late act that cures a breach yields the same
+`alert_id` with status "resolved". A resolved decision may come without an open one ever
+having been due to the caller (a late act seen only when it arrives, e.g. a late transfer
+decision): it records that the step was late.
+
+A decision the engine returned as open and no longer returns for the same case is no longer
+supported by the facts (e.g. figures revised below every threshold before a deadline, or a
+related case handled); the caller may publish it as resolved.
+
+`next_due(case, rules, now)` is the earliest instant after `now` at which `evaluate` would
+return something different without a new event (the first instant past the nearest pending
+deadline), or None.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeAlias
+
+from schemas.alert import Alert
+from streams._errors import ConfigError, Problem
+from streams._policies import POLICIES, CaseView, Obligation, iso
+from streams.calendar import DueTime, due_after, to_shanghai
+from streams.case_state import CaseState
+from streams.rules_config import Rule, RuleSet
+
+AlertDecision: TypeAlias = Alert
+ALERT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:linkage:alert")
+
+_UNCONFIRMED_ZH = "（所依据的数值尚未确认）"
+_UNCONFIRMED_EN = " (rests on a figure not yet confirmed)"
+
+
+def alert_id(rule_id: str, case_id: str, trigger: str) -> str:
+    """The deterministic alert id of (rule, case, trigger)."""
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{rule_id}|{case_id}|{trigger}"))
+
+
+def _local(moment: datetime) -> str:
+    return to_shanghai(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def _enabled_rules(rules: RuleSet) -> list[Rule]:
+    enabled = rules.enabled_rules()
+    if not enabled:
+        raise ConfigError([Problem("rules", "没有启用的规则", "the rule set has no enabled rule")])
+    return enabled
+
+
+def _decision(
+    case: CaseState,
+    rules: RuleSet,
+    rule: Rule,
+    found: Obligation,
+    status: str,
+    raised_at: datetime,
+    due: DueTime | None,
+) -> AlertDecision:
+    facts: dict[str, Any] = {
+        **found.facts,
+        "rules_version": rules.version,
+        "case_agency": case.agency,
+        "satisfied_at": iso(found.satisfied_at) if found.satisfied_at else None,
+    }
+    unconfirmed = rule.unconfirmed or found.unconfirmed
+    if found.deadline is not None and due is not None and found.clock_start is not None:
+        unconfirmed = unconfirmed or found.deadline.unconfirmed
+        facts["deadline"] = {
+            "name": found.deadline_name,
+            "amount": found.deadline.amount,
+            "unit": found.deadline.unit,
+            "starts": found.deadline.starts,
+            "unconfirmed": found.deadline.unconfirmed,
+        }
+        facts["clock_started_at"] = iso(found.clock_start)
+        facts["due_at"] = iso(due.at)
+        if due.extended and due.nominal_last_day is not None:
+            facts["holiday_extended_from"] = due.nominal_last_day.isoformat()
+        if due.unverified_years:
+            facts["calendar_unverified_years"] = list(due.unverified_years)
+    facts["unconfirmed"] = unconfirmed
+
+    zh = f"【{rule.title_zh}】{found.detail_zh}"
+    en = f"[{rule.title_en}] {found.detail_en}"
+    if due is not None:
+        zh += f"；期限至 {_local(due.at)}"
+        en += f"; due by {_local(due.at)} (Asia/Shanghai)"
+    if status == "resolved" and found.satisfied_at is not None:
+        zh += f"；已于 {_local(found.satisfied_at)} 迟延履行或纠正"
+        en += f"; done late or cured at {_local(found.satisfied_at)}"
+    elif due is not None:
+        zh += "，已逾期"
+        en += ", overdue"
+    if unconfirmed:
+        zh += _UNCONFIRMED_ZH
+        en += _UNCONFIRMED_EN
+    return Alert(
+        alert_id=alert_id(rule.id, case.case_id, found.trigger),
+        rule_id=rule.id,
+        status="resolved" if status == "resolved" else "open",
+        case_id=case.case_id,
+        agency=found.responsible,
+        raised_at=to_shanghai(raised_at),
+        due_at=due.at if due is not None else None,
+        legal_basis=rule.legal_basis,
+        facts=facts,
+        message_zh=zh + "。",
+        message_en=en + ".",
+    )
+
+
+def _judge(
+    case: CaseState, rules: RuleSet, now: datetime, related: Sequence[CaseState]
+) -> tuple[list[AlertDecision], list[datetime]]:
+    """Decisions as of `now`, and the first-late instants of deadlines still pending."""
+    now = to_shanghai(now)
+    view = CaseView(case, rules, related)
+    decisions: list[AlertDecision] = []
+    pending: list[datetime] = []
+    for rule in _enabled_rules(rules):
+        for found in POLICIES[rule.id](view, rule):
+            if found.deadline is None or found.clock_start is None:
+                assert found.raised_at is not None, f"{rule.id}: breach without a time"
+                status = "resolved" if found.satisfied_at is not None else "open"
+                decisions.append(_decision(case, rules, rule, found, status, found.raised_at, None))
+                continue
+            due = due_after(
+                found.clock_start, found.deadline.amount, found.deadline.unit, rules.work_calendar
+            )
+            if found.satisfied_at is not None:
+                if found.satisfied_at > due.at:
+                    decisions.append(_decision(case, rules, rule, found, "resolved", due.at, due))
+            elif now > due.at:
+                decisions.append(_decision(case, rules, rule, found, "open", due.at, due))
+            else:
+                pending.append(due.first_late_instant)
+    decisions.sort(key=lambda d: (d.raised_at, d.rule_id, d.alert_id))
+    return decisions, pending
+
+
+def evaluate(
+    case: CaseState, rules: RuleSet, now: datetime, related: Sequence[CaseState] = ()
+) -> list[AlertDecision]:
+    """Every alert decision for `case` as of `now`; `related` = other cases sharing a party."""
+    return _judge(case, rules, now, related)[0]
+
+
+def next_due(case: CaseState, rules: RuleSet, now: datetime) -> datetime | None:
+    """The earliest instant after `now` at which `evaluate` could change without a new event."""
+    pending = _judge(case, rules, now, ())[1]
+    return min(pending) if pending else None

@@ -1,0 +1,165 @@
+"""Builders of valid and deliberately bad ingress records, one per contract reason code."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.events import build_event
+from hub.crypto import SigningKey
+from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope, pae
+
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def now_iso(offset: timedelta = timedelta()) -> str:
+    return (datetime.now(UTC) + offset).isoformat()
+
+
+def sample_data(type_name: str) -> dict[str, Any]:
+    """Valid data for every event type of the contract."""
+    t = now_iso(-timedelta(hours=1))
+    sha = "ab" * 32
+    return {
+        "case.opened": {"offence": "trademark_counterfeiting", "opened_at": t, "summary": "灯博会",
+                        "parties": [{"kind": "organization", "id_type": "USCC",
+                                     "id_number": "91442000MA4UXXXX1X", "name": "古镇某灯饰厂"}]},
+        "case.assessed": {"assessed_at": t, "illegal_business_amount": "86000.00",
+                          "marks_count": 2},
+        "clue.notified": {"to_agency": "zs-psb", "summary": "疑似假冒商标"},
+        "penalty.decided": {"decision_no": "中工商罚〔2026〕1号", "decided_at": t,
+                            "fine": "20000.00", "confiscated": "0.00"},
+        "transfer.decided": {"report_at": t, "decided_at": t, "approved": True},
+        "case.transferred": {"to_agency": "zs-psb", "transferred_at": t, "documents": [
+            {"kind": k, "title": k, "sha256": sha}
+            for k in ("transfer_letter", "investigation_report", "seized_items_list",
+                      "inspection_report")]},
+        "evidence.handed_over": {"handover_id": "H-1", "to_agency": "zs-psb", "handed_over_at": t,
+                                 "items": [{"item_id": "I-1", "description": "灯具", "quantity": 120}]},
+        "evidence.received": {"handover_id": "H-1", "received_at": t, "discrepancies": []},
+        "transfer.accepted": {"accepted_at": t, "receipt_no": "R-1"},
+        "transfer.forwarded": {"forwarded_at": t, "to_agency": "zs-procuratorate"},
+        "filing.decided": {"decided_at": t, "filed": True, "reasons": "", "complex": False},
+        "reconsideration.requested": {"requested_at": t},
+        "reconsideration.decided": {"decided_at": t, "upheld": True},
+        "supervision.requested": {"requested_at": t, "reasons": "不立案理由不成立"},
+        "supervision.issued": {"issued_at": t, "kind": "explain_non_filing", "to_agency": "zs-psb"},
+        "investigation.requested": {"to_agency": "zs-customs", "request_id": "Q-1"},
+        "investigation.responded": {"request_id": "Q-1", "responded_at": t},
+        "case.closed": {"closed_at": t, "outcome": "移送后结案"},
+    }[type_name]
+
+
+SENDER_ROLE = {
+    "transfer.accepted": "zs-psb", "transfer.forwarded": "zs-psb", "filing.decided": "zs-psb",
+    "reconsideration.decided": "zs-psb", "supervision.issued": "zs-procuratorate",
+}
+
+
+def sender_of(type_name: str) -> str:
+    return SENDER_ROLE.get(type_name, "zs-aic")
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    key: bytes | None
+    value: bytes
+    event_id: str | None
+
+
+def envelope_for(key: SigningKey, event_bytes: bytes, payload_type: str = EVENT_PAYLOAD_TYPE) -> bytes:
+    return key.sign_envelope(payload_type, event_bytes).to_json_bytes()
+
+
+def event_dict(agency: str, type_name: str, case_id: str, **overrides: Any) -> dict[str, Any]:
+    _, raw = build_event(agency, type_name, case_id, sample_data(type_name), validate=False)
+    event: dict[str, Any] = json.loads(raw)
+    event.update(overrides)
+    return event
+
+
+def signed(key: SigningKey, agency: str, event: dict[str, Any], record_key: str | None = None,
+           topic_agency: str | None = None) -> Record:
+    raw = json.dumps(event, ensure_ascii=False).encode()
+    subject = record_key if record_key is not None else event.get("subject", "")
+    return Record(f"linkage.ingress.{topic_agency or agency}", str(subject).encode(),
+                  envelope_for(key, raw), event.get("id"))
+
+
+def valid(key: SigningKey, agency: str, type_name: str, case_id: str | None = None) -> Record:
+    case_id = case_id or f"CASE-{uuid.uuid4().hex[:8]}"
+    return signed(key, agency, event_dict(agency, type_name, case_id))
+
+
+BadBuilder = Callable[[SigningKey, SigningKey], Record]
+"""(the agency's registered key, an unregistered key) -> a record that must be rejected."""
+
+
+def _case() -> str:
+    return f"CASE-{uuid.uuid4().hex[:8]}"
+
+
+def _bad_signature(key: SigningKey, _: SigningKey) -> Record:
+    event = event_dict("zs-aic", "case.opened", _case())
+    raw = json.dumps(event).encode()
+    other = json.dumps(dict(event, subject="tampered")).encode()
+    sig = key.sign(pae(EVENT_PAYLOAD_TYPE, other))
+    env = Envelope.build(EVENT_PAYLOAD_TYPE, raw, key.keyid, sig)
+    return Record("linkage.ingress.zs-aic", event["subject"].encode(), env.to_json_bytes(), event["id"])
+
+
+def _too_large(key: SigningKey, _: SigningKey) -> Record:
+    event = event_dict("zs-aic", "case.opened", _case())
+    event["data"]["summary"] = "x" * (1024 * 1024)
+    return signed(key, "zs-aic", event)
+
+
+def _schema_invalid(key: SigningKey, _: SigningKey) -> Record:
+    event = event_dict("zs-aic", "penalty.decided", _case())
+    event["data"]["fine"] = 20000.5
+    return signed(key, "zs-aic", event)
+
+
+def _bad_payload_type(key: SigningKey, _: SigningKey) -> Record:
+    event = event_dict("zs-aic", "case.opened", "X")
+    raw = json.dumps(event).encode()
+    return Record("linkage.ingress.zs-aic", b"X", envelope_for(key, raw, "application/json"),
+                  event["id"])
+
+
+def _malformed_event(key: SigningKey, _: SigningKey) -> Record:
+    event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "urn:linkage:agency:zs-aic"}
+    return signed(key, "zs-aic", event, record_key="X")
+
+
+BAD_RECORDS: dict[str, BadBuilder] = {
+    "MALFORMED_ENVELOPE": lambda k, o: Record("linkage.ingress.zs-aic", b"X", b"{not json", None),
+    "BAD_PAYLOAD_TYPE": _bad_payload_type,
+    "MALFORMED_EVENT": _malformed_event,
+    "UNKNOWN_KEY": lambda k, o: signed(o, "zs-aic", event_dict("zs-aic", "case.opened", _case())),
+    "BAD_SIGNATURE": _bad_signature,
+    "SOURCE_MISMATCH": lambda k, o: signed(
+        k, "zs-aic", event_dict("zs-aic", "case.opened", _case(),
+                                source="urn:linkage:agency:zs-ipo")),
+    "NOT_PERMITTED": lambda k, o: signed(k, "zs-aic",
+                                         event_dict("zs-aic", "transfer.accepted", _case())),
+    "UNKNOWN_TYPE": lambda k, o: signed(k, "zs-aic", event_dict(
+        "zs-aic", "case.opened", _case(), type="cn.linkage.case.reopened.v1")),
+    "SCHEMA_INVALID": _schema_invalid,
+    "CASE_MISMATCH": lambda k, o: signed(k, "zs-aic", event_dict("zs-aic", "case.opened", "A-1"),
+                                         record_key="B-2"),
+    "CLOCK_SKEW": lambda k, o: signed(k, "zs-aic", event_dict(
+        "zs-aic", "case.opened", _case(), time=now_iso(timedelta(minutes=10)))),
+    "TOO_LARGE": _too_large,
+}
+"""KEY_REVOKED needs a revoked registered key; tests build it with `valid()` and a revoked key."""
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

@@ -1,0 +1,105 @@
+"""DSSE PAE and Ed25519 signing checked against the specs and independent implementations."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
+from nacl.signing import SigningKey as NaclSigningKey
+from securesystemslib import dsse as sslib_dsse
+from securesystemslib.signer import CryptoSigner, SSlibKey
+
+from hub.crypto import SigningKey, keyid_of, load_private_pem, load_public_pem, private_pem, public_pem, verify_envelope_signature
+from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope, pae
+
+
+def test_pae_matches_the_dsse_spec_example() -> None:
+    # secure-systems-lab/dsse protocol.md, "Test vector".
+    assert pae("http://example.com/HelloWorld", b"hello world") == (
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
+
+
+@given(st.text(max_size=40), st.binary(max_size=200))
+def test_pae_lengths_are_byte_lengths(payload_type: str, payload: bytes) -> None:
+    encoded = pae(payload_type, payload)
+    type_bytes = payload_type.encode()
+    assert encoded == b"DSSEv1 " + str(len(type_bytes)).encode() + b" " + type_bytes + b" " + (
+        str(len(payload)).encode() + b" " + payload
+    )
+
+
+# RFC 8032 section 7.1, TEST 1 and TEST 2.
+RFC8032 = [
+    ("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+     "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
+    ("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+     "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+     "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
+]
+
+
+@pytest.mark.parametrize(("secret", "public", "message", "signature"), RFC8032)
+def test_ed25519_rfc8032_vectors(secret: str, public: str, message: str, signature: str) -> None:
+    key = SigningKey(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(secret)))
+    assert key.sign(bytes.fromhex(message)).hex() == signature
+    import hashlib
+
+    assert key.keyid == hashlib.sha256(bytes.fromhex(public)).hexdigest()
+
+
+def test_pem_round_trip_and_keyid() -> None:
+    key = SigningKey.generate()
+    again = load_private_pem(private_pem(key.private_key))
+    assert keyid_of(again.public_key()) == key.keyid
+    assert keyid_of(load_public_pem(public_pem(key.public_key))) == key.keyid
+    assert private_pem(key.private_key).startswith("-----BEGIN PRIVATE KEY-----")  # PKCS#8
+    assert public_pem(key.public_key).startswith("-----BEGIN PUBLIC KEY-----")  # SPKI
+
+
+def test_envelope_signed_by_pynacl_verifies() -> None:
+    nacl_key = NaclSigningKey.generate()
+    payload = b'{"specversion":"1.0"}'
+    sig = nacl_key.sign(pae(EVENT_PAYLOAD_TYPE, payload)).signature
+    envelope = Envelope.model_validate_json(json.dumps({
+        "payloadType": EVENT_PAYLOAD_TYPE,
+        "payload": base64.b64encode(payload).decode(),
+        "signatures": [{"keyid": "k", "sig": base64.b64encode(sig).decode()}],
+    }))
+    public = load_public_pem(
+        b"-----BEGIN PUBLIC KEY-----\n"
+        + base64.b64encode(bytes.fromhex("302a300506032b6570032100") + bytes(nacl_key.verify_key))
+        + b"\n-----END PUBLIC KEY-----\n")
+    assert verify_envelope_signature(envelope, envelope.signatures[0].signature_bytes(), public)
+    forged = envelope.model_copy(update={"payload": base64.b64encode(b"{}").decode()})
+    assert not verify_envelope_signature(forged, envelope.signatures[0].signature_bytes(), public)
+
+
+def test_envelope_signed_by_securesystemslib_verifies_and_vice_versa() -> None:
+    private = Ed25519PrivateKey.generate()
+    signer = CryptoSigner(private)
+    payload = b'{"id":"1"}'
+    theirs = sslib_dsse.Envelope(payload, EVENT_PAYLOAD_TYPE, {})
+    theirs.sign(signer)
+    ours = Envelope.model_validate(theirs.to_dict())
+    sig = ours.signatures[0].signature_bytes()
+    assert verify_envelope_signature(ours, sig, private.public_key())
+
+    mine = SigningKey(private).sign_envelope(EVENT_PAYLOAD_TYPE, payload)
+    back = sslib_dsse.Envelope.from_dict(json.loads(mine.to_json_bytes()))
+    sslib_key = SSlibKey.from_crypto(private.public_key(), keyid=SigningKey(private).keyid)
+    assert back.verify([sslib_key], 1)
+
+
+def test_malformed_base64_is_refused() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        Envelope.model_validate({"payloadType": "x", "payload": "@@@", "signatures": [{"sig": "AA=="}]})
+    with pytest.raises(ValidationError):
+        Envelope.model_validate({"payloadType": "x", "payload": "", "signatures": []})
