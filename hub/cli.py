@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hub.commands import ledger_cmds, registry_cmds, schema_cmds, up
+from hub.commands import demo_cmds, import_cmds, ledger_cmds, registry_cmds, schema_cmds, up
 from hub.commands.common import CliError
 from hub.db import StoreError, StoreUnavailable
 from hub.settings import Settings
@@ -39,6 +39,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="演示时间加速倍数 / demo time acceleration (default 1440: a day per minute)")
     p = _add(sub, "worker", "运行枢纽工作进程 / run the hub worker (used by `up`)", up.run_worker)
     p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+
+    p = _add(sub, "demo", "运行模拟机关 / run the simulated agencies (used by `up --demo`)",
+             demo_cmds.demo)
+    p.add_argument("--accelerate", type=float, default=1440.0)
+
+    p = _add(sub, "import", "批量导入双公示处罚记录 / bulk-import penalty records (CSV)",
+             import_cmds.import_penalties)
+    p.add_argument("file", metavar="FILE.csv")
+    p.add_argument("--agency", required=True, help="机关编号 / agency id")
+    p.add_argument("--key", required=True, help="机关私钥 / the agency's private key (PEM)")
+    p.add_argument("--outbox", default=None, help="发件箱路径 / outbox path (SQLite)")
+    p.add_argument("--report", default=None,
+                   help="错误报告输出 (CSV) / where to write the per-row error report")
+    p.add_argument("--dry-run", action="store_true", help="只检查不发送 / check only, send nothing")
+    p.add_argument("--wait", type=float, default=120.0,
+                   help="等待回执秒数 / seconds to wait for receipts")
 
     keys = sub.add_parser("keys", help="密钥 / keys").add_subparsers(dest="sub", required=True)
     p = _add(keys, "generate", "生成机关密钥对 / generate an agency key pair",
