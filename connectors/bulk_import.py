@@ -52,9 +52,13 @@ def plan_import(data: bytes, agency_id: str, classifier: OffenceClassifier | Non
 async def send_planned(connector: Connector, plan: PlannedImport, wait: float,
                        out: TextIO | None = None) -> dict[str, int]:
     """Store every event in the outbox (progress bar), then wait for the hub's receipts."""
-    for event in tqdm(plan.events, desc="签名入箱 / signing", unit="event", file=out):
-        connector.enqueue(event.type_name, event.case_id, event.data, event_id=event.event_id,
-                          time=event.time)
+    chunk = 500
+    with tqdm(total=len(plan.events), desc="签名入箱 / signing", unit="event", file=out) as bar:
+        for start in range(0, len(plan.events), chunk):
+            part = plan.events[start:start + chunk]
+            connector.enqueue_many([(e.type_name, e.case_id, e.data, e.event_id, e.time)
+                                    for e in part])
+            bar.update(len(part))
     ids = [e.event_id for e in plan.events]
     with tqdm(total=len(ids), desc="等待回执 / receipts", unit="event", file=out) as bar:
         done = 0

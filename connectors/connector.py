@@ -99,11 +99,20 @@ class Connector:
         time: datetime | None = None,
     ) -> str:
         """Build, sign and store one event in the outbox (durable before this returns)."""
-        event_id, event_bytes = build_event(self.agency_id, type_name, case_id, data,
-                                            event_id=event_id, time=time)
-        self.outbox.add(event_id, case_id, type_name, self.sign(event_bytes))
+        return self.enqueue_many([(type_name, case_id, data, event_id, time)])[0]
+
+    def enqueue_many(
+        self, events: Sequence[tuple[str, str, dict[str, Any], str | None, datetime | None]]
+    ) -> list[str]:
+        """Build and sign (type, case, data, event_id, time) events; store them in one commit."""
+        rows: list[tuple[str, str, str, bytes]] = []
+        for type_name, case_id, data, event_id, time in events:
+            event_id, event_bytes = build_event(self.agency_id, type_name, case_id, data,
+                                                event_id=event_id, time=time)
+            rows.append((event_id, case_id, type_name, self.sign(event_bytes)))
+        self.outbox.add_many(rows)
         self._wake.set()
-        return event_id
+        return [row[0] for row in rows]
 
     async def publish(
         self,

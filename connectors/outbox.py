@@ -79,13 +79,26 @@ class Outbox:
 
     def add(self, event_id: str, case_id: str, event_type: str, value: bytes) -> bool:
         """Store an event; False when that event id is already in the outbox."""
+        return self.add_many([(event_id, case_id, event_type, value)]) == 1
+
+    def add_many(self, rows: list[tuple[str, str, str, bytes]]) -> int:
+        """Store (event_id, case_id, type, value) rows in one transaction; ids known are skipped."""
+        now = _now()
         with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO outbox (event_id, case_id, event_type, value, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (event_id, case_id, event_type, value, _now()),
-            )
-            return cur.rowcount == 1
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                before = self._db.total_changes
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO outbox (event_id, case_id, event_type, value,"
+                    " created_at) VALUES (?, ?, ?, ?, ?)",
+                    [(*row, now) for row in rows],
+                )
+                added = self._db.total_changes - before
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return added
 
     def unsent(self, limit: int = 500) -> list[OutboxEntry]:
         return self._select("WHERE status = 'pending' ORDER BY seq LIMIT ?", (limit,))

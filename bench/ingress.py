@@ -1,0 +1,115 @@
+"""Ingress benchmark: N signed events through connector → broker → ingress → ledger.
+
+Prints events/s end to end, p50/p99 latency from the connector's send to the ledger
+commit (the hub's `received_at`, stamped in the committing transaction) and to the
+receipt back at the connector, and the raw Ed25519 verify rate of this machine.
+
+    python bench/ingress.py [-n 20000]        # embedded Tansu + PostgreSQL on 127.0.0.1:5432
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import asyncpg  # noqa: E402
+
+from connectors.connector import Connector  # noqa: E402
+from hub.commands.up import prepare  # noqa: E402
+from hub.crypto import SigningKey, public_pem  # noqa: E402
+from hub.embedded import EmbeddedBroker  # noqa: E402
+from hub.registry import PostgresRegistry  # noqa: E402
+from hub.db import create_pool  # noqa: E402
+from hub.settings import Settings  # noqa: E402
+from tests.records import sample_data  # noqa: E402
+from tests.support import HubProcess, make_database  # noqa: E402
+
+
+def verify_rate(seconds: float = 2.0) -> float:
+    key = SigningKey.generate()
+    message = b"x" * 600
+    sig = key.sign(message)
+    public = key.public_key
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in range(500):
+            public.verify(sig, message)
+        count += 500
+    return count / (time.perf_counter() - started)
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+async def run(n: int, backend: str, root: Path, database_url: str) -> None:
+    broker = EmbeddedBroker(log_path=root / "tansu.log").start()
+    hub = HubProcess(home=root / "home", database_url=database_url, broker=broker)
+    hub.home.mkdir(parents=True)
+    settings = Settings.from_env(hub.env())
+    await prepare(settings)
+    key = SigningKey.generate()
+    pool = await create_pool(hub.database_url, restricted=False)
+    await PostgresRegistry(pool).add_key("zs-aic", public_pem(key.public_key))
+    await pool.close()
+    hub.start()
+    connector = Connector("zs-aic", key, bootstrap=broker.bootstrap, outbox_path=root / "o.sqlite",
+                          hub_public_key=settings.hub_key().public_key)
+    await connector.start()
+    try:
+        warm = connector.enqueue("case.opened", "WARM", sample_data("case.opened"))
+        await connector.wait_for_receipt(warm, timeout=120)
+        data = sample_data("case.assessed")
+        sent_at: dict[str, float] = {}
+        started = time.time()
+        chunk = 500
+        for i in range(0, n, chunk):
+            ids = connector.enqueue_many([("case.assessed", f"B-{j % 1000}", data, None, None)
+                                          for j in range(i, min(n, i + chunk))])
+            now = time.time()
+            sent_at.update({e: now for e in ids})
+            await asyncio.sleep(0)
+        receipt_at: dict[str, float] = {}
+        for event_id in sent_at:
+            await connector.wait_for_receipt(event_id, timeout=600)
+            receipt_at.setdefault(event_id, time.time())
+        elapsed = time.time() - started
+        conn = await asyncpg.connect(hub.database_url)
+        rows = await conn.fetch("SELECT event_id::text, received_at FROM ledger WHERE event_id = ANY($1::uuid[])",
+                                list(sent_at))
+        await conn.close()
+        commit = [(r["received_at"].timestamp() - sent_at[r["event_id"]]) * 1000 for r in rows]
+        to_receipt = [(receipt_at[e] - sent_at[e]) * 1000 for e in sent_at]
+        print(f"backend                  : {backend} PostgreSQL, Tansu broker, 1 worker, 2 cores")
+        print(f"events                   : {n} (accepted {len(rows)})")
+        print(f"throughput               : {n / elapsed:,.0f} events/s end to end")
+        print(f"send → ledger commit     : p50 {pct(commit, 50):,.0f} ms, p99 {pct(commit, 99):,.0f} ms")
+        print("  (all events enqueued at once: latency includes queueing behind the backlog)")
+        print(f"send → receipt           : p50 {pct(to_receipt, 50):,.0f} ms, p99 {pct(to_receipt, 99):,.0f} ms")
+    finally:
+        await connector.stop()
+        hub.stop()
+        broker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=20000)
+    parser.add_argument("--backend", choices=["tcp", "pgserver"], default="tcp")
+    args = parser.parse_args()
+    print(f"date                     : {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"Ed25519 verify (raw)     : {verify_rate():,.0f} verifies/s on one core")
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(args.n, args.backend, Path(tmp), make_database(args.backend, Path(tmp))))
+
+
+if __name__ == "__main__":
+    main()
