@@ -9,6 +9,7 @@ returns, i.e. after the database commit and the publishes were acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -87,9 +88,9 @@ class Outcome:
 
 
 class Publisher(Protocol):
-    """Sends one record and resolves when the broker acknowledged it (acks=all)."""
+    """Queues records in order; each returned future resolves at the broker's ack (acks=all)."""
 
-    def send(
+    async def enqueue(
         self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
     ) -> Awaitable[object]: ...
 
@@ -270,22 +271,22 @@ class IngressProcessor:
         )
 
     async def publish(self, outcomes: Sequence[Outcome], publisher: Publisher) -> None:
-        """Publish every effect of the committed outcomes and wait for all acks."""
+        """Publish every effect of the committed outcomes (in order) and wait for all acks."""
         pending: list[Awaitable[object]] = []
+        send = publisher.enqueue
         for o in outcomes:
             agency = o.agency_id
             if o.status is ReceiptStatus.ACCEPTED:
                 assert o.record.value is not None and o.case_id is not None
-                pending.append(publisher.send(topics.EVENTS, o.case_id.encode("utf-8"),
-                                              o.record.value, []))
+                pending.append(await send(topics.EVENTS, o.case_id.encode("utf-8"),
+                                          o.record.value, []))
             elif o.status is ReceiptStatus.REJECTED:
-                pending.append(publisher.send(topics.QUARANTINE, o.record.key,
-                                              o.record.value or b"", quarantine_headers(o)))
+                pending.append(await send(topics.QUARANTINE, o.record.key,
+                                          o.record.value or b"", quarantine_headers(o)))
             receipt_key = o.event_id.encode("ascii") if o.event_id else None
-            pending.append(publisher.send(topics.receipts_topic(agency), receipt_key,
-                                          receipt_envelope(self._hub_key, o.receipt()), []))
-        for fut in pending:
-            await fut
+            pending.append(await send(topics.receipts_topic(agency), receipt_key,
+                                      receipt_envelope(self._hub_key, o.receipt()), []))
+        await asyncio.gather(*pending)
 
     async def process(self, records: Sequence[IngressRecord], publisher: Publisher) -> list[Outcome]:
         """decide + publish + metrics; raises StoreUnavailable for the caller to retry."""
