@@ -1,9 +1,9 @@
 """The errors of the rules layer: a bad configuration file, a bad case event.
 
-    ValueError
-    ├── ConfigError      rule file, override file or calendar override is unusable;
-    │                    carries one Problem per bad field (TOML path + zh/en message)
-    └── CaseEventError   an event cannot be applied to a case state
+ValueError
+├── ConfigError      rule file, override file or calendar override is unusable;
+│                    carries one Problem per bad field (TOML path + zh/en message)
+└── CaseEventError   an event cannot be applied to a case state
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ LABELS: Mapping[str, tuple[str, str]] = {
 
 
 def kind_of(name: str) -> str | None:
-    """"amount", "count", "flag", or None for an unknown figure name."""
+    """The figure's kind: "amount", "count", "flag", or None for an unknown name."""
     if name in AMOUNTS:
         return "amount"
     if name in COUNTS:

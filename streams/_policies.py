@@ -66,9 +66,7 @@ class Obligation:
 class CaseView:
     """A case under a rule set, with the derived facts several policies share (computed once)."""
 
-    def __init__(
-        self, case: CaseState, rules: RuleSet, related: Sequence[CaseState] = ()
-    ) -> None:
+    def __init__(self, case: CaseState, rules: RuleSet, related: Sequence[CaseState] = ()) -> None:
         self.case = case
         self.rules = rules
         self.related = related
@@ -128,9 +126,7 @@ class CaseView:
 Policy = Callable[[CaseView, Rule], Iterator[Obligation]]
 
 
-def _with_deadline(
-    rule: Rule, name: str, clock_start: datetime, **fields: Any
-) -> Obligation:
+def _with_deadline(rule: Rule, name: str, clock_start: datetime, **fields: Any) -> Obligation:
     return Obligation(
         deadline=rule.deadline(name), deadline_name=name, clock_start=clock_start, **fields
     )
@@ -173,9 +169,7 @@ def penalty_instead_of_transfer(view: CaseView, rule: Rule) -> Iterator[Obligati
     for penalty in view.case.penalties:
         if transferred_at is not None and transferred_at <= penalty.decided_at:
             continue
-        run = view.current_run or next(
-            (r for r in view.runs if r.covers(penalty.decided_at)), None
-        )
+        run = view.current_run or next((r for r in view.runs if r.covers(penalty.decided_at)), None)
         if run is None:
             continue
         why_zh, why_en = run.grounds.describe()
@@ -291,9 +285,7 @@ def not_accepted(view: CaseView, rule: Rule) -> Iterator[Obligation]:
     first_handoff: dict[str, datetime] = {}
     for record in view.handoffs():
         current = first_handoff.get(record.to_agency)
-        first_handoff[record.to_agency] = (
-            record.at if current is None else min(current, record.at)
-        )
+        first_handoff[record.to_agency] = record.at if current is None else min(current, record.at)
     for to_agency, handed_at in sorted(first_handoff.items()):
         accepted_at = first_at(a for a in view.case.acceptances if a.agency == to_agency)
         yield _with_deadline(
@@ -317,10 +309,9 @@ def forward_late(view: CaseView, rule: Rule) -> Iterator[Obligation]:
     """SC Art 7: police forward a case outside its jurisdiction within 24 hours of receiving it
     (its acceptance; failing that, the handoff to it). Seen when the forwarding arrives."""
     for forward in view.case.forwards:
-        received_at = earliest(
-            first_at(a for a in view.case.acceptances if a.agency == forward.agency),
-            min(view.handoffs_to(forward.agency), default=None),
-        )
+        received_at = first_at(a for a in view.case.acceptances if a.agency == forward.agency)
+        if received_at is None:
+            received_at = min(view.handoffs_to(forward.agency), default=None)
         if received_at is None:
             continue
         yield _with_deadline(
@@ -357,9 +348,7 @@ def filing_overdue(view: CaseView, rule: Rule) -> Iterator[Obligation]:
         forwarded_at = first_at(f for f in view.case.forwards if f.agency == police)
         decided_at = decisions[0].decided_at if decisions else None
         complex_case = bool(decisions) and decisions[0].complex
-        name = (
-            ("economic_complex" if complex_case else "economic") if economic else "general"
-        )
+        name = ("economic_complex" if complex_case else "economic") if economic else "general"
         yield _with_deadline(
             rule,
             name,
@@ -402,7 +391,8 @@ def non_filing_not_reconsidered(view: CaseView, rule: Rule) -> Iterator[Obligati
             first_at(r for r in view.case.supervision_requests if r.requested_at >= after),
         )
         filed_at = first_at(
-            d for d in view.case.filing_decisions
+            d
+            for d in view.case.filing_decisions
             if d.filed and d.agency == decision.agency and d.decided_at >= after
         )
         yield _with_deadline(
@@ -522,9 +512,7 @@ def ordered_filing_overdue(view: CaseView, rule: Rule) -> Iterator[Obligation]:
         if supervision.kind != "order_filing":
             continue
         filed_at = first_at(
-            d
-            for d in view.case.filing_decisions
-            if d.filed and d.agency == supervision.to_agency
+            d for d in view.case.filing_decisions if d.filed and d.agency == supervision.to_agency
         )
         yield _with_deadline(
             rule,

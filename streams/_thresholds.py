@@ -108,7 +108,9 @@ class Indication:
     @property
     def unconfirmed(self) -> bool:
         """True when every ground rests on a figure flagged unconfirmed."""
-        return bool(self.met) and not self.suspicion and all(m.trigger.unconfirmed for m in self.met)
+        return (
+            bool(self.met) and not self.suspicion and all(m.trigger.unconfirmed for m in self.met)
+        )
 
     def facts(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"thresholds_met": [m.facts() for m in self.met]}

@@ -532,9 +532,7 @@ def _on_supervision_issued(
     return {"supervisions": _insert(state.supervisions, record)}
 
 
-def _on_handed_over(
-    state: CaseState, event: CaseEvent, data: EvidenceHandedOver
-) -> dict[str, Any]:
+def _on_handed_over(state: CaseState, event: CaseEvent, data: EvidenceHandedOver) -> dict[str, Any]:
     record = HandoverRecord(
         event_id=event.event_id,
         agency=event.agency,

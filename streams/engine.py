@@ -30,7 +30,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from schemas.alert import Alert
 from streams._errors import ConfigError, Problem
@@ -67,7 +67,7 @@ def _decision(
     rules: RuleSet,
     rule: Rule,
     found: Obligation,
-    status: str,
+    status: Literal["open", "resolved"],
     raised_at: datetime,
     due: DueTime | None,
 ) -> AlertDecision:
@@ -112,7 +112,7 @@ def _decision(
     return Alert(
         alert_id=alert_id(rule.id, case.case_id, found.trigger),
         rule_id=rule.id,
-        status="resolved" if status == "resolved" else "open",
+        status=status,
         case_id=case.case_id,
         agency=found.responsible,
         raised_at=to_shanghai(raised_at),
@@ -136,7 +136,9 @@ def _judge(
         for found in POLICIES[rule.id](view, rule):
             if found.deadline is None or found.clock_start is None:
                 assert found.raised_at is not None, f"{rule.id}: breach without a time"
-                status = "resolved" if found.satisfied_at is not None else "open"
+                status: Literal["open", "resolved"] = (
+                    "resolved" if found.satisfied_at is not None else "open"
+                )
                 decisions.append(_decision(case, rules, rule, found, status, found.raised_at, None))
                 continue
             due = due_after(

@@ -18,6 +18,7 @@ TOML path of each bad field, in Chinese and English (`ConfigError.problems`).
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,8 @@ _STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 def _threshold_number(value: object) -> Decimal:
+    if isinstance(value, Decimal) and value.is_finite():
+        return value
     if isinstance(value, bool) or isinstance(value, float):
         raise ValueError(
             '门槛须写为整数或金额字符串，例如 50000 或 "50000.00" / '
@@ -286,15 +289,15 @@ def semantic_problems(ruleset: RuleSet) -> list[Problem]:
         spec = RULE_CATALOGUE.get(key)
         if spec is None:
             problems.append(
-                Problem(path, "未知的规则编号", "unknown rule id; known: " + ", ".join(RULE_CATALOGUE))
+                Problem(
+                    path, "未知的规则编号", "unknown rule id; known: " + ", ".join(RULE_CATALOGUE)
+                )
             )
             continue
         for name, anchor in spec.deadlines.items():
             deadline = rule.deadlines.get(name)
             if deadline is None:
-                problems.append(
-                    Problem(f"{path}.deadlines.{name}", "缺少期限", "missing deadline")
-                )
+                problems.append(Problem(f"{path}.deadlines.{name}", "缺少期限", "missing deadline"))
             elif deadline.starts != anchor:
                 problems.append(
                     Problem(
@@ -321,7 +324,9 @@ def semantic_problems(ruleset: RuleSet) -> list[Problem]:
             )
         if not spec.needs_documents and rule.required_documents is not None:
             problems.append(
-                Problem(f"{path}.required_documents", "该规则不使用材料清单", "not used by this rule")
+                Problem(
+                    f"{path}.required_documents", "该规则不使用材料清单", "not used by this rule"
+                )
             )
     for offence in Offence:
         if offence not in ruleset.offences:
@@ -337,14 +342,15 @@ def semantic_problems(ruleset: RuleSet) -> list[Problem]:
 
 
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Tables merge key by key; any other value in `override` replaces the base value."""
-    merged = dict(base)
+    """A new document: tables merge key by key; any other value in `override` replaces the base
+    value. Neither input is shared with the result."""
+    merged = copy.deepcopy(dict(base))
     for key, value in override.items():
         current = merged.get(key)
         if isinstance(current, Mapping) and isinstance(value, Mapping):
             merged[key] = merge(current, value)
         else:
-            merged[key] = value
+            merged[key] = copy.deepcopy(value)
     return merged
 
 
@@ -394,7 +400,7 @@ def parse_rules(
     override_file: str | None = None,
 ) -> RuleSet:
     """Merge `override` into `base`, validate, and return the rule set; ConfigError if unusable."""
-    document = merge(base, override) if override is not None else dict(base)
+    document = merge(base, override or {})
     problems: list[Problem] = []
     calendar: CalendarOverride = {}
     calendar_table = document.pop("calendar", {})
@@ -449,13 +455,13 @@ def load_rules(
     base_path = Path(path) if path is not None else default_rules_path()
     base = _read_toml(base_path)
     override_doc = _read_toml(Path(override)) if override is not None else None
-    ruleset = parse_rules(
+    if calendar_override is not None:
+        years = load_calendar_override(calendar_override)  # errors name the calendar file
+        calendar_doc = {"calendar": {str(y): e.model_dump() for y, e in years.items()}}
+        override_doc = merge(override_doc or {}, calendar_doc)
+    return parse_rules(
         base,
         override_doc,
         base_file=str(base_path),
         override_file=str(override) if override is not None else None,
     )
-    if calendar_override is not None:
-        years = {**ruleset.calendar, **load_calendar_override(calendar_override)}
-        ruleset = RuleSet.model_validate({**ruleset.model_dump(), "calendar": years})
-    return ruleset

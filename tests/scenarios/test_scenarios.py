@@ -17,7 +17,7 @@ Defaults fill the remaining required fields; the data is then validated by the c
 At each check the runner folds, per case, the events sent by then, evaluates the check's case
 (default "C1") with the other cases sharing a party as `related`, and compares (rule, status)
 pairs exactly. A table instead of "RULE:status" can also pin `due_at`, `raised_at`, and a
-subset of `facts`. Every check also verifies that the result is the same for the events in
+subset of `facts`, and the responsible `agency`. Every check also verifies that the result is the same for the events in
 reverse order and on a second run, and `next_due` when given.
 """
 
@@ -86,7 +86,11 @@ def _defaults(kind: str, index: int, spec: dict[str, Any]) -> dict[str, Any]:
             ],
         }
     if kind == "penalty.decided":
-        return {"decision_no": f"中工商罚〔2025〕{index}号", "fine": "1000.00", "confiscated": "0.00"}
+        return {
+            "decision_no": f"中工商罚〔2025〕{index}号",
+            "fine": "1000.00",
+            "confiscated": "0.00",
+        }
     if kind == "transfer.decided":
         return {"approved": True, "report_at": spec.get("at")}
     if kind == "case.transferred":
@@ -177,6 +181,8 @@ def related_to(states: dict[str, CaseState], case_id: str) -> list[CaseState]:
 
 def _matches(alert: AlertDecision, expected: dict[str, Any]) -> bool:
     if alert.rule_id != expected["rule"] or alert.status != expected.get("status", "open"):
+        return False
+    if "agency" in expected and alert.agency != expected["agency"]:
         return False
     for name in ("due_at", "raised_at"):
         if name in expected:
