@@ -103,7 +103,7 @@ class EmbeddedDatabase:
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
         try:
-            self.server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            self.server = pgserver.get_server(self.pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         except Exception as exc:  # pgserver raises plain exceptions from pg_ctl
             raise EmbeddedError(f"PostgreSQL 启动失败 / PostgreSQL failed to start: {exc}") from exc
         return self

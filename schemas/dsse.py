@@ -74,7 +74,7 @@ class Envelope(BaseModel):
     @classmethod
     def build(cls, payload_type: str, payload: bytes, keyid: str, sig: bytes) -> Envelope:
         return cls(
-            payloadType=payload_type,
+            payload_type=payload_type,
             payload=base64.b64encode(payload).decode("ascii"),
             signatures=[EnvelopeSignature(keyid=keyid, sig=base64.b64encode(sig).decode("ascii"))],
         )

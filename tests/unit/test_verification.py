@@ -8,7 +8,7 @@ import pytest
 
 from hub.crypto import SigningKey
 from hub.reasons import Reason
-from hub.verification import KeyRecord, Rejected, RegistrySnapshot, verify_record
+from hub.verification import KeyRecord, RegistrySnapshot, Rejected, verify_record
 from schemas.events import EVENT_TYPES, Role
 from tests.records import BAD_RECORDS, valid
 
