@@ -8,7 +8,9 @@ from pathlib import Path
 from hub.commands.common import CliError, database, print_json, print_table
 from hub.crypto import KeyFormatError, SigningKey, public_pem
 from hub.registry import PostgresRegistry, RegistryError
+from hub.runtime import resolve
 from hub.settings import Settings
+from hub.topics import ensure_topics, ingress_topic, receipts_topic
 from schemas.cloudevent import AGENCY_ID_PATTERN
 from schemas.events import Role
 
@@ -56,6 +58,11 @@ async def agency_add(settings: Settings, args: argparse.Namespace) -> None:
         except (RegistryError, ValueError) as exc:
             raise CliError(str(exc)) from exc
     print(f"已添加机关 / agency added: {args.id}")
+    resolved = resolve(settings, need_database=False)
+    if resolved.kafka:
+        await ensure_topics(resolved.kafka, [ingress_topic(args.id), receipts_topic(args.id)])
+        print(f"已创建主题 / topics created: {ingress_topic(args.id)}, {receipts_topic(args.id)}\n"
+              "运行中的枢纽进程需重启后订阅 / restart running hub workers to subscribe")
 
 
 async def agency_add_key(settings: Settings, args: argparse.Namespace) -> None:
