@@ -20,17 +20,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from connectors.connector import Connector  # noqa: E402
-from hub.commands.up import prepare  # noqa: E402
-from hub.crypto import SigningKey, public_pem  # noqa: E402
-from hub.embedded import EmbeddedBroker  # noqa: E402
-from hub.registry import PostgresRegistry  # noqa: E402
-from hub.db import create_pool  # noqa: E402
-from hub.settings import Settings  # noqa: E402
-from tests.records import sample_data  # noqa: E402
-from tests.support import HubProcess, make_database  # noqa: E402
+from connectors.connector import Connector
+from hub.commands.up import prepare
+from hub.crypto import SigningKey, public_pem
+from hub.db import create_pool
+from hub.embedded import EmbeddedBroker
+from hub.registry import PostgresRegistry
+from hub.settings import Settings
+from tests.records import sample_data
+from tests.support import HubProcess, make_database
 
 
 def verify_rate(seconds: float = 2.0) -> float:

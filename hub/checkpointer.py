@@ -3,7 +3,9 @@
 :class:`Checkpointer` signs a C2SP checkpoint of the current tree head with the hub key,
 but only after checking it against the stored nodes and the previous checkpoint, so the
 hub never signs a root its own nodes do not support nor a fork of what it signed before.
-It stores the note first (one row per size), then publishes it to ``linkage.checkpoints``.
+It stores the note first (one row per size), then publishes it to ``linkage.checkpoints``
+(at least once: after a restart the latest stored checkpoint is published again, and a
+checkpoint issued on demand by the CLI is published at the worker's next tick).
 :class:`LedgerProofs` answers inclusion and consistency proof requests (contract §5)
 against signed checkpoints, issuing one on demand when an entry is not covered yet.
 """
@@ -13,14 +15,20 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable
 
 import asyncpg
 
 from audit.checkpoint import Checkpoint, sign_checkpoint
-from audit.checkpoint_store import CheckpointStore, PostgresCheckpointStore, StoredCheckpoint
+from audit.checkpoint_store import (
+    CheckpointStore,
+    Cosignature,
+    PostgresCheckpointStore,
+    StoredCheckpoint,
+)
 from audit.errors import LedgerError, VerificationError
-from audit.ledger import TreeHead
+from audit.ledger import LedgerReader, TreeHead
 from audit.merkle import verify_consistency
 from audit.note import CosignatureVerifier, Ed25519Signer, Ed25519Verifier, open_note
 from audit.postgres import PostgresLedger
@@ -44,16 +52,12 @@ def due(grown_by: int, seconds_since_last: float, interval: float, every: int) -
     return grown_by > 0 and (seconds_since_last >= interval or grown_by >= every)
 
 
-def _not_found(reason: str, zh: str, en: str) -> LedgerError:
-    return LedgerError(reason, zh, en)
-
-
 class Checkpointer:
     """Signs, stores and publishes checkpoints of the ledger's tree head."""
 
     def __init__(
         self,
-        ledger: PostgresLedger,
+        ledger: LedgerReader,
         store: CheckpointStore,
         signer: Ed25519Signer,
         *,
@@ -150,9 +154,10 @@ class Checkpointer:
 
     async def _publish(self, stored: StoredCheckpoint) -> None:
         if self._publisher is not None:
-            await self._publisher.send(
+            acked = await self._publisher.enqueue(
                 topics.CHECKPOINTS, self.origin.encode("utf-8"), stored.note.encode("utf-8"), []
             )
+            await acked
         self._published = stored.tree_size
 
 
@@ -175,15 +180,15 @@ class LedgerProofs:
             return latest
         issued = await self.checkpointer.issue()
         if issued.tree_size < size:
-            raise _not_found("not_covered", f"账本还没有 {size} 个条目",
-                             f"the ledger does not have {size} entries yet")
+            raise LedgerError("not_covered", f"账本还没有 {size} 个条目",
+                              f"the ledger does not have {size} entries yet")
         return issued
 
     async def checkpoint_at(self, tree_size: int) -> StoredCheckpoint:
         stored = await self.store.at(tree_size)
         if stored is None:
-            raise _not_found("no_checkpoint", f"没有大小为 {tree_size} 的检查点",
-                             f"no checkpoint of size {tree_size}")
+            raise LedgerError("no_checkpoint", f"没有大小为 {tree_size} 的检查点",
+                              f"no checkpoint of size {tree_size}")
         return stored
 
     async def inclusion(
@@ -196,6 +201,11 @@ class LedgerProofs:
         cover the entry yet); with it, the checkpoint of exactly that size.
         """
         if event_id is not None:
+            try:
+                event_id = str(uuid.UUID(event_id))
+            except ValueError as exc:
+                raise ValueError(
+                    f"事件编号不是 UUID / event id is not a UUID: {event_id!r}") from exc
             entry = await self.ledger.entry_by_event_id(event_id)
         elif index is not None:
             entry = await self.ledger.entry_at(index)
@@ -203,17 +213,17 @@ class LedgerProofs:
             raise ValueError("need event_id or index")
         if entry is None:
             what = event_id if event_id is not None else f"#{index}"
-            raise _not_found("unknown_entry", f"账本中没有条目 {what}",
-                             f"no ledger entry {what}")
+            raise LedgerError("unknown_entry", f"账本中没有条目 {what}",
+                              f"no ledger entry {what}")
         if tree_size is None:
             checkpoint = await self.covering(entry.ledger_index + 1)
         else:
             checkpoint = await self.checkpoint_at(tree_size)
             if entry.ledger_index >= tree_size:
-                raise _not_found("not_covered",
-                                 f"条目 {entry.ledger_index} 不在大小为 {tree_size} 的树内",
-                                 f"entry {entry.ledger_index} is not in the tree of size "
-                                 f"{tree_size}")
+                raise LedgerError("not_covered",
+                                  f"条目 {entry.ledger_index} 不在大小为 {tree_size} 的树内",
+                                  f"entry {entry.ledger_index} is not in the tree of size "
+                                  f"{tree_size}")
         hashes = await self.ledger.inclusion_proof(entry.ledger_index, checkpoint.tree_size)
         return InclusionProof(leaf_index=entry.ledger_index, tree_size=checkpoint.tree_size,
                               leaf_hash=entry.leaf_hash, hashes=hashes, checkpoint=checkpoint.note)
@@ -229,11 +239,13 @@ class LedgerProofs:
         hashes = await self.ledger.consistency_proof(first, second)
         return ConsistencyProof(first=first, second=second, hashes=hashes)
 
-    async def cosigned(self, tree_size: int | None = None) -> tuple[StoredCheckpoint, list[str]]:
-        """A checkpoint (latest by default) and the cosignature lines witnesses added to it."""
+    async def cosigned(
+        self, tree_size: int | None = None
+    ) -> tuple[StoredCheckpoint, list[Cosignature]]:
+        """A checkpoint (latest by default) and the witnesses' cosignatures on it."""
         stored = await (self.checkpoint_at(tree_size) if tree_size is not None
                         else self.covering(0))
-        return stored, [c.line for c in await self.store.cosignatures(stored.tree_size)]
+        return stored, await self.store.cosignatures(stored.tree_size)
 
     async def add_cosignature(self, tree_size: int, line: str,
                               witness: CosignatureVerifier) -> bool:

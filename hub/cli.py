@@ -10,7 +10,17 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hub.commands import demo_cmds, import_cmds, ledger_cmds, registry_cmds, schema_cmds, up
+from hub.commands import (
+    alerts_cmds,
+    demo_cmds,
+    import_cmds,
+    ledger_cmds,
+    registry_cmds,
+    rules_cmds,
+    schema_cmds,
+    up,
+    witness_cmds,
+)
 from hub.commands.common import CliError
 from hub.db import StoreError, StoreUnavailable
 from hub.settings import Settings
@@ -86,6 +96,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--json", action="store_true")
+    _add(ledger, "checkpoint", "输出最新的已签名检查点 / print the latest signed checkpoint note",
+         ledger_cmds.ledger_checkpoint)
+    p = _add(ledger, "prove", "条目的包含证明 (JSON) / inclusion proof of an entry (JSON)",
+             ledger_cmds.ledger_prove)
+    p.add_argument("event_id", metavar="EVENT_ID")
+    p.add_argument("--json", action="store_true", help="JSON 输出（默认即是）/ JSON output (default)")
+    p = _add(ledger, "consistency", "两个树大小间的一致性证明 (JSON) / consistency proof (JSON)",
+             ledger_cmds.ledger_consistency)
+    p.add_argument("first", metavar="FIRST", type=int)
+    p.add_argument("second", metavar="SECOND", type=int)
+    p = _add(ledger, "verify", "完整复核账本 / re-check the whole ledger (or an export)",
+             ledger_cmds.ledger_verify)
+    p.add_argument("--export", metavar="DIR",
+                   help="离线校验导出目录，不连数据库 / verify an export directory offline")
+    p.add_argument("--hub-vkey", metavar="VKEY",
+                   help="受信任的枢纽验证密钥 / trusted hub verifier key (with --export)")
+    p.add_argument("--batch", type=int, default=2000, help=argparse.SUPPRESS)
+    p = _add(ledger, "export", "导出账本供离线校验 / export the ledger for offline verification",
+             ledger_cmds.ledger_export)
+    p.add_argument("--out", required=True, metavar="DIR", help="输出目录 / output directory")
+
+    witness = sub.add_parser("witness", help="见证 / checkpoint witness").add_subparsers(
+        dest="sub", required=True)
+    p = _add(witness, "run", "联署一致的检查点 / cosign consistent checkpoints",
+             witness_cmds.witness_run)
+    p.add_argument("--name", required=True, help="见证名称 / witness name (its key name)")
+    p.add_argument("--key", required=True, metavar="WITNESS.key.pem",
+                   help="见证 Ed25519 私钥 / the witness's Ed25519 private key (PKCS#8 PEM)")
+    p.add_argument("--state", required=True, metavar="FILE",
+                   help="见证状态文件 / state file (last cosigned checkpoint)")
+    p.add_argument("--hub-key", metavar="HUB.pub.pem",
+                   help="枢纽公钥 / the hub's public key (default: LINKAGE_HOME/keys/hub.pub.pem)")
+    p.add_argument("--once", action="store_true", help="只运行一轮 / run one round and exit")
+    p.add_argument("--interval", type=float, default=5.0,
+                   help="轮询间隔秒数 / seconds between rounds")
+
+    alerts = sub.add_parser("alerts", help="预警 / alerts").add_subparsers(
+        dest="sub", required=True)
+    p = _add(alerts, "list", "列出预警 / list alerts", alerts_cmds.alerts_list)
+    p.add_argument("--status", choices=["open", "resolved"],
+                   help="只列出此状态 / only alerts of this status")
+    p.add_argument("--case", help="只列出此案件 / only alerts of this case")
+    p.add_argument("--json", action="store_true")
+
+    rules = sub.add_parser("rules", help="预警规则 / alert rules").add_subparsers(
+        dest="sub", required=True)
+    p = _add(rules, "replay", "从账本重新评估全部案件 / re-evaluate every case from the ledger",
+             rules_cmds.rules_replay)
+    p.add_argument("--rules", metavar="FILE",
+                   help="规则文件 / rule file (default: LINKAGE_RULES or the shipped one)")
+    p.add_argument("--override", metavar="FILE",
+                   help="覆盖文件 / override file (default: LINKAGE_RULES_OVERRIDE)")
+    p = _add(rules, "check", "检查规则文件或覆盖文件 / validate a rule or override file",
+             rules_cmds.rules_check)
+    p.add_argument("file", metavar="FILE")
 
     schemas = sub.add_parser("schemas", help="事件模式 / event schemas").add_subparsers(
         dest="sub", required=True)

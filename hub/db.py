@@ -25,6 +25,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql", "registry.sql"),
     ("hub.sql", "ingress.sql"),
     ("audit", "checkpoints.sql"),
+    ("hub.sql", "cases.sql"),
 )
 
 T = TypeVar("T")

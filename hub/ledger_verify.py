@@ -171,8 +171,8 @@ async def verify_ledger(
     progress: Progress | None = None,
 ) -> LedgerReport:
     """Re-check the ledger up to its head as read at the start; raise at the first bad index."""
+    checkpoints = await store.since(0)  # before the head: no checkpoint is newer than it
     head = await ledger.tree_head()
-    checkpoints = await store.since(0)
     _check_checkpoints(checkpoints, head.size, verifier, origin)
     by_size = {c.tree_size: c for c in checkpoints}
     tree = CompactRange()

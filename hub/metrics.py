@@ -26,3 +26,7 @@ LEDGER_SIZE = Gauge("linkage_ledger_size", "账本条目数 / ledger entries (tr
 ALERTS_PUBLISHED = Counter(
     "linkage_alerts_published_total", "已发布预警 / alerts published", ["rule_id", "status"]
 )
+ALERTS_OPEN = Gauge("linkage_alerts_open", "未解除的预警数 / alerts currently open")
+RULES_RETRIES = Counter(
+    "linkage_rules_retries_total", "规则批次重试次数 / rules batch retries (events and sweep)"
+)

@@ -1,25 +1,35 @@
-"""The hub's faust-streaming worker: the ingress agent and the HTTP service.
+"""The hub's faust-streaming worker: the ingress agent, the checkpointer and the HTTP service.
 
 The ingress agent reads every registered agency's ingress topic with manual acks
 (`noack_take`): a batch is acknowledged only after its outcomes are committed in
 PostgreSQL and every publish was acknowledged by the broker, so faust commits offsets
 only of records whose effects are durable. A failing batch is retried with back-off;
 it never kills the worker and is never acknowledged early.
+
+The rules agent reads `linkage.events` the same way (hub/rules_runner.py): case state and
+alert changes are committed, the alert outbox is published, then the batch is acknowledged.
+A 1 s timer sweeps cases whose deadline has passed and publishes what the outbox still holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
+import asyncpg
 import faust
+from prometheus_client import Counter
 
+from audit.errors import LedgerError
 from hub import metrics, topics
-from hub.db import StoreError, StoreUnavailable, create_pool
+from hub.checkpointer import LedgerProofs, open_ledger
+from hub.db import StoreError, StoreUnavailable, create_pool, translated_errors
 from hub.ingress import IngressProcessor, IngressRecord
 from hub.registry import PostgresRegistry
+from hub.rules_runner import RulesRunner, startup_rules
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,9 +47,19 @@ class FaustPublisher:
     def send(
         self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
     ) -> Awaitable[object]:
+        """Send one record; the awaitable resolves once the broker acknowledged it."""
         return self._app.producer.send_and_wait(
             topic, key, value, partition=None, timestamp=None, headers=headers or None
         )
+
+    async def enqueue(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> Awaitable[object]:
+        """Queue one record in order; returns a future resolved at the broker's ack."""
+        fut: Awaitable[object] = await self._app.producer.send(
+            topic, key, value, partition=None, timestamp=None, headers=headers or None
+        )
+        return fut
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -73,13 +93,21 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
                         key_serializer="raw", value_serializer="raw")
 
     lock = asyncio.Lock()
+    pool_lock = asyncio.Lock()
+
+    async def shared_pool() -> asyncpg.Pool:
+        """Open the pool on first use (inside the worker's event loop)."""
+        async with pool_lock:
+            if "pool" not in state:
+                state["pool"] = await create_pool(settings.require_database(), max_size=4)
+        pool: asyncpg.Pool = state["pool"]
+        return pool
 
     async def processor() -> IngressProcessor:
-        """Open the pool on first use (inside the worker's event loop)."""
+        """The ingress processor over the shared pool, built on first use."""
         async with lock:
             if "processor" not in state:
-                pool = await create_pool(settings.require_database(), max_size=4)
-                state["pool"] = pool
+                pool = await shared_pool()
                 registry = PostgresRegistry(pool)
                 state["processor"] = IngressProcessor(pool, settings.hub_key(), registry.snapshot)
         result: IngressProcessor = state["processor"]
@@ -100,9 +128,66 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
             for e in events:
                 await stream.ack(e)
 
+    # The rules layer (hub/rules_runner.py): accepted events -> case state -> alerts.
+    rules = startup_rules()  # a bad rule file stops the start-up here
+    accepted = app.topic(topics.EVENTS, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw")
+
+    async def rules_runner() -> RulesRunner:
+        """The rules runner over the shared pool, built on first use."""
+        if "rules" not in state:
+            runner = RulesRunner(await shared_pool(), settings.hub_key(), rules)
+            state.setdefault("rules", runner)  # a concurrent first caller may have won
+        result: RulesRunner = state["rules"]
+        return result
+
+    @app.agent(accepted)
+    async def rules_agent(stream: Any) -> None:
+        """Acknowledge a batch only after its alert changes are committed and published."""
+        async for events in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN):
+            values = [e.message.value for e in events]
+            runner = await rules_runner()
+            await until_done(partial(runner.process, values, publisher), "rules batch",
+                             metrics.RULES_RETRIES)
+            for e in events:
+                await stream.ack(e)
+
+    async def rules_timer() -> None:
+        """Deadline sweep and outbox publisher (hub/rules_runner.py); never kills the worker."""
+        try:
+            await (await rules_runner()).tick(publisher)
+        except (TimeoutError, StoreUnavailable, StoreError, OSError) as exc:
+            log.warning("期限巡检暂未完成 / deadline sweep not done yet: %s", exc)
+        except Exception:  # a bug or a broker error: log, retry at the next tick
+            log.exception("rules tick failed")
+
+    app.timer(1.0)(rules_timer)
+
+    async def ledger() -> LedgerProofs:
+        """The signed ledger (checkpointer and proofs) over the shared pool."""
+        if "ledger" not in state:
+            opened = open_ledger(await shared_pool(), settings, publisher)
+            state.setdefault("ledger", opened)  # a concurrent first caller may have won
+        result: LedgerProofs = state["ledger"]
+        return result
+
+    async def checkpoint_timer() -> None:
+        """Issue a checkpoint when due (hub/checkpointer.py); never kills the worker."""
+        try:
+            async with translated_errors():
+                await (await ledger()).checkpointer.tick()
+        except (TimeoutError, StoreUnavailable, StoreError, OSError) as exc:
+            log.warning("检查点暂未签发 / checkpoint not issued yet: %s", exc)
+        except LedgerError as exc:
+            log.error("拒绝签发检查点 / refusing to issue a checkpoint: %s", exc.diagnostics())
+        except Exception:  # a bug or a broker error: log, retry at the next tick
+            log.exception("checkpoint tick failed")
+
+    app.timer(min(settings.checkpoint_interval, 1.0))(checkpoint_timer)
+
     from hub.http import register_views
 
-    register_views(app, state)
+    register_views(app, state, ledger)
     return app
 
 
@@ -110,17 +195,25 @@ async def process_until_done(
     processor: IngressProcessor, records: Sequence[IngressRecord], publisher: FaustPublisher
 ) -> None:
     """Process a batch, retrying with back-off until it succeeds; never raises for I/O."""
+    await until_done(partial(processor.process, records, publisher), "ingress batch",
+                     metrics.INGRESS_RETRIES)
+
+
+async def until_done(
+    operation: Callable[[], Awaitable[object]], what: str, retries: Counter
+) -> None:
+    """Run `operation` until it succeeds, backing off after each failure; never raises."""
     delay = 0.2
     while True:
         try:
-            await processor.process(records, publisher)
+            await operation()
             return
         except (TimeoutError, StoreUnavailable, StoreError, OSError) as exc:
             error: Exception = exc
         except Exception as exc:  # a bug or a broker error: log, back off, retry the batch
-            log.exception("ingress batch failed")
+            log.exception("%s failed", what)
             error = exc
-        metrics.INGRESS_RETRIES.inc()
+        retries.inc()
         log.warning("批次处理失败,%.1f 秒后重试 / batch failed, retrying in %.1fs: %s",
                     delay, delay, error)
         await asyncio.sleep(delay)

@@ -80,6 +80,16 @@ AMOUNT_FIELDS: tuple[str, ...] = (
     "production_loss",
 )
 COUNT_FIELDS: tuple[str, ...] = ("copies", "marks_count", "labels_count")
+# Optional extension figures the thresholds of the law file need beyond the contract's table
+# (online copyright, unsold labels, patents) and the two flags: see streams/_figures.py.
+EXTENSION_COUNT_FIELDS: tuple[str, ...] = (
+    "works_count",
+    "click_count",
+    "member_count",
+    "unsold_labels_count",
+    "patents_count",
+)
+EXTENSION_FLAG_FIELDS: tuple[str, ...] = ("reasonable_suspicion", "rightholder_bankrupt")
 
 
 class CaseAssessed(EventData):
@@ -94,11 +104,19 @@ class CaseAssessed(EventData):
     labels_count: int | None = Field(default=None, ge=0)
     rightholder_loss: Money | None = None
     production_loss: Money | None = None
+    works_count: int | None = Field(default=None, ge=0)  # 网络传播作品数 / works online
+    click_count: int | None = Field(default=None, ge=0)  # 点击数 / clicks
+    member_count: int | None = Field(default=None, ge=0)  # 注册会员数 / registered members
+    unsold_labels_count: int | None = Field(default=None, ge=0)  # 尚未销售标识数 / unsold labels
+    patents_count: int | None = Field(default=None, ge=0)  # 假冒专利件数 / patents
+    reasonable_suspicion: bool | None = None  # 合理嫌疑 (SC Art 3 ¶2, IP cases)
+    rightholder_bankrupt: bool | None = None  # 权利人破产 (I-2020 Art 4)
 
     @model_validator(mode="after")
     def _at_least_one_figure(self) -> Self:
-        if all(getattr(self, name) is None for name in AMOUNT_FIELDS + COUNT_FIELDS):
-            raise ValueError("at least one amount or count is required")
+        figures = AMOUNT_FIELDS + COUNT_FIELDS + EXTENSION_COUNT_FIELDS + EXTENSION_FLAG_FIELDS
+        if all(getattr(self, name) is None for name in figures):
+            raise ValueError("at least one amount, count or flag is required")
         return self
 
 

@@ -372,7 +372,11 @@ def _assessment(event: CaseEvent, data: CaseAssessed) -> Assessment:
         for name in _figures.COUNTS
         if name in CaseAssessed.model_fields and (value := getattr(data, name)) is not None
     }
-    flags: dict[str, bool] = {}
+    flags: dict[str, bool] = {
+        name: value
+        for name in _figures.FLAGS
+        if name in CaseAssessed.model_fields and (value := getattr(data, name)) is not None
+    }
     ignored: list[str] = []
     extra = data.model_extra or {}
     for name in _figures.EXTENSION_COUNTS:

@@ -77,7 +77,7 @@ class HubProcess:
                     LINKAGE_HTTP_PORT=str(self.http_port), LINKAGE_CHECKPOINT_INTERVAL="0.5")
 
     def start(self) -> HubProcess:
-        log = open(self.home / "worker.log", "ab")  # noqa: SIM115
+        log = open(self.home / "worker.log", "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "worker", "--loglevel", "warn"],
             env=self.env(), stdout=log, stderr=log,

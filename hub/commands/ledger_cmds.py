@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
+from tqdm import tqdm
+
+from audit.errors import LedgerError, VerificationError
+from audit.export import ExportWriter, verify_export_dir
+from audit.ledger import LedgerEntry
+from audit.merkle import CompactRange, leaf_hash
 from audit.postgres import PostgresLedger
-from hub.commands.common import database, print_json, print_table
+from hub.checkpointer import LedgerProofs, hub_signer, open_ledger
+from hub.commands.common import CliError, database, print_json, print_table
+from hub.crypto import public_pem
+from hub.db import translated_errors
+from hub.ledger_verify import SignatureCheck, key_from_json, key_to_json, verify_ledger
+from hub.registry import PostgresRegistry
 from hub.settings import Settings
+
+BATCH = 2000
 
 
 async def ledger_list(settings: Settings, args: argparse.Namespace) -> None:
@@ -24,3 +43,124 @@ async def ledger_list(settings: Settings, args: argparse.Namespace) -> None:
           e.event_time.isoformat(timespec="seconds"), e.received_at.isoformat(timespec="seconds"),
           e.event_id] for e in entries],
     )
+
+
+@dataclass(frozen=True)
+class _Session:
+    ledger: LedgerProofs
+    registry: PostgresRegistry
+
+
+@asynccontextmanager
+async def _signed_ledger(settings: Settings) -> AsyncIterator[_Session]:
+    """The ledger with the hub's checkpointer; ledger and store errors become CLI errors."""
+    async with database(settings) as pool, translated_errors():
+        try:
+            yield _Session(open_ledger(pool, settings), PostgresRegistry(pool))
+        except LedgerError as exc:
+            raise CliError(exc.diagnostics()) from exc
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+
+
+async def ledger_checkpoint(settings: Settings, args: argparse.Namespace) -> None:
+    async with _signed_ledger(settings) as session:
+        stored = await session.ledger.checkpointer.issue()
+    sys.stdout.write(stored.note)
+
+
+async def ledger_prove(settings: Settings, args: argparse.Namespace) -> None:
+    async with _signed_ledger(settings) as session:
+        proof = await session.ledger.inclusion(event_id=args.event_id)
+    print_json(proof.model_dump(mode="json"))
+
+
+async def ledger_consistency(settings: Settings, args: argparse.Namespace) -> None:
+    async with _signed_ledger(settings) as session:
+        proof = await session.ledger.consistency(args.first, args.second)
+    print_json(proof.model_dump(mode="json"))
+
+
+def _failure(exc: VerificationError, what_zh: str, what_en: str) -> CliError:
+    at_zh = f"，第一个错误序号 {exc.index}" if exc.index is not None else ""
+    at_en = f", first bad index {exc.index}" if exc.index is not None else ""
+    return CliError(f"{what_zh}校验失败{at_zh}：{exc.message_zh}\n"
+                    f"{what_en} verification FAILED{at_en}: {exc.message_en} [{exc.reason}]")
+
+
+@contextmanager
+def _progress(total: int | None = None) -> Iterator[Callable[[int, int], None]]:
+    with tqdm(total=total, unit="entry", file=sys.stderr, desc="verify",
+              disable=None, mininterval=0.5) as bar:
+        def advance(done: int, of: int) -> None:
+            bar.total = of
+            bar.update(done)
+
+        yield advance
+
+
+async def ledger_verify(settings: Settings, args: argparse.Namespace) -> None:
+    if args.export:
+        _verify_export(Path(args.export), args.hub_vkey)
+        return
+    async with _signed_ledger(settings) as session:
+        ledger = session.ledger
+        keys = (await session.registry.snapshot()).keys
+        with _progress() as progress:
+            try:
+                report = await verify_ledger(
+                    ledger.ledger, ledger.store, SignatureCheck(keys),
+                    ledger.checkpointer.verifier, origin=settings.origin, batch=args.batch,
+                    progress=progress)
+            except VerificationError as exc:
+                raise _failure(exc, "账本", "ledger") from exc
+    print(report.summary())
+
+
+def _verify_export(directory: Path, hub_vkey: str | None) -> None:
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    keys_doc = json.loads((directory / "agency_keys.json").read_text(encoding="utf-8"))
+    check = SignatureCheck({k["keyid"]: key_from_json(k) for k in keys_doc})
+    with _progress(int(manifest["tree_size"])) as progress:
+        def check_entry(entry: LedgerEntry) -> None:
+            check(entry)
+            progress(1, int(manifest["tree_size"]))
+
+        try:
+            report = verify_export_dir(directory, hub_verifier=hub_vkey, check_entry=check_entry)
+        except VerificationError as exc:
+            raise _failure(exc, "导出", "export") from exc
+    print(report.summary())
+
+
+async def ledger_export(settings: Settings, args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    async with _signed_ledger(settings) as session:
+        ledger = session.ledger
+        stored = await ledger.checkpointer.issue()
+        size = stored.tree_size
+        keys = (await session.registry.snapshot()).keys
+        tree, start = CompactRange(), 0
+        with ExportWriter(out) as writer, tqdm(total=size, unit="entry", file=sys.stderr,
+                                               desc="export", disable=None) as bar:
+            while start < size:
+                entries = [e for e in await ledger.ledger.entries(start=start, limit=BATCH)
+                           if e.ledger_index < size]
+                if not entries:
+                    break
+                start = entries[-1].ledger_index + 1
+                created = tree.extend(leaf_hash(e.record) for e in entries)
+                writer.entries(entries)
+                writer.nodes(await ledger.ledger.nodes([(lv, ix) for lv, ix, _ in created]))
+                bar.update(len(entries))
+            checkpoints = [c for c in await ledger.store.since(0) if c.tree_size <= size]
+            cosignatures = await ledger.store.cosignatures_through(size)
+            signer = hub_signer(settings)
+            writer.finish(
+                checkpoint_note=stored.note, checkpoint=stored.checkpoint,
+                checkpoints=[(c.tree_size, c.root_hash, c.note) for c in checkpoints],
+                cosignatures=[c.summary() for c in cosignatures],
+                hub_public_pem=public_pem(settings.hub_key().public_key), hub_vkey=signer.vkey(),
+                agency_keys=[key_to_json(k) for k in keys.values()],
+            )
+    print(f"已导出 {size} 个条目到 {out} / exported {size} entries to {out}")

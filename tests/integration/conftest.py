@@ -38,8 +38,10 @@ class Hub:
                          hub_public_key=self.process.hub_key().public_key)
 
 
-def start_hub(backend: str, root: Path, pg_root: Path) -> Hub:
-    broker = EmbeddedBroker(log_path=root / "tansu.log").start()
+def start_hub(backend: str, root: Path, pg_root: Path, port: int | None = None,
+              extra_keys: dict[str, Path] | None = None) -> Hub:
+    broker = (EmbeddedBroker(port=port, log_path=root / "tansu.log") if port
+              else EmbeddedBroker(log_path=root / "tansu.log")).start()
     process = HubProcess(home=root / "home", database_url=make_database(backend, pg_root),
                          broker=broker)
     process.home.mkdir(parents=True, exist_ok=True)
@@ -49,6 +51,8 @@ def start_hub(backend: str, root: Path, pg_root: Path) -> Hub:
     keys = agency_keys(keys_dir, AGENCIES)
     for agency in AGENCIES:
         process.cli("agency", "add-key", agency, str(keys_dir / f"{agency}.pub.pem"))
+    for agency, pub in (extra_keys or {}).items():
+        process.cli("agency", "add-key", agency, str(pub))
     settings.hub_key()
     process.start()
     return Hub(process, keys, keys_dir)

@@ -147,23 +147,30 @@ def test_state_round_trips_through_json() -> None:
     assert CaseState.model_validate_json(text) == state
 
 
-def test_extension_figures_are_read_and_bad_ones_recorded() -> None:
+def test_extension_figures_are_read() -> None:
     extended = event(
         8,
         "case.assessed",
         {
             "assessed_at": "2025-03-06T10:00:00+08:00",
-            "illegal_gains": "100.00",  # the contract needs one of its own figures
             "click_count": 50000,
-            "member_count": "many",
             "reasonable_suspicion": True,
-            "rightholder_bankrupt": 1,
         },
     )
     state = apply(None, extended)
     assert state.figures.counts == {"click_count": 50000}
     assert state.figures.flags == {"reasonable_suspicion": True}
-    assert state.assessments[0].ignored_fields == ("member_count", "rightholder_bankrupt")
+    assert state.assessments[0].ignored_fields == ()
+
+
+@pytest.mark.parametrize(("name", "value"), [("member_count", "many"),
+                                             ("rightholder_bankrupt", 1),
+                                             ("works_count", -1)])
+def test_extension_figures_are_typed_strictly(name: str, value: object) -> None:
+    bad = event(8, "case.assessed", {"assessed_at": "2025-03-06T10:00:00+08:00",
+                                     "illegal_gains": "100.00", name: value})
+    with pytest.raises(CaseEventError, match=r"invalid data for case\.assessed"):
+        apply(None, bad)
 
 
 def test_unknown_type_is_refused() -> None:

@@ -13,7 +13,15 @@ from nacl.signing import SigningKey as NaclSigningKey
 from securesystemslib import dsse as sslib_dsse
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
-from hub.crypto import SigningKey, keyid_of, load_private_pem, load_public_pem, private_pem, public_pem, verify_envelope_signature
+from hub.crypto import (
+    SigningKey,
+    keyid_of,
+    load_private_pem,
+    load_public_pem,
+    private_pem,
+    public_pem,
+    verify_envelope_signature,
+)
 from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope, pae
 
 

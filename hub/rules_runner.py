@@ -1,0 +1,377 @@
+"""The rules layer at work: fold accepted events into case states, evaluate, record alert changes.
+
+Three drivers share one path (`RulesRunner._reevaluate`: evaluate the locked cases, diff
+against the stored alerts, record the changes and their signed envelopes in the outbox, set
+each case's next deadline), each in one PostgreSQL transaction:
+
+* `process`: a batch from `linkage.events` (the ledgered DSSE envelopes, bytes unchanged);
+* `sweep`: cases whose next deadline has passed, so an alert fires on time with no new event;
+* `replay`: case states folded from the ledger (`linkage-hub rules replay`).
+
+After the commit, `publish_outbox` sends every unpublished envelope to `linkage.alerts` (key =
+case id), waits for the broker's acks and marks them published; a crash in between leaves them
+in the outbox for the next call (at-least-once; consumers dedupe by alert id and status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import asyncpg
+from pydantic import ValidationError
+
+from hub import metrics, topics
+from hub.case_store import PostgresCaseStore
+from hub.crypto import SigningKey
+from hub.db import translated_errors
+from hub.ingress import Clock, Publisher, utc_now
+from schemas.alert import Alert
+from schemas.cloudevent import CloudEvent
+from schemas.dsse import ALERT_PAYLOAD_TYPE, Envelope
+from streams import (
+    CaseEvent,
+    CaseEventError,
+    CaseState,
+    ConfigError,
+    RuleSet,
+    apply,
+    evaluate,
+    load_rules,
+    next_due,
+)
+
+log = logging.getLogger(__name__)
+
+RULES_ENV = "LINKAGE_RULES"
+OVERRIDE_ENV = "LINKAGE_RULES_OVERRIDE"
+CALENDAR_ENV = "LINKAGE_CALENDAR_OVERRIDE"
+
+SWEEP_LIMIT = 500
+PUBLISH_LIMIT = 500
+RETRY_FAILED_EVALUATION = timedelta(minutes=5)
+"""A case whose evaluation raised (a bug) is looked at again this much later."""
+
+Status = Literal["open", "resolved"]
+
+
+def rules_from_env(
+    env: Mapping[str, str] | None = None,
+    *,
+    rules_path: str | None = None,
+    override_path: str | None = None,
+) -> RuleSet:
+    """The rule set: the shipped file or LINKAGE_RULES, with LINKAGE_RULES_OVERRIDE and
+    LINKAGE_CALENDAR_OVERRIDE merged in; explicit paths win. ConfigError if unusable."""
+    env = os.environ if env is None else env
+    return load_rules(
+        rules_path or env.get(RULES_ENV) or None,
+        override_path or env.get(OVERRIDE_ENV) or None,
+        env.get(CALENDAR_ENV) or None,
+    )
+
+
+def startup_rules(env: Mapping[str, str] | None = None) -> RuleSet:
+    """The worker's rule set; a bad file stops the start-up with one line per bad field."""
+    try:
+        return rules_from_env(env)
+    except ConfigError as exc:
+        raise SystemExit(
+            "规则文件无效，工作进程拒绝启动 / bad rule file, the worker refuses to start\n"
+            + exc.diagnostics()
+        ) from exc
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+
+class BadEvent(ValueError):
+    """A `linkage.events` value that is not a DSSE envelope over a CloudEvent."""
+
+
+def decode_event(value: bytes) -> CaseEvent:
+    """The case event inside an accepted record (the DSSE envelope exactly as ledgered)."""
+    try:
+        envelope = Envelope.model_validate_json(value)
+        return CaseEvent.from_cloudevent(CloudEvent.model_validate_json(envelope.payload_bytes()))
+    except (ValidationError, ValueError) as exc:
+        raise BadEvent(f"不是可读的事件 / not a readable event: {exc}") from exc
+
+
+class CaseFold:
+    """Case states folded in memory from accepted records (ledger replay, benchmarks)."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, CaseState] = {}
+        self.events = 0
+        self.bad = 0
+
+    def add(self, value: bytes) -> None:
+        """Fold one record; an unreadable or inapplicable one is counted and skipped."""
+        try:
+            event = decode_event(value)
+            self.states[event.case_id] = apply(self.states.get(event.case_id), event)
+        except (BadEvent, CaseEventError) as exc:
+            self.bad += 1
+            log.warning("跳过无法应用的记录 / skipping a record the rules cannot apply: %s", exc)
+        else:
+            self.events += 1
+
+
+# -- the diff (pure) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An alert whose status changes: `alert` is the payload to store and publish."""
+
+    alert: Alert
+    previous: Status | None
+
+
+def retracted(alert: Alert, now: datetime) -> Alert:
+    """An open alert the facts no longer support (e.g. figures revised down), as resolved."""
+    return alert.model_copy(update={
+        "status": "resolved",
+        "facts": {**alert.facts, "resolution": "no_longer_supported",
+                  "resolved_at": now.isoformat()},
+        "message_zh": alert.message_zh.removesuffix("。") + "；现有事实已不再支持该预警，予以解除。",
+        "message_en": alert.message_en.removesuffix(".")
+        + "; the facts no longer support it: resolved.",
+    })
+
+
+def diff_alerts(
+    previous: Mapping[str, Alert],
+    decisions: Iterable[Alert],
+    evaluated: Collection[str],
+    now: datetime,
+    *,
+    retract_unsupported: bool = True,
+) -> list[Transition]:
+    """What to record and publish, from the stored alerts and the engine's decisions.
+
+    `previous`: the stored alert of each alert id (its last published status); `decisions`:
+    the engine's output for the cases in `evaluated`. A decision whose id is new, or whose
+    status differs from the stored one, is a transition (new open; open -> resolved; a
+    resolved-only decision records a late act; resolved -> open reopens). An open alert of an
+    evaluated case that the engine no longer returns is resolved as unsupported, unless
+    `retract_unsupported` is false. Unchanged alerts yield nothing, so a re-run is silent.
+    """
+    decided: dict[str, Alert] = {}
+    for decision in decisions:
+        decided[decision.alert_id] = decision
+    changes: list[Transition] = []
+    for alert_id, decision in decided.items():
+        before = previous.get(alert_id)
+        if before is None or before.status != decision.status:
+            changes.append(Transition(decision, before.status if before else None))
+    if retract_unsupported:
+        for alert_id in sorted(previous):
+            before = previous[alert_id]
+            if (alert_id not in decided and before.status == "open"
+                    and before.case_id in evaluated):
+                changes.append(Transition(retracted(before, now), "open"))
+    return changes
+
+
+def alert_envelope(hub_key: SigningKey, alert: Alert) -> bytes:
+    """The hub-signed DSSE envelope of an alert (contract section 4)."""
+    payload = alert.model_dump_json().encode("utf-8")
+    return hub_key.sign_envelope(ALERT_PAYLOAD_TYPE, payload).to_json_bytes()
+
+
+# -- the runner ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    cases: int
+    transitions: list[Transition]
+
+
+class RulesRunner:
+    """Event processing, the deadline sweep, ledger replay and the outbox publisher."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, hub_key: SigningKey, rules: RuleSet, clock: Clock = utc_now
+    ) -> None:
+        self._pool = pool
+        self._store = PostgresCaseStore(pool)
+        self._hub_key = hub_key
+        self._rules = rules
+        self._clock = clock
+        self._publishing = asyncio.Lock()
+        self._related = any(rule.id == "SPLIT_CASES" for rule in rules.enabled_rules())
+
+    @property
+    def store(self) -> PostgresCaseStore:
+        return self._store
+
+    # -- the shared path ----------------------------------------------------------------------
+
+    async def _reevaluate(
+        self,
+        conn: asyncpg.Connection,
+        states: Mapping[str, CaseState],
+        now: datetime,
+        *,
+        retract: bool = True,
+    ) -> list[Transition]:
+        """Evaluate these (row-locked) cases, record their alert changes and next deadlines."""
+        store = self._store
+        neighbours = await store.neighbours(conn, states) if self._related else {}
+        wanted = set().union(*neighbours.values()) - states.keys()
+        known = {**await store.load_cases(conn, wanted), **states}
+        previous = await store.alerts_of(conn, states)
+        decisions: list[Alert] = []
+        evaluated: set[str] = set()
+        due: dict[str, datetime | None] = {}
+        for case_id in sorted(states):
+            state = states[case_id]
+            related = [known[o] for o in sorted(neighbours.get(case_id, ())) if o in known]
+            try:
+                decisions += evaluate(state, self._rules, now, related)
+                due[case_id] = next_due(state, self._rules, now)
+            except Exception:  # a bug must not stop every other case: keep its alerts as they are
+                log.exception("评估案件失败 / evaluating case %s failed", case_id)
+                due[case_id] = now + RETRY_FAILED_EVALUATION
+                continue
+            evaluated.add(case_id)
+        transitions = diff_alerts(previous, decisions, evaluated, now, retract_unsupported=retract)
+        alerts = [t.alert for t in transitions]
+        await store.record_alerts(conn, alerts, [alert_envelope(self._hub_key, a) for a in alerts])
+        await store.set_next_due(conn, due)
+        return transitions
+
+    # -- linkage.events ---------------------------------------------------------------------
+
+    async def decide(self, values: Sequence[bytes]) -> list[Transition]:
+        """Fold a batch of accepted records into their cases and record alert changes, in one
+        transaction; events already processed are skipped."""
+        events: dict[str, CaseEvent] = {}
+        for value in values:
+            try:
+                event = decode_event(value)
+            except BadEvent as exc:
+                log.error("跳过无法解析的事件 / skipping an unreadable event: %s", exc)
+                continue
+            events.setdefault(event.event_id, event)
+        if not events:
+            return []
+        now = self._clock()
+        async with translated_errors(), self._pool.acquire() as conn, conn.transaction():
+            return await self._decide_in(conn, list(events.values()), now)
+
+    async def _decide_in(
+        self, conn: asyncpg.Connection, events: Sequence[CaseEvent], now: datetime
+    ) -> list[Transition]:
+        store = self._store
+        done = await store.processed(conn, [e.event_id for e in events])
+        fresh = [e for e in events if e.event_id not in done]
+        if not fresh:
+            return []
+        states = await store.lock_cases(conn, {e.case_id for e in fresh})
+        before = await store.neighbours(conn, states) if self._related else {}
+        changed: dict[str, CaseState] = {}
+        for event in fresh:
+            current = states[event.case_id]
+            try:
+                updated = apply(current, event)
+            except Exception as exc:  # ledgered, so valid by construction; a bug must not block
+                log.error("事件无法应用，已跳过 / event %s cannot be applied, skipped: %s",
+                          event.event_id, exc)
+                continue
+            if updated is not current:
+                states[event.case_id] = changed[event.case_id] = updated
+        await store.mark_processed(conn, [e.event_id for e in fresh])
+        if not changed:
+            return []
+        await store.save_cases(conn, list(changed.values()))
+        locked = dict(changed)
+        if self._related:
+            # Cases sharing a party, before or after this batch, may gain or lose a split-case
+            # alert: re-evaluate them too, under their own row locks.
+            after = await store.neighbours(conn, changed)
+            others = set().union(*(before.get(c, set()) | after.get(c, set()) for c in changed))
+            locked.update(await store.lock_cases(conn, others - changed.keys()))
+        return await self._reevaluate(conn, locked, now)
+
+    async def process(self, values: Sequence[bytes], publisher: Publisher) -> list[Transition]:
+        """decide + publish the outbox; raises StoreUnavailable for the caller to retry."""
+        transitions = await self.decide(values)
+        await self.publish_outbox(publisher)
+        return transitions
+
+    # -- deadlines --------------------------------------------------------------------------
+
+    async def sweep(self, limit: int = SWEEP_LIMIT) -> SweepResult:
+        """Re-evaluate up to `limit` cases whose next deadline has passed (skipping locked ones)."""
+        now = self._clock()
+        async with translated_errors(), self._pool.acquire() as conn, conn.transaction():
+            due = await self._store.lock_due(conn, now, limit)
+            if not due:
+                return SweepResult(0, [])
+            return SweepResult(len(due), await self._reevaluate(conn, due, now))
+
+    async def tick(self, publisher: Publisher, *, max_rounds: int = 20) -> list[Transition]:
+        """The worker's timer: sweep every due case (bounded), publish the outbox, gauges."""
+        transitions: list[Transition] = []
+        for _ in range(max_rounds):
+            result = await self.sweep()
+            transitions += result.transitions
+            if result.cases < SWEEP_LIMIT:
+                break
+        await self.publish_outbox(publisher)
+        async with translated_errors():
+            metrics.ALERTS_OPEN.set(await self._store.open_count())
+        return transitions
+
+    # -- replay -----------------------------------------------------------------------------
+
+    async def replay(
+        self, states: Mapping[str, CaseState], *, retract: bool = True
+    ) -> list[Transition]:
+        """Store these ledger-folded states (merged with what the store has) and re-evaluate
+        them, in one transaction. A stored state holding events the fold lacks (ledgered
+        since the fold read the ledger) is re-folded from that case's ledger records."""
+        now = self._clock()
+        async with translated_errors(), self._pool.acquire() as conn, conn.transaction():
+            stored = await self._store.lock_cases(conn, states)
+            merged: dict[str, CaseState] = {}
+            for case_id, current in stored.items():
+                folded = states[case_id]
+                if not set(current.event_ids) <= set(folded.event_ids):
+                    refold = CaseFold()
+                    for record in await self._store.ledger_records(conn, case_id):
+                        refold.add(record)
+                    folded = refold.states.get(case_id, current)
+                merged[case_id] = folded
+            await self._store.save_cases(conn, list(merged.values()))
+            return await self._reevaluate(conn, merged, now, retract=retract)
+
+    # -- publishing -------------------------------------------------------------------------
+
+    async def publish_outbox(self, publisher: Publisher, limit: int = PUBLISH_LIMIT) -> int:
+        """Publish every unpublished alert envelope in order, await the acks, mark them."""
+        published = 0
+        async with self._publishing:
+            while True:
+                async with translated_errors(), self._pool.acquire() as conn, conn.transaction():
+                    rows = await self._store.lock_unpublished(conn, limit)
+                    if not rows:
+                        return published
+                    acks = [await publisher.enqueue(topics.ALERTS, row.case_id.encode("utf-8"),
+                                                    row.envelope, []) for row in rows]
+                    await asyncio.gather(*acks)
+                    await self._store.mark_published(conn, [row.seq for row in rows])
+                for row in rows:
+                    metrics.ALERTS_PUBLISHED.labels(row.rule_id, row.status).inc()
+                published += len(rows)
+                if len(rows) < limit:
+                    return published

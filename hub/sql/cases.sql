@@ -1,0 +1,66 @@
+-- Case state and alerts of the rules layer (issue 3; contract section 4).
+--
+-- Written by hub/case_store.py only. Every change happens in one transaction that first
+-- takes the row lock of each case it re-evaluates (SELECT ... FOR UPDATE on `cases`), so two
+-- writers never diff the same case's alerts at once. The deadline sweep skips locked rows.
+--
+--   cases            one row per case: the folded streams.CaseState (JSON) and the next
+--                    instant at which its alerts may change without a new event
+--   case_parties     (id_type, id_number) -> case, to find cases sharing a party (SPLIT_CASES)
+--   processed_events event ids already folded (redelivery of linkage.events is a no-op)
+--   alerts           the current status of every alert ever raised (one row per alert_id)
+--   alert_outbox     every signed alert envelope to publish on linkage.alerts, in order;
+--                    published_at is set once the broker acknowledged it
+
+CREATE TABLE IF NOT EXISTS cases (
+    case_id      text PRIMARY KEY,
+    agency       text,
+    state        jsonb NOT NULL,
+    next_due_at  timestamptz,
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS cases_next_due_idx ON cases (next_due_at)
+    WHERE next_due_at IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS case_parties (
+    id_type    text NOT NULL,
+    id_number  text NOT NULL,
+    case_id    text NOT NULL REFERENCES cases (case_id),
+    PRIMARY KEY (id_type, id_number, case_id)
+);
+CREATE INDEX IF NOT EXISTS case_parties_case_idx ON case_parties (case_id);
+
+CREATE TABLE IF NOT EXISTS processed_events (
+    event_id      uuid PRIMARY KEY,
+    processed_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id         uuid PRIMARY KEY,
+    rule_id          text NOT NULL,
+    case_id          text NOT NULL,
+    agency           text NOT NULL,
+    status           text NOT NULL CHECK (status IN ('open', 'resolved')),
+    payload          jsonb NOT NULL,
+    first_raised_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS alerts_case_idx ON alerts (case_id);
+CREATE INDEX IF NOT EXISTS alerts_open_idx ON alerts (updated_at) WHERE status = 'open';
+
+CREATE TABLE IF NOT EXISTS alert_outbox (
+    seq           bigserial PRIMARY KEY,
+    alert_id      uuid NOT NULL REFERENCES alerts (alert_id),
+    status        text NOT NULL CHECK (status IN ('open', 'resolved')),
+    case_id       text NOT NULL,
+    envelope      bytea NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    published_at  timestamptz
+);
+CREATE INDEX IF NOT EXISTS alert_outbox_unpublished_idx ON alert_outbox (seq)
+    WHERE published_at IS NULL;
+
+GRANT SELECT, INSERT, UPDATE ON cases, alerts, alert_outbox TO linkage_hub;
+GRANT SELECT, INSERT, DELETE ON case_parties TO linkage_hub;
+GRANT SELECT, INSERT ON processed_events TO linkage_hub;
+GRANT USAGE, SELECT ON SEQUENCE alert_outbox_seq_seq TO linkage_hub;

@@ -1,0 +1,170 @@
+"""Alerts end to end: events -> case state -> signed alerts on linkage.alerts, deadlines, replay."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiokafka.structs import ConsumerRecord
+
+from connectors.connector import Connector
+from hub.crypto import verify_envelope_signature
+from schemas.alert import Alert
+from schemas.dsse import ALERT_PAYLOAD_TYPE, Envelope
+from tests.integration.conftest import Hub
+from tests.kafka_io import produce, read_topic, wait_for
+from tests.records import Record
+
+pytestmark = pytest.mark.integration
+
+ALERTS = "linkage.alerts"
+CONTRACT_FIELDS = {"alert_id", "rule_id", "status", "case_id", "agency", "raised_at", "due_at",
+                   "legal_basis", "facts", "message_zh", "message_en"}
+DOCS = [{"kind": k, "title": k, "sha256": "ab" * 32}
+        for k in ("transfer_letter", "investigation_report", "seized_items_list",
+                  "inspection_report")]
+
+
+def open_alert(value: bytes, hub: Hub) -> Alert:
+    """The alert inside a record of linkage.alerts, after checking the hub's signature."""
+    envelope = Envelope.model_validate_json(value)
+    assert envelope.payload_type == ALERT_PAYLOAD_TYPE
+    assert verify_envelope_signature(envelope, envelope.signatures[0].signature_bytes(),
+                                     hub.process.hub_key().public_key), "alert not hub-signed"
+    assert set(json.loads(envelope.payload_bytes())) == CONTRACT_FIELDS
+    return Alert.model_validate_json(envelope.payload_bytes())
+
+
+async def alerts_on_topic(hub: Hub, case_id: str, rule_id: str, status: str,
+                          timeout: float = 30.0) -> list[tuple[ConsumerRecord[Any, Any], Alert]]:
+    def match(message: ConsumerRecord[Any, Any]) -> bool:
+        alert = open_alert(message.value, hub)
+        return (alert.case_id, alert.rule_id, alert.status) == (case_id, rule_id, status)
+
+    found = await wait_for(hub.process.bootstrap, ALERTS, match, timeout=timeout)
+    return [(m, open_alert(m.value, hub)) for m in found]
+
+
+def ago(**delta: float) -> str:
+    return (datetime.now(UTC) - timedelta(**delta)).isoformat()
+
+
+async def send(connector: Connector, type_name: str, case_id: str, data: dict[str, Any]) -> str:
+    event_id = await connector.publish(type_name, case_id, data)
+    entry = await connector.wait_for_receipt(event_id, timeout=60)
+    assert entry.status == "accepted", entry
+    return event_id
+
+
+async def penalty_case(aic: Connector, case_id: str) -> None:
+    """A case over the threshold, punished with a fine and never transferred (以罚代刑)."""
+    await send(aic, "case.opened", case_id, {
+        "offence": "trademark_counterfeiting", "opened_at": ago(hours=5), "summary": "灯具",
+        "parties": [{"kind": "organization", "id_type": "USCC",
+                     "id_number": f"9144{uuid.uuid4().hex[:8]}", "name": "古镇某灯饰厂"}]})
+    await send(aic, "case.assessed", case_id, {"assessed_at": ago(hours=4),
+                                               "illegal_business_amount": "86000.00"})
+    await send(aic, "penalty.decided", case_id, {"decision_no": "中工商罚〔2026〕9号",
+                                                 "decided_at": ago(hours=3),
+                                                 "fine": "20000.00", "confiscated": "0.00"})
+
+
+async def test_penalty_instead_of_transfer_is_raised_then_resolved_by_a_late_transfer(
+        hub: Hub, aic: Connector) -> None:
+    case_id = f"PEN-{uuid.uuid4().hex[:6]}"
+    await penalty_case(aic, case_id)
+    [(message, alert)] = await alerts_on_topic(hub, case_id, "PENALTY_INSTEAD_OF_TRANSFER", "open")
+    assert message.key == case_id.encode()
+    assert alert.agency == "zs-aic" and alert.due_at is None
+    assert "SC Art 11" in alert.legal_basis
+    assert alert.message_zh.startswith("【以罚代刑】") and alert.message_en.startswith("[Penalty")
+    assert alert.facts["decision_no"] == "中工商罚〔2026〕9号"
+    assert alert.raised_at.utcoffset() == timedelta(hours=8)
+
+    await send(aic, "transfer.decided", case_id, {"report_at": ago(hours=2),
+                                                  "decided_at": ago(hours=2), "approved": True})
+    await send(aic, "case.transferred", case_id, {"to_agency": "zs-psb",
+                                                  "transferred_at": ago(hours=1),
+                                                  "documents": DOCS})
+    [(_, resolved)] = await alerts_on_topic(hub, case_id, "PENALTY_INSTEAD_OF_TRANSFER",
+                                            "resolved")
+    assert resolved.alert_id == alert.alert_id
+    assert resolved.facts["transferred_at"] is not None
+
+
+async def test_a_deadline_fires_without_a_new_event(hub: Hub, aic: Connector) -> None:
+    case_id = f"LATE-{uuid.uuid4().hex[:6]}"
+    approved = datetime.now(UTC) - timedelta(hours=24) + timedelta(seconds=3)
+    await send(aic, "transfer.decided", case_id, {"report_at": approved.isoformat(),
+                                                  "decided_at": approved.isoformat(),
+                                                  "approved": True})
+    [(message, alert)] = await alerts_on_topic(hub, case_id, "HANDOVER_LATE", "open", timeout=15)
+    assert alert.due_at == approved + timedelta(hours=24)
+    published = datetime.fromtimestamp(message.timestamp / 1000, UTC)
+    assert alert.due_at < published < alert.due_at + timedelta(seconds=5)
+
+
+async def test_redelivered_and_bad_events_raise_nothing_new(hub: Hub, aic: Connector) -> None:
+    case_id = f"RE-{uuid.uuid4().hex[:6]}"
+    await penalty_case(aic, case_id)
+    await alerts_on_topic(hub, case_id, "PENALTY_INSTEAD_OF_TRANSFER", "open")
+    events = [m for m in await read_topic(hub.process.bootstrap, "linkage.events")
+              if m.key == case_id.encode()]
+    assert len(events) == 3
+    junk = [Record("linkage.events", case_id.encode(), value, None)
+            for value in (b"{not json", b'{"payloadType": "x", "payload": "", "signatures": []}')]
+    again = [Record("linkage.events", m.key, m.value, None) for m in events]
+    await produce(hub.process.bootstrap, [*junk, *again])
+    marker = f"MARK-{uuid.uuid4().hex[:6]}"  # processed after the redelivered records
+    await penalty_case(aic, marker)
+    await alerts_on_topic(hub, marker, "PENALTY_INSTEAD_OF_TRANSFER", "open")
+    ours = [open_alert(m.value, hub) for m in await read_topic(hub.process.bootstrap, ALERTS)]
+    assert [(a.rule_id, a.status) for a in ours if a.case_id == case_id] == [
+        ("PENALTY_INSTEAD_OF_TRANSFER", "open")]
+    assert hub.process.process is not None and hub.process.process.poll() is None
+
+
+async def test_replay_from_the_ledger_publishes_no_new_alert(hub: Hub, aic: Connector) -> None:
+    case_id = f"RP-{uuid.uuid4().hex[:6]}"
+    await penalty_case(aic, case_id)
+    await alerts_on_topic(hub, case_id, "PENALTY_INSTEAD_OF_TRANSFER", "open")
+    before = [(m.key, m.value) for m in await read_topic(hub.process.bootstrap, ALERTS)]
+    result = hub.process.cli("rules", "replay")
+    assert "0 alerts raised, 0 resolved" in result.stdout, result.stdout
+    after = [(m.key, m.value) for m in await read_topic(hub.process.bootstrap, ALERTS)]
+    assert after == before
+
+
+async def test_alerts_list_shows_the_alerts(hub: Hub, aic: Connector, tmp_path: Path) -> None:
+    case_id = f"LS-{uuid.uuid4().hex[:6]}"
+    await penalty_case(aic, case_id)
+    [(_, alert)] = await alerts_on_topic(hub, case_id, "PENALTY_INSTEAD_OF_TRANSFER", "open")
+    listed = json.loads(hub.process.cli("alerts", "list", "--case", case_id, "--json").stdout)
+    assert [a for a in listed if a["alert_id"] == alert.alert_id] == [
+        alert.model_dump(mode="json")]
+    every_open = json.loads(hub.process.cli("alerts", "list", "--status", "open", "--json").stdout)
+    assert {a["status"] for a in every_open} == {"open"}
+    assert alert.alert_id in {a["alert_id"] for a in every_open}
+    resolved = json.loads(hub.process.cli("alerts", "list", "--status", "resolved",
+                                          "--json").stdout)
+    assert {a["rule_id"] for a in resolved} >= {"PENALTY_INSTEAD_OF_TRANSFER"}
+    table = hub.process.cli("alerts", "list", "--case", case_id).stdout
+    assert "预警 alert id" in table and alert.alert_id in table and "未解除 open" in table
+
+    deadline = time.monotonic() + 10
+    while True:
+        async with aiohttp.ClientSession() as session, session.get(
+                f"http://127.0.0.1:{hub.process.http_port}/metrics") as response:
+            text = await response.text()
+        if "linkage_alerts_open " in text or time.monotonic() > deadline:
+            break
+    opened = [line for line in text.splitlines() if line.startswith("linkage_alerts_open ")]
+    assert opened and float(opened[0].split()[1]) == len(every_open)
+    assert 'linkage_alerts_published_total{rule_id="PENALTY_INSTEAD_OF_TRANSFER",status="open"}' \
+        in text
