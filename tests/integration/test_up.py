@@ -1,0 +1,46 @@
+"""`linkage-hub up` starts the embedded broker and database, and stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hub.embedded import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def test_up_runs_embedded_and_stops_cleanly(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LINKAGE_KAFKA", "LINKAGE_DATABASE_URL")}
+    env.update(LINKAGE_HOME=str(tmp_path / "home"), LINKAGE_HTTP_PORT=str(free_port()))
+    up = subprocess.Popen([sys.executable, "-m", "hub.cli", "up"], env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        lines: list[str] = []
+        assert up.stdout is not None
+        while not any("hub running" in line for line in lines):
+            assert time.monotonic() < deadline and up.poll() is None, "".join(lines)
+            lines.append(up.stdout.readline())
+        runtime = json.loads((tmp_path / "home" / "runtime.json").read_text())
+        assert runtime["kafka"].startswith("127.0.0.1:")
+        listed = subprocess.run([sys.executable, "-m", "hub.cli", "agency", "list", "--json"],
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert len(json.loads(listed.stdout)) == 9
+        up.send_signal(signal.SIGINT)
+        rest, _ = up.communicate(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert up.returncode == 0
+    assert "已停止 / stopped" in rest
+    assert not (tmp_path / "home" / "runtime.json").exists()
