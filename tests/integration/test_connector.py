@@ -95,10 +95,16 @@ async def test_metrics_endpoint_counts_outcomes(hub: Hub, aic: Connector) -> Non
     event_id = await aic.publish("case.opened", "METRICS-1", sample_data("case.opened"))
     await aic.wait_for_receipt(event_id, timeout=60)
     deadline = time.monotonic() + 30
+    url = f"http://127.0.0.1:{hub.process.http_port}/metrics"
+
+    def fetch() -> bytes:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body: bytes = response.read()
+            return body
+
     while True:
         try:
-            url = f"http://127.0.0.1:{hub.process.http_port}/metrics"
-            body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+            body = await asyncio.to_thread(fetch)
             break
         except OSError:
             assert time.monotonic() < deadline
