@@ -4,7 +4,8 @@ Prints events/s end to end, p50/p99 latency from the connector's send to the led
 commit (the hub's `received_at`, stamped in the committing transaction) and to the
 receipt back at the connector, and the raw Ed25519 verify rate of this machine.
 
-    python bench/ingress.py [-n 20000]        # embedded Tansu + PostgreSQL on 127.0.0.1:5432
+    python bench/ingress.py [-n 20000]            # throughput: everything offered at once
+    python bench/ingress.py -n 5000 --rate 300    # latency under a paced load
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-async def run(n: int, backend: str, root: Path, database_url: str) -> None:
+async def run(n: int, backend: str, root: Path, database_url: str, rate: float) -> None:
     broker = EmbeddedBroker(log_path=root / "tansu.log").start()
     hub = HubProcess(home=root / "home", database_url=database_url, broker=broker)
     hub.home.mkdir(parents=True)
@@ -71,17 +72,25 @@ async def run(n: int, backend: str, root: Path, database_url: str) -> None:
         sent_at: dict[str, float] = {}
         started = time.time()
         chunk = 500
+        if rate:
+            chunk = max(1, int(rate / 50))  # 50 small batches per second
         for i in range(0, n, chunk):
             ids = connector.enqueue_many([("case.assessed", f"B-{j % 1000}", data, None, None)
                                           for j in range(i, min(n, i + chunk))])
             now = time.time()
             sent_at.update({e: now for e in ids})
-            await asyncio.sleep(0)
-        receipt_at: dict[str, float] = {}
-        for event_id in sent_at:
-            await connector.wait_for_receipt(event_id, timeout=600)
-            receipt_at.setdefault(event_id, time.time())
+            if rate:
+                await asyncio.sleep(max(0.0, started + (i + chunk) / rate - time.time()))
+            else:
+                await asyncio.sleep(0)
+        await connector.wait_for_all(timeout=900)
         elapsed = time.time() - started
+        import sqlite3
+
+        db = sqlite3.connect(root / "o.sqlite")
+        receipt_at = {e: datetime.fromisoformat(t).timestamp()
+                      for e, t in db.execute("SELECT event_id, receipt_at FROM outbox")}
+        db.close()
         conn = await asyncpg.connect(hub.database_url)
         rows = await conn.fetch("SELECT event_id::text, received_at FROM ledger WHERE event_id = ANY($1::uuid[])",
                                 list(sent_at))
@@ -92,7 +101,10 @@ async def run(n: int, backend: str, root: Path, database_url: str) -> None:
         print(f"events                   : {n} (accepted {len(rows)})")
         print(f"throughput               : {n / elapsed:,.0f} events/s end to end")
         print(f"send → ledger commit     : p50 {pct(commit, 50):,.0f} ms, p99 {pct(commit, 99):,.0f} ms")
-        print("  (all events enqueued at once: latency includes queueing behind the backlog)")
+        if rate:
+            print(f"  (offered load paced at {rate:,.0f} events/s)")
+        else:
+            print("  (all events enqueued at once: latency includes queueing behind the backlog)")
         print(f"send → receipt           : p50 {pct(to_receipt, 50):,.0f} ms, p99 {pct(to_receipt, 99):,.0f} ms")
     finally:
         await connector.stop()
@@ -104,11 +116,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=20000)
     parser.add_argument("--backend", choices=["tcp", "pgserver"], default="tcp")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="pace the offered load (events/s); 0 = send everything at once")
     args = parser.parse_args()
     print(f"date                     : {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"Ed25519 verify (raw)     : {verify_rate():,.0f} verifies/s on one core")
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(args.n, args.backend, Path(tmp), make_database(args.backend, Path(tmp))))
+        asyncio.run(run(args.n, args.backend, Path(tmp), make_database(args.backend, Path(tmp)),
+                        args.rate))
 
 
 if __name__ == "__main__":
