@@ -44,7 +44,10 @@ class Scenario:
     case_prefix: str
     steps: tuple[Step, ...]
     pending_hours: float = 0.0
-    """A deadline (hours after the last step) the scenario lets lapse; 0 = none."""
+    """How long nothing happened after the last step, in legal hours; 0 = no back-dating.
+    A deadline of exactly that many hours (HANDOVER_LATE's 24 h) lapses 86400 / accelerate
+    real seconds after the last step; deadlines counted in days end at a Shanghai midnight
+    (moved past rest days), so scenarios that break one let it lapse well before now."""
 
 
 def _party(name: str, uscc: str) -> list[dict[str, str]]:
@@ -81,7 +84,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         Step("zs-qts", "penalty.decided", 48, lambda t: {
             "decision_no": "中质监罚〔2026〕27号", "decided_at": t, "fine": "50000.00", "confiscated": "12000.00"}),
     ), pending_hours=72),
-    Scenario("盗版软件(移送迟延、材料不全)", "Pirated software (late, incomplete transfer)", "SW-PIRACY", (
+    Scenario("盗版软件(移送迟延、材料不全、未受理)",
+             "Pirated software (late, incomplete transfer, not accepted)", "SW-PIRACY", (
         Step("zs-culture", "case.opened", 0, lambda t: {
             "offence": "copyright_infringement", "opened_at": t, "summary": "网吧预装盗版软件",
             "parties": _party("中山市某网络科技有限公司", "91442000MA52EF789Z")}),
@@ -90,7 +94,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         Step("zs-culture", "case.transferred", 80, lambda t: {
             "to_agency": "zs-psb", "transferred_at": t,
             "documents": _docs(["transfer_letter", "investigation_report"])}),
-    ), pending_hours=72),
+    ), pending_hours=144),
     Scenario("假种子(公安未作立案决定)", "Fake seeds (police sit on the case)", "AG-SEED", (
         Step("zs-agri", "case.opened", 0, lambda t: {
             "offence": "fake_agricultural_inputs", "opened_at": t, "summary": "销售假冒水稻种子致减产",
@@ -100,14 +104,29 @@ SCENARIOS: tuple[Scenario, ...] = (
         Step("zs-agri", "case.transferred", 12, lambda t: {
             "to_agency": "zs-psb", "transferred_at": t, "documents": _docs(ALL_DOCS)}),
         Step("zs-psb", "transfer.accepted", 14, lambda t: {"accepted_at": t, "receipt_no": "ZSGA-2026-131"}),
-    ), pending_hours=72),
-    Scenario("海关查扣侵权商品(线索通报)", "Customs seizure of infringing goods (clue notice)", "CU-SEIZE", (
+    ), pending_hours=360),
+    Scenario("海关查扣侵权商品(批准移送后未移交)",
+             "Customs seizure of infringing goods (approved, not handed over)", "CU-SEIZE", (
         Step("zs-customs", "case.opened", 0, lambda t: {
             "offence": "counterfeit_goods_sale", "opened_at": t, "summary": "出口货物中查扣假冒品牌灯具",
             "parties": _party("中山市某进出口有限公司", "91442000MA54JK345B")}),
         Step("zs-customs", "case.assessed", 2, lambda t: {"assessed_at": t, "unsold_goods_value": "210000.00"}),
         Step("zs-customs", "clue.notified", 3, lambda t: {"to_agency": "zs-psb", "summary": "货值逾十五万元,涉嫌销售假冒注册商标的商品罪"}),
-    ), pending_hours=72),
+        Step("zs-customs", "transfer.decided", 4, lambda t: {"report_at": t, "decided_at": t, "approved": True}),
+    ), pending_hours=24),
+    # The same shop, two agencies, each case under the 50,000 yuan threshold: together over it.
+    Scenario("同一商户分别被查(拆分案件·工商)", "One shop, two agencies (split cases: AIC)", "SPLIT-AIC", (
+        Step("zs-aic", "case.opened", 0, lambda t: {
+            "offence": "counterfeit_goods_sale", "opened_at": t, "summary": "门店销售假冒品牌灯具",
+            "parties": _party("中山市小榄某灯饰商行", "92442000MA56NP901D")}),
+        Step("zs-aic", "case.assessed", 2, lambda t: {"assessed_at": t, "sales_amount": "32000.00"}),
+    )),
+    Scenario("同一商户分别被查(拆分案件·海关)", "One shop, two agencies (split cases: customs)", "SPLIT-CUS", (
+        Step("zs-customs", "case.opened", 0, lambda t: {
+            "offence": "counterfeit_goods_sale", "opened_at": t, "summary": "出口假冒品牌灯具",
+            "parties": _party("中山市小榄某灯饰商行", "92442000MA56NP901D")}),
+        Step("zs-customs", "case.assessed", 3, lambda t: {"assessed_at": t, "sales_amount": "27000.00"}),
+    )),
 )
 
 
@@ -201,12 +220,17 @@ async def run_scenario(scenario: Scenario, connectors: dict[str, Connector],
     margin = timedelta(seconds=86400 / accelerate) if scenario.pending_hours else timedelta()
     start = datetime.now(UTC) - timedelta(hours=span + scenario.pending_hours) + margin
     print(f"▶ {scenario.title_zh} / {scenario.title_en}  [{case_id}]", flush=True)
+    # Send the whole back-dated history at once: step by step, the hub would judge each
+    # intermediate state against the real clock (e.g. an approval with the handover not yet
+    # sent looks overdue) and raise alerts that the next step resolves.
+    sent = []
     for step in scenario.steps:
-        await asyncio.sleep(0.5)
         legal_time = start + timedelta(hours=step.at_hours)
         connector = connectors[step.agency]
-        event_id = await connector.publish(step.type_name, case_id,
-                                           step.data(legal_time.isoformat()), time=legal_time)
+        sent.append((step, connector, await connector.publish(
+            step.type_name, case_id, step.data(legal_time.isoformat()), time=legal_time)))
+    for step, connector, event_id in sent:
+        await asyncio.sleep(0.5)
         try:
             entry = await connector.wait_for_receipt(event_id, timeout=60)
             index = f" #{entry.ledger_index}" if entry.ledger_index is not None else ""

@@ -35,6 +35,7 @@ from schemas.alert import Alert
 from schemas.cloudevent import CloudEvent
 from schemas.dsse import ALERT_PAYLOAD_TYPE, Envelope
 from streams import (
+    SHANGHAI,
     CaseEvent,
     CaseEventError,
     CaseState,
@@ -139,7 +140,7 @@ def retracted(alert: Alert, now: datetime) -> Alert:
     return alert.model_copy(update={
         "status": "resolved",
         "facts": {**alert.facts, "resolution": "no_longer_supported",
-                  "resolved_at": now.isoformat()},
+                  "resolved_at": now.astimezone(SHANGHAI).isoformat()},
         "message_zh": alert.message_zh.removesuffix("。") + "；现有事实已不再支持该预警，予以解除。",
         "message_en": alert.message_en.removesuffix(".")
         + "; the facts no longer support it: resolved.",
@@ -191,6 +192,8 @@ def alert_envelope(hub_key: SigningKey, alert: Alert) -> bytes:
 
 @dataclass(frozen=True)
 class SweepResult:
+    """How many due cases one sweep re-evaluated, and the alert changes it recorded."""
+
     cases: int
     transitions: list[Transition]
 
@@ -236,12 +239,13 @@ class RulesRunner:
             state = states[case_id]
             related = [known[o] for o in sorted(neighbours.get(case_id, ())) if o in known]
             try:
-                decisions += evaluate(state, self._rules, now, related)
+                found = evaluate(state, self._rules, now, related)
                 due[case_id] = next_due(state, self._rules, now)
             except Exception:  # a bug must not stop every other case: keep its alerts as they are
                 log.exception("评估案件失败 / evaluating case %s failed", case_id)
                 due[case_id] = now + RETRY_FAILED_EVALUATION
                 continue
+            decisions += found
             evaluated.add(case_id)
         transitions = diff_alerts(previous, decisions, evaluated, now, retract_unsupported=retract)
         alerts = [t.alert for t in transitions]

@@ -141,14 +141,15 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
         result: RulesRunner = state["rules"]
         return result
 
+    async def rules_batch(values: list[bytes]) -> None:
+        await (await rules_runner()).process(values, publisher)
+
     @app.agent(accepted)
     async def rules_agent(stream: Any) -> None:
         """Acknowledge a batch only after its alert changes are committed and published."""
         async for events in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN):
             values = [e.message.value for e in events]
-            runner = await rules_runner()
-            await until_done(partial(runner.process, values, publisher), "rules batch",
-                             metrics.RULES_RETRIES)
+            await until_done(partial(rules_batch, values), "rules batch", metrics.RULES_RETRIES)
             for e in events:
                 await stream.ack(e)
 

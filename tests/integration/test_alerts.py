@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,6 +17,7 @@ from aiokafka.structs import ConsumerRecord
 
 from connectors.connector import Connector
 from hub.crypto import verify_envelope_signature
+from hub.embedded import free_port
 from schemas.alert import Alert
 from schemas.dsse import ALERT_PAYLOAD_TYPE, Envelope
 from tests.integration.conftest import Hub
@@ -168,3 +171,42 @@ async def test_alerts_list_shows_the_alerts(hub: Hub, aic: Connector, tmp_path: 
     assert opened and float(opened[0].split()[1]) == len(every_open)
     assert 'linkage_alerts_published_total{rule_id="PENALTY_INSTEAD_OF_TRANSFER",status="open"}' \
         in text
+
+
+def test_the_worker_refuses_to_start_on_a_bad_rule_file(hub: Hub, tmp_path: Path) -> None:
+    bad = tmp_path / "override.toml"
+    bad.write_text('[rules.HANDOVER_LATE.deadlines.handover]\nunit = "weeks"\n', encoding="utf-8")
+    env = dict(hub.process.env(), LINKAGE_RULES_OVERRIDE=str(bad),
+               LINKAGE_HTTP_PORT=str(free_port()))
+    result = subprocess.run([sys.executable, "-m", "hub.cli", "worker"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "refuses to start" in result.stderr
+    assert f"{bad}: rules.HANDOVER_LATE.deadlines.handover.unit" in result.stderr
+
+
+async def test_split_cases_across_agencies_raise_then_retract(hub: Hub, aic: Connector,
+                                                             tmp_path: Path) -> None:
+    customs = hub.connector("zs-customs", tmp_path / "customs.sqlite")
+    await customs.start()
+    try:
+        party = [{"kind": "organization", "id_type": "USCC",
+                  "id_number": f"9244{uuid.uuid4().hex[:8]}", "name": "小榄某灯饰商行"}]
+        cases = {c: f"SPL-{uuid.uuid4().hex[:6]}" for c in ("aic", "customs")}
+        for who, connector, amount in (("aic", aic, "32000.00"), ("customs", customs, "27000.00")):
+            await send(connector, "case.opened", cases[who], {
+                "offence": "counterfeit_goods_sale", "opened_at": ago(hours=6),
+                "summary": "假冒品牌灯具", "parties": party})
+            await send(connector, "case.assessed", cases[who], {"assessed_at": ago(hours=5),
+                                                                "sales_amount": amount})
+        for case_id in cases.values():  # the second case's events re-evaluate the first one
+            [(_, alert)] = await alerts_on_topic(hub, case_id, "SPLIT_CASES", "open")
+            assert alert.facts["aggregate"]["sales_amount"] == "59000.00"
+        await send(aic, "penalty.decided", cases["aic"], {
+            "decision_no": "中工商罚〔2026〕11号", "decided_at": ago(hours=1),
+            "fine": "5000.00", "confiscated": "0.00"})
+        for case_id in cases.values():  # handled administratively: no longer adds up
+            [(_, gone)] = await alerts_on_topic(hub, case_id, "SPLIT_CASES", "resolved")
+            assert gone.facts["resolution"] == "no_longer_supported"
+    finally:
+        await customs.stop()

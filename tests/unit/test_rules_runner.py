@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -30,8 +30,9 @@ KEY = SigningKey.generate()
 RULES = load_rules()
 
 
-def alert(alert_id: str, status: str = "open", case_id: str = "C1", **facts: Any) -> Alert:
-    return Alert(alert_id=alert_id, rule_id="HANDOVER_LATE", status=status,  # type: ignore[arg-type]
+def alert(alert_id: str, status: Literal["open", "resolved"] = "open", case_id: str = "C1",
+          **facts: Any) -> Alert:
+    return Alert(alert_id=alert_id, rule_id="HANDOVER_LATE", status=status,
                  case_id=case_id, agency="zs-aic", raised_at=NOW, due_at=NOW,
                  legal_basis="SC Art 5", facts=facts, message_zh="【批准后未及时移送】逾期。",
                  message_en="[Handover to police late] overdue.")

@@ -1,0 +1,217 @@
+"""Rules replay benchmark: cases re-evaluated per second from ledger records (fold + evaluate).
+
+What is measured, honestly:
+
+1. setup (not timed): N cases' events (3-5 each, a mix of on-time, over-threshold, penalised,
+   split and incomplete cases, 10% of parties shared), built as signed DSSE envelopes over
+   CloudEvents exactly as the ledger stores them, in arrival (event-time) order;
+2. fold (timed): `hub.rules_runner.CaseFold` over those bytes: envelope and CloudEvent parsing,
+   `streams.apply`, as `linkage-hub rules replay` does after reading the ledger;
+3. evaluate (timed): `streams.evaluate` (with each case's related cases from an in-memory
+   party index) and `streams.next_due`, per case, as the replay's re-evaluation does.
+
+In-memory figure: reading the ledger from PostgreSQL and writing case states and alerts back
+are not included. `--db` also runs the real command (`linkage-hub rules replay`, same code)
+against a fresh database on the local PostgreSQL whose ledger holds the same records, and
+times it end to end (ledger read + fold + store + evaluate + diff + outbox).
+
+    python bench/replay.py [--cases 100000] [--db] [--db-cases 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from audit.ledger import NewEntry
+from audit.postgres import PostgresLedger
+from connectors.events import build_event
+from hub.crypto import SigningKey
+from hub.rules_runner import CaseFold
+from schemas.dsse import EVENT_PAYLOAD_TYPE
+from streams import CaseState, evaluate, load_rules, next_due
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ["transfer_letter", "investigation_report", "seized_items_list", "inspection_report"]
+
+
+@dataclass(frozen=True)
+class Generated:
+    event_id: str
+    agency: str
+    case_id: str
+    type_name: str
+    time: datetime
+    value: bytes
+
+
+Step = tuple[str, str, float, dict[str, Any]]
+
+
+def _steps(kind: int, base: datetime, party: str, rng: random.Random) -> list[Step]:
+    """(agency, type, hours after base, data) of the events of one case of the given kind."""
+    def at(hours: float) -> str:
+        return (base + timedelta(hours=hours)).isoformat()
+
+    opened: Step = ("zs-aic", "case.opened", 0.0, {
+        "offence": "trademark_counterfeiting", "opened_at": at(0), "summary": "假冒注册商标",
+        "parties": [{"kind": "organization", "id_type": "USCC", "id_number": party,
+                     "name": "某公司"}]})
+    over: Step = ("zs-aic", "case.assessed", 6.0, {"assessed_at": at(6),
+                                             "illegal_business_amount": f"{rng.randint(5, 50)}0000.00"})
+    under: Step = ("zs-aic", "case.assessed", 6.0, {"assessed_at": at(6), "illegal_business_amount":
+                                              f"{rng.randint(20, 45)}000.00"})
+    approve: Step = ("zs-aic", "transfer.decided", 30.0, {"report_at": at(28), "decided_at": at(30),
+                                                    "approved": True})
+    if kind == 0:  # on time, police accept: 5 events
+        return [opened, over, approve,
+                ("zs-aic", "case.transferred", 36.0, {"to_agency": "zs-psb", "transferred_at": at(36),
+                 "documents": [{"kind": k, "title": k, "sha256": "ab" * 32} for k in DOCS]}),
+                ("zs-psb", "transfer.accepted", 40.0, {"accepted_at": at(40), "receipt_no": "R"})]
+    if kind == 1:  # over the threshold, penalised instead: 3 events
+        return [opened, over, ("zs-aic", "penalty.decided", 48.0, {
+            "decision_no": "罚", "decided_at": at(48), "fine": "20000.00", "confiscated": "0.00"})]
+    if kind == 2:  # under the threshold (split cases when the party is shared), closed: 3-4
+        steps = [opened, under]
+        if rng.random() < 0.5:
+            steps.append(("zs-aic", "case.closed", 72.0, {"closed_at": at(72), "outcome": "结案"}))
+        return [*steps, ("zs-aic", "clue.notified", 2.0, {"to_agency": "zs-psb", "summary": "线索"})]
+    # approved, handed over late with documents missing: 4 events
+    return [opened, over, approve, ("zs-aic", "case.transferred", 80.0, {
+        "to_agency": "zs-psb", "transferred_at": at(80),
+        "documents": [{"kind": k, "title": k, "sha256": "ab" * 32} for k in DOCS[:2]]})]
+
+
+def generate(cases: int, seed: int = 7) -> list[Generated]:
+    """Signed records of `cases` cases, in event-time order (the order a ledger receives them)."""
+    rng = random.Random(seed)
+    keys = {a: SigningKey.generate() for a in ("zs-aic", "zs-psb")}
+    now = datetime.now(UTC)
+    records: list[Generated] = []
+    for i in range(cases):
+        party = f"9144{rng.randrange(cases // 20 + 1):08d}" if rng.random() < 0.1 else f"P{i:010d}"
+        base = now - timedelta(days=rng.uniform(5, 90))
+        for agency, type_name, hours, data in _steps(rng.randrange(4), base, party, rng):
+            event_time = base + timedelta(hours=hours)
+            event_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            _, raw = build_event(agency, type_name, f"B-{i:07d}", data, event_id=event_id,
+                                 time=event_time, validate=False)
+            value = keys[agency].sign_envelope(EVENT_PAYLOAD_TYPE, raw).to_json_bytes()
+            records.append(Generated(event_id, agency, f"B-{i:07d}", type_name, event_time, value))
+    records.sort(key=lambda r: r.time)
+    return records
+
+
+def in_memory(records: list[Generated], cases: int) -> None:
+    rules = load_rules()
+    fold = CaseFold()
+    started = time.perf_counter()
+    for record in records:
+        fold.add(record.value)
+    folded = time.perf_counter() - started
+    by_party: dict[tuple[str, str], list[str]] = {}
+    for state in fold.states.values():
+        for key in state.party_keys:
+            by_party.setdefault(key, []).append(state.case_id)
+    now = datetime.now(UTC)
+    rules_fired: Counter[str] = Counter()
+    started = time.perf_counter()
+    for case_id, state in fold.states.items():
+        related: list[CaseState] = [fold.states[other] for key in state.party_keys
+                                    for other in by_party[key] if other != case_id]
+        for decision in evaluate(state, rules, now, related):
+            rules_fired[f"{decision.rule_id}:{decision.status}"] += 1
+        next_due(state, rules, now)
+    evaluated = time.perf_counter() - started
+    total = folded + evaluated
+    print(f"records (ledger entries)     : {len(records):,} ({fold.bad} skipped)")
+    print(f"fold                         : {len(records) / folded:,.0f} events/s ({folded:.1f} s)")
+    print(f"evaluate + next_due          : {cases / evaluated:,.0f} cases/s ({evaluated:.1f} s)")
+    print(f"fold + evaluate (in memory)  : {cases / total:,.0f} cases re-evaluated/s "
+          f"({total:.1f} s for {cases:,} cases)")
+    print("decisions                    : " + ", ".join(
+        f"{name} {count:,}" for name, count in rules_fired.most_common()))
+
+
+async def with_database(records: list[Generated], cases: int, dsn: str, home: Path) -> None:
+    """Load the records into a fresh ledger, then time `linkage-hub rules replay` on it."""
+    from hub.commands.rules_cmds import rules_replay
+    from hub.db import create_pool, migrate
+    from hub.settings import Settings
+
+    await migrate(dsn)
+    pool = await create_pool(dsn, max_size=2)
+    try:
+        ledger = PostgresLedger(pool)
+        received = datetime.now(UTC)
+        started = time.perf_counter()
+        for i in range(0, len(records), 5000):
+            chunk = records[i:i + 5000]
+            async with pool.acquire() as conn, conn.transaction():
+                await ledger.append(conn, [NewEntry(r.event_id, r.agency, r.case_id, r.type_name,
+                                                    r.time, received, "0" * 64, r.value)
+                                           for r in chunk])
+        print(f"ledger load (setup)          : {len(records):,} entries in "
+              f"{time.perf_counter() - started:.1f} s")
+    finally:
+        await pool.close()
+    settings = Settings.from_env({"LINKAGE_HOME": str(home), "LINKAGE_DATABASE_URL": dsn})
+    settings.hub_key()
+    started = time.perf_counter()
+    await rules_replay(settings, argparse.Namespace(rules=None, override=None))
+    elapsed = time.perf_counter() - started
+    print(f"`rules replay` (PostgreSQL)  : {cases / elapsed:,.0f} cases re-evaluated/s "
+          f"({elapsed:.1f} s for {cases:,} cases, ledger read + fold + store + evaluate + "
+          "alerts outbox)")
+
+
+def ingress_reference() -> str:
+    doc = ROOT / "docs" / "benchmarks.md"
+    if not doc.exists():
+        return "ingress                      : see `bench/ingress.py` (no docs/benchmarks.md yet)"
+    lines = [line.strip() for line in doc.read_text(encoding="utf-8").splitlines()
+             if "events/s" in line]
+    return ("ingress (docs/benchmarks.md) : " + lines[0]) if lines else \
+        "ingress                      : see docs/benchmarks.md"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--db", action="store_true",
+                        help="also time `rules replay` on the local PostgreSQL (LINKAGE_TEST_TCP_DSN)")
+    parser.add_argument("--db-cases", type=int, default=20_000,
+                        help="cases for the PostgreSQL run (default 20000)")
+    args = parser.parse_args()
+    print(f"date                         : {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+          f"Python {sys.version.split()[0]}, one process")
+    started = time.perf_counter()
+    records = generate(args.cases)
+    print(f"generate (setup, not timed)  : {args.cases:,} cases, {len(records):,} signed records "
+          f"in {time.perf_counter() - started:.1f} s")
+    in_memory(records, args.cases)
+    if args.db:
+        from tests.support import tcp_database
+
+        db_cases = min(args.db_cases, args.cases)
+        subset = [r for r in records if int(r.case_id[2:]) < db_cases]
+        with tempfile.TemporaryDirectory() as home:
+            asyncio.run(with_database(subset, db_cases, tcp_database(), Path(home)))
+    print(ingress_reference())
+
+
+if __name__ == "__main__":
+    main()
