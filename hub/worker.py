@@ -99,7 +99,7 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
         """Open the pool on first use (inside the worker's event loop)."""
         async with pool_lock:
             if "pool" not in state:
-                state["pool"] = await create_pool(settings.require_database(), max_size=4)
+                state["pool"] = await create_pool(settings.require_database(), max_size=8)
         pool: asyncpg.Pool = state["pool"]
         return pool
 

@@ -40,3 +40,16 @@ def event_json_schema(spec: EventTypeSpec) -> dict[str, Any]:
 
 def event_json_schemas() -> dict[str, dict[str, Any]]:
     return {f"{spec.ce_type}.json": event_json_schema(spec) for spec in EVENT_TYPES.values()}
+
+
+def catalogue_table() -> str:
+    """The Markdown table of docs/events.md (a test keeps the page in step with the models)."""
+    lines = ["| type | 中文 / English | sent by (role) | data fields |", "|---|---|---|---|"]
+    for spec in EVENT_TYPES.values():
+        schema = spec.model.model_json_schema()
+        required = set(schema.get("required", []))
+        fields = ", ".join(f"`{name}`" + ("" if name in required else "?")
+                           for name in schema["properties"])
+        roles = ", ".join(sorted(r.value for r in spec.roles))
+        lines.append(f"| `{spec.ce_type}` | {spec.title_zh} / {spec.title_en} | {roles} | {fields} |")
+    return "\n".join(lines)

@@ -25,7 +25,7 @@ def sample_data(type_name: str) -> dict[str, Any]:
     """Valid data for every event type of the contract."""
     t = now_iso(-timedelta(hours=1))
     sha = "ab" * 32
-    return {
+    catalogue: dict[str, dict[str, Any]] = {
         "case.opened": {"offence": "trademark_counterfeiting", "opened_at": t, "summary": "灯博会",
                         "parties": [{"kind": "organization", "id_type": "USCC",
                                      "id_number": "91442000MA4UXXXX1X", "name": "古镇某灯饰厂"}]},
@@ -52,7 +52,8 @@ def sample_data(type_name: str) -> dict[str, Any]:
         "investigation.requested": {"to_agency": "zs-customs", "request_id": "Q-1"},
         "investigation.responded": {"request_id": "Q-1", "responded_at": t},
         "case.closed": {"closed_at": t, "outcome": "移送后结案"},
-    }[type_name]
+    }
+    return catalogue[type_name]
 
 
 SENDER_ROLE = {

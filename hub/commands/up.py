@@ -64,6 +64,7 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)  # also when started in the background (SIGINT ignored)
     try:
         if not settings.database_url:
             print("启动内置 PostgreSQL / starting embedded PostgreSQL ...", flush=True)
@@ -89,8 +90,6 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
             children.append(_spawn(demo_args, env))
         while not stopping and all(c.poll() is None for c in children[:1]):
             time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
     finally:
         print("\n正在停止 / stopping ...", flush=True)
         for child in reversed(children):
