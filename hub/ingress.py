@@ -39,6 +39,9 @@ from schemas.receipt import Receipt, ReceiptStatus
 
 log = logging.getLogger(__name__)
 
+REGISTRY_TTL = 1.0
+"""Seconds a registry snapshot is trusted: a revoked key stops verifying within this time."""
+
 
 @dataclass(frozen=True)
 class IngressRecord:
@@ -122,11 +125,15 @@ class IngressProcessor:
         self._hub_key = hub_key
         self._load_registry = registry
         self._registry: RegistrySnapshot | None = None
+        self._registry_read = 0.0
         self._clock = clock
 
     async def registry(self, refresh: bool = False) -> RegistrySnapshot:
-        if self._registry is None or refresh:
+        """The registry, re-read when older than REGISTRY_TTL so revocations take effect."""
+        stale = time.monotonic() - self._registry_read > REGISTRY_TTL
+        if self._registry is None or refresh or stale:
             self._registry = await self._load_registry()
+            self._registry_read = time.monotonic()
         return self._registry
 
     async def _verify_all(
@@ -134,14 +141,14 @@ class IngressProcessor:
     ) -> list[VerifiedEvent | Rejected]:
         registry = await self.registry()
         results = [self._verify_one(r, registry, now) for r in records]
-        if any(isinstance(r, Rejected) and r.reason is Reason.UNKNOWN_KEY for r in results):
+        retry = [i for i, r in enumerate(results)
+                 if isinstance(r, Rejected) and r.reason is Reason.UNKNOWN_KEY]
+        if retry:
             # A key may have been registered since the snapshot: re-read once and retry those.
             registry = await self.registry(refresh=True)
-            results = [
-                self._verify_one(rec, registry, now)
-                if isinstance(res, Rejected) and res.reason is Reason.UNKNOWN_KEY else res
-                for rec, res in zip(records, results, strict=True)
-            ]
+            again = [self._verify_one(records[i], registry, now) for i in retry]
+            for i, result in zip(retry, again, strict=True):
+                results[i] = result
         return results
 
     @staticmethod

@@ -143,3 +143,27 @@ async def test_malformed_flood_does_not_stop_good_records(hub: Hub, aic: Connect
     assert entry.status == "accepted"
     assert hub.process.process is not None and hub.process.process.poll() is None
     await asyncio.sleep(0)
+
+
+async def test_revocation_takes_effect_on_a_running_worker(hub: Hub, tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    key.write_pair(tmp_path, "zs-customs")
+    keyid = hub.process.cli("agency", "add-key", "zs-customs",
+                            str(tmp_path / "zs-customs.pub.pem")).stdout.strip()
+    hub_key = hub.process.hub_key().public_key
+
+    async def outcome(record: object) -> tuple[str, str | None]:
+        event_id = record.event_id  # type: ignore[attr-defined]
+        [message] = await wait_for(hub.process.bootstrap, "linkage.receipts.zs-customs",
+                                   lambda m: m.key == event_id.encode(), timeout=60)
+        receipt = open_receipt(message.value, hub_key)
+        return receipt.status, receipt.reason
+
+    before = valid(key, "zs-customs", "case.opened")
+    await produce(hub.process.bootstrap, [before])
+    assert await outcome(before) == ("accepted", None)
+    hub.process.cli("agency", "revoke-key", keyid)
+    await asyncio.sleep(1.5)  # the worker re-reads the registry at least every second
+    after = valid(key, "zs-customs", "case.opened")
+    await produce(hub.process.bootstrap, [after])
+    assert await outcome(after) == ("rejected", "KEY_REVOKED")
