@@ -7,8 +7,8 @@ What is measured, honestly:
    CloudEvents exactly as the ledger stores them, in arrival (event-time) order;
 2. fold (timed): `hub.rules_runner.CaseFold` over those bytes: envelope and CloudEvent parsing,
    `streams.apply`, as `linkage-hub rules replay` does after reading the ledger;
-3. evaluate (timed): `streams.evaluate` (with each case's related cases from an in-memory
-   party index) and `streams.next_due`, per case, as the replay's re-evaluation does.
+3. evaluate (timed): `streams.assess` (alert decisions and next due time in one pass, with
+   each case's related cases from an in-memory party index), as the replay's re-evaluation does.
 
 In-memory figure: reading the ledger from PostgreSQL and writing case states and alerts back
 are not included. `--db` also runs the real command (`linkage-hub rules replay`, same code)
@@ -41,7 +41,7 @@ from connectors.events import build_event
 from hub.crypto import SigningKey
 from hub.rules_runner import CaseFold
 from schemas.dsse import EVENT_PAYLOAD_TYPE
-from streams import CaseState, evaluate, load_rules, next_due
+from streams import CaseState, assess, load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ["transfer_letter", "investigation_report", "seized_items_list", "inspection_report"]
@@ -131,14 +131,13 @@ def in_memory(records: list[Generated], cases: int) -> None:
     for case_id, state in fold.states.items():
         related: list[CaseState] = [fold.states[other] for key in state.party_keys
                                     for other in by_party[key] if other != case_id]
-        for decision in evaluate(state, rules, now, related):
+        for decision in assess(state, rules, now, related).decisions:
             rules_fired[f"{decision.rule_id}:{decision.status}"] += 1
-        next_due(state, rules, now)
     evaluated = time.perf_counter() - started
     total = folded + evaluated
     print(f"records (ledger entries)     : {len(records):,} ({fold.bad} skipped)")
     print(f"fold                         : {len(records) / folded:,.0f} events/s ({folded:.1f} s)")
-    print(f"evaluate + next_due          : {cases / evaluated:,.0f} cases/s ({evaluated:.1f} s)")
+    print(f"assess (evaluate + next_due): {cases / evaluated:,.0f} cases/s ({evaluated:.1f} s)")
     print(f"fold + evaluate (in memory)  : {cases / total:,.0f} cases re-evaluated/s "
           f"({total:.1f} s for {cases:,} cases)")
     print("decisions                    : " + ", ".join(

@@ -42,9 +42,8 @@ from streams import (
     ConfigError,
     RuleSet,
     apply,
-    evaluate,
+    assess,
     load_rules,
-    next_due,
 )
 
 log = logging.getLogger(__name__)
@@ -239,8 +238,9 @@ class RulesRunner:
             state = states[case_id]
             related = [known[o] for o in sorted(neighbours.get(case_id, ())) if o in known]
             try:
-                found = evaluate(state, self._rules, now, related)
-                due[case_id] = next_due(state, self._rules, now)
+                assessment = assess(state, self._rules, now, related)
+                found = assessment.decisions
+                due[case_id] = assessment.next_due
             except Exception:  # a bug must not stop every other case: keep its alerts as they are
                 log.exception("评估案件失败 / evaluating case %s failed", case_id)
                 due[case_id] = now + RETRY_FAILED_EVALUATION

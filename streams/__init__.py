@@ -17,7 +17,7 @@ from streams.calendar import (
     load_calendar_override,
 )
 from streams.case_state import CaseEvent, CaseState, PartyRef, apply, fold
-from streams.engine import AlertDecision, alert_id, evaluate, next_due
+from streams.engine import AlertDecision, Assessment, alert_id, assess, evaluate, next_due
 from streams.rules_config import (
     RULE_CATALOGUE,
     Deadline,
@@ -34,6 +34,7 @@ __all__ = [
     "RULE_CATALOGUE",
     "SHANGHAI",
     "AlertDecision",
+    "Assessment",
     "CaseEvent",
     "CaseEventError",
     "CaseState",
@@ -52,6 +53,7 @@ __all__ = [
     "add_hours",
     "alert_id",
     "apply",
+    "assess",
     "default_rules_path",
     "due_after",
     "evaluate",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
@@ -153,6 +154,22 @@ def _judge(
                 pending.append(due.first_late_instant)
     decisions.sort(key=lambda d: (d.raised_at, d.rule_id, d.alert_id))
     return decisions, pending
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One judgement of a case: its alert decisions and when to look again."""
+
+    decisions: list[AlertDecision]
+    next_due: datetime | None
+
+
+def assess(
+    case: CaseState, rules: RuleSet, now: datetime, related: Sequence[CaseState] = ()
+) -> Assessment:
+    """`evaluate` and `next_due` in one pass over the rules (what the workers call)."""
+    decisions, pending = _judge(case, rules, now, related)
+    return Assessment(decisions, min(pending) if pending else None)
 
 
 def evaluate(

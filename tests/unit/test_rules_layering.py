@@ -43,6 +43,7 @@ def test_importing_streams_loads_no_driver() -> None:
 def test_public_names_are_pinned() -> None:
     assert sorted(streams.__all__) == [
         "AlertDecision",
+        "Assessment",
         "CaseEvent",
         "CaseEventError",
         "CaseState",
@@ -63,6 +64,7 @@ def test_public_names_are_pinned() -> None:
         "add_hours",
         "alert_id",
         "apply",
+        "assess",
         "default_rules_path",
         "due_after",
         "evaluate",

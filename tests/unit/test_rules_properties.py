@@ -257,3 +257,29 @@ def test_next_due_is_where_the_result_changes_and_content_never_depends_on_now(
     after = evaluate(state, RULES, due)
     assert len(after) > len(before)
     assert all(alert in after for alert in before)  # same ids, same content, same status
+
+
+def test_assess_is_evaluate_and_next_due_in_one_pass() -> None:
+    """`assess` must agree with the two separate calls it replaces."""
+    from datetime import UTC, datetime, timedelta
+
+    from streams import CaseEvent, apply, assess, evaluate, load_rules, next_due
+
+    rules = load_rules()
+    opened = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    state = None
+    for i, (name, data) in enumerate([
+        ("case.opened", {"offence": "shoddy_products", "opened_at": opened.isoformat(),
+                         "summary": "s", "parties": [{"kind": "organization", "id_type": "USCC",
+                                                      "id_number": "X", "name": "n"}]}),
+        ("case.assessed", {"assessed_at": opened.isoformat(), "sales_amount": "80000.00"}),
+    ]):
+        state = apply(state, CaseEvent(event_id=f"00000000-0000-0000-0000-00000000000{i}",
+                                       type_name=name, agency="zs-qts", case_id="P-1",
+                                       time=opened, data=data))
+    assert state is not None
+    for now in (opened + timedelta(hours=1), opened + timedelta(days=10)):
+        result = assess(state, rules, now)
+        assert result.decisions == evaluate(state, rules, now)
+        assert result.next_due == next_due(state, rules, now)
+    assert assess(state, rules, opened + timedelta(days=10)).decisions  # overdue by then
