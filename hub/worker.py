@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import faust
@@ -33,6 +33,8 @@ from hub.rules_runner import RulesRunner, startup_rules
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 BATCH_MAX = 500
 BATCH_WITHIN = 0.02
@@ -60,6 +62,20 @@ class FaustPublisher:
             topic, key, value, partition=None, timestamp=None, headers=headers or None
         )
         return fut
+
+
+def once(build: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+    """An async getter that builds its value on first use (inside the worker's loop), once."""
+    lock = asyncio.Lock()
+    built: list[T] = []
+
+    async def get() -> T:
+        async with lock:
+            if not built:
+                built.append(await build())
+        return built[0]
+
+    return get
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -92,26 +108,18 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
                         key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw")
 
-    lock = asyncio.Lock()
-    pool_lock = asyncio.Lock()
-
-    async def shared_pool() -> asyncpg.Pool:
-        """Open the pool on first use (inside the worker's event loop)."""
-        async with pool_lock:
-            if "pool" not in state:
-                state["pool"] = await create_pool(settings.require_database(), max_size=8)
-        pool: asyncpg.Pool = state["pool"]
+    async def open_pool() -> asyncpg.Pool:
+        pool = await create_pool(settings.require_database(), max_size=8)
+        state["pool"] = pool
         return pool
 
-    async def processor() -> IngressProcessor:
-        """The ingress processor over the shared pool, built on first use."""
-        async with lock:
-            if "processor" not in state:
-                pool = await shared_pool()
-                registry = PostgresRegistry(pool)
-                state["processor"] = IngressProcessor(pool, settings.hub_key(), registry.snapshot)
-        result: IngressProcessor = state["processor"]
-        return result
+    shared_pool = once(open_pool)
+
+    async def open_processor() -> IngressProcessor:
+        pool = await shared_pool()
+        return IngressProcessor(pool, settings.hub_key(), PostgresRegistry(pool).snapshot)
+
+    processor = once(open_processor)
 
     publisher = FaustPublisher(app)
 
@@ -133,13 +141,10 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
     accepted = app.topic(topics.EVENTS, key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw")
 
-    async def rules_runner() -> RulesRunner:
-        """The rules runner over the shared pool, built on first use."""
-        if "rules" not in state:
-            runner = RulesRunner(await shared_pool(), settings.hub_key(), rules)
-            state.setdefault("rules", runner)  # a concurrent first caller may have won
-        result: RulesRunner = state["rules"]
-        return result
+    async def open_rules_runner() -> RulesRunner:
+        return RulesRunner(await shared_pool(), settings.hub_key(), rules)
+
+    rules_runner = once(open_rules_runner)
 
     async def rules_batch(values: list[bytes]) -> None:
         await (await rules_runner()).process(values, publisher)
@@ -164,13 +169,10 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
 
     app.timer(1.0)(rules_timer)
 
-    async def ledger() -> LedgerProofs:
-        """The signed ledger (checkpointer and proofs) over the shared pool."""
-        if "ledger" not in state:
-            opened = open_ledger(await shared_pool(), settings, publisher)
-            state.setdefault("ledger", opened)  # a concurrent first caller may have won
-        result: LedgerProofs = state["ledger"]
-        return result
+    async def open_signed_ledger() -> LedgerProofs:
+        return open_ledger(await shared_pool(), settings, publisher)
+
+    ledger = once(open_signed_ledger)
 
     async def checkpoint_timer() -> None:
         """Issue a checkpoint when due (hub/checkpointer.py); never kills the worker."""
