@@ -65,3 +65,17 @@ def resolve(settings: Settings, *, need_kafka: bool = False, need_database: bool
     if need_kafka:
         resolved.require_kafka()
     return resolved
+
+
+def signal_up(settings: Settings) -> bool:
+    """Ask a running `linkage-hub up` (from the runtime file) to restart its worker."""
+    import signal
+
+    pid = _read_runtime(settings).get("pid")
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), signal.SIGHUP)
+    except (OSError, ValueError):
+        return False
+    return True

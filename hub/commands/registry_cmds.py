@@ -8,7 +8,7 @@ from pathlib import Path
 from hub.commands.common import CliError, database, print_json, print_table
 from hub.crypto import KeyFormatError, SigningKey, public_pem
 from hub.registry import PostgresRegistry, RegistryError
-from hub.runtime import resolve
+from hub.runtime import resolve, signal_up
 from hub.settings import Settings
 from hub.topics import ensure_topics, ingress_topic, receipts_topic
 from schemas.cloudevent import AGENCY_ID_PATTERN
@@ -61,8 +61,12 @@ async def agency_add(settings: Settings, args: argparse.Namespace) -> None:
     resolved = resolve(settings, need_database=False)
     if resolved.kafka:
         await ensure_topics(resolved.kafka, [ingress_topic(args.id), receipts_topic(args.id)])
-        print(f"已创建主题 / topics created: {ingress_topic(args.id)}, {receipts_topic(args.id)}\n"
-              "运行中的枢纽进程需重启后订阅 / restart running hub workers to subscribe")
+        print(f"已创建主题 / topics created: {ingress_topic(args.id)}, {receipts_topic(args.id)}")
+    if signal_up(settings):
+        print("已通知 `linkage-hub up` 重启工作进程 / asked `linkage-hub up` to restart its worker")
+    else:
+        print("外部部署的工作进程需重启后订阅新机关 / restart externally run workers to "
+              "subscribe the new agency")
 
 
 async def agency_add_key(settings: Settings, args: argparse.Namespace) -> None:

@@ -58,12 +58,18 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
     broker = db = None
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
+    reload_worker = False
 
     def stop(*_: object) -> None:
         nonlocal stopping
         stopping = True
 
+    def reload(*_: object) -> None:
+        nonlocal reload_worker
+        reload_worker = True
+
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, reload)  # `agency add` asks for a worker restart
     signal.signal(signal.SIGINT, stop)  # also when started in the background (SIGINT ignored)
     try:
         if not settings.database_url:
@@ -88,7 +94,24 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
         if args.demo:
             demo_args = ["demo", "--accelerate", str(args.accelerate)]
             children.append(_spawn(demo_args, env))
-        while not stopping and all(c.poll() is None for c in children[:1]):
+        restarts = 0
+        while not stopping:
+            worker = children[0]
+            if reload_worker or worker.poll() is not None:
+                if worker.poll() is None:
+                    print("重启工作进程以订阅新机关 / restarting the worker to subscribe new "
+                          "agencies", flush=True)
+                    worker.send_signal(signal.SIGINT)
+                    worker.wait(30)
+                else:
+                    restarts += 1
+                    print(f"工作进程退出 (代码 {worker.returncode}),重启 / worker exited "
+                          f"(code {worker.returncode}), restarting", flush=True)
+                    if restarts > 5:
+                        raise SystemExit("工作进程反复退出 / the worker keeps exiting")
+                    time.sleep(min(2.0 * restarts, 10.0))
+                reload_worker = False
+                children[0] = _spawn(["worker"], env)  # it creates any missing topics first
             time.sleep(0.2)
     finally:
         print("\n正在停止 / stopping ...", flush=True)

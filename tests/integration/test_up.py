@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from connectors.connector import Connector
+from connectors.outbox import OutboxEntry
+from hub.crypto import SigningKey
 from hub.embedded import free_port
+from tests.records import sample_data
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +41,21 @@ def test_up_runs_embedded_and_stops_cleanly(tmp_path: Path) -> None:
                                 env=env, capture_output=True, text=True, timeout=60)
         assert listed.returncode == 0, listed.stderr
         assert len(json.loads(listed.stdout)) == 9
+
+        # A new agency, added while `up` runs, is subscribed after the automatic restart.
+        def cli(*args: str) -> str:
+            done = subprocess.run([sys.executable, "-m", "hub.cli", *args], env=env,
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        assert "restart" in cli("agency", "add", "zs-tobacco", "--role", "administrative",
+                                "--name", "市烟草专卖局")
+        key = SigningKey.generate()
+        key.write_pair(tmp_path, "zs-tobacco")
+        cli("agency", "add-key", "zs-tobacco", str(tmp_path / "zs-tobacco.pub.pem"))
+        entry = asyncio.run(_publish_one(key, runtime["kafka"], tmp_path))
+        assert entry.status == "accepted"
         up.send_signal(signal.SIGINT)
         rest, _ = up.communicate(timeout=60)
     finally:
@@ -44,3 +64,14 @@ def test_up_runs_embedded_and_stops_cleanly(tmp_path: Path) -> None:
     assert up.returncode == 0
     assert "已停止 / stopped" in rest
     assert not (tmp_path / "home" / "runtime.json").exists()
+
+
+async def _publish_one(key: SigningKey, bootstrap: str, directory: Path) -> OutboxEntry:
+    connector = Connector("zs-tobacco", key, bootstrap=bootstrap,
+                          outbox_path=directory / "tobacco.sqlite")
+    await connector.start()
+    try:
+        event_id = await connector.publish("case.opened", "TOBACCO-1", sample_data("case.opened"))
+        return await connector.wait_for_receipt(event_id, timeout=90)
+    finally:
+        await connector.stop()
