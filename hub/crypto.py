@@ -9,6 +9,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel
 
 from schemas.dsse import Envelope, pae
 
@@ -94,6 +95,11 @@ class SigningKey:
     def sign_envelope(self, payload_type: str, payload: bytes) -> Envelope:
         """A DSSE envelope with one Ed25519 signature over PAE(payload_type, payload)."""
         return Envelope.build(payload_type, payload, self.keyid, self.sign(pae(payload_type, payload)))
+
+    def sign_model(self, payload_type: str, model: BaseModel) -> bytes:
+        """The JSON bytes of a DSSE envelope over a pydantic model's JSON (receipts, alerts)."""
+        payload = model.model_dump_json().encode("utf-8")
+        return self.sign_envelope(payload_type, payload).to_json_bytes()
 
     def write_pair(self, directory: Path, name: str) -> tuple[Path, Path]:
         """Write `<name>.key.pem` (mode 0600) and `<name>.pub.pem` into directory."""

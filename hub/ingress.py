@@ -106,8 +106,8 @@ def utc_now() -> datetime:
 
 
 def receipt_envelope(hub_key: SigningKey, receipt: Receipt) -> bytes:
-    payload = receipt.model_dump_json().encode("utf-8")
-    return hub_key.sign_envelope(RECEIPT_PAYLOAD_TYPE, payload).to_json_bytes()
+    """The hub-signed DSSE envelope of a receipt (contract section 3)."""
+    return hub_key.sign_model(RECEIPT_PAYLOAD_TYPE, receipt)
 
 
 class IngressProcessor:

@@ -182,8 +182,7 @@ def diff_alerts(
 
 def alert_envelope(hub_key: SigningKey, alert: Alert) -> bytes:
     """The hub-signed DSSE envelope of an alert (contract section 4)."""
-    payload = alert.model_dump_json().encode("utf-8")
-    return hub_key.sign_envelope(ALERT_PAYLOAD_TYPE, payload).to_json_bytes()
+    return hub_key.sign_model(ALERT_PAYLOAD_TYPE, alert)
 
 
 # -- the runner ------------------------------------------------------------------------------
