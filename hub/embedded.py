@@ -99,6 +99,11 @@ class EmbeddedDatabase:
     server: Any = None
 
     def start(self) -> EmbeddedDatabase:
+        import warnings
+
+        # pgserver asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR it
+        # falls back to /tmp/runtime-<uid> with a warning that would only confuse CLI users.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
         import pgserver
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
