@@ -1,0 +1,45 @@
+"""A database outage stalls the ingress but loses nothing and never kills the worker."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests import support
+from tests.integration.conftest import start_hub
+from tests.records import sample_data
+
+pytestmark = pytest.mark.integration
+
+
+async def test_database_outage_is_retried_until_it_ends(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = tmp_path_factory.mktemp("db-outage")
+    own_pg = root / "own-pg"
+    own_pg.mkdir()
+    hub = await asyncio.to_thread(start_hub, "pgserver", root, own_pg)
+    database = support._embedded[own_pg]
+    connector = hub.connector("zs-aic", root / "aic.sqlite")
+    await connector.start()
+    try:
+        warm = await connector.publish("case.opened", "OUTAGE-0", sample_data("case.opened"))
+        assert (await connector.wait_for_receipt(warm, timeout=60)).status == "accepted"
+
+        await asyncio.to_thread(database.stop)
+        during = await connector.publish("case.opened", "OUTAGE-1", sample_data("case.opened"))
+        await asyncio.sleep(3)
+        entry = connector.outbox.get(during)
+        assert entry is not None and entry.status == "sent"  # on the broker, no outcome yet
+        assert hub.process.process is not None and hub.process.process.poll() is None
+
+        await asyncio.to_thread(database.start)
+        after = await connector.wait_for_receipt(during, timeout=90)
+        assert after.status == "accepted" and after.ledger_index == 1
+        assert "retrying" in hub.process.log_text()
+    finally:
+        await connector.stop()
+        hub.process.stop()
+        hub.process.broker.stop()
+        support._embedded.pop(own_pg, None)
+        database.stop()
