@@ -31,7 +31,7 @@ from hub.embedded import EmbeddedBroker
 from hub.registry import PostgresRegistry
 from hub.settings import Settings
 from tests.records import sample_data
-from tests.support import HubProcess, make_database
+from tests.support import HubProcess, make_database, stop_embedded
 
 
 def verify_rate(seconds: float = 2.0) -> float:
@@ -122,8 +122,11 @@ def main() -> None:
     print(f"date                     : {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"Ed25519 verify (raw)     : {verify_rate():,.0f} verifies/s on one core")
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(args.n, args.backend, Path(tmp), make_database(args.backend, Path(tmp)),
-                        args.rate))
+        try:
+            asyncio.run(run(args.n, args.backend, Path(tmp),
+                            make_database(args.backend, Path(tmp)), args.rate))
+        finally:
+            stop_embedded()  # stops an embedded server, drops the benchmark's TCP database
 
 
 if __name__ == "__main__":

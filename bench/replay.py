@@ -203,12 +203,15 @@ def main() -> None:
           f"in {time.perf_counter() - started:.1f} s")
     in_memory(records, args.cases)
     if args.db:
-        from tests.support import tcp_database
+        from tests.support import stop_embedded, tcp_database
 
         db_cases = min(args.db_cases, args.cases)
         subset = [r for r in records if int(r.case_id[2:]) < db_cases]
         with tempfile.TemporaryDirectory() as home:
-            asyncio.run(with_database(subset, db_cases, tcp_database(), Path(home)))
+            try:
+                asyncio.run(with_database(subset, db_cases, tcp_database(), Path(home)))
+            finally:
+                stop_embedded()  # drops the benchmark's database
     print(ingress_reference())
 
 

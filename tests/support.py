@@ -27,11 +27,24 @@ async def _create_database(admin_dsn: str, name: str) -> None:
         await conn.close()
 
 
+_tcp_databases: list[str] = []
+
+
 def tcp_database() -> str:
-    """A fresh database on the machine's PostgreSQL server over TCP."""
+    """A fresh database on the machine's PostgreSQL server over TCP (dropped at the end)."""
     name = f"linkage_test_{uuid.uuid4().hex[:10]}"
     asyncio.run(_create_database(TCP_ADMIN_DSN, name))
+    _tcp_databases.append(name)
     return TCP_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _drop_databases(names: list[str]) -> None:
+    conn = await asyncpg.connect(TCP_ADMIN_DSN)
+    try:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 _embedded: dict[Path, EmbeddedDatabase] = {}
@@ -52,9 +65,13 @@ def make_database(backend: str, root: Path) -> str:
 
 
 def stop_embedded() -> None:
+    """Stop the embedded servers and drop the TCP test databases this run created."""
     for db in _embedded.values():
         db.stop()
     _embedded.clear()
+    if _tcp_databases:
+        asyncio.run(_drop_databases(list(_tcp_databases)))
+        _tcp_databases.clear()
 
 
 @dataclass
