@@ -24,18 +24,8 @@ CREATE TABLE IF NOT EXISTS cosignatures (
     PRIMARY KEY (tree_size, witness)
 );
 
-DROP TRIGGER IF EXISTS checkpoints_append_only ON checkpoints;
-CREATE TRIGGER checkpoints_append_only BEFORE UPDATE OR DELETE ON checkpoints
-    FOR EACH ROW EXECUTE FUNCTION linkage_refuse_change();
-DROP TRIGGER IF EXISTS checkpoints_no_truncate ON checkpoints;
-CREATE TRIGGER checkpoints_no_truncate BEFORE TRUNCATE ON checkpoints
-    FOR EACH STATEMENT EXECUTE FUNCTION linkage_refuse_change();
-DROP TRIGGER IF EXISTS cosignatures_append_only ON cosignatures;
-CREATE TRIGGER cosignatures_append_only BEFORE UPDATE OR DELETE ON cosignatures
-    FOR EACH ROW EXECUTE FUNCTION linkage_refuse_change();
-DROP TRIGGER IF EXISTS cosignatures_no_truncate ON cosignatures;
-CREATE TRIGGER cosignatures_no_truncate BEFORE TRUNCATE ON cosignatures
-    FOR EACH STATEMENT EXECUTE FUNCTION linkage_refuse_change();
+SELECT linkage_make_append_only('checkpoints');
+SELECT linkage_make_append_only('cosignatures');
 
 GRANT SELECT, INSERT ON checkpoints, cosignatures TO linkage_hub;
 REVOKE UPDATE, DELETE, TRUNCATE ON checkpoints, cosignatures FROM linkage_hub;

@@ -51,18 +51,24 @@ BEGIN
 END
 $$;
 
-DROP TRIGGER IF EXISTS ledger_append_only ON ledger;
-CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON ledger
-    FOR EACH ROW EXECUTE FUNCTION linkage_refuse_change();
-DROP TRIGGER IF EXISTS ledger_no_truncate ON ledger;
-CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON ledger
-    FOR EACH STATEMENT EXECUTE FUNCTION linkage_refuse_change();
-DROP TRIGGER IF EXISTS ledger_nodes_append_only ON ledger_nodes;
-CREATE TRIGGER ledger_nodes_append_only BEFORE UPDATE OR DELETE ON ledger_nodes
-    FOR EACH ROW EXECUTE FUNCTION linkage_refuse_change();
-DROP TRIGGER IF EXISTS ledger_nodes_no_truncate ON ledger_nodes;
-CREATE TRIGGER ledger_nodes_no_truncate BEFORE TRUNCATE ON ledger_nodes
-    FOR EACH STATEMENT EXECUTE FUNCTION linkage_refuse_change();
+-- Makes a table append-only: a row trigger refuses UPDATE and DELETE, a statement trigger
+-- refuses TRUNCATE (each raising insufficient_privilege with a bilingual message).
+CREATE OR REPLACE FUNCTION linkage_make_append_only(tbl regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    name text := (SELECT relname FROM pg_class WHERE oid = tbl);
+BEGIN
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', name || '_append_only', tbl);
+    EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION linkage_refuse_change()', name || '_append_only', tbl);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', name || '_no_truncate', tbl);
+    EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %s FOR EACH STATEMENT '
+                   'EXECUTE FUNCTION linkage_refuse_change()', name || '_no_truncate', tbl);
+END
+$$;
+
+SELECT linkage_make_append_only('ledger');
+SELECT linkage_make_append_only('ledger_nodes');
 
 GRANT SELECT, INSERT ON ledger, ledger_nodes TO linkage_hub;
 GRANT SELECT, UPDATE ON ledger_head TO linkage_hub;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,14 +59,23 @@ def start_hub(backend: str, root: Path, pg_root: Path, port: int | None = None,
     return Hub(process, keys, keys_dir)
 
 
+@contextmanager
+def dedicated_hub(backend: str, root: Path, pg_root: Path) -> Iterator[Hub]:
+    """A hub of its own (broker, database, worker) for tests that break or kill things."""
+    running = start_hub(backend, root, pg_root)
+    try:
+        yield running
+    finally:
+        running.process.stop()
+        running.process.broker.stop()
+
+
 @pytest.fixture(scope="module", params=["pgserver", "tcp"])
 def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
         pg_root: Path) -> Iterator[Hub]:
-    root = tmp_path_factory.mktemp(f"hub-{request.param}")
-    running = start_hub(request.param, root, pg_root)
-    yield running
-    running.process.stop()
-    running.process.broker.stop()
+    with dedicated_hub(request.param, tmp_path_factory.mktemp(f"hub-{request.param}"),
+                       pg_root) as running:
+        yield running
 
 
 @pytest.fixture

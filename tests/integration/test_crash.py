@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.integration.conftest import Hub, start_hub
+from tests.integration.conftest import Hub, dedicated_hub
 from tests.kafka_io import open_receipt, produce, read_topic
 from tests.records import valid
 
@@ -22,10 +22,8 @@ N = 4000
 
 @pytest.fixture(scope="module")
 def crash_hub(tmp_path_factory: pytest.TempPathFactory, pg_root: Path) -> Iterator[Hub]:
-    running = start_hub("tcp", tmp_path_factory.mktemp("crash"), pg_root)
-    yield running
-    running.process.stop()
-    running.process.broker.stop()
+    with dedicated_hub("tcp", tmp_path_factory.mktemp("crash"), pg_root) as running:
+        yield running
 
 
 async def _ledger_size(dsn: str) -> int:

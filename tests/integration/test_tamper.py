@@ -21,7 +21,7 @@ from audit.checkpoint import Checkpoint, sign_checkpoint
 from audit.note import Ed25519Signer
 from hub.crypto import SigningKey
 from hub.settings import Settings
-from tests.integration.conftest import Hub, start_hub
+from tests.integration.conftest import Hub, dedicated_hub
 from tests.records import sample_data
 
 pytestmark = pytest.mark.integration
@@ -32,10 +32,8 @@ ENTRIES = 8
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory, pg_root: Path) -> Iterator[Hub]:
     """This module's own hub (overrides conftest's), so tampering cannot leak elsewhere."""
-    running = start_hub("tcp", tmp_path_factory.mktemp("tamper"), pg_root)
-    yield running
-    running.process.stop()
-    running.process.broker.stop()
+    with dedicated_hub("tcp", tmp_path_factory.mktemp("tamper"), pg_root) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
