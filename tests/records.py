@@ -56,6 +56,26 @@ def sample_data(type_name: str) -> dict[str, Any]:
     return catalogue[type_name]
 
 
+OWN_TIME: dict[str, str] = {
+    "case.opened": "opened_at",
+    "case.assessed": "assessed_at",
+    "penalty.decided": "decided_at",
+    "transfer.decided": "decided_at",
+    "case.transferred": "transferred_at",
+    "evidence.handed_over": "handed_over_at",
+    "evidence.received": "received_at",
+    "transfer.accepted": "accepted_at",
+    "transfer.forwarded": "forwarded_at",
+    "filing.decided": "decided_at",
+    "reconsideration.requested": "requested_at",
+    "reconsideration.decided": "decided_at",
+    "supervision.requested": "requested_at",
+    "supervision.issued": "issued_at",
+    "case.closed": "closed_at",
+}
+"""The data field that carries each event type's own time (what the rules read)."""
+
+
 SENDER_ROLE = {
     "transfer.accepted": "zs-psb", "transfer.forwarded": "zs-psb", "filing.decided": "zs-psb",
     "reconsideration.decided": "zs-psb", "supervision.issued": "zs-procuratorate",

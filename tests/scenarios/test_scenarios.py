@@ -44,27 +44,11 @@ from streams import (
     next_due,
     parse_rules,
 )
+from tests.records import OWN_TIME
 
 HERE = Path(__file__).parent
 NAMESPACE = uuid.UUID("6b1c7c1e-1f40-4a8e-9a7e-3f0b5a0c2d11")
 
-OWN_TIME = {
-    "case.opened": "opened_at",
-    "case.assessed": "assessed_at",
-    "penalty.decided": "decided_at",
-    "transfer.decided": "decided_at",
-    "case.transferred": "transferred_at",
-    "evidence.handed_over": "handed_over_at",
-    "evidence.received": "received_at",
-    "transfer.accepted": "accepted_at",
-    "transfer.forwarded": "forwarded_at",
-    "filing.decided": "decided_at",
-    "reconsideration.requested": "requested_at",
-    "reconsideration.decided": "decided_at",
-    "supervision.requested": "requested_at",
-    "supervision.issued": "issued_at",
-    "case.closed": "closed_at",
-}
 POLICE_TYPES = {
     "transfer.accepted",
     "transfer.forwarded",

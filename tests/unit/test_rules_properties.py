@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from streams import CaseEvent, CaseState, apply, evaluate, fold, load_rules, next_due
 from streams.calendar import ONE_TICK, SHANGHAI
+from tests.records import OWN_TIME
 
 RULES = load_rules()
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -45,20 +46,7 @@ class Timeline:
     def add(
         self, event_type: str, at: datetime, /, agency: str = "zs-aic", **data: Any
     ) -> datetime:
-        own = {
-            "case.opened": "opened_at",
-            "case.assessed": "assessed_at",
-            "penalty.decided": "decided_at",
-            "transfer.decided": "decided_at",
-            "case.transferred": "transferred_at",
-            "evidence.handed_over": "handed_over_at",
-            "transfer.accepted": "accepted_at",
-            "filing.decided": "decided_at",
-            "reconsideration.requested": "requested_at",
-            "reconsideration.decided": "decided_at",
-            "supervision.requested": "requested_at",
-            "supervision.issued": "issued_at",
-        }[event_type]
+        own = OWN_TIME[event_type]
         payload = {own: at.isoformat(), **data}
         n = len(self.events)
         self.events.append(
