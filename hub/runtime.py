@@ -54,13 +54,12 @@ def resolve(settings: Settings, *, need_kafka: bool = False, need_database: bool
     kafka = settings.kafka or runtime.get("kafka")
     database_url = settings.database_url or runtime.get("database_url")
     if need_database and not database_url:
-        pgdata = settings.home / "pgdata"
-        if (pgdata / "PG_VERSION").exists() or need_database:
-            from hub.embedded import EmbeddedDatabase
+        from hub.embedded import EmbeddedDatabase
 
-            db = EmbeddedDatabase(pgdata).start()
-            _embedded.append(db)
-            database_url = db.dsn
+        # The embedded data directory, created on first use (so `agency add` works before `up`).
+        db = EmbeddedDatabase(settings.home / "pgdata").start()
+        _embedded.append(db)
+        database_url = db.dsn
     resolved = replace(settings, kafka=kafka, database_url=database_url)
     if need_kafka:
         resolved.require_kafka()
