@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from hub.adapters.postgres import StoreError, StoreUnavailable
 from hub.commands import (
     alerts_cmds,
     demo_cmds,
@@ -22,7 +23,6 @@ from hub.commands import (
     witness_cmds,
 )
 from hub.commands.common import CliError
-from hub.db import StoreError, StoreUnavailable
 from hub.settings import Settings
 
 Handler = Callable[[Settings, argparse.Namespace], Any]
