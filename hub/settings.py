@@ -21,6 +21,8 @@ class Settings:
     fast_rebalance: bool
     checkpoint_interval: float
     checkpoint_every: int
+    embedded_durable: bool = True
+    """`up`'s embedded broker keeps topics on disk (Tansu s3:// on SeaweedFS); LINKAGE_EMBEDDED_STORAGE=memory for the fast, forgetful engine."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -34,6 +36,7 @@ class Settings:
             fast_rebalance=env.get("LINKAGE_FAST_REBALANCE", "0") == "1",
             checkpoint_interval=float(env.get("LINKAGE_CHECKPOINT_INTERVAL", "5")),
             checkpoint_every=int(env.get("LINKAGE_CHECKPOINT_EVERY", "1000")),
+            embedded_durable=env.get("LINKAGE_EMBEDDED_STORAGE", "durable") != "memory",
         )
 
     @property

@@ -15,7 +15,7 @@ from dataclasses import replace
 from hub.adapters.kafka_admin import ensure_topics
 from hub.adapters.postgres import create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry
-from hub.embedded import EmbeddedBroker, EmbeddedDatabase
+from hub.embedded import EmbeddedDatabase, child_guard, start_embedded_kafka
 from hub.runtime import clear_runtime, write_runtime
 from hub.settings import Settings
 from schemas.topics import hub_topics
@@ -46,7 +46,9 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "hub.cli", *argv], env=env)
+    # A worker dies with `up` (even a kill -9 of it), so no orphan keeps consuming.
+    return subprocess.Popen([sys.executable, "-m", "hub.cli", *argv], env=env,
+                            preexec_fn=child_guard())
 
 
 def run_up(settings: Settings, args: argparse.Namespace) -> None:
@@ -74,7 +76,7 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
             settings = replace(settings, database_url=db.dsn)
         embedded_kafka = not settings.kafka
         if embedded_kafka:
-            broker = EmbeddedBroker(log_path=settings.home / "tansu.log").start()
+            broker = start_embedded_kafka(settings.home, durable=settings.embedded_durable)
             settings = replace(settings, kafka=broker.bootstrap)
             print(f"内置 Kafka 代理 / embedded Kafka broker: {broker.bootstrap}", flush=True)
         agencies = asyncio.run(prepare(settings))

@@ -4,56 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from connectors.connector import Connector
 from connectors.outbox import OutboxEntry
-from hub.embedded import free_port
 from schemas.signing import SigningKey
 from tests.records import sample_data
+from tests.up_process import cli, start_up, up_env
 
 pytestmark = pytest.mark.integration
 
 
 def test_up_runs_embedded_and_stops_cleanly(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("LINKAGE_KAFKA", "LINKAGE_DATABASE_URL")}
-    env.update(LINKAGE_HOME=str(tmp_path / "home"), LINKAGE_HTTP_PORT=str(free_port()))
-    up = subprocess.Popen([sys.executable, "-m", "hub.cli", "up"], env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = up_env(tmp_path / "home", LINKAGE_EMBEDDED_STORAGE="memory")
+    up, runtime = start_up(env)
     try:
-        deadline = time.monotonic() + 120
-        lines: list[str] = []
-        assert up.stdout is not None
-        while not any("hub running" in line for line in lines):
-            assert time.monotonic() < deadline and up.poll() is None, "".join(lines)
-            lines.append(up.stdout.readline())
-        runtime = json.loads((tmp_path / "home" / "runtime.json").read_text())
         assert runtime["kafka"].startswith("127.0.0.1:")
-        listed = subprocess.run([sys.executable, "-m", "hub.cli", "agency", "list", "--json"],
-                                env=env, capture_output=True, text=True, timeout=60)
-        assert listed.returncode == 0, listed.stderr
-        assert len(json.loads(listed.stdout)) == 9
+        assert len(json.loads(cli(env, "agency", "list", "--json"))) == 9
 
         # A new agency, added while `up` runs, is subscribed after the automatic restart.
-        def cli(*args: str) -> str:
-            done = subprocess.run([sys.executable, "-m", "hub.cli", *args], env=env,
-                                  capture_output=True, text=True, timeout=60)
-            assert done.returncode == 0, done.stderr
-            return done.stdout
-
-        assert "restart" in cli("agency", "add", "zs-tobacco", "--role", "administrative",
+        assert "restart" in cli(env, "agency", "add", "zs-tobacco", "--role", "administrative",
                                 "--name", "市烟草专卖局")
         key = SigningKey.generate()
         key.write_pair(tmp_path, "zs-tobacco")
-        cli("agency", "add-key", "zs-tobacco", str(tmp_path / "zs-tobacco.pub.pem"))
+        cli(env, "agency", "add-key", "zs-tobacco", str(tmp_path / "zs-tobacco.pub.pem"))
         entry = asyncio.run(_publish_one(key, runtime["kafka"], tmp_path))
         assert entry.status == "accepted"
         up.send_signal(signal.SIGINT)
