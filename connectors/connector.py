@@ -6,6 +6,11 @@
     event_id = await connector.publish("case.opened", "AIC-2026-001", {...})
     receipt = await connector.wait_for_receipt(event_id)
     await connector.stop()
+
+Against a cluster with SASL and ACLs, pass `security=KafkaSecurity.from_properties(path)` (the
+file the hub operator issued). A refusal by the broker's ACLs is not retried: the connector
+stops that loop and `wait_for_receipt` / `wait_for_all` raise `AccessDenied`, which names
+the topic and the missing permission.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from connectors.events import build_event
+from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from connectors.outbox import FINAL, Outbox, OutboxEntry
 from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, Envelope
 from schemas.receipt import Receipt
@@ -33,6 +40,25 @@ log = logging.getLogger(__name__)
 
 class ReceiptTimeout(TimeoutError):
     """No receipt arrived in time; the event stays in the outbox and will be re-sent."""
+
+
+_OPERATIONS_ZH = {"WRITE": "写入", "READ": "读取"}
+TOPIC_AUTHORIZATION_FAILED = 29
+
+
+class AccessDenied(PermissionError):
+    """The broker's ACLs refuse this agency's principal an operation on a topic (not retried)."""
+
+    def __init__(self, agency_id: str, topic: str, operation: str) -> None:
+        self.agency_id = agency_id
+        self.topic = topic
+        self.operation = operation
+        super().__init__(
+            f"无权{_OPERATIONS_ZH.get(operation, operation)}主题 {topic}(机关 {agency_id} 缺少 "
+            f"{operation} 权限),已停止重试:请联系枢纽运维核对本机关的 Kafka 凭据与 ACL / "
+            f"not authorised to {operation.lower()} topic {topic}: agency {agency_id}'s principal "
+            f"lacks the {operation} permission; not retrying: ask the hub operator to check "
+            f"this agency's Kafka credentials and ACLs")
 
 
 class Connector:
@@ -47,10 +73,13 @@ class Connector:
         outbox_path: Path | str,
         hub_public_key: Ed25519PublicKey | None = None,
         max_backoff: float = 10.0,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.agency_id = agency_id
         self._key = key
         self._bootstrap = bootstrap
+        self._security = security
+        self.failure: AccessDenied | None = None
         self.outbox = Outbox(outbox_path)
         self._hub_key = hub_public_key
         self._max_backoff = max_backoff
@@ -135,7 +164,8 @@ class Connector:
         if self._producer is None:
             producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                         enable_idempotence=False, linger_ms=5,
-                                        max_request_size=2 * 1024 * 1024)
+                                        max_request_size=2 * 1024 * 1024,
+                                        **self._security.aiokafka())
             try:
                 await producer.start()
             except BaseException:
@@ -160,6 +190,9 @@ class Connector:
                 try:
                     await self._send_batch(batch)
                     backoff = 0.1
+                except TopicAuthorizationFailedError:
+                    await self._fail(AccessDenied(self.agency_id, self.ingress_topic, "WRITE"))
+                    return
                 except (TimeoutError, KafkaError, OSError) as exc:
                     log.warning("发送失败,%.1f 秒后重试 / send failed, retrying in %.1fs: %s",
                                 backoff, backoff, exc)
@@ -188,19 +221,43 @@ class Connector:
             return None
         return Receipt.model_validate_json(envelope.payload_bytes())
 
+    async def _fail(self, denied: AccessDenied) -> None:
+        """Record a refusal by the broker's ACLs and wake every waiter: retrying can't help."""
+        log.error("%s", denied)
+        self.failure = denied
+        async with self._receipt_seen:
+            self._receipt_seen.notify_all()
+
+    async def _receipt_partitions(self) -> list[int]:
+        """The receipts topic's partitions, from the broker (empty while it does not exist).
+
+        Raises AccessDenied when the broker says this principal may not see the topic.
+        Asked with an admin request, as a consumer's cached metadata may not list the topic.
+        """
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
+                                    **self._security.aiokafka())
+        await admin.start()
+        try:
+            (found,) = await admin.describe_topics([self.receipts_topic])
+        finally:
+            await admin.close()
+        if int(found["error_code"]) == TOPIC_AUTHORIZATION_FAILED:
+            raise AccessDenied(self.agency_id, self.receipts_topic, "READ")
+        if int(found["error_code"]):
+            return []
+        return sorted(int(p["partition"]) for p in found["partitions"])
+
     async def _receipt_loop(self) -> None:
         backoff = 0.2
         while True:
             consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
-                                        enable_auto_commit=False, auto_offset_reset="earliest")
+                                        enable_auto_commit=False, auto_offset_reset="earliest",
+                                        **self._security.aiokafka())
             try:
                 await consumer.start()
-                partitions = consumer.partitions_for_topic(self.receipts_topic)
-                while not partitions:
-                    await asyncio.sleep(0.5)
-                    await consumer.topics()
-                    partitions = consumer.partitions_for_topic(self.receipts_topic)
-                tps = [TopicPartition(self.receipts_topic, p) for p in sorted(partitions)]
+                while not (partitions := await self._receipt_partitions()):
+                    await asyncio.sleep(0.5)  # the hub creates the topic; poll until it exists
+                tps = [TopicPartition(self.receipts_topic, p) for p in partitions]
                 consumer.assign(tps)
                 positions = self.outbox.receipt_positions()
                 for tp in tps:
@@ -222,6 +279,12 @@ class Connector:
                                                    None, "", None, None, None, None)
                     async with self._receipt_seen:
                         self._receipt_seen.notify_all()
+            except TopicAuthorizationFailedError:
+                await self._fail(AccessDenied(self.agency_id, self.receipts_topic, "READ"))
+                return
+            except AccessDenied as denied:
+                await self._fail(denied)
+                return
             except (KafkaError, OSError) as exc:
                 log.warning("回执读取失败,重试 / receipt reader failed, retrying: %s", exc)
                 await asyncio.sleep(backoff)
@@ -234,13 +297,15 @@ class Connector:
 
         def final() -> bool:
             entry = self.outbox.get(event_id)
-            return entry is not None and entry.status in FINAL
+            return self.failure is not None or (entry is not None and entry.status in FINAL)
 
         async with self._receipt_seen:
             try:
                 await asyncio.wait_for(self._receipt_seen.wait_for(final), timeout)
             except TimeoutError as exc:
                 raise ReceiptTimeout(f"无回执 / no receipt for {event_id} in {timeout}s") from exc
+        if self.failure is not None:
+            raise self.failure
         entry = self.outbox.get(event_id)
         assert entry is not None
         return entry
@@ -250,11 +315,14 @@ class Connector:
         async with self._receipt_seen:
             try:
                 await asyncio.wait_for(
-                    self._receipt_seen.wait_for(lambda: not self.outbox.awaiting_receipt()),
+                    self._receipt_seen.wait_for(
+                        lambda: self.failure is not None or not self.outbox.awaiting_receipt()),
                     timeout)
             except TimeoutError as exc:
                 raise ReceiptTimeout(f"仍有未回执事件 / events still awaiting receipts after "
                                      f"{timeout}s: {self.outbox.counts()}") from exc
+        if self.failure is not None:
+            raise self.failure
 
 
 def receipt_summary(entry: OutboxEntry) -> dict[str, Any]:
@@ -263,4 +331,4 @@ def receipt_summary(entry: OutboxEntry) -> dict[str, Any]:
             "leaf_hash": entry.leaf_hash}
 
 
-__all__ = ["Connector", "ReceiptTimeout", "receipt_summary"]
+__all__ = ["AccessDenied", "Connector", "ReceiptTimeout", "receipt_summary"]

@@ -81,8 +81,16 @@ def once(build: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
-    fast = dict(broker_rebalance_timeout=3, broker_session_timeout=6,
-                broker_heartbeat_interval=1) if settings.fast_rebalance else {}
+    fast: dict[str, Any] = dict(broker_rebalance_timeout=3, broker_session_timeout=6,
+                                broker_heartbeat_interval=1) if settings.fast_rebalance else {}
+    security = settings.kafka_security
+    if security.sasl:
+        assert security.password is not None
+        fast["broker_credentials"] = faust.SASLCredentials(
+            username=security.username, password=security.password.get_secret_value(),
+            ssl_context=security.ssl_context(), mechanism=security.mechanism)
+    elif security.protocol == "SSL":
+        fast["broker_credentials"] = faust.SSLCredentials(security.ssl_context())
     return dict(
         broker=f"kafka://{settings.require_kafka()}",
         store="memory://",

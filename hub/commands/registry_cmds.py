@@ -8,6 +8,7 @@ from pathlib import Path
 from hub.adapters.kafka_admin import ensure_topics
 from hub.adapters.registry_store import PostgresRegistry, RegistryError
 from hub.commands.common import CliError, database, print_json, print_table
+from hub.commands.kafka_cmds import sync_acls_if_secured
 from hub.runtime import resolve, signal_up
 from hub.settings import Settings
 from schemas.cloudevent import AGENCY_ID_PATTERN
@@ -59,9 +60,12 @@ async def agency_add(settings: Settings, args: argparse.Namespace) -> None:
         except (RegistryError, ValueError) as exc:
             raise CliError(str(exc)) from exc
     print(f"已添加机关 / agency added: {args.id}")
+    await sync_acls_if_secured(settings)
     resolved = resolve(settings, need_database=False)
     if resolved.kafka:
-        await ensure_topics(resolved.kafka, [ingress_topic(args.id), receipts_topic(args.id)])
+        await ensure_topics(resolved.kafka, [ingress_topic(args.id), receipts_topic(args.id)],
+                            partitions=settings.partitions, replication=settings.replication,
+                            security=settings.kafka_security)
         print(f"已创建主题 / topics created: {ingress_topic(args.id)}, {receipts_topic(args.id)}")
     if signal_up(settings):
         print("已通知 `linkage-hub up` 重启工作进程 / asked `linkage-hub up` to restart its worker")
@@ -81,6 +85,7 @@ async def agency_add_key(settings: Settings, args: argparse.Namespace) -> None:
         except (RegistryError, KeyFormatError) as exc:
             raise CliError(str(exc)) from exc
     print(keyid)
+    await sync_acls_if_secured(settings)
 
 
 async def agency_revoke_key(settings: Settings, args: argparse.Namespace) -> None:
@@ -90,3 +95,4 @@ async def agency_revoke_key(settings: Settings, args: argparse.Namespace) -> Non
         except RegistryError as exc:
             raise CliError(str(exc)) from exc
     print(f"已吊销 / revoked {args.keyid} at {when.isoformat()}")
+    await sync_acls_if_secured(settings)

@@ -34,7 +34,9 @@ async def prepare(settings: Settings) -> list[str]:
         agencies = [a.agency_id for a in await registry.agencies()]
     finally:
         await pool.close()
-    await ensure_topics(settings.require_kafka(), hub_topics(agencies))
+    await ensure_topics(settings.require_kafka(), hub_topics(agencies),
+                        partitions=settings.partitions, replication=settings.replication,
+                        security=settings.kafka_security)
     return agencies
 
 
