@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,12 +74,34 @@ def cluster_hub_env(cluster: KafkaCluster, hub: ScramCredentials,
             "LINKAGE_KAFKA_PARTITIONS": str(partitions)}
 
 
+def cluster_hub_processes(cluster: KafkaCluster, root: Path, database_url: str, *,
+                          partitions: int = 1, count: int = 1) -> list[ClusterHubProcess]:
+    """count (not yet started) hub workers on the cluster, one consumer group, one hub key.
+
+    They share a fresh SCRAM user of their own (HUB_USER); each has its home (HTTP port, log)
+    under root, with the first one's key copied in.
+    """
+    hub_user = cluster.add_scram_user(HUB_USER, secrets.token_hex(16))
+    processes = []
+    for index in range(count):
+        home = root / ("home" if index == 0 else f"home-{index}")
+        process = ClusterHubProcess(home=home, database_url=database_url,
+                                    broker=_ClusterBroker(cluster.bootstrap),  # type: ignore[arg-type]
+                                    extra_env=cluster_hub_env(cluster, hub_user, partitions))
+        process.home.mkdir(parents=True, exist_ok=True)
+        processes.append(process)
+    return processes
+
+
+def share_hub_key(processes: list[ClusterHubProcess]) -> None:
+    """Copy the first process's hub key (created by prepare) to the others' homes."""
+    source = processes[0].home / "keys"
+    for process in processes[1:]:
+        shutil.copytree(source, process.home / "keys", dirs_exist_ok=True)
+
+
 def cluster_hub_process(cluster: KafkaCluster, home: Path, database_url: str,
                         partitions: int = 1) -> ClusterHubProcess:
-    """A (not yet started) hub process on the cluster with a fresh SCRAM user of its own."""
-    hub_user = cluster.add_scram_user(HUB_USER, secrets.token_hex(16))
-    process = ClusterHubProcess(home=home, database_url=database_url,
-                                broker=_ClusterBroker(cluster.bootstrap),  # type: ignore[arg-type]
-                                extra_env=cluster_hub_env(cluster, hub_user, partitions))
-    process.home.mkdir(parents=True, exist_ok=True)
+    """One (not yet started) hub worker on the cluster (see cluster_hub_processes)."""
+    (process,) = cluster_hub_processes(cluster, home.parent, database_url, partitions=partitions)
     return process

@@ -10,15 +10,17 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas.dsse import Envelope
 from schemas.receipt import Receipt
 from schemas.signing import verify_envelope_signature
 from tests.records import Record
 
 
-async def produce(bootstrap: str, records: Sequence[Record]) -> None:
+async def produce(bootstrap: str, records: Sequence[Record],
+                  security: KafkaSecurity = PLAINTEXT) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                max_request_size=4 * 1024 * 1024)
+                                max_request_size=4 * 1024 * 1024, **security.aiokafka())
     await producer.start()
     try:
         for r in records:
@@ -27,12 +29,14 @@ async def produce(bootstrap: str, records: Sequence[Record]) -> None:
         await producer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[Any, Any]]:
+async def read_topic(bootstrap: str, topic: str,
+                     security: KafkaSecurity = PLAINTEXT) -> list[ConsumerRecord[Any, Any]]:
     """Every record currently in a topic (reads until a short idle period)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 fetch_max_bytes=8 * 1024 * 1024,
-                                max_partition_fetch_bytes=8 * 1024 * 1024)
+                                max_partition_fetch_bytes=8 * 1024 * 1024,
+                                **security.aiokafka())
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()

@@ -1,0 +1,192 @@
+"""Partitioned scale-out on the real cluster: two hub workers in one group, three partitions.
+
+Mid-stream, one worker is killed (-9), or one broker is stopped. Afterwards the ledger has no
+gap and no duplicate, every record has exactly one outcome, each case's records are in the
+ledger in the order they were sent, and the alerts are those of a fault-free run (the same
+ledger folded and assessed in memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from hub.commands.up import prepare
+from hub.settings import Settings
+from streams.rules import assess
+from streams.rules_runner import CaseFold, rules_from_env
+from tests.engines import ClusterHubProcess, cluster_hub_processes, security, share_hub_key, wipe
+from tests.kafka_cluster import KafkaCluster
+from tests.kafka_io import produce
+from tests.records import Record, event_dict, signed
+from tests.support import agency_keys, tcp_database
+
+pytestmark = [pytest.mark.integration, pytest.mark.kafka_cluster]
+
+PARTITIONS = 3
+WORKERS = 2
+CASES = 150  # three records each: opened, assessed, penalty (every other one over threshold)
+
+
+def ago(**delta: float) -> str:
+    return (datetime.now(UTC) - timedelta(**delta)).isoformat()
+
+
+def case_records(key: Any, index: int) -> list[Record]:
+    """A case; an even one is over the threshold and punished instead of transferred (alert)."""
+    case_id = f"SCALE-{index:04d}"
+    amount = "86000.00" if index % 2 == 0 else "1000.00"
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("case.opened", {"offence": "trademark_counterfeiting", "opened_at": ago(hours=5),
+                         "summary": "灯具", "parties": [{
+                             "kind": "organization", "id_type": "USCC",
+                             "id_number": f"9144{uuid.uuid4().hex[:10]}", "name": "古镇某灯饰厂"}]}),
+        ("case.assessed", {"assessed_at": ago(hours=4), "illegal_business_amount": amount}),
+        ("penalty.decided", {"decision_no": f"中工商罚〔2026〕{index}号", "decided_at": ago(hours=3),
+                             "fine": "20000.00", "confiscated": "0.00"}),
+    ]
+    return [signed(key, "zs-aic", event_dict("zs-aic", t, case_id, data=d)) for t, d in steps]
+
+
+async def fetch(dsn: str, query: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return list(await conn.fetch(query))
+    finally:
+        await conn.close()
+
+
+async def ledger_size(dsn: str) -> int:
+    return int((await fetch(dsn, "SELECT count(*) AS n FROM ledger"))[0]["n"])
+
+
+async def wait_until(condition: Callable[[], Any], what: str, timeout: float,
+                     logs: Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, f"{what} not reached in {timeout}s\n{logs()[-4000:]}"
+        await asyncio.sleep(0.2)
+
+
+class Run:
+    """One hub (two workers) on a wiped cluster with its own database."""
+
+    def __init__(self, cluster: KafkaCluster, root: Path) -> None:
+        asyncio.run(wipe(cluster))
+        self.cluster = cluster
+        self.dsn = tcp_database()
+        self.workers: list[ClusterHubProcess] = cluster_hub_processes(
+            cluster, root, self.dsn, partitions=PARTITIONS, count=WORKERS)
+        first = self.workers[0]
+        first.cli("kafka", "acls", "apply")
+        settings = Settings.from_env(first.env())
+        asyncio.run(prepare(settings))
+        settings.hub_key()
+        share_hub_key(self.workers)
+        self.key = agency_keys(root / "keys", ["zs-aic"])["zs-aic"]
+        first.cli("agency", "add-key", "zs-aic", str(root / "keys" / "zs-aic.pub.pem"))
+        self.records = [r for i in range(CASES) for r in case_records(self.key, i)]
+        for worker in self.workers:
+            worker.start()
+
+    def logs(self) -> str:
+        return "\n".join(w.log_text() for w in self.workers)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    async def send_all(self) -> None:
+        await produce(self.cluster.bootstrap, self.records,
+                      security(self.cluster.admin_credentials))
+
+    async def check(self) -> None:
+        """Every record: one ledger entry, one outcome; per-case order; alerts as fault-free."""
+        total = len(self.records)
+
+        async def complete() -> bool:
+            done = await fetch(self.dsn, "SELECT count(*) AS n FROM ingress_outcomes")
+            return int(done[0]["n"]) >= total and await ledger_size(self.dsn) >= total
+
+        await wait_until(complete, "all outcomes", 240, self.logs)
+        ledger = await fetch(self.dsn, "SELECT ledger_index, event_id::text AS id, case_id "
+                                       "FROM ledger ORDER BY ledger_index")
+        assert [r["ledger_index"] for r in ledger] == list(range(total)), "gap or duplicate"
+        assert sorted(r["id"] for r in ledger) == sorted(r.event_id for r in self.records)
+        outcomes = await fetch(self.dsn, "SELECT event_id::text AS id, status, kpartition "
+                                         "FROM ingress_outcomes")
+        assert len(outcomes) == total and {o["status"] for o in outcomes} == {"accepted"}
+        assert {o["kpartition"] for o in outcomes} == set(range(PARTITIONS)), "keyed by case"
+        sent_order: dict[str, list[str]] = {}
+        for record in self.records:
+            sent_order.setdefault(record.key.decode(), []).append(str(record.event_id))
+        ledger_order: dict[str, list[str]] = {}
+        for row in ledger:
+            ledger_order.setdefault(row["case_id"], []).append(row["id"])
+        assert ledger_order == sent_order, "a case's records were ledgered out of order"
+
+        expected = await self.fault_free_alerts()
+        assert expected, "the scenario raises alerts"
+
+        async def alerts_settled() -> bool:
+            return await self.alerts() == expected
+
+        await wait_until(alerts_settled, f"alerts {expected - await self.alerts()}", 120,
+                         self.logs)
+
+    async def alerts(self) -> set[tuple[str, str, str]]:
+        rows = await fetch(self.dsn, "SELECT case_id, rule_id, status FROM alerts")
+        return {(r["case_id"], r["rule_id"], r["status"]) for r in rows}
+
+    async def fault_free_alerts(self) -> set[tuple[str, str, str]]:
+        """The ledger folded in index order and assessed in memory: what a clean run raises."""
+        fold = CaseFold()
+        for row in await fetch(self.dsn, "SELECT record FROM ledger ORDER BY ledger_index"):
+            fold.add(bytes(row["record"]))
+        rules = rules_from_env({})
+        now = datetime.now(UTC)
+        return {(a.case_id, a.rule_id, a.status)
+                for state in fold.states.values() for a in assess(state, rules, now, []).decisions}
+
+
+@pytest.fixture
+def run(kafka_cluster: KafkaCluster, tmp_path: Path) -> Iterator[Run]:
+    running = Run(kafka_cluster, tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+        asyncio.run(wipe(kafka_cluster))
+
+
+async def test_one_worker_killed_mid_stream(run: Run) -> None:
+    await run.send_all()
+    await wait_until(lambda: _above(run.dsn, len(run.records) // 4), "a quarter ledgered", 120,
+                     run.logs)
+    run.workers[1].kill()
+    assert await ledger_size(run.dsn) < len(run.records), "the kill came too late"
+    await run.check()
+
+
+async def test_one_broker_stopped_mid_stream(run: Run) -> None:
+    await run.send_all()
+    await wait_until(lambda: _above(run.dsn, len(run.records) // 4), "a quarter ledgered", 120,
+                     run.logs)
+    await asyncio.to_thread(run.cluster.stop_broker, 2)
+    assert await ledger_size(run.dsn) < len(run.records), "the stop came too late"
+    try:
+        await run.check()
+    finally:
+        await asyncio.to_thread(run.cluster.start_broker, 2)
+
+
+async def _above(dsn: str, size: int) -> bool:
+    return await ledger_size(dsn) > size
