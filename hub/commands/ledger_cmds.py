@@ -18,7 +18,14 @@ from audit.ledger import LedgerEntry
 from audit.merkle import CompactRange, leaf_hash
 from audit.postgres import PostgresLedger
 from hub.checkpointer import LedgerProofs, hub_signer, open_ledger
-from hub.commands.common import CliError, database, print_json, print_table
+from hub.commands.common import (
+    LOCAL_ZONE_LABEL,
+    CliError,
+    database,
+    local_time,
+    print_json,
+    print_table,
+)
 from hub.crypto import public_pem
 from hub.db import translated_errors
 from hub.ledger_verify import SignatureCheck, key_from_json, key_to_json, verify_ledger
@@ -37,10 +44,11 @@ async def ledger_list(settings: Settings, args: argparse.Namespace) -> None:
         print_json([e.summary() for e in entries])
         return
     print_table(
-        ["序号 index", "机关 agency", "案件 case", "类型 type", "事件时间 event time",
-         "接收时间 received", "事件 event id"],
+        ["序号 index", "机关 agency", "案件 case", "类型 type",
+         f"事件时间 event time {LOCAL_ZONE_LABEL}", f"接收时间 received {LOCAL_ZONE_LABEL}",
+         "事件 event id"],
         [[e.ledger_index, e.agency_id, e.case_id, e.event_type,
-          e.event_time.isoformat(timespec="seconds"), e.received_at.isoformat(timespec="seconds"),
+          local_time(e.event_time, seconds=True), local_time(e.received_at, seconds=True),
           e.event_id] for e in entries],
     )
 
@@ -118,6 +126,9 @@ async def ledger_verify(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _verify_export(directory: Path, hub_vkey: str | None) -> None:
+    if not (directory / "manifest.json").is_file():
+        raise CliError(f"不是账本导出目录（缺少 manifest.json）/ not a ledger export directory "
+                       f"(no manifest.json): {directory}")
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     keys_doc = json.loads((directory / "agency_keys.json").read_text(encoding="utf-8"))
     check = SignatureCheck({k["keyid"]: key_from_json(k) for k in keys_doc})
