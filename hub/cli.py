@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from audit.errors import LedgerError
+from hub.adapters.postgres import StoreError, StoreUnavailable
+from hub.adapters.registry_store import RegistryError
 from hub.commands import (
     alerts_cmds,
     demo_cmds,
@@ -34,11 +36,9 @@ from hub.commands.common import (
     positive_int,
     silence_stdout,
 )
-from hub.crypto import KeyFormatError
-from hub.db import StoreError, StoreUnavailable
 from hub.embedded import EmbeddedError
-from hub.registry import RegistryError
 from hub.settings import HomeNotInitialised, Settings
+from schemas.signing import KeyFormatError
 
 Handler = Callable[[Settings, argparse.Namespace], Any]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from hub.case_store import PostgresCaseStore
+from hub.adapters.case_store import PostgresCaseStore
+from hub.adapters.postgres import translated_errors
 from hub.commands.common import LOCAL_ZONE_LABEL, database, local_time, print_json, print_table
-from hub.db import translated_errors
 from hub.settings import Settings
 
 STATUS_LABEL = {"open": "未解除 open", "resolved": "已解除 resolved"}

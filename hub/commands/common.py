@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from hub.db import create_pool, migrate, translated_errors
+from hub.adapters.postgres import create_pool, migrate, translated_errors
 from hub.runtime import resolve
 from hub.settings import Settings
 from schemas.cloudevent import AGENCY_ID_PATTERN

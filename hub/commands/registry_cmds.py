@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hub.adapters.kafka_admin import ensure_topics
+from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.common import CliError, database, local_time, print_json, print_table
-from hub.crypto import SigningKey, public_pem
-from hub.registry import PostgresRegistry
 from hub.runtime import resolve, signal_up
 from hub.settings import Settings
-from hub.topics import ensure_topics, ingress_topic, receipts_topic
 from schemas.events import Role
+from schemas.signing import SigningKey, public_pem
+from schemas.topics import ingress_topic, receipts_topic
 
 
 def keys_generate(settings: Settings, args: argparse.Namespace) -> None:

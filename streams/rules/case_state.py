@@ -46,8 +46,8 @@ from schemas.events import (
     TransferDecided,
     TransferForwarded,
 )
-from streams import _figures
-from streams._errors import CaseEventError
+from streams.rules import _figures
+from streams.rules._errors import CaseEventError
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
