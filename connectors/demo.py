@@ -26,10 +26,10 @@ from pydantic import ValidationError
 
 from connectors.connector import Connector, ReceiptTimeout
 from connectors.events import build_event
+from connectors.outbox import STATUS_LABEL, describe_outcome
 from schemas.alert import Alert
 from schemas.cloudevent import readable_event_id
 from schemas.dsse import ALERT_PAYLOAD_TYPE, EVENT_PAYLOAD_TYPE, Envelope
-from schemas.reasons import Reason
 from schemas.receipt import Receipt
 from schemas.signing import SigningKey, public_pem, verify_envelope_signature
 from schemas.topics import ALERTS
@@ -181,29 +181,10 @@ def bad_records(connector: Connector, stranger: SigningKey,
     ]
 
 
-STATUS_LABEL = {"accepted": "接收 accepted", "duplicate": "重复 duplicate",
-                "rejected": "拒收 rejected"}
 ALERT_LABEL = {"open": "预警 open", "resolved": "解除 resolved"}
 ALERT_SLACK_SECONDS = 10.0
 """How long past the last demo deadline to keep watching for alerts (the hub sweeps every
 second; this covers a loaded machine)."""
-
-
-def describe_outcome(status: str, reason: str | None, detail: str | None,
-                     ledger_index: int | None = None) -> str:
-    """A receipt for people: status, and for a rejection its reason in zh and en."""
-    text = STATUS_LABEL.get(status, status)
-    if ledger_index is not None and status == "accepted":
-        text += f" #{ledger_index}"
-    if reason:
-        try:
-            code = Reason(reason)
-            text += f" {reason}: {code.message_zh} / {code.message_en}"
-        except ValueError:
-            text += f" {reason}"
-    if detail:
-        text += f" ({detail})" if reason else f": {detail}"
-    return text
 
 
 def open_alert(value: bytes, hub_public_key: Ed25519PublicKey) -> Alert | None:

@@ -80,7 +80,7 @@ class Settings:
     def require_database(self) -> str:
         if not self.database_url:
             raise SystemExit(
-                "未配置数据库:请设置 LINKAGE_DATABASE_URL 或先运行 `linkage-hub up`\n"
+                "错误 / error: 未配置数据库：请设置 LINKAGE_DATABASE_URL 或先运行 `linkage-hub up` / "
                 "no database: set LINKAGE_DATABASE_URL or run `linkage-hub up` first"
             )
         return self.database_url
@@ -88,7 +88,7 @@ class Settings:
     def require_kafka(self) -> str:
         if not self.kafka:
             raise SystemExit(
-                "未配置 Kafka:请设置 LINKAGE_KAFKA 或先运行 `linkage-hub up`\n"
+                "错误 / error: 未配置 Kafka：请设置 LINKAGE_KAFKA 或先运行 `linkage-hub up` / "
                 "no Kafka: set LINKAGE_KAFKA or run `linkage-hub up` first"
             )
         return self.kafka

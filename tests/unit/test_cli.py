@@ -149,3 +149,25 @@ def test_tables_show_shanghai_time_and_json_keeps_the_offset() -> None:
     assert common.local_time(moment, seconds=True) == "2026-03-02 07:30:05"
     assert common.local_time(None) == "-"
     assert common._json_default(moment) == "2026-03-01T23:30:05+00:00"
+
+
+def test_rejections_read_in_zh_and_en() -> None:
+    from connectors.outbox import describe_outcome
+
+    assert describe_outcome("rejected", "UNKNOWN_KEY", "keyid ab") == (
+        "拒收 rejected UNKNOWN_KEY: 签名密钥未登记 / the signing key is not registered (keyid ab)")
+    assert describe_outcome("accepted", None, None, 7) == "接收 accepted #7"
+    assert describe_outcome("duplicate", None, "已于账本序号 7 接收 / already accepted at "
+                            "ledger index 7").startswith("重复 duplicate: 已于账本序号 7")
+
+
+def test_import_without_a_broker_is_one_line(tmp_path: Path, outside_home: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from schemas.signing import SigningKey
+
+    csv = Path(__file__).resolve().parents[1] / "fixtures" / "penalty" / "bad_rows.csv"
+    key_path, _ = SigningKey.generate().write_pair(tmp_path, "zs-aic")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["import", str(csv), "--agency", "zs-aic", "--key", str(key_path)])
+    assert "\n" not in str(exited.value.code)
+    assert str(exited.value.code).startswith("错误 / error: 未配置 Kafka")
