@@ -224,8 +224,8 @@ async def watch_alerts(bootstrap: str, hub_public_key: Ed25519PublicKey, cases: 
     """Print each hub-signed alert about the demo's cases as the procuratorate receives it."""
     consumer = AIOKafkaConsumer(ALERTS, bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a cancelled start must still be stopped
         seen: set[tuple[str, str]] = set()
         async for message in consumer:
             alert = open_alert(message.value or b"", hub_public_key)
@@ -248,8 +248,8 @@ async def send_raw_and_read_receipt(bootstrap: str, connector: Connector, case_i
     whose outbox entry keeps its first outcome; a record with no readable event id)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         await consumer.topics()
         partitions = consumer.partitions_for_topic(connector.receipts_topic) or {0}
         tps = [TopicPartition(connector.receipts_topic, p) for p in sorted(partitions)]
@@ -258,8 +258,8 @@ async def send_raw_and_read_receipt(bootstrap: str, connector: Connector, case_i
         for tp in tps:
             await consumer.position(tp)  # pinned before the record is sent
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-        await producer.start()
         try:
+            await producer.start()
             await producer.send_and_wait(connector.ingress_topic, value,
                                          key=case_id.encode("utf-8"))
         finally:
