@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from hub.adapters.postgres import create_pool, migrate, translated_errors
+from hub.adapters.postgres import create_pool, migrate
 from hub.runtime import resolve
 from hub.settings import Settings
 from schemas.cloudevent import AGENCY_ID_PATTERN
@@ -37,8 +37,7 @@ async def database(settings: Settings, *, restricted: bool = True) -> AsyncItera
     await migrate(dsn)
     pool = await create_pool(dsn, max_size=2, restricted=restricted)
     try:
-        async with translated_errors():  # a driver error in any command: one line, not a trace
-            yield pool
+        yield pool
     finally:
         await pool.close()
 

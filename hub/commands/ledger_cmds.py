@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from audit.checkpointer import LedgerProofs
@@ -68,6 +69,8 @@ async def _signed_ledger(settings: Settings) -> AsyncIterator[_Session]:
             yield _Session(open_ledger(pool, settings), PostgresRegistry(pool))
         except LedgerError as exc:
             raise CliError(exc.diagnostics()) from exc
+        except ValidationError:
+            raise  # the CLI's one error mapping gives it one line
         except ValueError as exc:
             raise CliError(str(exc)) from exc
 
@@ -147,6 +150,9 @@ def _verify_export(directory: Path, hub_vkey: str | None) -> None:
 
 async def ledger_export(settings: Settings, args: argparse.Namespace) -> None:
     out = Path(args.out)
+    # Before the database session, whose error translation would report a file system
+    # error here as "database unavailable".
+    out.mkdir(parents=True, exist_ok=True)
     async with _signed_ledger(settings) as session:
         ledger = session.ledger
         stored = await ledger.checkpointer.issue()

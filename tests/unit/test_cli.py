@@ -87,6 +87,9 @@ def test_unwritable_key_directory_is_one_line(tmp_path: Path, outside_home: Path
     assert cli.main(["keys", "generate", "zs-aic", "--out", str(blocker / "keys")]) == 1
     line = _one_line_error(capsys)
     assert f"无法访问 {blocker / 'keys'}" in line and "cannot access" in line
+    assert cli.main(["ledger", "export", "--out", str(blocker / "export")]) == 1
+    line = _one_line_error(capsys)  # not "database unavailable"
+    assert f"无法访问 {blocker / 'export'}" in line and "cannot access" in line
 
 
 def test_missing_export_directory_is_one_line(tmp_path: Path, outside_home: Path,
