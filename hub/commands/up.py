@@ -61,6 +61,7 @@ async def init(settings: Settings, args: argparse.Namespace) -> None:
                                                                           "initialised")
     print(f"{state_zh} / {state_en}: {settings.home} ({len(agencies)} 个机关 / agencies)")
     print(f"枢纽公钥 / hub public key: {settings.keys_dir / 'hub.pub.pem'}")
+    print("下一步 / next: `linkage-hub up`")
 
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> None:
