@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
+from hub.settings import Settings
 from schemas.topics import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
@@ -42,3 +43,11 @@ async def ensure_topics(
         return missing
     finally:
         await admin.close()
+
+
+async def ensure_hub_topics(settings: Settings, names: Iterable[str],
+                            bootstrap: str | None = None) -> list[str]:
+    """ensure_topics with the settings' partitions, replication and the hub's credentials."""
+    return await ensure_topics(bootstrap or settings.require_kafka(), names,
+                               partitions=settings.partitions, replication=settings.replication,
+                               security=settings.kafka_security)
