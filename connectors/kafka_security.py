@@ -78,8 +78,13 @@ class KafkaSecurity(BaseModel):
         """From `<prefix>SECURITY_PROTOCOL`, `<prefix>SASL_*`, `<prefix>SSL_CAFILE`.
 
         A username without a protocol means SASL_PLAINTEXT; `<prefix>SASL_PASSWORD_FILE`
-        names a file holding the password (for secret mounts), read here.
+        names a file holding the password (for secret mounts), read here. Or
+        `<prefix>CLIENT_PROPERTIES` names a client properties file as `kafka credentials
+        issue` writes it, and nothing else is read.
         """
+        properties = env.get(f"{prefix}CLIENT_PROPERTIES")
+        if properties:
+            return cls.from_properties(properties)
         username = env.get(f"{prefix}SASL_USERNAME") or None
         password = env.get(f"{prefix}SASL_PASSWORD") or None
         password_file = env.get(f"{prefix}SASL_PASSWORD_FILE")

@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(credentials.add_subparsers(dest="action", required=True), "issue",
              "生成并设置新密码 / issue a new random SCRAM password (written to a 0600 file)",
              kafka_cmds.credentials_issue)
-    p.add_argument("name", metavar="AGENCY", help="机关编号或枢纽用户 / agency id or the hub's user")
+    p.add_argument("name", metavar="AGENCY", help="机关编号 / agency id (or, with --service, a user)")
+    p.add_argument("--service", action="store_true",
+                   help="服务用户 (如枢纽自身) / a service principal, e.g. the hub's own user")
     p.add_argument("--out", required=True, metavar="DIR", help="输出目录 / output directory")
 
     ledger = sub.add_parser("ledger", help="移交账本 / handover ledger").add_subparsers(

@@ -99,9 +99,9 @@ async def acls_list(settings: Settings, args: argparse.Namespace) -> None:
 async def credentials_issue(settings: Settings, args: argparse.Namespace) -> None:
     """A new random SCRAM password for an agency (or the hub's user), into a 0600 file."""
     name: str = args.name
-    names = {a.agency_id for a in await _registry(settings)}
-    if name not in names and name != settings.kafka_security.username:
-        raise CliError(f"未登记的机关 / unknown agency: {name}")
+    if not args.service and name not in {a.agency_id for a in await _registry(settings)}:
+        raise CliError(f"未登记的机关 / unknown agency: {name} (a service principal such as the "
+                       f"hub's own user: --service)")
     bootstrap = resolve(settings, need_kafka=True, need_database=False).require_kafka()
     password = secrets.token_urlsafe(32)
     protocol = settings.kafka_security.protocol if settings.kafka_security.sasl else "SASL_PLAINTEXT"

@@ -95,3 +95,11 @@ def test_from_env() -> None:
                                "sasl_plain_username": "hub", "sasl_plain_password": "pw"}
     with pytest.raises(ValueError):
         KafkaSecurity.from_env({"LINKAGE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"})
+
+
+def test_from_env_reads_an_issued_properties_file(tmp_path: Path) -> None:
+    issued = KafkaSecurity.model_validate({"protocol": "SASL_PLAINTEXT", "username": "hub",
+                                           "password": "s3cret"})
+    path = tmp_path / "hub.kafka.properties"
+    path.write_text(issued.java_properties())
+    assert KafkaSecurity.from_env({"LINKAGE_KAFKA_CLIENT_PROPERTIES": str(path)}) == issued
