@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ class ReceiptTimeout(TimeoutError):
 
 _OPERATIONS_ZH = {"WRITE": "写入", "READ": "读取"}
 TOPIC_AUTHORIZATION_FAILED = 29
+STALLED_POLLS = 5
+"""Idle one-second polls below a receipts partition's end before it is read again from the start."""
 
 
 class AccessDenied(PermissionError):
@@ -74,11 +76,13 @@ class Connector:
         hub_public_key: Ed25519PublicKey | None = None,
         max_backoff: float = 10.0,
         security: KafkaSecurity = PLAINTEXT,
+        resend_after: float = 60.0,
     ) -> None:
         self.agency_id = agency_id
         self._key = key
         self._bootstrap = bootstrap
         self._security = security
+        self._resend_after = resend_after
         self.failure: AccessDenied | None = None
         self.outbox = Outbox(outbox_path)
         self._hub_key = hub_public_key
@@ -100,7 +104,8 @@ class Connector:
         """Re-queue what was sent but never receipted, then start sending and reading."""
         self.outbox.requeue_unreceipted()
         self._tasks = [asyncio.create_task(self._send_loop(), name="connector-send"),
-                       asyncio.create_task(self._receipt_loop(), name="connector-receipts")]
+                       asyncio.create_task(self._receipt_loop(), name="connector-receipts"),
+                       asyncio.create_task(self._resend_loop(), name="connector-resend")]
         self._wake.set()
 
     async def stop(self) -> None:
@@ -266,19 +271,18 @@ class Connector:
                     else:
                         await consumer.seek_to_beginning(tp)
                 backoff = 0.2
-                async for message in consumer:
-                    receipt = self.open_receipt(message.value or b"")
-                    if receipt is not None:
-                        self.outbox.record_receipt(
-                            message.partition, message.offset + 1, receipt.event_id,
-                            receipt.status.value, receipt.reason, receipt.detail,
-                            receipt.ledger_index, receipt.leaf_hash,
-                        )
+                stalls: dict[TopicPartition, int] = {}
+                while True:
+                    batch = await consumer.getmany(*tps, timeout_ms=1000)
+                    if not batch:
+                        await self._rewind_if_lost(consumer, tps, stalls)
                     else:
-                        self.outbox.record_receipt(message.partition, message.offset + 1,
-                                                   None, "", None, None, None, None)
-                    async with self._receipt_seen:
-                        self._receipt_seen.notify_all()
+                        stalls.clear()
+                    for message in (m for messages in batch.values() for m in messages):
+                        self._record(message.partition, message.offset, message.value or b"")
+                    if batch:
+                        async with self._receipt_seen:
+                            self._receipt_seen.notify_all()
             except TopicAuthorizationFailedError:
                 await self._fail(AccessDenied(self.agency_id, self.receipts_topic, "READ"))
                 return
@@ -291,6 +295,48 @@ class Connector:
                 backoff = min(backoff * 2, self._max_backoff)
             finally:
                 await consumer.stop()
+
+    def _record(self, partition: int, offset: int, value: bytes) -> None:
+        receipt = self.open_receipt(value)
+        if receipt is not None:
+            self.outbox.record_receipt(partition, offset + 1, receipt.event_id,
+                                       receipt.status.value, receipt.reason, receipt.detail,
+                                       receipt.ledger_index, receipt.leaf_hash)
+        else:
+            self.outbox.record_receipt(partition, offset + 1, None, "", None, None, None, None)
+
+    async def _rewind_if_lost(self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition],
+                              stalls: dict[TopicPartition, int]) -> None:
+        """After an idle poll: read a partition again from its start when its position is past
+        the topic's end (the broker lost the topic: a Tansu memory restart, a topic deleted and
+        re-created), or when it stayed below the end for STALLED_POLLS idle polls.
+
+        Needed because such a broker answers a fetch past the end with nothing at all, not
+        with OFFSET_OUT_OF_RANGE (which aiokafka would turn into auto_offset_reset); and a
+        re-created topic can leave a stored position in the middle of a record batch, where
+        Tansu answers nothing either. Re-reading receipts is harmless: the outbox keeps the
+        first final status of each event.
+        """
+        ends = await consumer.end_offsets(list(tps))
+        for tp in tps:
+            position = await consumer.position(tp)
+            stalls[tp] = stalls.get(tp, 0) + 1 if position < ends[tp] else 0
+            if position > ends[tp] or stalls[tp] >= STALLED_POLLS:
+                log.warning("回执位置 %d 与主题末尾 %d 不符,代理可能丢失了数据,从头读取 / receipt "
+                            "position %d does not fit the end %d of %s (the broker lost its "
+                            "data?): reading from the start", position, ends[tp], position,
+                            ends[tp], tp)
+                stalls[tp] = 0
+                await consumer.seek_to_beginning(tp)
+
+    async def _resend_loop(self) -> None:
+        """Send again what the broker acknowledged but the hub never receipted, every
+        `resend_after` seconds (a broker that lost its data lost those records too)."""
+        while True:
+            await asyncio.sleep(self._resend_after)
+            cutoff = datetime.now(UTC) - timedelta(seconds=self._resend_after)
+            if self.outbox.requeue_unreceipted(sent_before=cutoff):
+                self._wake.set()
 
     async def wait_for_receipt(self, event_id: str, timeout: float = 30.0) -> OutboxEntry:
         """Wait until the hub's receipt for event_id arrived; the outbox entry then."""

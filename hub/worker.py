@@ -25,6 +25,7 @@ from prometheus_client import Counter
 
 from audit.checkpointer import LedgerProofs
 from audit.errors import LedgerError
+from hub.adapters.kafka_admin import ensure_hub_topics
 from hub.adapters.postgres import StoreError, StoreUnavailable, create_pool, translated_errors
 from hub.adapters.registry_store import PostgresRegistry
 from hub.settings import Settings
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BATCH_MAX = 500
+TOPICS_CHECK_INTERVAL = 5.0
 BATCH_WITHIN = 0.02
 
 
@@ -197,6 +199,22 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
             log.exception("checkpoint tick failed")
 
     app.timer(min(settings.checkpoint_interval, 1.0))(checkpoint_timer)
+
+    async def topics_timer() -> None:
+        """Re-create missing topics: a broker that lost its data (Tansu in memory restarted,
+        a topic deleted) must get them back before agencies' records can flow again. The
+        group's committed offsets are gone with them, so when the consumer rejoins its group it
+        reads the new topics from their start (auto_offset_reset=earliest), and the rules
+        runner folds from the ledger what linkage.events lost (RulesRunner.catch_up)."""
+        try:
+            missing = await ensure_hub_topics(settings, topics.hub_topics(agency_ids))
+        except Exception as exc:  # the broker being down is the outage path, not this one
+            log.warning("主题检查未完成 / topic check not done: %s", exc)
+            return
+        if missing:
+            log.error("代理丢失了主题,已重建 / the broker lost topics, re-created: %s", missing)
+
+    app.timer(TOPICS_CHECK_INTERVAL)(topics_timer)
 
     from hub.http import register_views
 

@@ -158,6 +158,35 @@ class PostgresCaseStore:
                 list(due), list(due.values()),
             )
 
+    # -- the ledger cursor (catch-up) ----------------------------------------------------
+
+    @staticmethod
+    async def lock_cursor(conn: asyncpg.Connection) -> int | None:
+        """The cursor, row-locked; None while another worker holds it (skip this round)."""
+        value = await conn.fetchval(
+            "SELECT next_index FROM rules_cursor FOR UPDATE SKIP LOCKED")
+        return None if value is None else int(value)
+
+    @staticmethod
+    async def unprocessed_since(
+        conn: asyncpg.Connection, start: int, settled_before: datetime, limit: int
+    ) -> tuple[list[bytes], int]:
+        """Ledgered records from index `start` on, received before `settled_before`, that no
+        one folded yet; and the index after the last one looked at (the new cursor)."""
+        rows = await conn.fetch(
+            "SELECT l.ledger_index, l.record, p.event_id IS NOT NULL AS done FROM ledger l"
+            " LEFT JOIN processed_events p ON p.event_id = l.event_id"
+            " WHERE l.ledger_index >= $1 AND l.received_at < $2"
+            " ORDER BY l.ledger_index LIMIT $3", start, settled_before, limit)
+        if not rows:
+            return [], start
+        return ([bytes(r["record"]) for r in rows if not r["done"]],
+                int(rows[-1]["ledger_index"]) + 1)
+
+    @staticmethod
+    async def set_cursor(conn: asyncpg.Connection, next_index: int) -> None:
+        await conn.execute("UPDATE rules_cursor SET next_index = $1", next_index)
+
     @staticmethod
     async def ledger_records(conn: asyncpg.Connection, case_id: str) -> list[bytes]:
         """Every ledgered record of one case, in ledger order."""

@@ -28,6 +28,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/ingress.sql", "ingress.sql"),
     ("audit/checkpoints.sql", "checkpoints.sql"),
     ("hub.sql/cases.sql", "cases.sql"),
+    ("hub.sql/rules_cursor.sql", "rules_cursor.sql"),
 )
 
 T = TypeVar("T")

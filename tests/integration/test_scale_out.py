@@ -9,21 +9,25 @@ ledger folded and assessed in memory).
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from hub.commands.up import prepare
 from hub.settings import Settings
-from streams.rules import assess
-from streams.rules_runner import CaseFold, rules_from_env
 from tests.engines import ClusterHubProcess, cluster_hub_processes, security, share_hub_key, wipe
+from tests.invariants import (
+    assert_alerts_fault_free,
+    assert_cases_hold_the_ledger,
+    assert_ledger_exactly,
+    fetch,
+    ledger_size,
+    wait_until,
+)
 from tests.kafka_cluster import KafkaCluster
 from tests.kafka_io import produce
 from tests.records import Record, event_dict, signed
@@ -54,26 +58,6 @@ def case_records(key: Any, index: int) -> list[Record]:
                              "fine": "20000.00", "confiscated": "0.00"}),
     ]
     return [signed(key, "zs-aic", event_dict("zs-aic", t, case_id, data=d)) for t, d in steps]
-
-
-async def fetch(dsn: str, query: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return list(await conn.fetch(query))
-    finally:
-        await conn.close()
-
-
-async def ledger_size(dsn: str) -> int:
-    return int((await fetch(dsn, "SELECT count(*) AS n FROM ledger"))[0]["n"])
-
-
-async def wait_until(condition: Callable[[], Any], what: str, timeout: float,
-                     logs: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, f"{what} not reached in {timeout}s\n{logs()[-4000:]}"
-        await asyncio.sleep(0.2)
 
 
 class Run:
@@ -117,10 +101,7 @@ class Run:
             return int(done[0]["n"]) >= total and await ledger_size(self.dsn) >= total
 
         await wait_until(complete, "all outcomes", 240, self.logs)
-        ledger = await fetch(self.dsn, "SELECT ledger_index, event_id::text AS id, case_id "
-                                       "FROM ledger ORDER BY ledger_index")
-        assert [r["ledger_index"] for r in ledger] == list(range(total)), "gap or duplicate"
-        assert sorted(r["id"] for r in ledger) == sorted(r.event_id for r in self.records)
+        ledger = await assert_ledger_exactly(self.dsn, [str(r.event_id) for r in self.records])
         outcomes = await fetch(self.dsn, "SELECT event_id::text AS id, status, kpartition "
                                          "FROM ingress_outcomes")
         assert len(outcomes) == total and {o["status"] for o in outcomes} == {"accepted"}
@@ -133,28 +114,8 @@ class Run:
             ledger_order.setdefault(row["case_id"], []).append(row["id"])
         assert ledger_order == sent_order, "a case's records were ledgered out of order"
 
-        expected = await self.fault_free_alerts()
-        assert expected, "the scenario raises alerts"
-
-        async def alerts_settled() -> bool:
-            return await self.alerts() == expected
-
-        await wait_until(alerts_settled, f"alerts {expected - await self.alerts()}", 120,
-                         self.logs)
-
-    async def alerts(self) -> set[tuple[str, str, str]]:
-        rows = await fetch(self.dsn, "SELECT case_id, rule_id, status FROM alerts")
-        return {(r["case_id"], r["rule_id"], r["status"]) for r in rows}
-
-    async def fault_free_alerts(self) -> set[tuple[str, str, str]]:
-        """The ledger folded in index order and assessed in memory: what a clean run raises."""
-        fold = CaseFold()
-        for row in await fetch(self.dsn, "SELECT record FROM ledger ORDER BY ledger_index"):
-            fold.add(bytes(row["record"]))
-        rules = rules_from_env({})
-        now = datetime.now(UTC)
-        return {(a.case_id, a.rule_id, a.status)
-                for state in fold.states.values() for a in assess(state, rules, now, []).decisions}
+        await assert_cases_hold_the_ledger(self.dsn)
+        await assert_alerts_fault_free(self.dsn, logs=self.logs)
 
 
 @pytest.fixture

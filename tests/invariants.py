@@ -1,0 +1,88 @@
+"""What must hold after faults, read from the hub's database: ledger, outcomes, cases, alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime
+
+import asyncpg
+
+from streams.rules import assess
+from streams.rules_runner import CaseFold, rules_from_env
+
+AlertKey = tuple[str, str, str]
+"""(case id, rule id, status)"""
+
+
+async def fetch(dsn: str, query: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+async def ledger_size(dsn: str) -> int:
+    return int((await fetch(dsn, "SELECT count(*) AS n FROM ledger"))[0]["n"])
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float,
+                     logs: Callable[[], str] = lambda: "") -> None:
+    """Poll condition until true, or fail at the deadline with the logs' tail."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, f"{what} not reached in {timeout}s\n{logs()[-4000:]}"
+        await asyncio.sleep(0.2)
+
+
+async def assert_ledger_exactly(dsn: str, event_ids: Collection[str]) -> list[asyncpg.Record]:
+    """The ledger is 0..n-1 without a gap and holds each of event_ids once; its rows."""
+    ledger = await fetch(dsn, "SELECT ledger_index, event_id::text AS id, case_id "
+                              "FROM ledger ORDER BY ledger_index")
+    assert [r["ledger_index"] for r in ledger] == list(range(len(ledger))), "a gap"
+    assert sorted(r["id"] for r in ledger) == sorted(event_ids), "missing or duplicate entries"
+    return ledger
+
+
+async def assert_cases_hold_the_ledger(dsn: str) -> None:
+    """Every case's stored state has folded every ledgered event of that case."""
+    ledgered: dict[str, set[str]] = {}
+    for row in await fetch(dsn, "SELECT case_id, event_id::text AS id FROM ledger"):
+        ledgered.setdefault(row["case_id"], set()).add(row["id"])
+    stored = {row["case_id"]: set(row["ids"]) for row in await fetch(
+        dsn, "SELECT case_id, ARRAY(SELECT jsonb_array_elements_text(state->'event_ids')) AS ids"
+             " FROM cases")}
+    missing = {c: ids - stored.get(c, set()) for c, ids in ledgered.items()
+               if ids - stored.get(c, set())}
+    assert not missing, f"ledgered events not in their case state: {missing}"
+
+
+async def stored_alerts(dsn: str) -> set[AlertKey]:
+    rows = await fetch(dsn, "SELECT case_id, rule_id, status FROM alerts")
+    return {(r["case_id"], r["rule_id"], r["status"]) for r in rows}
+
+
+async def fault_free_alerts(dsn: str) -> set[AlertKey]:
+    """The ledger folded in index order and assessed in memory: what a clean run raises."""
+    fold = CaseFold()
+    for row in await fetch(dsn, "SELECT record FROM ledger ORDER BY ledger_index"):
+        fold.add(bytes(row["record"]))
+    rules = rules_from_env({})
+    now = datetime.now(UTC)
+    return {(a.case_id, a.rule_id, a.status)
+            for state in fold.states.values() for a in assess(state, rules, now, []).decisions}
+
+
+async def assert_alerts_fault_free(dsn: str, timeout: float = 120.0,
+                                   logs: Callable[[], str] = lambda: "") -> set[AlertKey]:
+    """Wait until the stored alerts are those of a fault-free run (and there are some)."""
+    expected = await fault_free_alerts(dsn)
+    assert expected, "the scenario raises alerts"
+
+    async def settled() -> bool:
+        return await stored_alerts(dsn) == expected
+
+    await wait_until(settled, "the fault-free alerts", timeout, logs)
+    return expected
