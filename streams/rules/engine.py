@@ -35,7 +35,8 @@ from typing import Any, Literal, TypeAlias
 
 from schemas.alert import Alert
 from streams.rules._errors import ConfigError, Problem
-from streams.rules._policies import POLICIES, CaseView, Obligation, iso
+from streams.rules._policies import CaseView, Obligation, iso
+from streams.rules._policy_table import POLICIES
 from streams.rules.calendar import DueTime, due_after, to_shanghai
 from streams.rules.case_state import CaseState
 from streams.rules.rules_config import Rule, RuleSet

@@ -19,11 +19,16 @@ from schemas.events import (
     CaseClosed,
     CaseOpened,
     CaseTransferred,
+    ClueAnswered,
+    ClueReceived,
     EventData,
     EvidenceHandedOver,
     EvidenceReceived,
     FilingDecided,
+    OpinionIssued,
+    OpinionReplied,
     PenaltyDecided,
+    ProsecutionDecided,
     ReconsiderationDecided,
     ReconsiderationRequested,
     SupervisionIssued,
@@ -40,14 +45,19 @@ from streams.rules.case_state import (
     CaseEvent,
     CaseState,
     ClosureRecord,
+    ClueAnswerRecord,
+    ClueRecord,
     EvidenceReceiptRecord,
     Figures,
     FilingRecord,
     ForwardRecord,
     HandoverRecord,
     OpeningRecord,
+    OpinionRecord,
+    OpinionReplyRecord,
     PartyRef,
     PenaltyRecord,
+    ProsecutionRecord,
     ReconsiderationDecisionRecord,
     ReconsiderationRequestRecord,
     Record,
@@ -124,6 +134,8 @@ def _on_opened(state: CaseState, event: CaseEvent, data: CaseOpened) -> dict[str
             PartyRef(kind=p.kind, id_type=p.id_type, id_number=p.id_number, name=p.name)
             for p in data.parties
         ),
+        clue_id=data.clue_id,
+        committed_at=data.committed_at,
     )
     return {"openings": _insert(state.openings, record)}
 
@@ -271,6 +283,67 @@ def _on_closed(state: CaseState, event: CaseEvent, data: CaseClosed) -> dict[str
     return {"closures": _insert(state.closures, record)}
 
 
+def _on_prosecution(
+    state: CaseState, event: CaseEvent, data: ProsecutionDecided
+) -> dict[str, Any]:
+    record = ProsecutionRecord(
+        event_id=event.event_id,
+        agency=event.agency,
+        decided_at=data.decided_at,
+        prosecuted=data.prosecuted,
+        reasons=data.reasons,
+    )
+    return {"prosecutions": _insert(state.prosecutions, record)}
+
+
+def _on_opinion(state: CaseState, event: CaseEvent, data: OpinionIssued) -> dict[str, Any]:
+    record = OpinionRecord(
+        event_id=event.event_id,
+        agency=event.agency,
+        opinion_id=data.opinion_id,
+        to_agency=data.to_agency,
+        issued_at=data.issued_at,
+        proposal=data.proposal,
+    )
+    return {"opinions": _insert(state.opinions, record)}
+
+
+def _on_opinion_reply(state: CaseState, event: CaseEvent, data: OpinionReplied) -> dict[str, Any]:
+    record = OpinionReplyRecord(
+        event_id=event.event_id,
+        agency=event.agency,
+        opinion_id=data.opinion_id,
+        replied_at=data.replied_at,
+        outcome=data.outcome,
+        reasons=data.reasons,
+    )
+    return {"opinion_replies": _insert(state.opinion_replies, record)}
+
+
+def _on_clue(state: CaseState, event: CaseEvent, data: ClueReceived) -> dict[str, Any]:
+    record = ClueRecord(
+        event_id=event.event_id,
+        agency=event.agency,
+        clue_id=data.clue_id,
+        channel=data.channel,
+        received_at=data.received_at,
+        reporter_named=data.reporter_named,
+        platform=data.platform,
+    )
+    return {"clues": _insert(state.clues, record)}
+
+
+def _on_clue_answer(state: CaseState, event: CaseEvent, data: ClueAnswered) -> dict[str, Any]:
+    record = ClueAnswerRecord(
+        event_id=event.event_id,
+        agency=event.agency,
+        clue_id=data.clue_id,
+        answered_at=data.answered_at,
+        outcome=data.outcome,
+    )
+    return {"clue_answers": _insert(state.clue_answers, record)}
+
+
 # Types without a handler (clue.notified, investigation.*) only mark their event id as seen.
 _HANDLERS: Mapping[str, Handler] = {
     "case.opened": _on_opened,
@@ -288,6 +361,11 @@ _HANDLERS: Mapping[str, Handler] = {
     "evidence.handed_over": _on_handed_over,
     "evidence.received": _on_received,
     "case.closed": _on_closed,
+    "prosecution.decided": _on_prosecution,
+    "opinion.issued": _on_opinion,
+    "opinion.replied": _on_opinion_reply,
+    "clue.received": _on_clue,
+    "clue.answered": _on_clue_answer,
 }
 
 
@@ -305,7 +383,7 @@ def _derive(state: CaseState) -> CaseState:
                 *state.reconsideration_requests,
                 *state.supervision_requests,
             )
-        )
+        ) or _earliest(state.clues)
         agency = first_admin_step.agency if first_admin_step is not None else None
     figures = Figures()
     for assessment in state.assessments:
