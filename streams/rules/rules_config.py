@@ -376,8 +376,12 @@ def _param_problems(path: str, rule: Rule, spec: RuleSpec) -> list[Problem]:
             continue
         problems += _unconfirmed_note(where, param.unconfirmed, param.note)
         value = param.value
-        if kind == "int" and not (isinstance(value, int) and value > 0):
-            problems.append(Problem(f"{where}.value", "须为正整数", "must be a positive integer"))
+        if kind == "int" and not (
+            isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        ):
+            problems.append(
+                Problem(f"{where}.value", "须为非负整数", "must be a non-negative integer")
+            )
         elif kind == "ratio" and _ratio(value) is None:
             problems.append(
                 Problem(
