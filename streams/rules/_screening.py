@@ -104,7 +104,7 @@ def split_cases(view: CaseView, rule: Rule) -> Iterator[Obligation]:
     shared = sorted(
         {f"{kind}:{number}" for other in group.values() for kind, number in other.party_keys & keys}
     )
-    penalised = [m.case_id for m in members if m.penalties]
+    penalised = sorted(m.case_id for m in members if m.penalties)
     act_dates_known = all(m.openings and m.openings[-1].committed_at for m in members)
     fined_zh = "，其中已处罚 " + "、".join(penalised) if penalised else ""
     fined_en = f"; {', '.join(penalised)} already fined" if penalised else ""
