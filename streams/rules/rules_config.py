@@ -603,3 +603,45 @@ def load_rules(
         base_file=str(base_path),
         override_file=str(override) if override is not None else None,
     )
+
+
+_ACTOR_LABELS: Mapping[str, str] = {
+    "administrative": "行政执法机关 / agency",
+    "police": "公安机关 / police",
+    "procuratorate": "检察机关 / procuratorate",
+}
+_UNIT_LABELS: Mapping[str, str] = {
+    "days": "days",
+    "hours": "hours",
+    "working_days": "working days",
+    "months": "months",
+}
+
+
+def _deadline_cell(rule: Rule) -> str:
+    cells = []
+    for name, deadline in rule.deadlines.items():
+        flag = " (UNCONFIRMED)" if deadline.unconfirmed else ""
+        cells.append(
+            f"{name}: {deadline.amount} {_UNIT_LABELS[deadline.unit]} from "
+            f"`{deadline.starts}`{flag}"
+        )
+    return "; ".join(cells) or "—"
+
+
+def rules_table(ruleset: RuleSet) -> str:
+    """The Markdown table of docs/rules.md: every rule id, law or practice, who must act, its
+    deadline and its source (a test keeps the page in step with the shipped rule file)."""
+    lines = [
+        "| rule | 中文 / English | law or practice | who must act | deadline | source |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rule in ruleset.rules.values():
+        kind = "法定 / law" if rule.kind == "law" else "实践 / practice"
+        actors = ", ".join(_ACTOR_LABELS[actor] for actor in rule.actor)
+        flag = " — UNCONFIRMED figures" if rule.unconfirmed else ""
+        lines.append(
+            f"| `{rule.id}` | {rule.title_zh} / {rule.title_en} | {kind} | {actors} | "
+            f"{_deadline_cell(rule)} | {rule.legal_basis}{flag} |"
+        )
+    return "\n".join(lines)

@@ -333,3 +333,48 @@ def test_a_separate_calendar_file_is_merged(tmp_path: Path) -> None:
     rules = load_rules(calendar_override=path)
     assert rules.work_calendar.knows(2028)
     assert not rules.work_calendar.is_workday(datetime(2028, 1, 3).date())
+
+
+def test_docs_rule_table_is_current() -> None:
+    from streams.rules.rules_config import rules_table
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert rules_table(load_rules()) in page, "regenerate the table of docs/rules.md"
+
+
+def test_every_rule_says_law_or_practice_and_who_acts() -> None:
+    rules = load_rules()
+    screening = {"NEAR_THRESHOLD_PENALTY", "REPEAT_PARTY", "MULTI_AGENCY_PENALTIES"}
+    for rule in rules.rules.values():
+        assert rule.actor, rule.id
+        assert (rule.kind == "practice") == (rule.id in screening), rule.id
+
+
+def test_rule_parameters_are_checked() -> None:
+    bad = {
+        "rules": {
+            "NEAR_THRESHOLD_PENALTY": {"params": {"ratio": {"value": "1.5"}}},
+            "REPEAT_PARTY": {"params": {"window_days": {"value": "two years"}, "extra": {"value": 1}}},
+            "COMPLAINT_NOT_DECIDED": {"params": {"agencies": {"value": 3}}},
+            "MULTI_AGENCY_PENALTIES": {
+                "params": {"min_agencies": {"value": 2, "unconfirmed": True, "note": ""}}
+            },
+            "SHOULD_TRANSFER": {"actor": []},
+        }
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_rules(BASE, bad)
+    assert {
+        "rules.NEAR_THRESHOLD_PENALTY.params.ratio.value",
+        "rules.REPEAT_PARTY.params.window_days.value",
+        "rules.REPEAT_PARTY.params.extra",
+        "rules.COMPLAINT_NOT_DECIDED.params.agencies.value",
+        "rules.MULTI_AGENCY_PENALTIES.params.min_agencies.note",
+        "rules.SHOULD_TRANSFER.actor",
+    } <= set(paths(caught.value))
+
+
+def test_needs_related_follows_the_enabled_rules() -> None:
+    off = {rule: {"enabled": False} for rule in ("SPLIT_CASES", "REPEAT_PARTY", "MULTI_AGENCY_PENALTIES")}
+    assert load_rules().needs_related()
+    assert not parse_rules(BASE, {"rules": off}).needs_related()
