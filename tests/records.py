@@ -90,6 +90,16 @@ OWN_TIME: dict[str, str] = {
 """The data field that carries each event type's own time (what the rules read)."""
 
 
+V11_SENDER_ROLES: dict[str, frozenset[str]] = {
+    "prosecution.decided": frozenset({"procuratorate"}),
+    "opinion.issued": frozenset({"procuratorate"}),
+    "opinion.replied": frozenset({"administrative"}),
+    "clue.received": frozenset({"administrative", "police"}),
+    "clue.answered": frozenset({"administrative", "police"}),
+}
+"""Contract v1.1 (2026-11-27) §2: the added event types and the roles that may send them."""
+
+
 SENDER_ROLE = {
     "transfer.accepted": "zs-psb", "transfer.forwarded": "zs-psb", "filing.decided": "zs-psb",
     "reconsideration.decided": "zs-psb", "supervision.issued": "zs-procuratorate",

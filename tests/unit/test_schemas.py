@@ -21,7 +21,7 @@ from schemas.identity import (
     validated_identity,
 )
 from schemas.money import format_money, parse_money
-from tests.records import sample_data
+from tests.records import V11_SENDER_ROLES, sample_data
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,18 +65,9 @@ def test_docs_event_catalogue_is_current() -> None:
 
 # -- contract v1.1 (reverse transfer and public complaints) ---------------------------------
 
-V11 = {
-    "prosecution.decided": {"procuratorate"},
-    "opinion.issued": {"procuratorate"},
-    "opinion.replied": {"administrative"},
-    "clue.received": {"administrative", "police"},
-    "clue.answered": {"administrative", "police"},
-}
-
-
 def test_v11_types_are_in_the_catalogue_with_the_contracts_roles() -> None:
     schemas = event_json_schemas()
-    for name, roles in V11.items():
+    for name, roles in V11_SENDER_ROLES.items():
         spec = EVENT_TYPES[name]
         assert {role.value for role in spec.roles} == roles, name
         assert f"{spec.ce_type}.json" in schemas

@@ -9,7 +9,7 @@ import pytest
 from schemas.reasons import Reason
 from schemas.signing import SigningKey
 from streams.verification import Rejected, verify_record
-from tests.records import valid
+from tests.records import V11_SENDER_ROLES, valid
 from tests.unit.test_verification import AIC, PROC, PSB, registry
 
 SENDERS: dict[str, tuple[str, SigningKey]] = {
@@ -17,13 +17,7 @@ SENDERS: dict[str, tuple[str, SigningKey]] = {
     "police": ("zs-psb", PSB),
     "procuratorate": ("zs-procuratorate", PROC),
 }
-ALLOWED = {
-    "prosecution.decided": {"procuratorate"},
-    "opinion.issued": {"procuratorate"},
-    "opinion.replied": {"administrative"},
-    "clue.received": {"administrative", "police"},
-    "clue.answered": {"administrative", "police"},
-}
+ALLOWED = V11_SENDER_ROLES
 
 
 @pytest.mark.parametrize(
