@@ -1,6 +1,6 @@
 """The pure rules engine: a case state, a rule set and a time in; alert decisions out.
 
-`evaluate(case, rules, now, related)` runs the policy of every enabled rule (streams.rules._policies)
+`evaluate(case, rules, now, related)` runs the policy of every enabled rule (streams.rules._policy_table)
 and judges each obligation it returns against `now`:
 
 * an act due by a deadline, not done, deadline passed (`now` > due_at)  -> "open"
