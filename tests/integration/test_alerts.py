@@ -197,10 +197,11 @@ async def test_split_cases_across_agencies_raise_then_retract(hub: Hub, aic: Con
         spelled = {"aic": "USCC", "customs": "统一社会信用代码"}
         cases = {c: f"SPL-{uuid.uuid4().hex[:6]}" for c in ("aic", "customs")}
         for who, connector, amount in (("aic", aic, "42000.00"), ("customs", customs, "27000.00")):
+            party = {"kind": "organization", "id_type": spelled[who], "id_number": code,
+                     "name": "小榄某灯饰商行"}
             await send(connector, "case.opened", cases[who], {
                 "offence": "counterfeit_goods_sale", "opened_at": ago(hours=6),
-                "summary": "假冒品牌灯具", "parties": [{"kind": "organization",
-                "id_type": spelled[who], "id_number": code, "name": "小榄某灯饰商行"}]})
+                "summary": "假冒品牌灯具", "parties": [party]})
             await send(connector, "case.assessed", cases[who], {"assessed_at": ago(hours=5),
                                                                 "sales_amount": amount})
         for case_id in cases.values():  # the second case's events re-evaluate the first one

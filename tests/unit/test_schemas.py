@@ -122,3 +122,15 @@ def test_identity_check_characters() -> None:
 def test_prc_id_check_is_exactly_one_character(body: str, last: str) -> None:
     dated = body[:6] + "19900101" + body[14:]
     assert is_valid_prc_id(dated + last) == (last == prc_id_check_char(dated))
+
+
+def test_the_sdk_builds_v11_events_and_refuses_bad_data() -> None:
+    from connectors.events import build_event
+
+    for name in V11_SENDER_ROLES:
+        _, raw = build_event("zs-procuratorate", name, "C-1", sample_data(name))
+        event = json.loads(raw)
+        assert event["type"] == f"cn.linkage.{name}.v1" and event["data"] == sample_data(name)
+    with pytest.raises(ValidationError):
+        build_event("zs-procuratorate", "opinion.issued", "C-1",
+                    {**sample_data("opinion.issued"), "proposal": "fine"})
