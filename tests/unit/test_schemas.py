@@ -128,9 +128,10 @@ def test_the_sdk_builds_v11_events_and_refuses_bad_data() -> None:
     from connectors.events import build_event
 
     for name in V11_SENDER_ROLES:
-        _, raw = build_event("zs-procuratorate", name, "C-1", sample_data(name))
+        data = sample_data(name)
+        _, raw = build_event("zs-procuratorate", name, "C-1", data)
         event = json.loads(raw)
-        assert event["type"] == f"cn.linkage.{name}.v1" and event["data"] == sample_data(name)
+        assert event["type"] == f"cn.linkage.{name}.v1" and event["data"] == data
     with pytest.raises(ValidationError):
         build_event("zs-procuratorate", "opinion.issued", "C-1",
                     {**sample_data("opinion.issued"), "proposal": "fine"})
