@@ -103,6 +103,8 @@ def penalty_after_non_filing(view: CaseView, rule: Rule) -> Iterator[Obligation]
     """SC Art 10: police declined to file; the agency imposes the administrative penalty still due
     within the operator's period from the last refusal. Ended by police filing after it."""
     case = view.case
+    if not case.filing_decisions:
+        return
     refusals = [
         *(d.decided_at for d in case.filing_decisions if not d.filed),
         *(d.decided_at for d in case.reconsideration_decisions if d.upheld),
@@ -143,6 +145,8 @@ def _clue_decided_at(view: CaseView, clue: ClueRecord) -> datetime | None:
 
 def _first_clues(view: CaseView, rule: Rule) -> Iterator[ClueRecord]:
     """Each clue id once (its first receipt), received by an agency the rule covers."""
+    if not view.case.clues:
+        return
     agencies = rule.agencies_param("agencies")
     seen: set[str] = set()
     for clue in view.case.clues:
@@ -155,6 +159,8 @@ def _first_clues(view: CaseView, rule: Rule) -> Iterator[ClueRecord]:
 def complaint_not_decided(view: CaseView, rule: Rule) -> Iterator[Obligation]:
     """SAMR Order 20 Art 31; 市场监督管理行政处罚程序规定 Art 18: decide within 15 working days of
     receiving a report whether to open a case, extendable by 15 working days."""
+    if not view.case.clues:
+        return
     base = rule.deadline("decision")
     extension = rule.int_param("extension_working_days")
     deadline = base.model_copy(update={"amount": base.amount + extension})

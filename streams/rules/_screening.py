@@ -63,7 +63,9 @@ def split_cases(view: CaseView, rule: Rule) -> Iterator[Obligation]:
     fined before the other's act; together they meet a threshold. Raised when the last figure
     used was assessed; resolved by this case's transfer."""
     case = view.case
-    if case.offence is None or view.grounds or _filed(case) or not case.figures.as_of:
+    if not view.related or case.offence is None or not case.figures.as_of:
+        return
+    if view.grounds or _filed(case):
         return
     window = timedelta(days=rule.int_param("window_days"))
     keys = case.party_keys
@@ -143,7 +145,7 @@ def split_cases(view: CaseView, rule: Rule) -> Iterator[Obligation]:
 def near_threshold_penalty(view: CaseView, rule: Rule) -> Iterator[Obligation]:
     """Practice (降格处理 screening): a penalty on a case whose figures reach `ratio` of a criminal
     threshold without meeting one. Resolved by a later transfer."""
-    if view.grounds:
+    if not view.case.penalties or view.grounds:
         return
     ratio = rule.ratio_param("ratio")
     near = case_indication(view.rules, view.case, scale=ratio)
@@ -225,7 +227,9 @@ def repeat_party(view: CaseView, rule: Rule) -> Iterator[Obligation]:
     threshold for repeat offenders (`repeat_ratio`; 2025 interpretation, UNCONFIRMED)."""
     case = view.case
     act = case.committed_at
-    if case.offence is None or act is None or not case.identities or view.grounds:
+    if not view.related or case.offence is None or act is None or not case.identities:
+        return
+    if view.grounds:
         return
     window = timedelta(days=rule.int_param("window_days"))
     history = [
@@ -279,7 +283,7 @@ def multi_agency_penalties(view: CaseView, rule: Rule) -> Iterator[Obligation]:
     agency needed had decided; resolved by this case's transfer."""
     case = view.case
     mine = case.penalties[0] if case.penalties else None
-    if case.offence is None or mine is None or not case.identities:
+    if not view.related or case.offence is None or mine is None or not case.identities:
         return
     window = timedelta(days=rule.int_param("window_days"))
     needed = rule.int_param("min_agencies")

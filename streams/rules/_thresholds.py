@@ -152,11 +152,12 @@ class Indication:
         )
 
 
-def _regime(rules: OffenceRules, day: date) -> frozenset[str]:
-    return frozenset(
-        trigger_id
-        for trigger_id, trigger in rules.thresholds.items()
-        if trigger.enabled and trigger.in_force_on(day)
+def _same_law(rules: OffenceRules, first: date, second: date) -> bool:
+    """True when the same enabled entries are in force on both days."""
+    return all(
+        trigger.in_force_on(first) == trigger.in_force_on(second)
+        for trigger in rules.thresholds.values()
+        if trigger.enabled
     )
 
 
@@ -186,7 +187,7 @@ def indication(
         and act_day is not None
         and judged_day is not None
         and judged_day > act_day
-        and _regime(offence_rules, judged_day) != _regime(offence_rules, act_day)
+        and not _same_law(offence_rules, act_day, judged_day)
     ):
         lenient_day = judged_day
         if not met_thresholds(offence, offence_rules, figures, judged_day, scale):
