@@ -115,7 +115,7 @@ def split_cases(view: CaseView, rule: Rule) -> Iterator[Obligation]:
         responsible=view.agency,
         raised_at=raised_at,
         satisfied_at=transferred_at,
-        unconfirmed=grounds.unconfirmed or rule.param_unconfirmed("window_days"),
+        unconfirmed=grounds.unconfirmed,
         facts={
             **grounds.facts(),
             "related_cases": [
