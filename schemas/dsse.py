@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -21,9 +22,28 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
 
 
+_STANDARD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_URL_SAFE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+
+
 def b64decode_strict(text: str) -> bytes:
-    """Decode standard base64 (padding required), refusing any other alphabet."""
-    return base64.b64decode(text.encode("ascii"), validate=True)
+    """Decode DSSE base64: standard or URL-safe alphabet (never mixed), padding optional.
+
+    The DSSE envelope spec allows either encoding; like the reference implementations,
+    padding may be left out. Anything else (whitespace, mixed alphabets, a length that no
+    base64 text can have) raises ValueError.
+    """
+    if _STANDARD.fullmatch(text):
+        altchars = None
+    elif _URL_SAFE.fullmatch(text):
+        altchars = b"-_"
+    else:
+        raise ValueError("not base64")
+    body = text.rstrip("=")
+    if len(body) % 4 == 1 or (text != body and len(text) % 4):
+        raise ValueError("not base64: bad length or padding")
+    padded = body + "=" * (-len(body) % 4)
+    return base64.b64decode(padded.encode("ascii"), altchars=altchars, validate=True)
 
 
 class EnvelopeSignature(BaseModel):
@@ -40,7 +60,7 @@ class EnvelopeSignature(BaseModel):
         try:
             b64decode_strict(value)
         except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
-            raise ValueError("sig is not standard base64") from exc
+            raise ValueError("sig is not base64 (standard or URL-safe)") from exc
         return value
 
     def signature_bytes(self) -> bytes:
@@ -62,7 +82,7 @@ class Envelope(BaseModel):
         try:
             b64decode_strict(value)
         except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
-            raise ValueError("payload is not standard base64") from exc
+            raise ValueError("payload is not base64 (standard or URL-safe)") from exc
         return value
 
     def payload_bytes(self) -> bytes:
