@@ -27,7 +27,8 @@ from audit.checkpoint_store import (
 from audit.errors import LedgerError, VerificationError
 from audit.ledger import LedgerReader, TreeHead
 from audit.merkle import verify_consistency
-from audit.note import CosignatureVerifier, Ed25519Signer, Ed25519Verifier, open_note
+from audit.note import open_note
+from audit.note_keys import CosignatureVerifier, Ed25519Signer, Ed25519Verifier
 from audit.proofs import ConsistencyProof, InclusionProof
 
 __all__ = ["Checkpointer", "LedgerProofs", "due"]

@@ -25,7 +25,7 @@ from audit.checkpoint_store import CheckpointStore, StoredCheckpoint
 from audit.errors import VerificationError
 from audit.ledger import LedgerEntry, LedgerReader
 from audit.merkle import CompactRange, NodeId, leaf_hash
-from audit.note import NoteVerifier
+from audit.note_keys import NoteVerifier
 from schemas.cloudevent import CloudEvent
 from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope
 from schemas.events import Role

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from audit.checkpointer import Checkpointer
 from audit.ledger import NewEntry
 from audit.merkle import leaf_hash, verify_consistency, verify_inclusion
-from audit.note import Ed25519Signer
+from audit.note_keys import Ed25519Signer
 from audit.recheck import SignatureCheck, verify_ledger
 from connectors.events import build_event
 from hub.adapters.checkpoint_store import PostgresCheckpointStore

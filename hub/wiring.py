@@ -6,7 +6,7 @@ import asyncpg
 
 from audit.checkpoint_store import StoredCheckpoint
 from audit.checkpointer import Checkpointer, LedgerProofs
-from audit.note import Ed25519Signer
+from audit.note_keys import Ed25519Signer
 from hub.adapters.checkpoint_store import PostgresCheckpointStore
 from hub.adapters.ledger_store import PostgresLedger
 from hub.settings import Settings

@@ -19,7 +19,7 @@ from audit.checkpoint import Checkpoint, parse_checkpoint
 from audit.checkpoint_store import StoredCheckpoint
 from audit.checkpointer import LedgerProofs
 from audit.errors import InconsistentCheckpoint, VerificationError
-from audit.note import CosignatureSigner, Ed25519Verifier
+from audit.note_keys import CosignatureSigner, Ed25519Verifier
 from audit.witness import Witness
 from hub.adapters.postgres import translated_errors
 from hub.commands.common import CliError, database

@@ -16,8 +16,9 @@ from streams.rules.calendar import (
     due_after,
     load_calendar_override,
 )
-from streams.rules.case_state import CaseEvent, CaseState, PartyRef, apply, fold
+from streams.rules.case_state import CaseEvent, CaseState, PartyRef
 from streams.rules.engine import AlertDecision, Assessment, alert_id, assess, evaluate, next_due
+from streams.rules.fold import apply, fold
 from streams.rules.rules_config import (
     RULE_CATALOGUE,
     Deadline,

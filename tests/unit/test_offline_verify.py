@@ -10,7 +10,7 @@ from audit.checkpoint import Checkpoint, origin_for, sign_checkpoint
 from audit.errors import VerificationError
 from audit.memory import InMemoryLedger
 from audit.merkle import GetNodes, leaf_hash, root_at
-from audit.note import Ed25519Signer
+from audit.note_keys import Ed25519Signer
 from audit.offline_verify import CheckEntry, verify_export
 
 ORIGIN = origin_for("test")

@@ -13,7 +13,8 @@ from audit.checkpoint import Checkpoint, origin_for, sign_checkpoint
 from audit.errors import InconsistentCheckpoint, VerificationError
 from audit.memory import InMemoryLedger
 from audit.merkle import consistency_proof, leaf_hash, root_at
-from audit.note import CosignatureSigner, Ed25519Signer, open_note
+from audit.note import open_note
+from audit.note_keys import CosignatureSigner, Ed25519Signer
 from audit.witness import Witness
 
 ORIGIN = origin_for("test")
