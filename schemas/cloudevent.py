@@ -101,5 +101,5 @@ def readable_event_id(value: bytes) -> str | None:
         event = loads_strict(envelope.payload_bytes())
         event_id = event.get("id") if isinstance(event, dict) else None
         return canonical_event_id(event_id) if isinstance(event_id, str) else None
-    except Exception:  # noqa: BLE001 - hostile bytes: any failure means "no readable id"
+    except Exception:  # hostile bytes: any failure means "no readable id"
         return None

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schemas.b64 import dsse_b64decode
 
 EVENT_PAYLOAD_TYPE = "application/cloudevents+json"
 RECEIPT_PAYLOAD_TYPE = "application/vnd.linkage.receipt+json"
@@ -20,30 +21,6 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     """DSSEv1 SP LEN(type) SP type SP LEN(body) SP body, lengths in ASCII decimal."""
     type_bytes = payload_type.encode("utf-8")
     return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
-
-
-_STANDARD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-_URL_SAFE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
-
-
-def b64decode_strict(text: str) -> bytes:
-    """Decode DSSE base64: standard or URL-safe alphabet (never mixed), padding optional.
-
-    The DSSE envelope spec allows either encoding; like the reference implementations,
-    padding may be left out. Anything else (whitespace, mixed alphabets, a length that no
-    base64 text can have) raises ValueError.
-    """
-    if _STANDARD.fullmatch(text):
-        altchars = None
-    elif _URL_SAFE.fullmatch(text):
-        altchars = b"-_"
-    else:
-        raise ValueError("not base64")
-    body = text.rstrip("=")
-    if len(body) % 4 == 1 or (text != body and len(text) % 4):
-        raise ValueError("not base64: bad length or padding")
-    padded = body + "=" * (-len(body) % 4)
-    return base64.b64decode(padded.encode("ascii"), altchars=altchars, validate=True)
 
 
 class EnvelopeSignature(BaseModel):
@@ -58,13 +35,13 @@ class EnvelopeSignature(BaseModel):
     @classmethod
     def _sig_is_base64(cls, value: str) -> str:
         try:
-            b64decode_strict(value)
+            dsse_b64decode(value)
         except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
             raise ValueError("sig is not base64 (standard or URL-safe)") from exc
         return value
 
     def signature_bytes(self) -> bytes:
-        return b64decode_strict(self.sig)
+        return dsse_b64decode(self.sig)
 
 
 class Envelope(BaseModel):
@@ -80,13 +57,13 @@ class Envelope(BaseModel):
     @classmethod
     def _payload_is_base64(cls, value: str) -> str:
         try:
-            b64decode_strict(value)
+            dsse_b64decode(value)
         except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
             raise ValueError("payload is not base64 (standard or URL-safe)") from exc
         return value
 
     def payload_bytes(self) -> bytes:
-        return b64decode_strict(self.payload)
+        return dsse_b64decode(self.payload)
 
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode("utf-8")
