@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime
@@ -10,7 +11,6 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from schemas import dsse
-from schemas.strict_json import loads_strict
 
 AGENCY_ID_PATTERN = r"^[a-z][a-z0-9-]{1,31}$"
 SOURCE_PATTERN = r"^urn:linkage:agency:[a-z][a-z0-9-]{1,31}$"
@@ -94,11 +94,13 @@ class CloudEvent(BaseModel):
 def readable_event_id(value: bytes) -> str | None:
     """Best-effort event id of any record (used to key receipts even for rejections).
 
-    Never raises: whatever the bytes, the answer is a canonical UUID or None.
+    Lenient on purpose (a record rejected for NaN still has a readable id, so its sender
+    can match the receipt), and never raises: whatever the bytes, the answer is a canonical
+    UUID or None.
     """
     try:
-        envelope = dsse.Envelope.model_validate(loads_strict(value))
-        event = loads_strict(envelope.payload_bytes())
+        envelope = dsse.Envelope.model_validate_json(value)
+        event = json.loads(envelope.payload_bytes())
         event_id = event.get("id") if isinstance(event, dict) else None
         return canonical_event_id(event_id) if isinstance(event_id, str) else None
     except Exception:  # hostile bytes: any failure means "no readable id"
