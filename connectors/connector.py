@@ -212,11 +212,14 @@ class Connector:
                 async for message in consumer:
                     receipt = self.open_receipt(message.value or b"")
                     if receipt is not None:
-                        self.outbox.record_receipt(
+                        applied = self.outbox.record_receipt(
                             message.partition, message.offset + 1, receipt.event_id,
                             receipt.status.value, receipt.reason, receipt.detail,
-                            receipt.ledger_index, receipt.leaf_hash,
+                            receipt.ledger_index, receipt.leaf_hash, receipt.record_sha256,
                         )
+                        if not applied and receipt.event_id is not None:
+                            log.info("回执针对其他字节,已忽略 / receipt for other bytes with "
+                                     "event id %s ignored", receipt.event_id)
                     else:
                         self.outbox.record_receipt(message.partition, message.offset + 1,
                                                    None, "", None, None, None, None)
