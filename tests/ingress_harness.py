@@ -101,3 +101,11 @@ def hub_raw(hub_key: SigningKey) -> bytes:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def raw_public_from_pem(pem: str) -> bytes:
+    """The 32 raw bytes of an Ed25519 SubjectPublicKeyInfo PEM, read without the hub's code."""
+    body = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+    der = base64.b64decode(body)
+    assert len(der) == 44 and der[:12] == bytes.fromhex("302a300506032b6570032100"), "not Ed25519"
+    return der[12:]
