@@ -43,7 +43,6 @@ KNOWN_DEBT: dict[str, set[str]] = {
     "streams.rules_runner": {"asyncpg", "hub"},
     "hub.wiring": {"asyncpg"},
     "hub.commands.common": {"asyncpg"},
-    "hub.commands.rules_cmds": {"aiokafka"},
 }
 
 
