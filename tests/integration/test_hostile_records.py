@@ -5,8 +5,12 @@ public key from its PEM). A record the database refuses is parked, listed and re
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,7 +20,7 @@ from schemas.signing import SigningKey
 from tests.ingress_harness import independent_receipt, raw_public_from_pem
 from tests.integration.conftest import Hub
 from tests.kafka_io import produce, wait_for
-from tests.records import HOSTILE_RECORDS, Record, event_dict, signed, valid
+from tests.records import HOSTILE_RECORDS, Record, event_dict, sample_data, signed, valid
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +89,45 @@ async def test_a_record_the_database_refuses_is_parked_then_retried_to_its_true_
     assert (rejection["status"], rejection["reason"]) == ("rejected", "UNKNOWN_TYPE")
     listed = json.loads(hub.process.cli("parked", "list", "--all", "--json").stdout)
     assert [p["outcome"] for p in listed if p["parked_id"] == parked["parked_id"]] == ["rejected"]
+
+
+async def test_forged_rejections_and_resends_reach_each_sender_as_what_was_judged(
+        hub: Hub, tmp_path: Path) -> None:
+    case = f"SHA-{SigningKey.generate().keyid[:8]}"
+    first = hub.connector("zs-aic", tmp_path / "first.sqlite")
+    await first.start()
+    try:
+        event_id = await first.publish("case.opened", case, sample_data("case.opened"))
+        assert (await first.wait_for_receipt(event_id, timeout=60)).status == "accepted"
+        # Anyone may send other bytes naming that id and get a signed rejection for them.
+        forged = signed(SigningKey.generate(), "zs-aic",
+                        event_dict("zs-aic", "case.opened", case, id=event_id))
+        await produce(hub.process.bootstrap, [forged])
+        rejection = (await receipts_for(hub, "zs-aic", [forged]))[sha(forged.value)]
+        assert (rejection["event_id"], rejection["reason"]) == (event_id, "UNKNOWN_KEY")
+        *_, message = await wait_for(hub.process.bootstrap, "linkage.receipts.zs-aic",
+                                     lambda m: m.key == event_id.encode(), count=2)
+        await eventually(lambda: first.outbox.receipt_positions().get(message.partition, 0)
+                         > message.offset)
+        entry = first.outbox.get(event_id)
+        assert entry is not None and entry.status == "accepted"
+    finally:
+        await first.stop()
+    # A re-send of that id with other content (a fresh outbox reads every receipt of the id).
+    second = hub.connector("zs-aic", tmp_path / "second.sqlite")
+    await second.start()
+    try:
+        second.enqueue("case.opened", case, dict(sample_data("case.opened"), summary="改"),
+                       event_id=event_id)
+        entry = await second.wait_for_receipt(event_id, timeout=60)
+        assert entry.status == "duplicate" and "different content" in (entry.detail or "")
+    finally:
+        await second.stop()
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s")
+        await asyncio.sleep(0.05)
