@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from audit.checkpoint_store import StoredCheckpoint
 from audit.checkpointer import Checkpointer, LedgerProofs
 from audit.note_keys import Ed25519Signer
 from hub.adapters.checkpoint_store import PostgresCheckpointStore
 from hub.adapters.ledger_store import PostgresLedger
+from hub.adapters.postgres import Pool
 from hub.settings import Settings
 from schemas import topics
 from streams.ports import Publisher
@@ -19,7 +18,7 @@ def hub_signer(settings: Settings) -> Ed25519Signer:
     return Ed25519Signer(settings.origin, settings.hub_key().private_key)
 
 
-def open_ledger(pool: asyncpg.Pool, settings: Settings,
+def open_ledger(pool: Pool, settings: Settings,
                 publisher: Publisher | None = None) -> LedgerProofs:
     """The ledger, its checkpoint store, a checkpointer with the hub key, and proofs.
 

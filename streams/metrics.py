@@ -30,3 +30,7 @@ ALERTS_OPEN = Gauge("linkage_alerts_open", "未解除的预警数 / alerts curre
 RULES_RETRIES = Counter(
     "linkage_rules_retries_total", "规则批次重试次数 / rules batch retries (events and sweep)"
 )
+RULES_EVENTS_PARKED = Counter(
+    "linkage_rules_events_parked_total",
+    "规则无法应用而搁置的事件次数 / events the rules could not apply, parked for a retry",
+)
