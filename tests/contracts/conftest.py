@@ -20,18 +20,19 @@ def _drop_test_databases() -> Iterator[None]:
     stop_embedded()
 
 
-PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
+PoolFactory = Callable[..., Awaitable[asyncpg.Pool]]
 
 
 @pytest.fixture
 async def new_pool(_drop_test_databases: None) -> AsyncIterator[PoolFactory]:
     """Opens, on demand, a pool on a fresh migrated database, acting as the hub's restricted
-    role (a factory, so the in-memory runs of a suite touch no server)."""
+    role unless `restricted=False` (the owner, as the CLI's registry commands act); a factory,
+    so the in-memory runs of a suite touch no server."""
     opened: list[tuple[str, asyncpg.Pool]] = []
 
-    async def make() -> asyncpg.Pool:
+    async def make(*, restricted: bool = True) -> asyncpg.Pool:
         dsn = await migrated_database()
-        opened.append((dsn, await create_pool(dsn, max_size=3)))
+        opened.append((dsn, await create_pool(dsn, max_size=3, restricted=restricted)))
         return opened[-1][1]
 
     yield make
