@@ -8,7 +8,7 @@ from pathlib import Path
 
 from connectors.bulk_import import plan_import, send_planned
 from connectors.connector import Connector, ReceiptTimeout
-from connectors.penalty_csv import PenaltyFileError
+from connectors.penalty.records import PenaltyFileError
 from hub.commands.common import CliError
 from hub.runtime import resolve
 from hub.settings import Settings

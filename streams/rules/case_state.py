@@ -127,7 +127,7 @@ class Figures(BaseModel):
     def flag(self, name: str) -> bool:
         return self.flags.get(name, False)
 
-    def updated(self, assessment: Assessment) -> Figures:
+    def updated(self, assessment: AssessmentRecord) -> Figures:
         """These figures with the assessment's values laid over them."""
         stamped = dict.fromkeys(
             (*assessment.amounts, *assessment.counts, *assessment.flags), assessment.assessed_at
@@ -140,7 +140,7 @@ class Figures(BaseModel):
         )
 
 
-class Assessment(Record):
+class AssessmentRecord(Record):
     assessed_at: datetime
     sent_at: datetime
     amounts: dict[str, Decimal] = Field(default_factory=dict)
@@ -297,7 +297,7 @@ class CaseState(BaseModel):
     figures: Figures = Field(default_factory=Figures)
     # Steps, each sorted by (own time, event id).
     openings: tuple[OpeningRecord, ...] = ()
-    assessments: tuple[Assessment, ...] = ()
+    assessments: tuple[AssessmentRecord, ...] = ()
     penalties: tuple[PenaltyRecord, ...] = ()
     transfer_decisions: tuple[TransferDecisionRecord, ...] = ()
     transfers: tuple[TransferRecord, ...] = ()

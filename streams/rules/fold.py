@@ -36,7 +36,7 @@ from streams.rules import _figures
 from streams.rules._errors import CaseEventError
 from streams.rules.case_state import (
     AcceptanceRecord,
-    Assessment,
+    AssessmentRecord,
     CaseEvent,
     CaseState,
     ClosureRecord,
@@ -68,7 +68,7 @@ def _earliest(records: Iterable[Record]) -> Record | None:
     return min(records, key=lambda item: item.sort_key(), default=None)
 
 
-def _assessment(event: CaseEvent, data: CaseAssessed) -> Assessment:
+def _assessment(event: CaseEvent, data: CaseAssessed) -> AssessmentRecord:
     amounts = {
         name: value for name in _figures.AMOUNTS if (value := getattr(data, name)) is not None
     }
@@ -98,7 +98,7 @@ def _assessment(event: CaseEvent, data: CaseAssessed) -> Assessment:
                 flags[name] = value
             else:
                 ignored.append(name)
-    return Assessment(
+    return AssessmentRecord(
         event_id=event.event_id,
         agency=event.agency,
         assessed_at=data.assessed_at,

@@ -12,8 +12,9 @@ import pytest
 
 from audit.checkpoint import Checkpoint, open_checkpoint
 from audit.export import verify_export_dir
-from audit.note import CosignatureSigner, CosignatureVerifier, Ed25519Verifier, open_note
+from audit.note import open_note
 from audit.note import signature_line as note_signature_line
+from audit.note_keys import CosignatureSigner, CosignatureVerifier, Ed25519Verifier
 from audit.proofs import ConsistencyProof, verify_inclusion_json
 from connectors.connector import Connector
 from connectors.proofs import ProofUnavailable, fetch_and_verify_inclusion
