@@ -194,6 +194,27 @@ class HubProcess:
         return (self.home / "worker.log").read_text(errors="replace")
 
 
+async def scrape_metrics(http_port: int) -> str:
+    """The hub's Prometheus text at /metrics, or "" while its HTTP service does not answer."""
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession() as http, http.get(
+                f"http://127.0.0.1:{http_port}/metrics",
+                timeout=aiohttp.ClientTimeout(total=5)) as response:
+            return await response.text() if response.status == 200 else ""
+    except (aiohttp.ClientError, TimeoutError):
+        return ""
+
+
+def metric_value(text: str, sample: str) -> float | None:
+    """The value of one sample line (`name` or `name{labels}`) in Prometheus text."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[1])
+    return None
+
+
 def agency_keys(directory: Path, agencies: Iterator[str] | list[str]) -> dict[str, SigningKey]:
     keys = {}
     for agency in agencies:
