@@ -1,4 +1,4 @@
-"""InMemoryLedger: the ledger in process memory, the reference implementation of its ports.
+"""The ledger's ports in process memory: InMemoryLedger and InMemoryCheckpointStore.
 
 It answers the :class:`audit.ledger.LedgerReader` protocol exactly as the PostgreSQL ledger
 does (one contract suite, ``tests/contracts/test_ledger_contract.py``, runs against both) and
@@ -8,14 +8,20 @@ the same node-fetch callback. Use it in tests and benchmarks; it is not durable.
 
 Appends are atomic with respect to other coroutines (nothing awaits between reading the head
 and storing the nodes), so indexes are gap-free without a lock.
+
+:class:`InMemoryCheckpointStore` answers :class:`audit.checkpoint_store.CheckpointStore` (its
+contract suite: ``tests/contracts/test_checkpoint_store_contract.py``): one checkpoint per
+tree size, the first one stored wins, one cosignature per size and witness.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
+from audit.checkpoint import parse_checkpoint
+from audit.checkpoint_store import Cosignature, StoredCheckpoint
 from audit.ledger import LedgerEntry, NewEntry, TreeHead
 from audit.merkle import (
     CompactRange,
@@ -28,8 +34,9 @@ from audit.merkle import (
     right_edge,
     root_at,
 )
+from audit.note import parse_note
 
-__all__ = ["InMemoryLedger", "new_entry"]
+__all__ = ["InMemoryCheckpointStore", "InMemoryLedger", "new_entry"]
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -138,3 +145,57 @@ class InMemoryLedger:
     def overwrite_node(self, node: NodeId, value: bytes) -> None:
         """Corrupt one stored node (tests of what a tampered store makes the hub refuse)."""
         self._nodes[node] = value
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class InMemoryCheckpointStore:
+    """Signed checkpoints by tree size and cosignatures by (size, witness), in dicts."""
+
+    def __init__(self, clock: Callable[[], datetime] = _utc_now) -> None:
+        self._clock = clock
+        self._checkpoints: dict[int, StoredCheckpoint] = {}
+        self._cosignatures: dict[tuple[int, str], Cosignature] = {}
+
+    async def latest(self) -> StoredCheckpoint | None:
+        """The checkpoint of the largest tree size, if any."""
+        return self._checkpoints[max(self._checkpoints)] if self._checkpoints else None
+
+    async def at(self, tree_size: int) -> StoredCheckpoint | None:
+        return self._checkpoints.get(tree_size)
+
+    async def since(self, tree_size: int, limit: int | None = None) -> list[StoredCheckpoint]:
+        """Checkpoints of size ``>= tree_size``, smallest first."""
+        found = [self._checkpoints[s] for s in sorted(self._checkpoints) if s >= tree_size]
+        return found if limit is None else found[:limit]
+
+    async def add(self, note: str) -> tuple[StoredCheckpoint, bool]:
+        """Store a signed checkpoint note; returns the row for its size and whether it is new
+        (an existing checkpoint of that size is kept: the caller compares roots)."""
+        checkpoint = parse_checkpoint(parse_note(note).text)
+        existing = self._checkpoints.get(checkpoint.size)
+        if existing is not None:
+            return existing, False
+        stored = StoredCheckpoint(checkpoint.size, checkpoint.root_hash, note, self._clock())
+        self._checkpoints[checkpoint.size] = stored
+        return stored, True
+
+    async def cosignatures(self, tree_size: int) -> list[Cosignature]:
+        return sorted((c for (s, _), c in self._cosignatures.items() if s == tree_size),
+                      key=lambda c: c.witness)
+
+    async def cosignatures_through(self, tree_size: int) -> list[Cosignature]:
+        """Every cosignature on checkpoints of size ``<= tree_size``, by size then witness."""
+        return [self._cosignatures[k] for k in sorted(self._cosignatures) if k[0] <= tree_size]
+
+    async def add_cosignature(self, tree_size: int, witness: str, key_id: str, line: str) -> bool:
+        """Store one witness's cosignature line; False if it already cosigned that size."""
+        if tree_size not in self._checkpoints:
+            raise KeyError(f"没有大小为 {tree_size} 的检查点 / no checkpoint of size {tree_size}")
+        if (tree_size, witness) in self._cosignatures:
+            return False
+        self._cosignatures[(tree_size, witness)] = Cosignature(
+            tree_size, witness, key_id, line, self._clock())
+        return True

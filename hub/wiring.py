@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
-
 from audit.checkpoint_store import StoredCheckpoint
 from audit.checkpointer import Checkpointer, LedgerProofs
 from audit.note_keys import CosignatureVerifier, Ed25519Signer, parse_vkey
 from hub.adapters.checkpoint_store import PostgresCheckpointStore
 from hub.adapters.ledger_store import PostgresLedger
+from hub.adapters.postgres import Pool
 from hub.settings import Settings
 from schemas import topics
 from streams.ports import Publisher
@@ -23,7 +22,7 @@ def hub_signer(settings: Settings) -> Ed25519Signer:
     return Ed25519Signer(settings.origin, settings.hub_key().private_key)
 
 
-def open_ledger(pool: asyncpg.Pool, settings: Settings, publisher: Publisher | None = None,
+def open_ledger(pool: Pool, settings: Settings, publisher: Publisher | None = None,
                 local_witness: CosignatureVerifier | None = None) -> LedgerProofs:
     """The ledger, its checkpoint store, a checkpointer with the hub key, and proofs.
 

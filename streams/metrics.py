@@ -36,3 +36,7 @@ INGRESS_PARKED = Counter(
     "and reason (store_refused, hub_bug)",
     ["agency", "reason"],
 )
+RULES_EVENTS_PARKED = Counter(
+    "linkage_rules_events_parked_total",
+    "规则无法应用而搁置的事件次数 / events the rules could not apply, parked for a retry",
+)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
@@ -31,15 +31,20 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("audit/checkpoints.sql", "checkpoints.sql"),
     ("hub.sql/cases.sql", "cases.sql"),
     ("hub.sql/parked.sql", "parked.sql"),
+    ("hub.sql/rules_parked.sql", "rules_parked.sql"),
 )
 
 T = TypeVar("T")
+
+Pool: TypeAlias = asyncpg.Pool
+"""The connection pool type, for modules above the adapters that pass a pool along without
+touching the driver (CLI commands, wiring)."""
 
 
 StoreError = StoreRefused
 """The database refused an operation (a constraint, a value, a permission): not retryable."""
 
-__all__ = ["StoreError", "StoreRefused", "StoreUnavailable", "create_pool", "migrate",
+__all__ = ["Pool", "StoreError", "StoreRefused", "StoreUnavailable", "create_pool", "migrate",
            "translated_errors"]
 
 TRANSIENT = (
@@ -107,7 +112,7 @@ async def _as_hub_role(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5,
-                      restricted: bool = True) -> asyncpg.Pool:
+                      restricted: bool = True) -> Pool:
     """A pool whose connections act as the restricted hub role (no UPDATE/DELETE on ledger)."""
     async with translated_errors():
         pool = await asyncpg.create_pool(

@@ -8,9 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
-
-from hub.adapters.postgres import create_pool, migrate
+from hub.adapters.postgres import Pool, create_pool, migrate
 from hub.runtime import resolve
 from hub.settings import Settings
 
@@ -24,7 +22,7 @@ class CliError(Exception):
 
 
 @asynccontextmanager
-async def database(settings: Settings, *, restricted: bool = True) -> AsyncIterator[asyncpg.Pool]:
+async def database(settings: Settings, *, restricted: bool = True) -> AsyncIterator[Pool]:
     """A migrated database pool for one CLI command."""
     resolved = resolve(settings)
     dsn = resolved.require_database()

@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 from hub.adapters.ingress_store import PostgresIngressStore
-from hub.adapters.kafka_publisher import BrokerUnavailable, kafka_publisher
+from hub.adapters.kafka_publisher import BrokerUnavailable, KafkaPublisher
 from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.common import CliError, database, print_json, print_table
 from hub.runtime import resolve
@@ -53,7 +53,7 @@ async def parked_retry(settings: Settings, args: argparse.Namespace) -> None:
                            f"{', '.join(map(str, sorted(missing)))}")
         processor = IngressProcessor(store, resolved.hub_key(), PostgresRegistry(pool).snapshot)
         try:
-            async with kafka_publisher(bootstrap) as publisher:
+            async with KafkaPublisher.connect(bootstrap) as publisher:
                 for p in parked:
                     [result] = await processor.process([p.record], publisher)
                     if isinstance(result, Outcome):
@@ -66,7 +66,7 @@ async def parked_retry(settings: Settings, args: argparse.Namespace) -> None:
                         still += 1
                         print(f"#{p.parked_id}: 仍被搁置 / still parked: {result.parked.evidence}")
         except BrokerUnavailable as exc:
-            raise CliError(exc.diagnostics()) from exc
+            raise CliError(str(exc)) from exc
     print(f"已处理 {settled} 条,仍搁置 {still} 条 / settled {settled}, still parked {still}")
     if still:
         raise CliError("仍有记录被搁置 / some records are still parked", code=3)

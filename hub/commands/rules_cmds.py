@@ -10,7 +10,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from hub.adapters.kafka_publisher import BrokerUnavailable, kafka_publisher
+from hub.adapters.case_store import PostgresCaseStore
+from hub.adapters.kafka_publisher import BrokerUnavailable, KafkaPublisher
 from hub.adapters.ledger_store import PostgresLedger
 from hub.adapters.postgres import translated_errors
 from hub.commands.common import CliError, database
@@ -36,12 +37,11 @@ async def _publish(runner: RulesRunner, bootstrap: str | None) -> tuple[int, str
         return 0, "未配置 Kafka，预警留在发件箱由工作进程发布 / no Kafka known: alerts stay in " \
                   "the outbox for the worker to publish"
     try:
-        async with kafka_publisher(bootstrap) as publisher:
+        async with KafkaPublisher.connect(bootstrap) as publisher:
             published = await runner.publish_outbox(publisher)
     except BrokerUnavailable as exc:
-        return 0, (f"Kafka 不可用，预警留在发件箱由工作进程发布 / Kafka unavailable "
-                   f"({exc.evidence['cause']}): alerts stay in the outbox for the worker to "
-                   "publish")
+        return 0, (f"Kafka 不可用，预警留在发件箱由工作进程发布 / Kafka unavailable ({exc}): "
+                   "alerts stay in the outbox for the worker to publish")
     return published, f"已发布到 linkage.alerts / published to linkage.alerts: {published}"
 
 
@@ -76,7 +76,7 @@ async def rules_replay(settings: Settings, args: argparse.Namespace) -> None:
                     fold.add(entry.record)
                 start = entries[-1].ledger_index + 1
                 bar.update(len(entries))
-        runner = RulesRunner(pool, settings.hub_key(), rules)
+        runner = RulesRunner(PostgresCaseStore(pool), settings.hub_key(), rules)
         case_ids = sorted(fold.states)
         transitions: list[Transition] = []
         with tqdm(total=len(case_ids), unit="case", desc="评估 / evaluate", file=sys.stderr,

@@ -5,11 +5,8 @@ public key from its PEM). A record the database refuses is parked, listed and re
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ import asyncpg
 import pytest
 
 from schemas.signing import SigningKey
+from tests.eventually import eventually
 from tests.ingress_harness import independent_receipt, raw_public_from_pem
 from tests.integration.conftest import Hub
 from tests.kafka_io import produce, wait_for
@@ -124,10 +122,3 @@ async def test_forged_rejections_and_resends_reach_each_sender_as_what_was_judge
     finally:
         await second.stop()
 
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s")
-        await asyncio.sleep(0.05)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from aiokafka.structs import ConsumerRecord
 
 from audit.checkpoint import Checkpoint, open_checkpoint
 from audit.export import verify_export_dir
@@ -22,7 +23,7 @@ from hub.settings import Settings
 from schemas.signing import SigningKey, raw_public_bytes
 from schemas.topics import CHECKPOINTS
 from tests.integration.conftest import Hub
-from tests.kafka_io import read_topic
+from tests.kafka_io import read_topic, wait_for
 from tests.records import sample_data
 
 pytestmark = pytest.mark.integration
@@ -76,15 +77,14 @@ async def test_checkpoint_inclusion_and_consistency(hub: Hub, aic: Connector) ->
 async def test_worker_stores_then_publishes_checkpoints(hub: Hub, aic: Connector) -> None:
     await publish(aic, 1)
     size = len(json.loads(hub.process.cli("ledger", "list", "--json").stdout))
-    deadline = time.monotonic() + 30
-    published: list[Checkpoint] = []
-    while not published or published[-1].size < size:
-        assert time.monotonic() < deadline, hub.process.log_text()[-3000:]
-        await asyncio.sleep(0.3)
-        records = await read_topic(hub.process.bootstrap, CHECKPOINTS)
-        assert all(r.key == origin(hub).encode() for r in records)
-        published = [open_checkpoint(r.value, hub_verifier(hub), origin=origin(hub))
-                     for r in records]
+
+    def signed(message: ConsumerRecord[Any, Any]) -> bool:
+        assert message.key == origin(hub).encode()
+        return open_checkpoint(message.value, hub_verifier(hub), origin=origin(hub)).size >= size
+
+    await wait_for(hub.process.bootstrap, CHECKPOINTS, signed, timeout=30)
+    published = [open_checkpoint(r.value, hub_verifier(hub), origin=origin(hub))
+                 for r in await read_topic(hub.process.bootstrap, CHECKPOINTS)]
     sizes = [c.size for c in published]
     assert sizes == sorted(set(sizes)), "one publication per size, in order"
     async with aiohttp.ClientSession() as http:

@@ -14,7 +14,7 @@ from schemas.receipt import ReceiptStatus
 from schemas.signing import SigningKey
 from streams.errors import StoreUnavailable
 from streams.ingress import Outcome, Parked
-from streams.memory import InMemoryIngressStore
+from streams.ingress_memory import InMemoryIngressStore
 from streams.ports import IngressRecord, StoredOutcome
 from tests.ingress_harness import (
     MemoryPublisher,
