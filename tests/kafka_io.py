@@ -41,6 +41,14 @@ async def _assign_from_start(consumer: AIOKafkaConsumer, topic: str) -> list[Top
     return tps
 
 
+async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    """Whether the consumer has not yet read up to `ends` on some partition."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
+
+
 async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[Any, Any]]:
     """Every record in a topic up to its end offsets as of the call."""
     consumer = _consumer(bootstrap)
@@ -51,7 +59,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[Any, Any
             return []
         ends = await consumer.end_offsets(tps)
         out: list[ConsumerRecord[Any, Any]] = []
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        while await _behind(consumer, ends):
             for messages in (await consumer.getmany(*tps, timeout_ms=200)).values():
                 out.extend(messages)
         return out
@@ -104,7 +112,7 @@ async def wait_for(
         await eventually(enough, timeout, interval=0,
                          describe=lambda: f"{topic}: {len(found)}/{count} matching records")
         ends = await consumer.end_offsets(tps)
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        while await _behind(consumer, ends):
             await fetch()
         return found
     finally:
