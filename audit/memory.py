@@ -22,18 +22,8 @@ from datetime import UTC, datetime
 
 from audit.checkpoint import parse_checkpoint
 from audit.checkpoint_store import Cosignature, StoredCheckpoint
-from audit.ledger import LedgerEntry, NewEntry, TreeHead
-from audit.merkle import (
-    CompactRange,
-    NodeId,
-    consistency_node_ids,
-    consistency_proof,
-    inclusion_node_ids,
-    inclusion_proof,
-    leaf_hash,
-    right_edge,
-    root_at,
-)
+from audit.ledger import LedgerEntry, NewEntry, ProofsFromNodes, TreeHead
+from audit.merkle import CompactRange, NodeId, leaf_hash
 from audit.note import parse_note
 
 __all__ = ["InMemoryCheckpointStore", "InMemoryLedger", "new_entry"]
@@ -53,7 +43,7 @@ def new_entry(record: bytes, *, case_id: str = "CASE-1", agency_id: str = "test-
     )
 
 
-class InMemoryLedger:
+class InMemoryLedger(ProofsFromNodes):
     """Entries, perfect-subtree nodes and the head, in dicts and lists."""
 
     def __init__(self, entries: Iterable[NewEntry] = ()) -> None:
@@ -122,18 +112,6 @@ class InMemoryLedger:
     def get_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
         """The same answer as :meth:`nodes`, synchronously: an :data:`audit.merkle.GetNodes`."""
         return {i: self._nodes[i] for i in ids if i in self._nodes}
-
-    async def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
-        fetched = self.get_nodes(inclusion_node_ids(index, tree_size))
-        return inclusion_proof(index, tree_size, lambda _: fetched)
-
-    async def consistency_proof(self, first: int, second: int) -> list[bytes]:
-        fetched = self.get_nodes(consistency_node_ids(first, second))
-        return consistency_proof(first, second, lambda _: fetched)
-
-    async def root_at(self, tree_size: int) -> bytes:
-        fetched = self.get_nodes(right_edge(tree_size))
-        return root_at(tree_size, lambda _: fetched)
 
     # -- test helpers -------------------------------------------------------------------
 

@@ -15,12 +15,14 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from audit.ledger import LedgerEntry, NewEntry
-from schemas.alert import Alert
 from schemas.receipt import ReceiptStatus
-from streams.rules import CaseState
+
+if TYPE_CHECKING:  # annotations only: importing the ports loads no rule engine
+    from schemas.alert import Alert
+    from streams.rules import CaseState
 
 
 class Publisher(Protocol):

@@ -56,16 +56,5 @@ def eventually_sync(
     interval: float = 0.05,
     describe: Callable[[], str] | None = None,
 ) -> T:
-    """`eventually` for synchronous code."""
-    deadline = time.monotonic() + timeout
-    while True:
-        error: AssertionError | None = None
-        try:
-            result = check()
-        except AssertionError as exc:
-            error, result = exc, None  # type: ignore[assignment]
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise _failure(timeout, error or result, describe) from error
-        time.sleep(interval)
+    """`eventually` for synchronous code (not from inside a running event loop)."""
+    return asyncio.run(eventually(check, timeout, interval=interval, describe=describe))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,6 +124,23 @@ def embedded_database(root: Path) -> str:
     name = f"linkage_test_{uuid.uuid4().hex[:10]}"
     asyncio.run(_create_database(db.dsn, name))
     return db.dsn.replace("/postgres?", f"/{name}?")
+
+
+@contextmanager
+def embedded_root(prefix: str) -> Iterator[Path]:
+    """A directory for an embedded pgserver's data, outside pytest's temporary root.
+
+    Run as root, pgserver starts PostgreSQL as the `pgserver` user and opens the way to the
+    data with g+rx,o+rx on every parent directory. Every pytest session resets its own root
+    (/tmp/pytest-of-<user>) to 0700, so a second session on the same machine (a shared
+    development box) locked the pgserver user out of data under it: pg_ctl start or stop then
+    failed with "Permission denied" in the middle of a run.
+    """
+    root = Path(tempfile.mkdtemp(prefix=f"linkage-{prefix}-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def make_database(backend: str, root: Path) -> str:

@@ -17,16 +17,16 @@ from hub.commands.up import prepare
 from hub.embedded import EmbeddedBroker
 from hub.settings import Settings
 from schemas.signing import SigningKey
-from tests.support import HubProcess, agency_keys, make_database, stop_embedded
+from tests.support import HubProcess, agency_keys, embedded_root, make_database, stop_embedded
 
 AGENCIES = ["zs-aic", "zs-psb", "zs-procuratorate", "zs-customs"]
 
 
 @pytest.fixture(scope="session")
-def pg_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("pg")
-    yield root
-    stop_embedded()
+def pg_root() -> Iterator[Path]:
+    with embedded_root("pg") as root:
+        yield root
+        stop_embedded()
 
 
 @dataclass

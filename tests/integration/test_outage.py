@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -26,8 +27,11 @@ async def _retried_more(hub: Hub, before: float) -> bool:
 async def test_database_outage_is_retried_until_it_ends(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     root = tmp_path_factory.mktemp("db-outage")
-    own_pg = root / "own-pg"
-    own_pg.mkdir()
+    with support.embedded_root("outage-pg") as own_pg:
+        await _outage(root, own_pg)
+
+
+async def _outage(root: Path, own_pg: Path) -> None:
     hub = await asyncio.to_thread(start_hub, "pgserver", root, own_pg)
     database = support._embedded[own_pg]
     connector = hub.connector("zs-aic", root / "aic.sqlite")

@@ -19,14 +19,20 @@ from hub.embedded import free_port
 from schemas.signing import SigningKey
 from tests.eventually import eventually_sync
 from tests.records import sample_data
+from tests.support import embedded_root
 
 pytestmark = pytest.mark.integration
 
 
 def test_up_runs_embedded_and_stops_cleanly(tmp_path: Path) -> None:
+    with embedded_root("up-home") as home:  # the embedded database lives under the home
+        _up_runs_embedded_and_stops_cleanly(tmp_path, home / "home")
+
+
+def _up_runs_embedded_and_stops_cleanly(tmp_path: Path, home: Path) -> None:
     env = {k: v for k, v in os.environ.items()
            if k not in ("LINKAGE_KAFKA", "LINKAGE_DATABASE_URL")}
-    env.update(LINKAGE_HOME=str(tmp_path / "home"), LINKAGE_HTTP_PORT=str(free_port()))
+    env.update(LINKAGE_HOME=str(home), LINKAGE_HTTP_PORT=str(free_port()))
     up = subprocess.Popen([sys.executable, "-m", "hub.cli", "up"], env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # Read `up`'s output all along, not just until "hub running": the worker it spawns writes
@@ -42,7 +48,7 @@ def test_up_runs_embedded_and_stops_cleanly(tmp_path: Path) -> None:
                         or up.poll() is not None, timeout=120,
                         describe=lambda: "".join(lines))
         assert up.poll() is None, "".join(lines)
-        runtime = json.loads((tmp_path / "home" / "runtime.json").read_text())
+        runtime = json.loads((home / "runtime.json").read_text())
         assert runtime["kafka"].startswith("127.0.0.1:")
         listed = subprocess.run([sys.executable, "-m", "hub.cli", "agency", "list", "--json"],
                                 env=env, capture_output=True, text=True, timeout=60)
@@ -71,7 +77,7 @@ def test_up_runs_embedded_and_stops_cleanly(tmp_path: Path) -> None:
         if up.poll() is None:
             up.kill()
     assert up.returncode == 0
-    assert not (tmp_path / "home" / "runtime.json").exists()
+    assert not (home / "runtime.json").exists()
 
 
 async def _publish_one(key: SigningKey, bootstrap: str, directory: Path) -> OutboxEntry:
