@@ -33,7 +33,7 @@ from audit.errors import LedgerError, VerificationError
 from audit.note_keys import CosignatureVerifier, parse_vkey
 from hub.adapters.postgres import StoreError, StoreUnavailable, translated_errors
 from schemas.reasons import bounded_text
-from schemas.strict_json import INT_MAX, StrictJsonError, loads_strict
+from schemas.strict_json import StrictJsonError, index_value, load_object
 
 log = logging.getLogger(__name__)
 
@@ -79,32 +79,9 @@ async def _answer(web: Any, handler: Callable[[], Awaitable[Any]]) -> Any:
         return _error(web, 500, "store_error", "数据库拒绝操作", "database refused the operation")
 
 
-def bounded_int(text: object, name: str) -> int:
-    """A non-negative 64-bit integer (as PostgreSQL's bigint holds) from a query or body value."""
-    if isinstance(text, bool) or not isinstance(text, int | str):
-        raise ValueError(f"{name} must be an integer")
-    if isinstance(text, str) and not (text.isascii() and text.isdigit() and len(text) <= 19):
-        raise ValueError(f"{name} must be an integer in 0..{INT_MAX}")
-    value = int(text)
-    if not 0 <= value <= INT_MAX:
-        raise ValueError(f"{name} must be an integer in 0..{INT_MAX}")
-    return value
-
-
 def _int(request: Any, name: str) -> int | None:
     value = request.query.get(name)
-    return bounded_int(value, name) if value is not None else None
-
-
-async def json_object(request: Any) -> dict[str, Any]:
-    """The request body as a strict JSON object (schemas/strict_json.py); ValueError if not."""
-    try:
-        body = loads_strict(await request.read())
-    except StrictJsonError as exc:
-        raise ValueError(f"body is not strict JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object")
-    return body
+    return index_value(value, name) if value is not None else None
 
 
 def _text(body: dict[str, Any], name: str) -> str:
@@ -161,12 +138,15 @@ def _ledger_views(app: faust.App, ledger: LedgerGetter) -> None:
 
         async def post(self, request: Any) -> Any:
             async def run() -> Any:
-                body = await json_object(request)
+                try:
+                    body = load_object(await request.read())
+                except StrictJsonError as exc:
+                    raise ValueError(f"body is not a strict JSON object: {exc}") from None
                 witness = parse_vkey(_text(body, "vkey"))
                 if not isinstance(witness, CosignatureVerifier):
                     raise ValueError("vkey is not a tlog-cosignature/v1 (type 0x04) key")
                 stored = await (await ledger()).add_cosignature(
-                    bounded_int(body.get("tree_size"), "tree_size"), _text(body, "line"),
+                    index_value(body.get("tree_size"), "tree_size"), _text(body, "line"),
                     witness)
                 return self.json({"stored": stored}, status=201 if stored else 200)
 

@@ -132,3 +132,22 @@ def loads_strict(data: bytes) -> Any:
         raise StrictJsonError("", f"数值无效 / invalid number: {str(exc)[:60]}") from None
     _check_tree(document)
     return document
+
+
+def load_object(data: bytes) -> dict[str, Any]:
+    """A request body as a strict JSON object; StrictJsonError (a ValueError) if it is not."""
+    document = loads_strict(data)
+    if not isinstance(document, dict):
+        raise StrictJsonError("", "需要 JSON 对象 / a JSON object is required")
+    return document
+
+
+def index_value(value: object, name: str) -> int:
+    """A non-negative integer PostgreSQL's bigint holds (a tree size, an index), from a query
+    string or a JSON value; ValueError naming `name` otherwise (bools and floats included)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT_MAX:
+        raise ValueError(f"{name} 须为 0..{INT_MAX} 的整数 / {name} must be an integer in "
+                         f"0..{INT_MAX}")
+    return value
