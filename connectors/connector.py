@@ -196,10 +196,14 @@ class Connector:
             try:
                 await consumer.start()
                 partitions = consumer.partitions_for_topic(self.receipts_topic)
-                while not partitions:
-                    await asyncio.sleep(0.5)
-                    await consumer.topics()
-                    partitions = consumer.partitions_for_topic(self.receipts_topic)
+                if not partitions:
+                    # The topic did not exist when this client bootstrapped. aiokafka's
+                    # topics() reads fresh metadata but never updates the cache that
+                    # partitions_for_topic reads (refreshed only every 5 min), so wait for
+                    # the topic there, then start over with a client that knows it.
+                    while self.receipts_topic not in await consumer.topics():
+                        await asyncio.sleep(0.5)
+                    continue
                 tps = [TopicPartition(self.receipts_topic, p) for p in sorted(partitions)]
                 consumer.assign(tps)
                 positions = self.outbox.receipt_positions()
