@@ -9,6 +9,22 @@ from pathlib import Path
 from schemas.signing import SigningKey
 
 
+class HomeNotInitialised(RuntimeError):
+    """LINKAGE_HOME holds no hub (no hub key, no embedded database) and nobody asked to make one.
+
+    Only `linkage-hub init` and `linkage-hub up` create a hub home: a command run in the wrong
+    directory must not silently mint a new hub key or an empty database.
+    """
+
+    def __init__(self, home: Path, missing_zh: str, missing_en: str) -> None:
+        super().__init__(
+            f"{home} 不是已初始化的枢纽目录（{missing_zh}）：请先运行 `linkage-hub init` 或 "
+            f"`linkage-hub up`，或将 LINKAGE_HOME 指向枢纽目录 / {home} is not an initialised "
+            f"hub home ({missing_en}): run `linkage-hub init` or `linkage-hub up` first, or "
+            "point LINKAGE_HOME at the hub's home")
+        self.home = home
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the hub's broker, database and state live."""
@@ -21,6 +37,10 @@ class Settings:
     fast_rebalance: bool
     checkpoint_interval: float
     checkpoint_every: int
+    witnesses: tuple[str, ...] = ()
+    """Verifier keys (vkeys) of the witnesses whose cosignatures the hub keeps: from
+    LINKAGE_WITNESSES (separated by spaces, commas or newlines) and, one per line,
+    $LINKAGE_HOME/witnesses.txt (`#` starts a comment)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -34,7 +54,15 @@ class Settings:
             fast_rebalance=env.get("LINKAGE_FAST_REBALANCE", "0") == "1",
             checkpoint_interval=float(env.get("LINKAGE_CHECKPOINT_INTERVAL", "5")),
             checkpoint_every=int(env.get("LINKAGE_CHECKPOINT_EVERY", "1000")),
+            witnesses=tuple(env.get("LINKAGE_WITNESSES", "").replace(",", " ").split()),
         )
+
+    def witness_vkeys(self) -> tuple[str, ...]:
+        """The configured witnesses: LINKAGE_WITNESSES, then $LINKAGE_HOME/witnesses.txt."""
+        path = self.home / "witnesses.txt"
+        listed = [line.split("#", 1)[0].strip()
+                  for line in path.read_text("utf-8").splitlines()] if path.exists() else []
+        return tuple(dict.fromkeys([*self.witnesses, *(v for v in listed if v)]))
 
     @property
     def origin(self) -> str:
@@ -45,17 +73,26 @@ class Settings:
     def keys_dir(self) -> Path:
         return self.home / "keys"
 
+    @property
+    def hub_key_path(self) -> Path:
+        return self.keys_dir / "hub.key.pem"
+
     def hub_key(self) -> SigningKey:
-        """The hub's own Ed25519 key; generated on first use under LINKAGE_HOME/keys."""
-        path = self.keys_dir / "hub.key.pem"
-        if not path.exists():
+        """The hub's own Ed25519 key from LINKAGE_HOME/keys; refuses when there is none."""
+        if not self.hub_key_path.exists():
+            raise HomeNotInitialised(self.home, "没有枢纽密钥", "no hub key")
+        return SigningKey.from_file(self.hub_key_path)
+
+    def ensure_hub_key(self) -> SigningKey:
+        """The hub's key, generated if missing (only initialising commands call this)."""
+        if not self.hub_key_path.exists():
             SigningKey.generate().write_pair(self.keys_dir, "hub")
-        return SigningKey.from_file(path)
+        return SigningKey.from_file(self.hub_key_path)
 
     def require_database(self) -> str:
         if not self.database_url:
             raise SystemExit(
-                "未配置数据库:请设置 LINKAGE_DATABASE_URL 或先运行 `linkage-hub up`\n"
+                "错误 / error: 未配置数据库：请设置 LINKAGE_DATABASE_URL 或先运行 `linkage-hub up` / "
                 "no database: set LINKAGE_DATABASE_URL or run `linkage-hub up` first"
             )
         return self.database_url
@@ -63,7 +100,7 @@ class Settings:
     def require_kafka(self) -> str:
         if not self.kafka:
             raise SystemExit(
-                "未配置 Kafka:请设置 LINKAGE_KAFKA 或先运行 `linkage-hub up`\n"
+                "错误 / error: 未配置 Kafka：请设置 LINKAGE_KAFKA 或先运行 `linkage-hub up` / "
                 "no Kafka: set LINKAGE_KAFKA or run `linkage-hub up` first"
             )
         return self.kafka
