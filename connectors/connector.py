@@ -297,11 +297,15 @@ class Connector:
                 await consumer.stop()
 
     def _record(self, partition: int, offset: int, value: bytes) -> None:
+        """Apply one record of the receipts topic and move the stored position past it."""
         receipt = self.open_receipt(value)
         if receipt is not None:
-            self.outbox.record_receipt(partition, offset + 1, receipt.event_id,
-                                       receipt.status.value, receipt.reason, receipt.detail,
-                                       receipt.ledger_index, receipt.leaf_hash)
+            applied = self.outbox.record_receipt(
+                partition, offset + 1, receipt.event_id, receipt.status.value, receipt.reason,
+                receipt.detail, receipt.ledger_index, receipt.leaf_hash, receipt.record_sha256)
+            if not applied and receipt.event_id is not None:
+                log.info("回执针对其他字节,已忽略 / receipt for other bytes with event id %s "
+                         "ignored", receipt.event_id)
         else:
             self.outbox.record_receipt(partition, offset + 1, None, "", None, None, None, None)
 

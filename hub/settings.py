@@ -48,6 +48,10 @@ class Settings:
     """Partitions of every topic the hub creates (LINKAGE_KAFKA_PARTITIONS); keyed by case id."""
     replication: int = 1
     """Replication factor of those topics (LINKAGE_KAFKA_REPLICATION; 3 on Apache Kafka)."""
+    witnesses: tuple[str, ...] = ()
+    """Verifier keys (vkeys) of the witnesses whose cosignatures the hub keeps: from
+    LINKAGE_WITNESSES (separated by spaces, commas or newlines) and, one per line,
+    $LINKAGE_HOME/witnesses.txt (`#` starts a comment)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -67,7 +71,15 @@ class Settings:
                                   if env.get("LINKAGE_KAFKA_ADMIN_SASL_USERNAME") else None),
             partitions=int(env.get("LINKAGE_KAFKA_PARTITIONS", "1")),
             replication=int(env.get("LINKAGE_KAFKA_REPLICATION", "1")),
+            witnesses=tuple(env.get("LINKAGE_WITNESSES", "").replace(",", " ").split()),
         )
+
+    def witness_vkeys(self) -> tuple[str, ...]:
+        """The configured witnesses: LINKAGE_WITNESSES, then $LINKAGE_HOME/witnesses.txt."""
+        path = self.home / "witnesses.txt"
+        listed = [line.split("#", 1)[0].strip()
+                  for line in path.read_text("utf-8").splitlines()] if path.exists() else []
+        return tuple(dict.fromkeys([*self.witnesses, *(v for v in listed if v)]))
 
     @property
     def origin(self) -> str:

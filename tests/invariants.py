@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 import asyncpg
 
 from streams.rules import assess
 from streams.rules_runner import CaseFold, rules_from_env
+from tests.eventually import eventually
 
 AlertKey = tuple[str, str, str]
 """(case id, rule id, status)"""
@@ -28,15 +27,6 @@ async def ledger_size(dsn: str) -> int:
     return int((await fetch(dsn, "SELECT count(*) AS n FROM ledger"))[0]["n"])
 
 
-async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float,
-                     logs: Callable[[], str] = lambda: "") -> None:
-    """Poll condition until true, or fail at the deadline with the logs' tail."""
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, f"{what} not reached in {timeout}s\n{logs()[-4000:]}"
-        await asyncio.sleep(0.2)
-
-
 async def assert_ledger_exactly(dsn: str, event_ids: Collection[str]) -> list[asyncpg.Record]:
     """The ledger is 0..n-1 without a gap and holds each of event_ids once; its rows."""
     ledger = await fetch(dsn, "SELECT ledger_index, event_id::text AS id, case_id "
@@ -46,8 +36,8 @@ async def assert_ledger_exactly(dsn: str, event_ids: Collection[str]) -> list[as
     return ledger
 
 
-async def assert_cases_hold_the_ledger(dsn: str) -> None:
-    """Every case's stored state has folded every ledgered event of that case."""
+async def assert_cases_hold_the_ledger(dsn: str) -> bool:
+    """Every case's stored state has folded every ledgered event of that case (True)."""
     ledgered: dict[str, set[str]] = {}
     for row in await fetch(dsn, "SELECT case_id, event_id::text AS id FROM ledger"):
         ledgered.setdefault(row["case_id"], set()).add(row["id"])
@@ -57,6 +47,7 @@ async def assert_cases_hold_the_ledger(dsn: str) -> None:
     missing = {c: ids - stored.get(c, set()) for c, ids in ledgered.items()
                if ids - stored.get(c, set())}
     assert not missing, f"ledgered events not in their case state: {missing}"
+    return True
 
 
 async def stored_alerts(dsn: str) -> set[AlertKey]:
@@ -84,5 +75,5 @@ async def assert_alerts_fault_free(dsn: str, timeout: float = 120.0,
     async def settled() -> bool:
         return await stored_alerts(dsn) == expected
 
-    await wait_until(settled, "the fault-free alerts", timeout, logs)
+    await eventually(settled, timeout, interval=0.2, describe=logs)
     return expected

@@ -6,11 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
 from hub.embedded import free_port
+from tests.eventually import eventually_sync
 
 
 def up_env(home: Path, **extra: str) -> dict[str, str]:
@@ -22,17 +23,23 @@ def up_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def start_up(env: dict[str, str], timeout: float = 120.0) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    """Start `linkage-hub up`; return it and its runtime.json once it says the hub runs."""
+    """Start `linkage-hub up`; return it and its runtime.json once it says the hub runs.
+
+    Its output is read all along by a thread (see test_up.py: a full pipe freezes the worker).
+    """
     up = subprocess.Popen([sys.executable, "-m", "hub.cli", "up"], env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
     lines: list[str] = []
     assert up.stdout is not None
-    while not any("hub running" in line for line in lines):
-        if time.monotonic() > deadline or up.poll() is not None:
-            up.kill()
-            raise AssertionError("".join(lines) + (up.stdout.read() or ""))
-        lines.append(up.stdout.readline())
+    threading.Thread(target=lambda: lines.extend(up.stdout), daemon=True).start()  # type: ignore[arg-type]
+    try:
+        eventually_sync(lambda: any("hub running" in line for line in lines)
+                        or up.poll() is not None, timeout=timeout,
+                        describe=lambda: "".join(lines))
+        assert up.poll() is None, "".join(lines)
+    except AssertionError:
+        up.kill()
+        raise
     runtime = json.loads((Path(env["LINKAGE_HOME"]) / "runtime.json").read_text())
     return up, runtime
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
+from hub.adapters.case_store import PostgresCaseStore
+from hub.adapters.kafka_publisher import BrokerUnavailable, KafkaPublisher
 from hub.adapters.ledger_store import PostgresLedger
 from hub.adapters.postgres import translated_errors
 from hub.commands.common import CliError, database
@@ -23,21 +23,6 @@ from streams.rules_runner import CaseFold, RulesRunner, Transition, rules_from_e
 
 LEDGER_CHUNK = 5000
 CASE_CHUNK = 500
-
-
-class KafkaPublisher:
-    """The outbox publisher's Publisher over a plain aiokafka producer (acks=all)."""
-
-    def __init__(self, producer: AIOKafkaProducer) -> None:
-        self._producer = producer
-
-    async def enqueue(
-        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> Awaitable[object]:
-        fut: Awaitable[object] = await self._producer.send(
-            topic, value, key=key, headers=headers or None
-        )
-        return fut
 
 
 def _rules(rules_path: str | None, override_path: str | None) -> RuleSet:
@@ -53,15 +38,12 @@ async def _publish(runner: RulesRunner, bootstrap: str | None,
     if not bootstrap:
         return 0, "未配置 Kafka，预警留在发件箱由工作进程发布 / no Kafka known: alerts stay in " \
                   "the outbox for the worker to publish"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **security.aiokafka())
     try:
-        await producer.start()
-        published = await runner.publish_outbox(KafkaPublisher(producer))
-    except (KafkaError, OSError) as exc:
+        async with KafkaPublisher.connect(bootstrap, security) as publisher:
+            published = await runner.publish_outbox(publisher)
+    except BrokerUnavailable as exc:
         return 0, (f"Kafka 不可用，预警留在发件箱由工作进程发布 / Kafka unavailable ({exc}): "
                    "alerts stay in the outbox for the worker to publish")
-    finally:
-        await producer.stop()
     return published, f"已发布到 linkage.alerts / published to linkage.alerts: {published}"
 
 
@@ -96,7 +78,7 @@ async def rules_replay(settings: Settings, args: argparse.Namespace) -> None:
                     fold.add(entry.record)
                 start = entries[-1].ledger_index + 1
                 bar.update(len(entries))
-        runner = RulesRunner(pool, settings.hub_key(), rules)
+        runner = RulesRunner(PostgresCaseStore(pool), settings.hub_key(), rules)
         case_ids = sorted(fold.states)
         transitions: list[Transition] = []
         with tqdm(total=len(case_ids), unit="case", desc="评估 / evaluate", file=sys.stderr,
@@ -115,6 +97,7 @@ def _unconfirmed(rules: RuleSet) -> int:
     count = 0
     for rule in rules.enabled_rules():
         count += rule.unconfirmed + sum(d.unconfirmed for d in rule.deadlines.values())
+        count += sum(p.unconfirmed for p in rule.params.values())
     for offence in rules.offences.values():
         count += sum(t.unconfirmed for t in offence.thresholds.values() if t.enabled)
     return count

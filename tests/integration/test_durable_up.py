@@ -77,7 +77,7 @@ def test_topics_and_offsets_survive_kill_9_of_up(tmp_path: Path) -> None:
         asyncio.run(_publish(key, bootstrap, tmp_path / "b.sqlite", ["DUR-after"]))
         assert len(asyncio.run(read_topic(bootstrap, receipts_topic("zs-aic")))) == N + 1
         up.send_signal(signal.SIGINT)
-        up.communicate(timeout=60)
+        up.wait(60)
     finally:
         if up.poll() is None:
             up.kill()

@@ -20,13 +20,13 @@ import pytest
 from hub.commands.up import prepare
 from hub.settings import Settings
 from tests.engines import ClusterHubProcess, cluster_hub_processes, security, share_hub_key, wipe
+from tests.eventually import eventually
 from tests.invariants import (
     assert_alerts_fault_free,
     assert_cases_hold_the_ledger,
     assert_ledger_exactly,
     fetch,
     ledger_size,
-    wait_until,
 )
 from tests.kafka_cluster import KafkaCluster
 from tests.kafka_io import produce
@@ -100,7 +100,7 @@ class Run:
             done = await fetch(self.dsn, "SELECT count(*) AS n FROM ingress_outcomes")
             return int(done[0]["n"]) >= total and await ledger_size(self.dsn) >= total
 
-        await wait_until(complete, "all outcomes", 240, self.logs)
+        await eventually(complete, 240, interval=0.2, describe=self.logs)
         ledger = await assert_ledger_exactly(self.dsn, [str(r.event_id) for r in self.records])
         outcomes = await fetch(self.dsn, "SELECT event_id::text AS id, status, kpartition "
                                          "FROM ingress_outcomes")
@@ -114,7 +114,8 @@ class Run:
             ledger_order.setdefault(row["case_id"], []).append(row["id"])
         assert ledger_order == sent_order, "a case's records were ledgered out of order"
 
-        await assert_cases_hold_the_ledger(self.dsn)
+        await eventually(lambda: assert_cases_hold_the_ledger(self.dsn), 120, interval=0.2,
+                         describe=self.logs)
         await assert_alerts_fault_free(self.dsn, logs=self.logs)
 
 
@@ -130,8 +131,7 @@ def run(kafka_cluster: KafkaCluster, tmp_path: Path) -> Iterator[Run]:
 
 async def test_one_worker_killed_mid_stream(run: Run) -> None:
     await run.send_all()
-    await wait_until(lambda: _above(run.dsn, len(run.records) // 4), "a quarter ledgered", 120,
-                     run.logs)
+    await eventually(lambda: _above(run.dsn, len(run.records) // 4), 120, interval=0.2, describe=run.logs)
     run.workers[1].kill()
     assert await ledger_size(run.dsn) < len(run.records), "the kill came too late"
     await run.check()
@@ -139,8 +139,7 @@ async def test_one_worker_killed_mid_stream(run: Run) -> None:
 
 async def test_one_broker_stopped_mid_stream(run: Run) -> None:
     await run.send_all()
-    await wait_until(lambda: _above(run.dsn, len(run.records) // 4), "a quarter ledgered", 120,
-                     run.logs)
+    await eventually(lambda: _above(run.dsn, len(run.records) // 4), 120, interval=0.2, describe=run.logs)
     await asyncio.to_thread(run.cluster.stop_broker, 2)
     assert await ledger_size(run.dsn) < len(run.records), "the stop came too late"
     try:

@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,36 +18,69 @@ import pytest
 
 from connectors.connector import Connector
 from connectors.outbox import OutboxEntry
+from hub.embedded import free_port
 from schemas.signing import SigningKey
+from tests.eventually import eventually_sync
 from tests.records import sample_data
-from tests.up_process import cli, start_up, up_env
+from tests.support import embedded_root
 
 pytestmark = pytest.mark.integration
 
 
 def test_up_runs_embedded_and_stops_cleanly(tmp_path: Path) -> None:
-    env = up_env(tmp_path / "home", LINKAGE_EMBEDDED_STORAGE="memory")
-    up, runtime = start_up(env)
+    with embedded_root("up-home") as home:  # the embedded database lives under the home
+        _up_runs_embedded_and_stops_cleanly(tmp_path, home / "home")
+
+
+def _up_runs_embedded_and_stops_cleanly(tmp_path: Path, home: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LINKAGE_KAFKA", "LINKAGE_DATABASE_URL")}
+    env.update(LINKAGE_HOME=str(home), LINKAGE_HTTP_PORT=str(free_port()))
+    up = subprocess.Popen([sys.executable, "-m", "hub.cli", "up"], env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Read `up`'s output all along, not just until "hub running": the worker it spawns writes
+    # to the same pipe, and once the pipe's buffer (64 KiB) is full every write blocks, which
+    # freezes the worker's event loop. On a loaded machine the worker logs more (faust's
+    # late-timer and rebalance warnings), so it froze there and no receipt came in 90 s.
+    lines: list[str] = []
+    assert up.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(up.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
     try:
+        eventually_sync(lambda: any("hub running" in line for line in lines)
+                        or up.poll() is not None, timeout=120,
+                        describe=lambda: "".join(lines))
+        assert up.poll() is None, "".join(lines)
+        runtime = json.loads((home / "runtime.json").read_text())
         assert runtime["kafka"].startswith("127.0.0.1:")
-        assert len(json.loads(cli(env, "agency", "list", "--json"))) == 9
+        listed = subprocess.run([sys.executable, "-m", "hub.cli", "agency", "list", "--json"],
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert len(json.loads(listed.stdout)) == 9
 
         # A new agency, added while `up` runs, is subscribed after the automatic restart.
-        assert "restart" in cli(env, "agency", "add", "zs-tobacco", "--role", "administrative",
+        def cli(*args: str) -> str:
+            done = subprocess.run([sys.executable, "-m", "hub.cli", *args], env=env,
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        assert "restart" in cli("agency", "add", "zs-tobacco", "--role", "administrative",
                                 "--name", "市烟草专卖局")
         key = SigningKey.generate()
         key.write_pair(tmp_path, "zs-tobacco")
-        cli(env, "agency", "add-key", "zs-tobacco", str(tmp_path / "zs-tobacco.pub.pem"))
+        cli("agency", "add-key", "zs-tobacco", str(tmp_path / "zs-tobacco.pub.pem"))
         entry = asyncio.run(_publish_one(key, runtime["kafka"], tmp_path))
         assert entry.status == "accepted"
         up.send_signal(signal.SIGINT)
-        rest, _ = up.communicate(timeout=60)
+        up.wait(timeout=60)
+        eventually_sync(lambda: any("已停止 / stopped" in line for line in lines), timeout=10,
+                        describe=lambda: "".join(lines))
     finally:
         if up.poll() is None:
             up.kill()
     assert up.returncode == 0
-    assert "已停止 / stopped" in rest
-    assert not (tmp_path / "home" / "runtime.json").exists()
+    assert not (home / "runtime.json").exists()
 
 
 async def _publish_one(key: SigningKey, bootstrap: str, directory: Path) -> OutboxEntry:
@@ -84,8 +118,10 @@ def _processes_with(fragment: str) -> list[int]:
 def test_ctrl_c_on_up_piped_to_tee_stops_everything_without_a_traceback(tmp_path: Path) -> None:
     """`linkage-hub up --demo | tee log`, then Ctrl-C mid-demo: the terminal's SIGINT reaches
     the whole group and kills tee first, so up's stdout is a broken pipe while it stops."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LINKAGE_KAFKA", "LINKAGE_DATABASE_URL")}
     home = tmp_path / "home"
-    env = up_env(home)
+    env.update(LINKAGE_HOME=str(home), LINKAGE_HTTP_PORT=str(free_port()))
     stderr_path = tmp_path / "up.stderr"
     with open(stderr_path, "wb") as stderr:
         up = subprocess.Popen([sys.executable, "-m", "hub.cli", "up", "--demo"], env=env,
