@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,7 +69,9 @@ async def sync_acls_if_secured(settings: Settings) -> None:
     if not settings.kafka_security.sasl:
         return
     changes = await sync_acls(settings)
-    print(f"Kafka 权限已同步 / Kafka ACLs in step: +{len(changes.create)} -{len(changes.delete)}")
+    # On stderr: stdout stays what the command promises (e.g. `agency add-key` prints the keyid).
+    print(f"Kafka 权限已同步 / Kafka ACLs in step: +{len(changes.create)} -{len(changes.delete)}",
+          file=sys.stderr)
 
 
 async def acls_apply(settings: Settings, args: argparse.Namespace) -> None:

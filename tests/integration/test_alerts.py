@@ -27,6 +27,12 @@ from tests.support import metric_value, scrape_metrics
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(scope="module")
+def engine(two_engines: str) -> str:
+    """These tests run on Tansu and on the Apache Kafka cluster (conftest.py)."""
+    return two_engines
+
 ALERTS = "linkage.alerts"
 CONTRACT_FIELDS = {"alert_id", "rule_id", "status", "case_id", "agency", "raised_at", "due_at",
                    "legal_basis", "facts", "message_zh", "message_en"}

@@ -20,6 +20,12 @@ from tests.records import BAD_RECORDS, sample_data, sender_of, valid
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def engine(two_engines: str) -> str:
+    """These tests run on Tansu and on the Apache Kafka cluster (conftest.py)."""
+    return two_engines
+
+
 async def test_every_event_type_gets_a_ledger_entry_and_receipt(hub: Hub, tmp_path: Path) -> None:
     connectors = {a: hub.connector(a, tmp_path / f"{a}.sqlite")
                   for a in ("zs-aic", "zs-psb", "zs-procuratorate")}

@@ -61,7 +61,7 @@ def secured(kafka_cluster: KafkaCluster,
     credentials = {}
     for agency in AGENCIES:
         added = process.cli("agency", "add-key", agency, str(root / "keys" / f"{agency}.pub.pem"))
-        assert "Kafka ACLs in step" in added.stdout
+        assert "Kafka ACLs in step" in added.stderr
         issued = process.cli("kafka", "credentials", "issue", agency, "--out", str(root / "creds"))
         path = Path(issued.stdout.splitlines()[0])
         assert path.stat().st_mode & 0o777 == 0o600
