@@ -96,6 +96,12 @@ def child_guard() -> Any:
     return None
 
 
+def _kill_process(process: subprocess.Popen[bytes] | None) -> None:
+    if process and process.poll() is None:
+        process.kill()
+        process.wait()
+
+
 def _stop_process(process: subprocess.Popen[bytes] | None, grace: float = 5.0) -> None:
     if process and process.poll() is None:
         process.terminate()
@@ -186,9 +192,7 @@ class EmbeddedObjectStore:
                             f"{last}")
 
     def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        _kill_process(self.process)
         self.process = None
 
     def stop(self) -> None:
@@ -265,9 +269,7 @@ class EmbeddedBroker:
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        _kill_process(self.process)
         self.process = None
 
     def stop(self) -> None:

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Collection
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
 from streams.rules import assess
 from streams.rules_runner import CaseFold, rules_from_env
 from tests.eventually import eventually
+
+
+def penalty_case_steps(index: int) -> list[tuple[str, dict[str, Any]]]:
+    """A case (type, data) of zs-aic; an even index is over the threshold and punished instead
+    of transferred (以罚代刑), which raises an alert; an odd one is not."""
+    def ago(hours: float) -> str:
+        return (datetime.now(UTC) - timedelta(hours=hours)).isoformat()
+
+    amount = "86000.00" if index % 2 == 0 else "1000.00"
+    return [
+        ("case.opened", {"offence": "trademark_counterfeiting", "opened_at": ago(5),
+                         "summary": "灯具", "parties": [{
+                             "kind": "organization", "id_type": "USCC",
+                             "id_number": f"9144{uuid.uuid4().hex[:10]}", "name": "古镇某灯饰厂"}]}),
+        ("case.assessed", {"assessed_at": ago(4), "illegal_business_amount": amount}),
+        ("penalty.decided", {"decision_no": f"中工商罚〔2026〕{index}号", "decided_at": ago(3),
+                             "fine": "20000.00", "confiscated": "0.00"}),
+    ]
+
 
 AlertKey = tuple[str, str, str]
 """(case id, rule id, status)"""

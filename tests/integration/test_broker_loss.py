@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,6 +25,7 @@ from tests.invariants import (
     assert_cases_hold_the_ledger,
     assert_ledger_exactly,
     ledger_size,
+    penalty_case_steps,
 )
 
 pytestmark = pytest.mark.integration
@@ -63,28 +61,11 @@ async def supervised(hub: Hub) -> AsyncIterator[list[int]]:
             await task
 
 
-def ago(**delta: float) -> str:
-    return (datetime.now(UTC) - timedelta(**delta)).isoformat()
-
-
-def penalty_steps(index: int) -> list[tuple[str, dict[str, Any]]]:
-    amount = "86000.00" if index % 2 == 0 else "1000.00"
-    return [
-        ("case.opened", {"offence": "trademark_counterfeiting", "opened_at": ago(hours=5),
-                         "summary": "灯具", "parties": [{
-                             "kind": "organization", "id_type": "USCC",
-                             "id_number": f"9144{uuid.uuid4().hex[:10]}", "name": "古镇某灯饰厂"}]}),
-        ("case.assessed", {"assessed_at": ago(hours=4), "illegal_business_amount": amount}),
-        ("penalty.decided", {"decision_no": f"中工商罚〔2026〕{index}号", "decided_at": ago(hours=3),
-                             "fine": "20000.00", "confiscated": "0.00"}),
-    ]
-
-
 async def publish(aic: Connector, psb: Connector, cases: range) -> list[str]:
     ids = []
     for i in cases:
         case_id = f"LOSS-{i:03d}"
-        for type_name, data in penalty_steps(i):
+        for type_name, data in penalty_case_steps(i):
             ids.append(await aic.publish(type_name, case_id, data))
         ids.append(await psb.publish("clue.notified", case_id,
                                      {"to_agency": "zs-aic", "summary": "线索"}))

@@ -9,9 +9,7 @@ ledger folded and assessed in memory).
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from tests.invariants import (
     assert_ledger_exactly,
     fetch,
     ledger_size,
+    penalty_case_steps,
 )
 from tests.kafka_cluster import KafkaCluster
 from tests.kafka_io import produce
@@ -40,24 +39,10 @@ WORKERS = 2
 CASES = 150  # three records each: opened, assessed, penalty (every other one over threshold)
 
 
-def ago(**delta: float) -> str:
-    return (datetime.now(UTC) - timedelta(**delta)).isoformat()
-
-
 def case_records(key: Any, index: int) -> list[Record]:
-    """A case; an even one is over the threshold and punished instead of transferred (alert)."""
     case_id = f"SCALE-{index:04d}"
-    amount = "86000.00" if index % 2 == 0 else "1000.00"
-    steps: list[tuple[str, dict[str, Any]]] = [
-        ("case.opened", {"offence": "trademark_counterfeiting", "opened_at": ago(hours=5),
-                         "summary": "灯具", "parties": [{
-                             "kind": "organization", "id_type": "USCC",
-                             "id_number": f"9144{uuid.uuid4().hex[:10]}", "name": "古镇某灯饰厂"}]}),
-        ("case.assessed", {"assessed_at": ago(hours=4), "illegal_business_amount": amount}),
-        ("penalty.decided", {"decision_no": f"中工商罚〔2026〕{index}号", "decided_at": ago(hours=3),
-                             "fine": "20000.00", "confiscated": "0.00"}),
-    ]
-    return [signed(key, "zs-aic", event_dict("zs-aic", t, case_id, data=d)) for t, d in steps]
+    return [signed(key, "zs-aic", event_dict("zs-aic", t, case_id, data=d))
+            for t, d in penalty_case_steps(index)]
 
 
 class Run:
