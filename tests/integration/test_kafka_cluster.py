@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
+from tests.eventually import eventually
 from tests.kafka_cluster import KafkaCluster, ScramCredentials
 
 pytestmark = pytest.mark.kafka_cluster
@@ -86,9 +87,15 @@ async def test_admin_creates_rf3_topic_and_round_trips_with_acks_all(
         cluster: KafkaCluster) -> None:
     topic = f"smoke.{uuid.uuid4().hex[:8]}"
     await create_topics(cluster, topic)
-    partition = (await describe(cluster, topic))["partitions"]
-    assert isinstance(partition, list)
-    assert len(partition[0]["replicas"]) == 3
+
+    async def described() -> list[dict[str, object]] | None:
+        """The partitions, once the broker asked knows the new topic (metadata lags)."""
+        partitions = (await describe(cluster, topic))["partitions"]
+        assert isinstance(partitions, list)
+        return partitions or None
+
+    partition = await eventually(described, 30)
+    assert len(partition[0]["replicas"]) == 3  # type: ignore[arg-type]
 
     sender = producer(cluster, cluster.admin_credentials)
     await sender.start()
