@@ -86,9 +86,12 @@ def dedicated_hub(backend: str, root: Path, pg_root: Path) -> Iterator[Hub]:
         running.process.broker.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory, pg_root: Path) -> Iterator[Hub]:
-    """A hub per module on the machine's PostgreSQL over TCP (the production set-up).
+    """One hub for the modules that only use it (not break it), on the machine's PostgreSQL
+    over TCP (the production set-up). Tests use their own case and event ids and assert
+    with >= where the ledger is shared, so they do not depend on running first; a test that
+    kills, tampers with or stops something has a hub of its own (`dedicated_hub`).
 
     The suite runs once, not once per PostgreSQL flavour: both are PostgreSQL behind the same
     asyncpg. The embedded pgserver that `linkage-hub up` uses by default has its own smoke
