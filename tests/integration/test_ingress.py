@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -12,7 +13,6 @@ from connectors.connector import Connector
 from schemas.events import EVENT_TYPES
 from schemas.signing import SigningKey
 from streams.ingress import REGISTRY_TTL
-from tests.eventually import eventually
 from tests.integration.conftest import Hub
 from tests.kafka_io import open_receipt, produce, read_topic, wait_for
 from tests.records import BAD_RECORDS, sample_data, sender_of, valid
@@ -163,19 +163,10 @@ async def test_revocation_takes_effect_on_a_running_worker(hub: Hub, tmp_path: P
     await produce(hub.process.bootstrap, [before])
     assert await outcome(before) == ("accepted", None)
     hub.process.cli("agency", "revoke-key", keyid)
-    # The worker trusts a registry snapshot for REGISTRY_TTL seconds: a record sent in that
-    # window may still be accepted; once the snapshot is re-read, every record is rejected.
-    outcomes: list[tuple[str, str | None]] = []
-
-    async def revoked() -> bool:
-        record = valid(key, "zs-customs", "case.opened")
-        await produce(hub.process.bootstrap, [record])
-        outcomes.append(await outcome(record))
-        return outcomes[-1] != ("accepted", None)
-
-    await eventually(revoked, timeout=REGISTRY_TTL + 60, interval=REGISTRY_TTL / 4)
-    assert outcomes[-1] == ("rejected", "KEY_REVOKED")
-    assert set(outcomes[:-1]) <= {("accepted", None)}
+    # The worker trusts a registry snapshot for at most REGISTRY_TTL seconds (its contract):
+    # wait out that bound, not a guess. Records sent inside the window may still be accepted,
+    # and `ledger verify` would then flag them (the session's hub is shared), so none is sent.
+    await asyncio.sleep(REGISTRY_TTL)
     after = valid(key, "zs-customs", "case.opened")
     await produce(hub.process.bootstrap, [after])
     assert await outcome(after) == ("rejected", "KEY_REVOKED")
