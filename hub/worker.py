@@ -26,6 +26,7 @@ from prometheus_client import Counter
 from audit.checkpointer import LedgerProofs
 from audit.errors import LedgerError
 from hub.adapters.case_store import PostgresCaseStore
+from hub.adapters.ingress_store import PostgresIngressStore
 from hub.adapters.kafka_publisher import BrokerUnavailable, KafkaPublisher
 from hub.adapters.postgres import StoreError, StoreUnavailable, create_pool, translated_errors
 from hub.adapters.registry_store import PostgresRegistry
@@ -97,7 +98,8 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
 
     async def open_processor() -> IngressProcessor:
         pool = await shared_pool()
-        return IngressProcessor(pool, settings.hub_key(), PostgresRegistry(pool).snapshot)
+        return IngressProcessor(PostgresIngressStore(pool), settings.hub_key(),
+                                PostgresRegistry(pool).snapshot)
 
     processor = once(open_processor)
 
@@ -177,7 +179,11 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
 async def process_until_done(
     processor: IngressProcessor, records: Sequence[IngressRecord], publisher: KafkaPublisher
 ) -> None:
-    """Process a batch, retrying with back-off until it succeeds; never raises for I/O."""
+    """Process a batch, retrying with back-off until it succeeds; never raises for I/O.
+
+    What reaches the retry is the database or the broker being unavailable: the processor
+    itself parks a record the database refuses or the hub fails on (streams/ingress.py).
+    """
     await until_done(partial(processor.process, records, publisher), "ingress batch",
                      metrics.INGRESS_RETRIES)
 

@@ -16,6 +16,8 @@ import faust
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from schemas.topics import MAX_MESSAGE_BYTES
+
 __all__ = ["BrokerUnavailable", "KafkaPublisher"]
 
 Send = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]] | None], Awaitable[Any]]
@@ -41,7 +43,9 @@ class KafkaPublisher:
     @asynccontextmanager
     async def connect(cls, bootstrap: str) -> AsyncIterator[KafkaPublisher]:
         """A plain aiokafka producer with acks=all, started for the block and stopped after."""
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        # Large enough for any record ingress may quarantine (a parked record being retried).
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                    max_request_size=MAX_MESSAGE_BYTES + 64 * 1024)
         try:
             try:
                 await producer.start()

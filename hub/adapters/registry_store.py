@@ -116,6 +116,7 @@ class PostgresRegistry:
                 " FROM agency_keys k JOIN agencies a USING (agency_id)"
             )
             perms = await conn.fetch("SELECT role, event_type FROM role_permissions")
+            agencies = await conn.fetch("SELECT agency_id FROM agencies")
         keys = {
             r["keyid"]: KeyRecord(
                 r["keyid"], r["agency_id"], Role(r["role"]), load_public_pem(r["public_pem"]),
@@ -126,4 +127,5 @@ class PostgresRegistry:
         permissions: dict[Role, set[str]] = {}
         for p in perms:
             permissions.setdefault(Role(p["role"]), set()).add(p["event_type"])
-        return RegistrySnapshot(keys, {r: frozenset(v) for r, v in permissions.items()})
+        return RegistrySnapshot(keys, {r: frozenset(v) for r, v in permissions.items()},
+                                frozenset(r["agency_id"] for r in agencies))

@@ -185,16 +185,22 @@ async def test_consistency_proofs_verify_and_stay_within_the_tree() -> None:
 
 async def test_a_witness_cosignature_is_checked_then_stored_once() -> None:
     ledger, store, checkpointer, _, _ = parts(4)
-    proofs = LedgerProofs(ledger, store, checkpointer)
+    cosigner = CosignatureSigner.from_seed("witness.example/w1", b"\x0a" * 32)
+    impostor = CosignatureSigner.from_seed("witness.example/w1", b"\x0b" * 32)
+    stranger = CosignatureSigner.from_seed("witness.example/w3", b"\x0c" * 32)
+    configured = [cosigner.verifier(), impostor.verifier()]
+    proofs = LedgerProofs(ledger, store, checkpointer, lambda: configured)
     stored, cosignatures = await proofs.cosigned()
     assert stored.tree_size == 4 and cosignatures == []
-    cosigner = CosignatureSigner.from_seed("witness.example/w1", b"\x0a" * 32)
+    foreign = Witness(stranger, [SIGNER.verifier()]).observe(stored.note, [], now=1_800_000_000)
+    with pytest.raises(LedgerError) as refused:  # a valid line, but not an operator's witness
+        await proofs.add_cosignature(4, foreign, stranger.verifier())
+    assert refused.value.reason == "unknown_witness"
     line = Witness(cosigner, [SIGNER.verifier()]).observe(stored.note, [], now=1_800_000_000)
     assert await proofs.add_cosignature(4, line.rstrip("\n"), cosigner.verifier())
     assert not await proofs.add_cosignature(4, line, cosigner.verifier())
     _, cosignatures = await proofs.cosigned(4)
     assert [(c.witness, c.line) for c in cosignatures] == [("witness.example/w1", line)]
-    impostor = CosignatureSigner.from_seed("witness.example/w1", b"\x0b" * 32)
     with pytest.raises(VerificationError):
         await proofs.add_cosignature(4, line, impostor.verifier())
     with pytest.raises(LedgerError):
