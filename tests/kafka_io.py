@@ -50,6 +50,17 @@ async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -
     return False
 
 
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """The next offset of each partition of `topic` now: records from then on are new."""
+    consumer = _consumer(bootstrap)
+    await consumer.start()
+    try:
+        tps = await _assign_from_start(consumer, topic)
+        return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
+    finally:
+        await consumer.stop()
+
+
 async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[Any, Any]]:
     """Every record in a topic up to its end offsets as of the call."""
     consumer = _consumer(bootstrap)

@@ -14,7 +14,7 @@ from schemas.events import EVENT_TYPES
 from schemas.signing import SigningKey
 from streams.ingress import REGISTRY_TTL
 from tests.integration.conftest import Hub
-from tests.kafka_io import open_receipt, produce, read_topic, wait_for
+from tests.kafka_io import end_offsets, open_receipt, produce, read_topic, wait_for
 from tests.records import BAD_RECORDS, sample_data, sender_of, valid
 
 pytestmark = pytest.mark.integration
@@ -53,10 +53,15 @@ async def test_each_reason_code_is_receipted_and_quarantined(hub: Hub, code: str
     marker = uuid.uuid4().hex.encode()
     record = type(record)(record.topic, (record.key or b"") + marker if code == "CASE_MISMATCH"
                           else record.key, record.value, record.event_id)
+    # A record without a readable event id is known by its reason, among receipts sent after
+    # it (the hub is shared with other modules, which send bad records too).
+    since = await end_offsets(hub.process.bootstrap, "linkage.receipts.zs-aic")
     await produce(hub.process.bootstrap, [record])
     hub_key = hub.process.hub_key().public_key
 
     def ours(message: object) -> bool:
+        if message.offset < since.get(message.partition, 0):  # type: ignore[attr-defined]
+            return False
         receipt = open_receipt(message.value, hub_key)  # type: ignore[attr-defined]
         return receipt.reason == code and (record.event_id is None or
                                            receipt.event_id == record.event_id)
