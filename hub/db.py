@@ -26,6 +26,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql", "ingress.sql"),
     ("audit", "checkpoints.sql"),
     ("hub.sql", "cases.sql"),
+    ("hub.sql", "accounts.sql"),
 )
 
 T = TypeVar("T")

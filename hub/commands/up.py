@@ -12,8 +12,9 @@ import sys
 import time
 from dataclasses import replace
 
+from hub.commands.user_cmds import demo_users
 from hub.db import create_pool, migrate
-from hub.embedded import EmbeddedBroker, EmbeddedDatabase
+from hub.embedded import EmbeddedBroker, EmbeddedDatabase, free_port
 from hub.registry import PostgresRegistry
 from hub.runtime import clear_runtime, write_runtime
 from hub.settings import Settings
@@ -88,14 +89,32 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
                    LINKAGE_HOME=str(settings.home),
                    LINKAGE_FAST_REBALANCE="1" if embedded_kafka else
                    os.environ.get("LINKAGE_FAST_REBALANCE", "0"))
+        worker_port = free_port()
+        env.update(LINKAGE_WORKER_HTTP_PORT=str(worker_port),
+                   LINKAGE_WORKER_METRICS_URL=f"http://127.0.0.1:{worker_port}/metrics")
         children.append(_spawn(["worker"], env))
+        children.append(_spawn(["web"], env))  # the workbench on LINKAGE_HTTP_PORT
+        if args.demo:
+            for username, role, password in asyncio.run(demo_users(settings)):
+                print(f"演示用户 / demo user: {username:<10} {role:<20} 密码 password: {password}",
+                      flush=True)
         print(f"枢纽已启动 / hub running: {len(agencies)} agencies, "
-              f"http://127.0.0.1:{settings.http_port}/metrics  (Ctrl-C 停止 / to stop)", flush=True)
+              f"工作台 workbench http://127.0.0.1:{settings.http_port}/  "
+              "(Ctrl-C 停止 / to stop)", flush=True)
         if args.demo:
             demo_args = ["demo", "--accelerate", str(args.accelerate)]
             children.append(_spawn(demo_args, env))
         restarts = 0
         while not stopping:
+            web = children[1]
+            if web.poll() is not None:
+                restarts += 1
+                print(f"工作台进程退出 (代码 {web.returncode}),重启 / workbench exited "
+                      f"(code {web.returncode}), restarting", flush=True)
+                if restarts > 5:
+                    raise SystemExit("工作台进程反复退出 / the workbench keeps exiting")
+                time.sleep(min(2.0 * restarts, 10.0))
+                children[1] = _spawn(["web"], env)
             worker = children[0]
             if reload_worker or worker.poll() is not None:
                 if worker.poll() is None:

@@ -1,0 +1,1 @@
+"""Storage adapters: the only server-side modules that speak SQL (asyncpg)."""

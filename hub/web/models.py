@@ -1,0 +1,207 @@
+"""The JSON API's wire models (contract section 7); FastAPI derives /openapi.json from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Problem(BaseModel):
+    """Every error: a machine reason and the message in Chinese, then English."""
+
+    error: str
+    message_zh: str
+    message_en: str
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenResponse(BaseModel):
+    token: str
+    expires_at: datetime
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+    agency: str
+    agency_name: str
+
+
+class AlertOut(BaseModel):
+    """The signed alert payload of contract section 4, plus the board's view of it."""
+
+    alert_id: str
+    rule_id: str
+    status: Literal["open", "resolved"]
+    case_id: str
+    agency: str
+    agency_name: str
+    raised_at: datetime
+    due_at: datetime | None
+    legal_basis: str
+    facts: dict[str, Any]
+    message_zh: str
+    message_en: str
+    offence: str | None = None
+    light: Literal["red", "yellow", "green", "none"]
+
+
+class AlertsPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    per_rule: dict[str, int]
+    alerts: list[AlertOut]
+
+
+class PartyOut(BaseModel):
+    kind: str
+    id_type: str
+    id_number: str
+    name: str
+
+
+class FigureOut(BaseModel):
+    name: str
+    value: str
+
+
+class ThresholdOut(BaseModel):
+    """One threshold of the case's offence: each minimum against the case's figure."""
+
+    name: str
+    legal_basis: str
+    met: bool
+    minimums: dict[str, str]
+    actual: dict[str, str | None]
+
+
+class StageOut(BaseModel):
+    code: str
+    zh: str
+    en: str
+
+
+class DeadlineOut(BaseModel):
+    what_zh: str
+    what_en: str
+    due_at: datetime
+    light: Literal["red", "yellow", "green", "none"]
+
+
+class TimelineEventOut(BaseModel):
+    event_id: str
+    type: str
+    agency: str
+    agency_name: str
+    time: datetime
+    received_at: datetime
+    ledger_index: int
+    leaf_hash: str
+
+
+class CaseOut(BaseModel):
+    case_id: str
+    offence: str | None
+    offence_zh: str | None
+    agency: str | None
+    agency_name: str | None
+    opened_at: datetime | None
+    parties: list[PartyOut]
+    amounts: list[FigureOut]
+    thresholds: list[ThresholdOut]
+    stage: StageOut
+    open_deadlines: list[DeadlineOut]
+    open_alerts: list[AlertOut]
+    resolved_alerts: list[AlertOut]
+    timeline: list[TimelineEventOut]
+
+
+class InclusionCheck(BaseModel):
+    """An event's inclusion proof checked against the latest signed checkpoint."""
+
+    ledger_index: int
+    verified: bool
+    tree_size: int | None
+    checkpoint: str | None
+    message_zh: str
+    message_en: str
+
+
+class SupervisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["explain_non_filing", "order_filing", "recommend_transfer", "correction"]
+    to_agency: str = Field(pattern=r"^[a-z][a-z0-9-]{1,31}$")
+    wait_seconds: float = Field(default=10.0, ge=0, le=30)
+
+
+class ReceiptOut(BaseModel):
+    event_id: str
+    case_id: str
+    status: str
+    reason: str | None
+    detail: str | None
+    ledger_index: int | None
+    leaf_hash: str | None
+
+
+class LedgerEntryOut(BaseModel):
+    ledger_index: int
+    event_id: str
+    agency: str
+    case_id: str
+    type: str
+    time: datetime
+    received_at: datetime
+    keyid: str
+    leaf_hash: str
+
+
+class CosignatureOut(BaseModel):
+    witness: str
+    line: str
+
+
+class CheckpointOut(BaseModel):
+    tree_size: int
+    root_hash: str
+    note: str
+    created_at: datetime
+    cosignatures: list[CosignatureOut]
+
+
+class AccessEntryOut(BaseModel):
+    seq: int
+    at: datetime
+    username: str | None
+    role: str | None
+    agency: str | None
+    action: str
+    target: str | None
+    client: str | None
+    outcome: str
+    detail: dict[str, Any]
+
+
+class UserOut(BaseModel):
+    username: str
+    agency: str
+    role: str
+    display_name: str
+    disabled: bool
+    locked_until: datetime | None
+    created_at: datetime
+
+
+class AgencyOut(BaseModel):
+    id: str
+    role: str
+    name: str
+    name_en: str
