@@ -1,56 +1,6 @@
-"""Tamper-evident ledger: RFC 9162 Merkle proofs, C2SP checkpoints, signed notes, witnessing."""
+"""The ledger, whole and pure: RFC 9162 tree maths, C2SP notes and checkpoints, witnessing,
+proofs, export, the checkpointer and the full re-check. Storage is behind `audit.ledger` and
+`audit.checkpoint_store` ports; their PostgreSQL adapters live in `hub.adapters`.
 
-from audit.checkpoint import Checkpoint, open_checkpoint, origin_for, sign_checkpoint
-from audit.errors import InconsistentCheckpoint, LedgerError, VerificationError
-from audit.merkle import (
-    CompactRange,
-    consistency_proof,
-    inclusion_proof,
-    leaf_hash,
-    node_hash,
-    root_at,
-    verify_consistency,
-    verify_inclusion,
-)
-from audit.note import (
-    CosignatureSigner,
-    CosignatureVerifier,
-    Ed25519Signer,
-    Ed25519Verifier,
-    open_note,
-    parse_vkey,
-    sign_note,
-)
-from audit.offline_verify import verify_export
-from audit.proofs import ConsistencyProof, InclusionProof, verify_inclusion_json
-from audit.witness import Witness
-
-__all__ = [
-    "Checkpoint",
-    "CompactRange",
-    "ConsistencyProof",
-    "CosignatureSigner",
-    "CosignatureVerifier",
-    "Ed25519Signer",
-    "Ed25519Verifier",
-    "InclusionProof",
-    "InconsistentCheckpoint",
-    "LedgerError",
-    "VerificationError",
-    "Witness",
-    "consistency_proof",
-    "inclusion_proof",
-    "leaf_hash",
-    "node_hash",
-    "open_checkpoint",
-    "open_note",
-    "origin_for",
-    "parse_vkey",
-    "root_at",
-    "sign_checkpoint",
-    "sign_note",
-    "verify_consistency",
-    "verify_export",
-    "verify_inclusion",
-    "verify_inclusion_json",
-]
+Modules are imported by name (`from audit.merkle import ...`); this package re-exports nothing.
+"""

@@ -11,14 +11,15 @@ Parsing here is text only; signatures are handled by :mod:`audit.note`.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from audit.errors import VerificationError
 from audit.merkle import EMPTY_ROOT, HASH_SIZE
-from audit.note import NoteSigner, NoteVerifier, open_note, sign_note
+from audit.note import open_note, sign_note
+from audit.note_keys import NoteSigner, NoteVerifier
+from schemas.b64 import strict_b64decode
 
 __all__ = [
     "ORIGIN_SUFFIX",
@@ -102,10 +103,10 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if not _SIZE.fullmatch(size_s) or int(size_s) > _MAX_SIZE:
         raise _bad("树大小不是规范的十进制数", "tree size is not a canonical decimal")
     try:
-        root = base64.b64decode(root_s.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
+        root = strict_b64decode(root_s)
+    except ValueError:
         root = b""
-    if len(root) != HASH_SIZE or base64.b64encode(root).decode("ascii") != root_s:
+    if len(root) != HASH_SIZE:
         raise _bad(
             "根哈希不是 32 字节的标准 base64", "root hash is not 32 bytes of standard base64"
         )

@@ -36,8 +36,9 @@ from audit.checkpoint import Checkpoint, open_checkpoint
 from audit.errors import VerificationError
 from audit.ledger import LedgerEntry
 from audit.merkle import CompactRange, NodeId, leaf_hash
-from audit.note import Ed25519Verifier, NoteVerifier, parse_vkey
+from audit.note_keys import Ed25519Verifier, NoteVerifier, parse_vkey
 from audit.offline_verify import verify_export
+from schemas.b64 import strict_b64decode
 
 __all__ = ["FORMAT", "EntryCheck", "ExportReport", "ExportWriter", "verify_export_dir"]
 
@@ -52,7 +53,7 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
+    return strict_b64decode(text)
 
 
 def entry_to_json(entry: LedgerEntry) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from audit.merkle import NodeId
+
 
 @dataclass(frozen=True)
 class NewEntry:
@@ -75,6 +77,12 @@ class LedgerReader(Protocol):
     ) -> list[LedgerEntry]: ...
 
     async def entry_by_event_id(self, event_id: str) -> LedgerEntry | None: ...
+
+    async def entry_at(self, index: int) -> LedgerEntry | None: ...
+
+    async def nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        """Stored perfect-subtree hashes by (level, index); missing ids are absent."""
+        ...
 
     async def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]: ...
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from audit.checkpoint import Checkpoint, open_checkpoint
 from audit.errors import LedgerError, VerificationError
 from audit.merkle import CompactRange, GetNodes, leaf_hash, node_hash, right_edge, root_of
-from audit.note import NoteVerifier, parse_vkey
+from audit.note_keys import NoteVerifier, parse_vkey
 
 __all__ = ["CheckEntry", "verify_export"]
 

@@ -7,7 +7,6 @@ Consistency: ``{"first", "second", "hashes": [...]}``.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
@@ -17,7 +16,8 @@ from pydantic import ValidationError as PydanticValidationError
 from audit.checkpoint import Checkpoint, open_checkpoint
 from audit.errors import VerificationError
 from audit.merkle import HASH_SIZE, leaf_hash, verify_consistency, verify_inclusion
-from audit.note import NoteVerifier
+from audit.note_keys import NoteVerifier
+from schemas.b64 import strict_b64decode
 
 __all__ = [
     "ConsistencyProof",
@@ -30,12 +30,9 @@ def _hash_in(value: Any) -> Any:
     """Accept raw 32-byte hashes from Python and canonical standard base64 from JSON."""
     if isinstance(value, str):
         try:
-            raw = base64.b64decode(value.encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-            raise ValueError("hash is not standard base64") from exc
-        if base64.b64encode(raw).decode("ascii") != value:
-            raise ValueError("hash is not canonical base64")
-        value = raw
+            value = strict_b64decode(value)
+        except ValueError as exc:
+            raise ValueError(f"hash: {exc}") from exc
     if isinstance(value, bytes) and len(value) != HASH_SIZE:
         raise ValueError(f"hash must be {HASH_SIZE} bytes")
     return value

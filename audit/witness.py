@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from audit.checkpoint import Checkpoint, open_checkpoint
 from audit.errors import InconsistentCheckpoint, VerificationError
 from audit.merkle import verify_consistency
-from audit.note import CosignatureSigner, NoteVerifier, signature_line
+from audit.note import signature_line
+from audit.note_keys import CosignatureSigner, NoteVerifier
 
 __all__ = ["Witness"]
 

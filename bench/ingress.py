@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 
 from connectors.connector import Connector
+from hub.adapters.postgres import create_pool
+from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.up import prepare
-from hub.crypto import SigningKey, public_pem
-from hub.db import create_pool
 from hub.embedded import EmbeddedBroker
-from hub.registry import PostgresRegistry
 from hub.settings import Settings
+from schemas.signing import SigningKey, public_pem
 from tests.records import sample_data
 from tests.support import HubProcess, make_database, stop_embedded
 

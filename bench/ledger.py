@@ -34,18 +34,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit.checkpoint_store import PostgresCheckpointStore
+from audit.checkpointer import Checkpointer
 from audit.ledger import NewEntry
 from audit.merkle import leaf_hash, verify_consistency, verify_inclusion
-from audit.note import Ed25519Signer
-from audit.postgres import PostgresLedger
+from audit.note_keys import Ed25519Signer
+from audit.recheck import SignatureCheck, verify_ledger
 from connectors.events import build_event
-from hub.checkpointer import Checkpointer
-from hub.crypto import SigningKey, public_pem
-from hub.db import create_pool, migrate
-from hub.ledger_verify import SignatureCheck, verify_ledger
-from hub.registry import PostgresRegistry
+from hub.adapters.checkpoint_store import PostgresCheckpointStore
+from hub.adapters.ledger_store import PostgresLedger
+from hub.adapters.postgres import create_pool, migrate
+from hub.adapters.registry_store import PostgresRegistry
 from schemas.dsse import EVENT_PAYLOAD_TYPE
+from schemas.signing import SigningKey, public_pem
 
 AGENCY = "zs-aic"
 ORIGIN = "bench.linkage-hub/ledger"
@@ -156,7 +156,7 @@ async def fresh_database() -> tuple[str, Callable[[], Awaitable[None]]]:
             return None
 
         return dsn, keep
-    admin = os.environ.get("LINKAGE_TEST_TCP_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+    admin = os.environ.get("LINKAGE_TEST_TCP_DSN", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
     name = f"linkage_bench_{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(admin)
     await conn.execute(f'CREATE DATABASE "{name}"')

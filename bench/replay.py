@@ -5,7 +5,7 @@ What is measured, honestly:
 1. setup (not timed): N cases' events (3-5 each, a mix of on-time, over-threshold, penalised,
    split and incomplete cases, 10% of parties shared), built as signed DSSE envelopes over
    CloudEvents exactly as the ledger stores them, in arrival (event-time) order;
-2. fold (timed): `hub.rules_runner.CaseFold` over those bytes: envelope and CloudEvent parsing,
+2. fold (timed): `streams.rules_runner.CaseFold` over those bytes: envelope and CloudEvent parsing,
    `streams.apply`, as `linkage-hub rules replay` does after reading the ledger;
 3. evaluate (timed): `streams.assess` (alert decisions and next due time in one pass, with
    each case's related cases from an in-memory party index), as the replay's re-evaluation does.
@@ -36,12 +36,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audit.ledger import NewEntry
-from audit.postgres import PostgresLedger
 from connectors.events import build_event
-from hub.crypto import SigningKey
-from hub.rules_runner import CaseFold
+from hub.adapters.ledger_store import PostgresLedger
 from schemas.dsse import EVENT_PAYLOAD_TYPE
-from streams import CaseState, assess, load_rules
+from schemas.signing import SigningKey
+from streams.rules import CaseState, assess, load_rules
+from streams.rules_runner import CaseFold
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ["transfer_letter", "investigation_report", "seized_items_list", "inspection_report"]
@@ -146,8 +146,8 @@ def in_memory(records: list[Generated], cases: int) -> None:
 
 async def with_database(records: list[Generated], cases: int, dsn: str, home: Path) -> None:
     """Load the records into a fresh ledger, then time `linkage-hub rules replay` on it."""
+    from hub.adapters.postgres import create_pool, migrate
     from hub.commands.rules_cmds import rules_replay
-    from hub.db import create_pool, migrate
     from hub.settings import Settings
 
     await migrate(dsn)

@@ -15,8 +15,10 @@ from typing import TextIO
 from tqdm import tqdm
 
 from connectors.connector import Connector
-from connectors.penalty_csv import ImportReport, PenaltyRecord, RowResult, read_penalty_csv
-from connectors.penalty_mapping import HubEvent, OffenceClassifier, map_penalty_record
+from connectors.penalty.mapping import HubEvent, OffenceClassifier, map_penalty_record
+from connectors.penalty.reader import read_penalty_csv
+from connectors.penalty.records import DisclosedPenalty, RowResult
+from connectors.penalty.report import ImportReport
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ def plan_import(data: bytes, agency_id: str, classifier: OffenceClassifier | Non
     results: list[RowResult] = []
     events: list[HubEvent] = []
     for result in source:
-        if isinstance(result, PenaltyRecord):
+        if isinstance(result, DisclosedPenalty):
             mapped = map_penalty_record(result, agency_id=agency_id, classifier=classifier,
                                         column_labels=source.column_labels)
             if isinstance(mapped, tuple):

@@ -24,9 +24,9 @@ from pydantic import ValidationError
 
 from connectors.events import build_event
 from connectors.outbox import FINAL, Outbox, OutboxEntry
-from hub.crypto import SigningKey, verify_envelope_signature
 from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, Envelope
 from schemas.receipt import Receipt
+from schemas.signing import SigningKey, verify_envelope_signature
 
 log = logging.getLogger(__name__)
 

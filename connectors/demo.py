@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from connectors.connector import Connector, ReceiptTimeout
-from hub.crypto import SigningKey
+from schemas.cloudevent import readable_event_id
 from schemas.dsse import EVENT_PAYLOAD_TYPE
+from schemas.signing import SigningKey, public_pem
 
 SHA = "5f" * 32
 ALL_DOCS = ["transfer_letter", "investigation_report", "seized_items_list", "inspection_report"]
@@ -178,8 +179,6 @@ async def run_demo(bootstrap: str, home: Path, hub_public_key: Any, accelerate: 
     agencies = sorted({s.agency for sc in SCENARIOS for s in sc.steps})
     keys = demo_keys(home, agencies)
     for agency, key in keys.items():
-        from hub.crypto import public_pem
-
         await register(agency, public_pem(key.public_key))
     connectors = {a: Connector(a, keys[a], bootstrap=bootstrap,
                                outbox_path=home / "demo" / f"{a}.sqlite",
@@ -189,8 +188,6 @@ async def run_demo(bootstrap: str, home: Path, hub_public_key: Any, accelerate: 
     try:
         await asyncio.gather(*(run_scenario(sc, connectors, accelerate) for sc in SCENARIOS))
         aic = connectors["zs-aic"]
-        from hub.verification import readable_event_id
-
         sent = []
         for label, value, case in bad_records(aic, SigningKey.generate()):
             event_id = readable_event_id(value)

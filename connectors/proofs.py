@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 
 from audit.checkpoint import Checkpoint
-from audit.note import NoteVerifier
+from audit.note_keys import NoteVerifier
 from audit.proofs import verify_inclusion_json
 
 __all__ = ["FetchProof", "ProofUnavailable", "fetch_and_verify_inclusion"]

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hub.access import Role
+from hub.adapters.postgres import StoreError, StoreUnavailable
 from hub.commands import (
     alerts_cmds,
     demo_cmds,
@@ -24,7 +25,6 @@ from hub.commands import (
     witness_cmds,
 )
 from hub.commands.common import CliError
-from hub.db import StoreError, StoreUnavailable
 from hub.settings import Settings
 
 Handler = Callable[[Settings, argparse.Namespace], Any]

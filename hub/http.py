@@ -23,10 +23,10 @@ import faust
 from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from audit.checkpointer import LedgerProofs
 from audit.errors import LedgerError, VerificationError
-from audit.note import CosignatureVerifier, parse_vkey
-from hub.checkpointer import LedgerProofs
-from hub.db import StoreError, StoreUnavailable, translated_errors
+from audit.note_keys import CosignatureVerifier, parse_vkey
+from hub.adapters.postgres import StoreError, StoreUnavailable, translated_errors
 
 LedgerGetter = Callable[[], Awaitable[LedgerProofs]]
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.crypto import SigningKey
+from schemas.signing import SigningKey
 
 
 @dataclass(frozen=True)

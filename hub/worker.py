@@ -24,14 +24,16 @@ import asyncpg
 import faust
 from prometheus_client import Counter
 
+from audit.checkpointer import LedgerProofs
 from audit.errors import LedgerError
-from hub import metrics, topics
-from hub.checkpointer import LedgerProofs, open_ledger
-from hub.db import StoreError, StoreUnavailable, create_pool, translated_errors
-from hub.ingress import IngressProcessor, IngressRecord
-from hub.registry import PostgresRegistry
-from hub.rules_runner import RulesRunner, startup_rules
+from hub.adapters.postgres import StoreError, StoreUnavailable, create_pool, translated_errors
+from hub.adapters.registry_store import PostgresRegistry
 from hub.settings import Settings
+from hub.wiring import open_ledger
+from schemas import topics
+from streams import metrics
+from streams.ingress import IngressProcessor, IngressRecord
+from streams.rules_runner import RulesRunner, startup_rules
 
 log = logging.getLogger(__name__)
 
@@ -224,3 +226,9 @@ async def until_done(
                     delay, delay, error)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 10.0)
+
+
+def run(settings: Settings, agency_ids: Sequence[str], loglevel: str) -> None:
+    """Run the faust worker for these agencies in this process until SIGINT/SIGTERM."""
+    faust.Worker(build_app(settings, agency_ids), loglevel=loglevel,
+                 quiet=True).execute_from_commandline()

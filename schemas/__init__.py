@@ -1,24 +1,6 @@
-"""Wire formats of the hub's public contract: envelopes, events, receipts, alerts."""
+"""The contract's vocabulary: wire models (DSSE, CloudEvents, events, receipts, alerts), topic
+names, reason codes, signing and strict base64 — what every party to the hub must agree on.
 
-from schemas.cloudevent import CloudEvent, event_type_name, source_agency
-from schemas.dsse import Envelope, EnvelopeSignature, pae
-from schemas.events import EVENT_TYPES, EventTypeSpec, Offence, Role
-from schemas.money import Money, parse_money
-from schemas.receipt import Receipt, ReceiptStatus
-
-__all__ = [
-    "EVENT_TYPES",
-    "CloudEvent",
-    "Envelope",
-    "EnvelopeSignature",
-    "EventTypeSpec",
-    "Money",
-    "Offence",
-    "Receipt",
-    "ReceiptStatus",
-    "Role",
-    "event_type_name",
-    "pae",
-    "parse_money",
-    "source_agency",
-]
+Modules are imported by name (`from schemas.dsse import Envelope`); this package re-exports
+nothing.
+"""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from schemas import dsse
 
 AGENCY_ID_PATTERN = r"^[a-z][a-z0-9-]{1,31}$"
 SOURCE_PATTERN = r"^urn:linkage:agency:[a-z][a-z0-9-]{1,31}$"
@@ -66,3 +69,14 @@ class CloudEvent(BaseModel):
     @property
     def event_id(self) -> str:
         return canonical_event_id(self.id)
+
+
+def readable_event_id(value: bytes) -> str | None:
+    """Best-effort event id of any record (used to key receipts even for rejections)."""
+    try:
+        envelope = json.loads(value)
+        payload = dsse.Envelope.model_validate(envelope).payload_bytes()
+        event_id = json.loads(payload).get("id")
+        return canonical_event_id(event_id) if isinstance(event_id, str) else None
+    except (ValueError, TypeError, AttributeError, ValidationError):
+        return None

@@ -10,9 +10,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from hub.crypto import verify_envelope_signature
 from schemas.dsse import Envelope
 from schemas.receipt import Receipt
+from schemas.signing import verify_envelope_signature
 from tests.records import Record
 
 

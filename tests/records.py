@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.events import build_event
-from hub.crypto import SigningKey
 from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope, pae
+from schemas.signing import SigningKey
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

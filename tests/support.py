@@ -13,10 +13,10 @@ from pathlib import Path
 
 import asyncpg
 
-from hub.crypto import SigningKey
 from hub.embedded import EmbeddedBroker, EmbeddedDatabase, free_port
+from schemas.signing import SigningKey
 
-TCP_ADMIN_DSN = os.environ.get("LINKAGE_TEST_TCP_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+TCP_ADMIN_DSN = os.environ.get("LINKAGE_TEST_TCP_DSN", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 
 
 async def _create_database(admin_dsn: str, name: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from hub.access import Principal, Role
-from hub.db import StoreError, translated_errors
+from hub.adapters.postgres import StoreError, translated_errors
 
 
 class AccountError(Exception):

@@ -16,10 +16,10 @@ from typing import Any
 import asyncpg
 
 from hub.access import Scope
-from hub.db import translated_errors
-from hub.rules_runner import BadEvent, decode_event
+from hub.adapters.postgres import StoreError, StoreUnavailable, translated_errors
 from schemas.alert import Alert
-from streams import CaseState
+from streams.rules.case_state import CaseState
+from streams.rules_runner import BadEvent, decode_event
 
 # Event types that put a case in the scope of their `to_agency` (contract section 7:
 # "transferred, forwarded, notified or sent for investigation to its agency").
@@ -112,6 +112,15 @@ class PostgresWorkbench:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    async def ping(self) -> bool:
+        """True if the database answers (the health check)."""
+        try:
+            async with translated_errors(), self._pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        except (StoreUnavailable, StoreError):
+            return False
+        return True
 
     # -- scope ----------------------------------------------------------------------------
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from hub.case_store import PostgresCaseStore
+from hub.adapters.case_store import PostgresCaseStore
+from hub.adapters.postgres import translated_errors
 from hub.commands.common import database, print_json, print_table
-from hub.db import translated_errors
 from hub.settings import Settings
-from streams import SHANGHAI
+from streams.rules import SHANGHAI
 
 STATUS_LABEL = {"open": "未解除 open", "resolved": "已解除 resolved"}
 

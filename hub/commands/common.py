@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from hub.db import create_pool, migrate
+from hub.adapters.postgres import create_pool, migrate
 from hub.runtime import resolve
 from hub.settings import Settings
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from connectors.demo import run_demo
+from hub.adapters.registry_store import PostgresRegistry, RegistryError
 from hub.commands.common import database
-from hub.registry import PostgresRegistry, RegistryError
 from hub.runtime import resolve
 from hub.settings import Settings
 
@@ -18,7 +18,7 @@ async def demo(settings: Settings, args: argparse.Namespace) -> None:
         known = {k.keyid for a in await registry.agencies() for k in a.keys}
 
         async def register(agency: str, pem: str) -> None:
-            from hub.crypto import keyid_of, load_public_pem
+            from schemas.signing import keyid_of, load_public_pem
 
             if keyid_of(load_public_pem(pem)) not in known:
                 try:

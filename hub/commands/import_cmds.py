@@ -8,11 +8,11 @@ from pathlib import Path
 
 from connectors.bulk_import import plan_import, send_planned
 from connectors.connector import Connector, ReceiptTimeout
-from connectors.penalty_csv import PenaltyFileError
+from connectors.penalty.records import PenaltyFileError
 from hub.commands.common import CliError
-from hub.crypto import KeyFormatError, SigningKey
 from hub.runtime import resolve
 from hub.settings import Settings
+from schemas.signing import KeyFormatError, SigningKey
 
 
 async def import_penalties(settings: Settings, args: argparse.Namespace) -> None:
@@ -44,7 +44,7 @@ async def import_penalties(settings: Settings, args: argparse.Namespace) -> None
     settings = resolve(settings, need_kafka=True, need_database=False)
     outbox = Path(args.outbox) if args.outbox else settings.home / "outbox" / f"{args.agency}.sqlite"
     hub_pub = (settings.keys_dir / "hub.pub.pem")
-    from hub.crypto import load_public_pem
+    from schemas.signing import load_public_pem
 
     connector = Connector(args.agency, key, bootstrap=settings.require_kafka(), outbox_path=outbox,
                           hub_public_key=load_public_pem(hub_pub.read_bytes())

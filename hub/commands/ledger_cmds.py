@@ -12,18 +12,19 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from audit.checkpointer import LedgerProofs
 from audit.errors import LedgerError, VerificationError
 from audit.export import ExportWriter, verify_export_dir
 from audit.ledger import LedgerEntry
 from audit.merkle import CompactRange, leaf_hash
-from audit.postgres import PostgresLedger
-from hub.checkpointer import LedgerProofs, hub_signer, open_ledger
+from audit.recheck import SignatureCheck, key_from_json, key_to_json, verify_ledger
+from hub.adapters.ledger_store import PostgresLedger
+from hub.adapters.postgres import translated_errors
+from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.common import CliError, database, print_json, print_table
-from hub.crypto import public_pem
-from hub.db import translated_errors
-from hub.ledger_verify import SignatureCheck, key_from_json, key_to_json, verify_ledger
-from hub.registry import PostgresRegistry
 from hub.settings import Settings
+from hub.wiring import hub_signer, open_ledger
+from schemas.signing import public_pem
 
 BATCH = 2000
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hub.adapters.kafka_admin import ensure_topics
+from hub.adapters.registry_store import PostgresRegistry, RegistryError
 from hub.commands.common import CliError, database, print_json, print_table
-from hub.crypto import KeyFormatError, SigningKey, public_pem
-from hub.registry import PostgresRegistry, RegistryError
 from hub.runtime import resolve, signal_up
 from hub.settings import Settings
-from hub.topics import ensure_topics, ingress_topic, receipts_topic
 from schemas.cloudevent import AGENCY_ID_PATTERN
 from schemas.events import Role
+from schemas.signing import KeyFormatError, SigningKey, public_pem
+from schemas.topics import ingress_topic, receipts_topic
 
 
 def keys_generate(settings: Settings, args: argparse.Namespace) -> None:

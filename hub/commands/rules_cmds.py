@@ -12,13 +12,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
-from audit.postgres import PostgresLedger
+from hub.adapters.ledger_store import PostgresLedger
+from hub.adapters.postgres import translated_errors
 from hub.commands.common import CliError, database
-from hub.db import translated_errors
-from hub.rules_runner import CaseFold, RulesRunner, Transition, rules_from_env
 from hub.runtime import resolve
 from hub.settings import Settings
-from streams import ConfigError, RuleSet, load_rules
+from streams.rules import ConfigError, RuleSet, load_rules
+from streams.rules_runner import CaseFold, RulesRunner, Transition, rules_from_env
 
 LEDGER_CHUNK = 5000
 CASE_CHUNK = 500

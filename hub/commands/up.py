@@ -12,13 +12,14 @@ import sys
 import time
 from dataclasses import replace
 
+from hub.adapters.kafka_admin import ensure_topics
+from hub.adapters.postgres import create_pool, migrate
+from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.user_cmds import demo_users
-from hub.db import create_pool, migrate
 from hub.embedded import EmbeddedBroker, EmbeddedDatabase, free_port
-from hub.registry import PostgresRegistry
 from hub.runtime import clear_runtime, write_runtime
 from hub.settings import Settings
-from hub.topics import ensure_topics, hub_topics
+from schemas.topics import hub_topics
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,9 @@ async def prepare(settings: Settings) -> list[str]:
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> None:
     """Run the faust worker in this process until SIGINT/SIGTERM."""
-    import faust
+    from hub.worker import run  # the faust app is loaded only by the worker process
 
-    from hub.worker import build_app
-
-    agencies = asyncio.run(prepare(settings))
-    app = build_app(settings, agencies)
-    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
-    worker.execute_from_commandline()
+    run(settings, asyncio.run(prepare(settings)), args.loglevel)
 
 
 def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

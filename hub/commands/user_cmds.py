@@ -6,11 +6,12 @@ import argparse
 import getpass
 import secrets
 import sys
+from typing import Any
 
 from hub.access import ROLE_LABEL, Role
 from hub.adapters.accounts_store import AccountError, PostgresAccounts
+from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.common import CliError, database, print_json, print_table
-from hub.registry import PostgresRegistry
 from hub.settings import Settings
 from hub.web.security import hash_password, password_problem
 from schemas.events import Role as AgencyRole
@@ -29,13 +30,10 @@ def _read_password(args: argparse.Namespace) -> str:
     return password
 
 
-async def add_user(pool: object, username: str, agency: str, role: Role, password: str,
+async def add_user(pool: Any, username: str, agency: str, role: Role, password: str,
                    display_name: str = "") -> None:
     """Check the role against the agency's role (a supervisor belongs to a procuratorate),
     hash the password with Argon2id and store the user."""
-    from asyncpg import Pool
-
-    assert isinstance(pool, Pool)
     agencies = {a.agency_id: a for a in await PostgresRegistry(pool).agencies()}
     if agency not in agencies:
         raise CliError(f"未知机关 / unknown agency: {agency}")

@@ -17,14 +17,15 @@ from pathlib import Path
 
 from audit.checkpoint import Checkpoint, parse_checkpoint
 from audit.checkpoint_store import StoredCheckpoint
+from audit.checkpointer import LedgerProofs
 from audit.errors import InconsistentCheckpoint, VerificationError
-from audit.note import CosignatureSigner, Ed25519Verifier
+from audit.note_keys import CosignatureSigner, Ed25519Verifier
 from audit.witness import Witness
-from hub.checkpointer import LedgerProofs, open_ledger
+from hub.adapters.postgres import translated_errors
 from hub.commands.common import CliError, database
-from hub.crypto import KeyFormatError, load_private_pem, load_public_pem, raw_public_bytes
-from hub.db import translated_errors
 from hub.settings import Settings
+from hub.wiring import open_ledger
+from schemas.signing import KeyFormatError, load_private_pem, load_public_pem, raw_public_bytes
 
 STATE_VERSION = 1
 EXIT_INCONSISTENT = 3

@@ -20,7 +20,7 @@ def aware(moment: datetime | None) -> datetime | None:
     """Query times without an offset are read as Asia/Shanghai (the workbench's zone)."""
     if moment is None or moment.tzinfo is not None:
         return moment
-    from streams import SHANGHAI
+    from streams.rules.calendar import SHANGHAI
 
     return moment.replace(tzinfo=SHANGHAI).astimezone(UTC)
 

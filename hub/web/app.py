@@ -23,16 +23,16 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from hub.adapters.accounts_store import PostgresAccounts
+from hub.adapters.postgres import StoreUnavailable, create_pool, migrate
+from hub.adapters.registry_store import PostgresRegistry, RegistryError
 from hub.adapters.workbench_store import PostgresWorkbench
-from hub.checkpointer import open_ledger
-from hub.db import StoreUnavailable, create_pool, migrate
-from hub.registry import PostgresRegistry, RegistryError
-from hub.rules_runner import startup_rules
 from hub.settings import Settings
 from hub.web import api, pages, public
 from hub.web.auth import ApiProblem, LoginRequired, PageForbidden
 from hub.web.state import WebConfig, Workbench
 from hub.web.supervision import KeyVault, SupervisionDesk, master_secret
+from hub.wiring import open_ledger
+from streams.rules_runner import startup_rules
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
         desk = SupervisionDesk(settings, KeyVault(settings.keys_dir / "workbench",
                                                   master_secret(settings)),
                                register, settings.kafka)
-        wb = Workbench(settings=settings, config=config, pool=pool,
+        wb = Workbench(settings=settings, config=config,
                        accounts=PostgresAccounts(pool), store=PostgresWorkbench(pool),
                        ledger=open_ledger(pool, settings), rules=startup_rules(), desk=desk)
         app.state.workbench = wb

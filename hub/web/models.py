@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from streams.rules.calendar import SHANGHAI
+
+
+def _shanghai(moment: datetime) -> datetime:
+    return moment.astimezone(SHANGHAI) if moment.tzinfo is not None else moment
+
+
+# Every time the API answers with is in Asia/Shanghai (+08:00), like the alerts' own times.
+Time = Annotated[datetime, AfterValidator(_shanghai)]
 
 
 class Problem(BaseModel):
@@ -24,7 +34,7 @@ class TokenRequest(BaseModel):
 
 class TokenResponse(BaseModel):
     token: str
-    expires_at: datetime
+    expires_at: Time
 
 
 class Me(BaseModel):
@@ -43,8 +53,8 @@ class AlertOut(BaseModel):
     case_id: str
     agency: str
     agency_name: str
-    raised_at: datetime
-    due_at: datetime | None
+    raised_at: Time
+    due_at: Time | None
     legal_basis: str
     facts: dict[str, Any]
     message_zh: str
@@ -92,7 +102,7 @@ class StageOut(BaseModel):
 class DeadlineOut(BaseModel):
     what_zh: str
     what_en: str
-    due_at: datetime
+    due_at: Time
     light: Literal["red", "yellow", "green", "none"]
 
 
@@ -101,8 +111,8 @@ class TimelineEventOut(BaseModel):
     type: str
     agency: str
     agency_name: str
-    time: datetime
-    received_at: datetime
+    time: Time
+    received_at: Time
     ledger_index: int
     leaf_hash: str
 
@@ -113,7 +123,7 @@ class CaseOut(BaseModel):
     offence_zh: str | None
     agency: str | None
     agency_name: str | None
-    opened_at: datetime | None
+    opened_at: Time | None
     parties: list[PartyOut]
     amounts: list[FigureOut]
     thresholds: list[ThresholdOut]
@@ -158,8 +168,8 @@ class LedgerEntryOut(BaseModel):
     agency: str
     case_id: str
     type: str
-    time: datetime
-    received_at: datetime
+    time: Time
+    received_at: Time
     keyid: str
     leaf_hash: str
 
@@ -173,13 +183,13 @@ class CheckpointOut(BaseModel):
     tree_size: int
     root_hash: str
     note: str
-    created_at: datetime
+    created_at: Time
     cosignatures: list[CosignatureOut]
 
 
 class AccessEntryOut(BaseModel):
     seq: int
-    at: datetime
+    at: Time
     username: str | None
     role: str | None
     agency: str | None
@@ -196,8 +206,8 @@ class UserOut(BaseModel):
     role: str
     display_name: str
     disabled: bool
-    locked_until: datetime | None
-    created_at: datetime
+    locked_until: Time | None
+    created_at: Time
 
 
 class AgencyOut(BaseModel):

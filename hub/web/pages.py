@@ -41,7 +41,7 @@ from hub.web.security import csrf_for, mask_identities, new_token, same_secret, 
 from hub.web.state import Workbench
 from hub.web.supervision import KIND_LABEL, SupervisionKind
 from hub.web.views import board_alert, for_principal, local
-from streams import RULE_CATALOGUE
+from streams.rules.rules_config import RULE_CATALOGUE
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals.update(local=local, role_label=ROLE_LABEL, kind_label=KIND_LABEL,

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from audit.errors import LedgerError, VerificationError
-from audit.note import CosignatureVerifier, parse_vkey
-from hub.db import StoreError, StoreUnavailable
+from audit.note_keys import CosignatureVerifier, parse_vkey
+from hub.adapters.postgres import StoreError, StoreUnavailable
 from hub.web.auth import workbench
 from hub.web.models import Problem
 from hub.web.state import Workbench
@@ -57,12 +57,9 @@ LEDGER_FAILURES = (LedgerError, StoreUnavailable, StoreError, ValueError, KeyErr
 @router.get("/healthz", tags=["public"])
 async def healthz(wb: WB) -> dict[str, Any]:
     """健康检查 / liveness and database reachability."""
-    try:
-        async with wb.pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
+    if await wb.store.ping():
         return {"status": "ok", "pool": True}
-    except Exception:  # any failure to reach the database is "not ready", never a 500
-        return {"status": "degraded", "pool": False}
+    return {"status": "degraded", "pool": False}
 
 
 @router.get("/metrics", tags=["public"], response_class=PlainTextResponse)

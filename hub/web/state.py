@@ -7,17 +7,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import asyncpg
-
+from audit.checkpointer import LedgerProofs
 from audit.errors import LedgerError
 from hub.access import Principal
 from hub.adapters.accounts_store import PostgresAccounts
 from hub.adapters.workbench_store import PostgresWorkbench
-from hub.checkpointer import LedgerProofs
 from hub.settings import Settings
 from hub.web.supervision import SupervisionDesk
 from hub.web.views import Names
-from streams import RuleSet
+from streams.rules.rules_config import RuleSet
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,6 @@ class Workbench:
 
     settings: Settings
     config: WebConfig
-    pool: asyncpg.Pool
     accounts: PostgresAccounts
     store: PostgresWorkbench
     ledger: LedgerProofs

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import serialization
 
 from connectors.connector import Connector, ReceiptTimeout
 from connectors.outbox import OutboxEntry
-from hub.crypto import SigningKey, load_private_pem, public_pem
 from hub.settings import Settings
+from schemas.signing import SigningKey, load_private_pem, public_pem
 
 SupervisionKind = Literal["explain_non_filing", "order_filing", "recommend_transfer",
                           "correction"]

@@ -27,7 +27,9 @@ from hub.web.models import (
 )
 from hub.web.security import mask_identities
 from schemas.alert import Alert
-from streams import SHANGHAI, CaseState, RuleSet
+from streams.rules.calendar import SHANGHAI
+from streams.rules.case_state import CaseState
+from streams.rules.rules_config import RuleSet
 
 Light = Literal["red", "yellow", "green", "none"]
 M = TypeVar("M", bound=BaseModel)

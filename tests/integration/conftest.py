@@ -12,9 +12,9 @@ import pytest
 
 from connectors.connector import Connector
 from hub.commands.up import prepare
-from hub.crypto import SigningKey
 from hub.embedded import EmbeddedBroker
 from hub.settings import Settings
+from schemas.signing import SigningKey
 from tests.support import HubProcess, agency_keys, make_database, stop_embedded
 
 AGENCIES = ["zs-aic", "zs-psb", "zs-procuratorate", "zs-customs"]

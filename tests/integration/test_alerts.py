@@ -16,10 +16,10 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from connectors.connector import Connector
-from hub.crypto import verify_envelope_signature
 from hub.embedded import free_port
 from schemas.alert import Alert
 from schemas.dsse import ALERT_PAYLOAD_TYPE, Envelope
+from schemas.signing import verify_envelope_signature
 from tests.integration.conftest import Hub
 from tests.kafka_io import produce, read_topic, wait_for
 from tests.records import Record

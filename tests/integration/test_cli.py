@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.crypto import SigningKey, load_public_pem
+from schemas.signing import SigningKey, load_public_pem
 from tests.integration.conftest import Hub
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from connectors.connector import Connector
-from hub.crypto import SigningKey
 from hub.embedded import free_port
+from schemas.signing import SigningKey
 from tests.integration.conftest import Hub, start_hub
 from tests.records import sample_data
 

@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 from connectors.connector import Connector
-from hub.crypto import SigningKey
 from schemas.events import EVENT_TYPES
+from schemas.signing import SigningKey
 from tests.integration.conftest import Hub
 from tests.kafka_io import open_receipt, produce, read_topic, wait_for
 from tests.records import BAD_RECORDS, sample_data, sender_of, valid

@@ -12,14 +12,15 @@ import pytest
 
 from audit.checkpoint import Checkpoint, open_checkpoint
 from audit.export import verify_export_dir
-from audit.note import CosignatureSigner, CosignatureVerifier, Ed25519Verifier, open_note
+from audit.note import open_note
 from audit.note import signature_line as note_signature_line
+from audit.note_keys import CosignatureSigner, CosignatureVerifier, Ed25519Verifier
 from audit.proofs import ConsistencyProof, verify_inclusion_json
 from connectors.connector import Connector
 from connectors.proofs import ProofUnavailable, fetch_and_verify_inclusion
-from hub.crypto import SigningKey, raw_public_bytes
 from hub.settings import Settings
-from hub.topics import CHECKPOINTS
+from schemas.signing import SigningKey, raw_public_bytes
+from schemas.topics import CHECKPOINTS
 from tests.integration.conftest import Hub
 from tests.kafka_io import read_topic
 from tests.records import sample_data

@@ -18,9 +18,9 @@ import asyncpg
 import pytest
 
 from audit.checkpoint import Checkpoint, sign_checkpoint
-from audit.note import Ed25519Signer
-from hub.crypto import SigningKey
+from audit.note_keys import Ed25519Signer
 from hub.settings import Settings
+from schemas.signing import SigningKey
 from tests.integration.conftest import Hub, dedicated_hub
 from tests.records import sample_data
 

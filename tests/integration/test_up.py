@@ -15,8 +15,8 @@ import pytest
 
 from connectors.connector import Connector
 from connectors.outbox import OutboxEntry
-from hub.crypto import SigningKey
 from hub.embedded import free_port
+from schemas.signing import SigningKey
 from tests.records import sample_data
 
 pytestmark = pytest.mark.integration

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from streams import (
+from streams.rules import (
     RULE_CATALOGUE,
     AlertDecision,
     CaseEvent,

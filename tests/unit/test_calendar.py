@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from streams import ConfigError, WorkCalendar, YearOverride, add_days, add_hours, due_after
-from streams.calendar import SHANGHAI, end_of_day, load_calendar_override, parse_calendar_override
+from streams.rules import ConfigError, WorkCalendar, YearOverride, add_days, add_hours, due_after
+from streams.rules.calendar import (
+    SHANGHAI,
+    end_of_day,
+    load_calendar_override,
+    parse_calendar_override,
+)
 
 OFFICIAL = WorkCalendar()
 

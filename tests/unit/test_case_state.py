@@ -12,7 +12,7 @@ import pytest
 
 from schemas.cloudevent import CloudEvent
 from schemas.events import Offence
-from streams import CaseEvent, CaseEventError, CaseState, apply, fold
+from streams.rules import CaseEvent, CaseEventError, CaseState, apply, fold
 
 PARTY = {"kind": "organization", "id_type": "USCC", "id_number": "91442000MA0000001X", "name": "甲"}
 

@@ -30,7 +30,7 @@ from audit.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from audit.note import Ed25519Signer
+from audit.note_keys import Ed25519Signer
 from audit.proofs import ConsistencyProof, InclusionProof, verify_inclusion_json
 
 # --- Reference vectors ------------------------------------------------------------------------

@@ -18,15 +18,13 @@ from audit.checkpoint import (
 )
 from audit.errors import VerificationError
 from audit.merkle import EMPTY_ROOT, leaf_hash
-from audit.note import (
+from audit.note import open_note, parse_note, sign_note
+from audit.note_keys import (
     CosignatureSigner,
     CosignatureVerifier,
     Ed25519Signer,
     Ed25519Verifier,
-    open_note,
-    parse_note,
     parse_vkey,
-    sign_note,
 )
 
 # --- An independent verifier, written from https://c2sp.org/signed-note and

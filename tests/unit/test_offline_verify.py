@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from audit.checkpoint import Checkpoint, origin_for, sign_checkpoint
 from audit.errors import VerificationError
 from audit.merkle import CompactRange, GetNodes, NodeId, leaf_hash
-from audit.note import Ed25519Signer
+from audit.note_keys import Ed25519Signer
 from audit.offline_verify import CheckEntry, verify_export
 
 ORIGIN = origin_for("test")

@@ -13,27 +13,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.penalty_csv import (
-    AmountUnit,
-    CellValueError,
-    ImportReport,
-    PartyCategory,
-    PenaltyFileError,
-    PenaltyRecord,
-    ReasonCode,
-    RowError,
+from connectors.penalty.cells import (
     date_to_excel_serial,
     decision_key,
     excel_serial_to_date,
-    import_penalty_csv,
     is_valid_uscc,
-    normalise_header,
     parse_amount,
     parse_date,
-    read_penalty_csv,
     uscc_check_char,
 )
-from connectors.penalty_mapping import (
+from connectors.penalty.columns import normalise_header
+from connectors.penalty.mapping import (
     EVENT_NAMESPACE,
     HubEvent,
     OffenceClassifier,
@@ -41,6 +31,17 @@ from connectors.penalty_mapping import (
     event_id_for,
     map_penalty_record,
 )
+from connectors.penalty.reader import read_penalty_csv
+from connectors.penalty.records import (
+    AmountUnit,
+    CellValueError,
+    DisclosedPenalty,
+    PartyCategory,
+    PenaltyFileError,
+    ReasonCode,
+    RowError,
+)
+from connectors.penalty.report import ImportReport, import_penalty_csv
 from schemas.cloudevent import CloudEvent
 from schemas.events import Offence
 
@@ -59,7 +60,7 @@ def csv_text(rows: list[list[str]], delimiter: str = ",") -> str:
     return out.getvalue()
 
 
-def records_of(report: ImportReport) -> dict[int, PenaltyRecord]:
+def records_of(report: ImportReport) -> dict[int, DisclosedPenalty]:
     return {record.row_number: record for record in report.records}
 
 
@@ -68,7 +69,7 @@ def errors_of(report: ImportReport) -> list[tuple[int, str | None, str | None, R
 
 
 def events(
-    record: PenaltyRecord, classifier: OffenceClassifier | None = None
+    record: DisclosedPenalty, classifier: OffenceClassifier | None = None
 ) -> tuple[HubEvent, HubEvent]:
     mapped = map_penalty_record(record, agency_id="zs-aic", now=NOW, classifier=classifier)
     assert not isinstance(mapped, RowError), mapped
@@ -242,7 +243,7 @@ def test_header_variants_name_the_same_column(header: str) -> None:
     source = read_penalty_csv(csv_text(rows).encode())
     assert source.column_labels["fine_yuan"] == header.strip()
     assert source.warnings == ()
-    assert [r.fine_yuan for r in source if isinstance(r, PenaltyRecord)] == [Decimal("20000.00")]
+    assert [r.fine_yuan for r in source if isinstance(r, DisclosedPenalty)] == [Decimal("20000.00")]
 
 
 def test_normalise_header_folds_width_spaces_and_brackets() -> None:
@@ -257,7 +258,7 @@ def test_uscc_column_aliases(alias: str) -> None:
     rows = [[*MINIMAL_HEADER[:2], alias, *MINIMAL_HEADER[3:]], minimal_row()]
     source = read_penalty_csv(csv_text(rows).encode())
     assert source.column_labels["uscc"] == alias
-    assert [r.uscc for r in source if isinstance(r, PenaltyRecord)] == ["91442000MA55JK90LC"]
+    assert [r.uscc for r in source if isinstance(r, DisclosedPenalty)] == ["91442000MA55JK90LC"]
 
 
 def test_two_row_header_whose_top_row_groups_columns() -> None:
@@ -274,7 +275,7 @@ def test_two_row_header_whose_top_row_groups_columns() -> None:
     assert source.warnings == ()
     assert source.column_labels["agency_code"] == "处罚机关/统一社会信用代码"
     (record,) = list(source)
-    assert isinstance(record, PenaltyRecord)
+    assert isinstance(record, DisclosedPenalty)
     assert record.row_number == 4
     assert (record.uscc, record.business_reg_no) == ("91442000MA55JK90LC", "442000000012345")
     assert (record.legal_rep, record.legal_rep_id_type) == ("孙九", "身份证")
@@ -287,7 +288,7 @@ def test_two_row_header_whose_top_row_groups_columns() -> None:
 def test_delimiter_is_detected(delimiter: str) -> None:
     source = read_penalty_csv(csv_text([MINIMAL_HEADER, minimal_row()], delimiter).encode())
     assert source.delimiter == delimiter
-    assert [r.decision_no for r in source if isinstance(r, PenaltyRecord)] == ["中市监罚〔2024〕1号"]
+    assert [r.decision_no for r in source if isinstance(r, DisclosedPenalty)] == ["中市监罚〔2024〕1号"]
 
 
 def test_optional_columns_may_be_missing_and_unknown_ones_are_warnings() -> None:
@@ -342,7 +343,7 @@ def test_utf16_export_with_bom_is_read() -> None:
     text = csv_text([MINIMAL_HEADER, minimal_row()], "\t")
     source = read_penalty_csv(text.encode("utf-16"))
     assert (source.encoding, source.delimiter) == ("utf-16", "\t")
-    assert len([r for r in source if isinstance(r, PenaltyRecord)]) == 1
+    assert len([r for r in source if isinstance(r, DisclosedPenalty)]) == 1
 
 
 def test_utf8_without_bom_and_gb18030_are_read() -> None:
@@ -351,7 +352,7 @@ def test_utf8_without_bom_and_gb18030_are_read() -> None:
     rare = text.replace("中山市好运商行", "中山市䶮记商行")  # outside GBK
     source = read_penalty_csv(rare.encode("gb18030"))
     assert source.encoding == "gb18030"
-    assert [r.party_name for r in source if isinstance(r, PenaltyRecord)] == ["中山市䶮记商行"]
+    assert [r.party_name for r in source if isinstance(r, DisclosedPenalty)] == ["中山市䶮记商行"]
 
 
 @pytest.mark.parametrize(
@@ -695,10 +696,10 @@ def test_a_decision_dated_in_the_future_is_a_row_error() -> None:
 def test_mapping_errors_join_the_clerks_report() -> None:
     source = read_penalty_csv(fixture("bad_rows.csv"))
 
-    def mapped() -> list[PenaltyRecord | RowError]:
-        out: list[PenaltyRecord | RowError] = []
+    def mapped() -> list[DisclosedPenalty | RowError]:
+        out: list[DisclosedPenalty | RowError] = []
         for result in source:
-            if isinstance(result, PenaltyRecord):
+            if isinstance(result, DisclosedPenalty):
                 result_or_error = map_penalty_record(result, agency_id="zs-aic", now=NOW)
                 if isinstance(result_or_error, RowError):
                     out.append(result_or_error)

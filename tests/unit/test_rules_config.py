@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from schemas.events import Offence
-from streams import RULE_CATALOGUE, CaseState, ConfigError, evaluate, load_rules, parse_rules
-from streams._policies import POLICIES
-from streams.rules_config import default_rules_path, merge
+from streams.rules import RULE_CATALOGUE, CaseState, ConfigError, evaluate, load_rules, parse_rules
+from streams.rules._policies import POLICIES
+from streams.rules.rules_config import default_rules_path, merge
 
 BASE: dict[str, Any] = tomllib.loads(default_rules_path().read_text(encoding="utf-8"))
 

@@ -18,8 +18,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams import CaseEvent, CaseState, apply, evaluate, fold, load_rules, next_due
-from streams.calendar import ONE_TICK, SHANGHAI
+from streams.rules import CaseEvent, CaseState, apply, evaluate, fold, load_rules, next_due
+from streams.rules.calendar import ONE_TICK, SHANGHAI
 from tests.records import OWN_TIME
 
 RULES = load_rules()
@@ -251,7 +251,7 @@ def test_assess_is_evaluate_and_next_due_in_one_pass() -> None:
     """`assess` must agree with the two separate calls it replaces."""
     from datetime import UTC, datetime, timedelta
 
-    from streams import CaseEvent, apply, assess, evaluate, load_rules, next_due
+    from streams.rules import CaseEvent, apply, assess, evaluate, load_rules, next_due
 
     rules = load_rules()
     opened = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -10,8 +10,11 @@ from typing import Any, Literal
 import pytest
 
 from connectors.events import build_event
-from hub.crypto import SigningKey, verify_envelope_signature
-from hub.rules_runner import (
+from schemas.alert import Alert
+from schemas.dsse import ALERT_PAYLOAD_TYPE, EVENT_PAYLOAD_TYPE, Envelope
+from schemas.signing import SigningKey, verify_envelope_signature
+from streams.rules import evaluate, load_rules
+from streams.rules_runner import (
     BadEvent,
     CaseFold,
     Transition,
@@ -21,9 +24,6 @@ from hub.rules_runner import (
     rules_from_env,
     startup_rules,
 )
-from schemas.alert import Alert
-from schemas.dsse import ALERT_PAYLOAD_TYPE, EVENT_PAYLOAD_TYPE, Envelope
-from streams import evaluate, load_rules
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 KEY = SigningKey.generate()

@@ -13,7 +13,8 @@ from nacl.signing import SigningKey as NaclSigningKey
 from securesystemslib import dsse as sslib_dsse
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
-from hub.crypto import (
+from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope, pae
+from schemas.signing import (
     SigningKey,
     keyid_of,
     load_private_pem,
@@ -22,7 +23,6 @@ from hub.crypto import (
     public_pem,
     verify_envelope_signature,
 )
-from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope, pae
 
 
 def test_pae_matches_the_dsse_spec_example() -> None:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.crypto import SigningKey
-from hub.reasons import Reason
-from hub.verification import KeyRecord, RegistrySnapshot, Rejected, verify_record
 from schemas.events import EVENT_TYPES, Role
+from schemas.reasons import Reason
+from schemas.signing import SigningKey
+from streams.verification import KeyRecord, RegistrySnapshot, Rejected, verify_record
 from tests.records import BAD_RECORDS, valid
 
 AIC = SigningKey.generate()

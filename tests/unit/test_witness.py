@@ -12,7 +12,8 @@ import pytest
 from audit.checkpoint import Checkpoint, origin_for, sign_checkpoint
 from audit.errors import InconsistentCheckpoint, VerificationError
 from audit.merkle import CompactRange, NodeId, consistency_proof, leaf_hash
-from audit.note import CosignatureSigner, Ed25519Signer, open_note
+from audit.note import open_note
+from audit.note_keys import CosignatureSigner, Ed25519Signer
 from audit.witness import Witness
 
 ORIGIN = origin_for("test")

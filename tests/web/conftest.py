@@ -9,7 +9,6 @@ and `linkage-hub web` on its own port, with one user per role and three cases of
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time

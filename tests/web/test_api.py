@@ -111,7 +111,7 @@ async def test_the_case_document(stack: Stack) -> None:
     assert [e["type"] for e in timeline][:3] == ["case.opened", "case.assessed",
                                                  "penalty.decided"]
     assert all({"event_id", "type", "agency", "time", "ledger_index"} <= set(e) for e in timeline)
-    assert all(e["time"].endswith("+00:00") or "+" in e["time"] for e in timeline)
+    assert all(e["time"].endswith("+08:00") for e in timeline), "times in Asia/Shanghai"
     index = timeline[0]["ledger_index"]
     check = (await stack.get("sup",
                              f"/api/v1/cases/{stack.cases['P']}/events/{index}/inclusion")).json()

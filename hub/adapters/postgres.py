@@ -19,14 +19,16 @@ log = logging.getLogger(__name__)
 
 HUB_ROLE = "linkage_hub"
 
-# Applied in order; each file is idempotent (CREATE ... IF NOT EXISTS) and recorded by name.
+# Applied in order from hub/sql/; each file is idempotent (CREATE ... IF NOT EXISTS) and
+# recorded in schema_migrations under its first name. The names are frozen: the ledger's two
+# files once lived in audit/, and renaming them would re-apply them to existing databases.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
-    ("audit", "schema.sql"),
-    ("hub.sql", "registry.sql"),
-    ("hub.sql", "ingress.sql"),
-    ("audit", "checkpoints.sql"),
-    ("hub.sql", "cases.sql"),
-    ("hub.sql", "accounts.sql"),
+    ("audit/schema.sql", "ledger.sql"),
+    ("hub.sql/registry.sql", "registry.sql"),
+    ("hub.sql/ingress.sql", "ingress.sql"),
+    ("audit/checkpoints.sql", "checkpoints.sql"),
+    ("hub.sql/cases.sql", "cases.sql"),
+    ("hub.sql/accounts.sql", "accounts.sql"),
 )
 
 T = TypeVar("T")
@@ -89,11 +91,10 @@ async def migrate(dsn: str) -> None:
                     " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
                 )
                 done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-                for package, filename in MIGRATIONS:
-                    name = f"{package}/{filename}"
+                for name, filename in MIGRATIONS:
                     if name in done:
                         continue
-                    sql = resources.files(package).joinpath(filename).read_text("utf-8")
+                    sql = resources.files("hub.sql").joinpath(filename).read_text("utf-8")
                     await conn.execute(sql)
                     await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
                     log.info("applied migration %s", name)

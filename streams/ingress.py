@@ -16,26 +16,27 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Protocol
+from datetime import datetime
 
 import asyncpg
 
 from audit.ledger import NewEntry
-from audit.postgres import PostgresLedger
-from hub import metrics, topics
-from hub.crypto import SigningKey
-from hub.db import translated_errors
-from hub.reasons import Reason
-from hub.verification import (
+from hub.adapters.ledger_store import PostgresLedger
+from hub.adapters.postgres import translated_errors
+from schemas import topics
+from schemas.dsse import RECEIPT_PAYLOAD_TYPE
+from schemas.reasons import Reason
+from schemas.receipt import Receipt, ReceiptStatus
+from schemas.signing import SigningKey
+from schemas.topics import topic_agency
+from streams import metrics
+from streams.ports import Clock, Publisher, utc_now
+from streams.verification import (
     RegistrySnapshot,
     Rejected,
     VerifiedEvent,
-    topic_agency,
     verify_record,
 )
-from schemas.dsse import RECEIPT_PAYLOAD_TYPE
-from schemas.receipt import Receipt, ReceiptStatus
 
 log = logging.getLogger(__name__)
 
@@ -88,21 +89,6 @@ class Outcome:
             leaf_hash=base64.b64encode(self.leaf_hash).decode() if self.leaf_hash else None,
             received_at=self.received_at,
         )
-
-
-class Publisher(Protocol):
-    """Queues records in order; each returned future resolves at the broker's ack (acks=all)."""
-
-    async def enqueue(
-        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> Awaitable[object]: ...
-
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def receipt_envelope(hub_key: SigningKey, receipt: Receipt) -> bytes:

@@ -26,15 +26,16 @@ from typing import Literal
 import asyncpg
 from pydantic import ValidationError
 
-from hub import metrics, topics
-from hub.case_store import PostgresCaseStore
-from hub.crypto import SigningKey
-from hub.db import translated_errors
-from hub.ingress import Clock, Publisher, utc_now
+from hub.adapters.case_store import PostgresCaseStore
+from hub.adapters.postgres import translated_errors
+from schemas import topics
 from schemas.alert import Alert
 from schemas.cloudevent import CloudEvent
 from schemas.dsse import ALERT_PAYLOAD_TYPE, Envelope
-from streams import (
+from schemas.signing import SigningKey
+from streams import metrics
+from streams.ports import Clock, Publisher, utc_now
+from streams.rules import (
     SHANGHAI,
     CaseEvent,
     CaseEventError,

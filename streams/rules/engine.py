@@ -1,6 +1,6 @@
 """The pure rules engine: a case state, a rule set and a time in; alert decisions out.
 
-`evaluate(case, rules, now, related)` runs the policy of every enabled rule (streams._policies)
+`evaluate(case, rules, now, related)` runs the policy of every enabled rule (streams.rules._policies)
 and judges each obligation it returns against `now`:
 
 * an act due by a deadline, not done, deadline passed (`now` > due_at)  -> "open"
@@ -34,11 +34,11 @@ from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
 from schemas.alert import Alert
-from streams._errors import ConfigError, Problem
-from streams._policies import POLICIES, CaseView, Obligation, iso
-from streams.calendar import DueTime, due_after, to_shanghai
-from streams.case_state import CaseState
-from streams.rules_config import Rule, RuleSet
+from streams.rules._errors import ConfigError, Problem
+from streams.rules._policies import POLICIES, CaseView, Obligation, iso
+from streams.rules.calendar import DueTime, due_after, to_shanghai
+from streams.rules.case_state import CaseState
+from streams.rules.rules_config import Rule, RuleSet
 
 AlertDecision: TypeAlias = Alert
 ALERT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:linkage:alert")

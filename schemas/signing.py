@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel
 
 from schemas.dsse import Envelope, pae
+from schemas.events import Role
 
 
 class KeyFormatError(ValueError):
@@ -125,3 +127,17 @@ def verify_envelope_signature(
 ) -> bool:
     """True when `signature` is a valid Ed25519 signature over the envelope's PAE."""
     return verify_signature(public_key, signature, pae(envelope.payload_type, envelope.payload_bytes()))
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What the registry knows of one agency key."""
+
+    keyid: str
+    agency_id: str
+    role: Role
+    public_key: Ed25519PublicKey
+    revoked_at: datetime | None = None
+
+    def revoked_by(self, when: datetime) -> bool:
+        return self.revoked_at is not None and self.revoked_at <= when

@@ -1,17 +1,7 @@
-"""Per-case state folded from accepted events: parties, offence, figures, and the time of every step.
+"""Folding accepted events into a case's state: one handler per event type, then derivation.
 
-`apply(state, event)` is pure, idempotent by event id, and insensitive to arrival order: every
-step is kept in a tuple sorted by the event's own time (`*_at` in its data, then event id), and
-the summary fields (agency, offence, parties, figures) are derived from those tuples, so any
-permutation of the same events yields an equal state. The state is a pydantic model whose JSON
-(`model_dump_json`) round-trips, so it can be stored as JSONB.
-
-Summary fields, as derived:
-
-* `agency`: the sender of `case.opened`; before that arrives, the sender of the earliest
-  step only an administrative agency sends (penalty, transfer decision, transfer, requests).
-* `offence`, `opened_at`, `parties`: from `case.opened` (the latest by `opened_at` if several).
-* `figures`: per figure, the value of the latest assessment (by `assessed_at`) that gives it.
+`apply` is pure, idempotent by event id and insensitive to arrival order (see
+`streams.rules.case_state` for how the summary fields are derived from the sorted steps).
 """
 
 from __future__ import annotations
@@ -19,13 +9,10 @@ from __future__ import annotations
 import bisect
 import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from schemas.cloudevent import CloudEvent
 from schemas.events import (
     EVENT_TYPES,
     CaseAssessed,
@@ -36,7 +23,6 @@ from schemas.events import (
     EvidenceHandedOver,
     EvidenceReceived,
     FilingDecided,
-    Offence,
     PenaltyDecided,
     ReconsiderationDecided,
     ReconsiderationRequested,
@@ -46,311 +32,30 @@ from schemas.events import (
     TransferDecided,
     TransferForwarded,
 )
-from streams import _figures
-from streams._errors import CaseEventError
-
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
-
-
-class CaseEvent(BaseModel):
-    """One accepted event as the rules layer sees it: envelope facts plus the wire `data`."""
-
-    model_config = _FROZEN
-
-    event_id: str = Field(min_length=1)
-    type_name: str = Field(min_length=1)  # e.g. "case.opened"
-    agency: str = Field(min_length=1)  # the sender
-    case_id: str = Field(min_length=1)
-    time: AwareDatetime  # the CloudEvent time (when the agency sent it)
-    data: dict[str, Any]  # wire JSON as received
-
-    @classmethod
-    def from_cloudevent(cls, event: CloudEvent) -> CaseEvent:
-        return cls(
-            event_id=event.event_id,
-            type_name=event.type_name,
-            agency=event.agency,
-            case_id=event.subject,
-            time=event.time,
-            data=dict(event.data),
-        )
-
-
-class PartyRef(BaseModel):
-    """A party of the case; `key` (id_type, id_number) links cases across agencies."""
-
-    model_config = _FROZEN
-
-    kind: Literal["person", "organization"]
-    id_type: str
-    id_number: str
-    name: str
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.id_type, self.id_number)
-
-
-class Record(BaseModel):
-    """A step of the case: which event, which agency sent it; `at` is the step's own time."""
-
-    model_config = _FROZEN
-
-    event_id: str
-    agency: str
-
-    @property
-    def at(self) -> datetime:
-        raise NotImplementedError
-
-    def sort_key(self) -> tuple[Any, ...]:
-        return (self.at, self.event_id)
-
-
-class OpeningRecord(Record):
-    opened_at: datetime
-    sent_at: datetime
-    offence: Offence
-    parties: tuple[PartyRef, ...]
-
-    @property
-    def at(self) -> datetime:
-        return self.opened_at
-
-    def sort_key(self) -> tuple[Any, ...]:
-        return (self.opened_at, self.sent_at, self.event_id)
-
-
-class Figures(BaseModel):
-    """Figures of a case: amounts in yuan, counts, flags, and when each was last assessed."""
-
-    model_config = _FROZEN
-
-    amounts: dict[str, Decimal] = Field(default_factory=dict)
-    counts: dict[str, int] = Field(default_factory=dict)
-    flags: dict[str, bool] = Field(default_factory=dict)
-    as_of: dict[str, datetime] = Field(default_factory=dict)
-
-    def value(self, name: str) -> Decimal | None:
-        """An amount or count as a Decimal; a sum "a+b" of whichever parts are known."""
-        parts = name.split("+")
-        values = [self._one(part) for part in parts]
-        known = [value for value in values if value is not None]
-        return sum(known, Decimal(0)) if known else None
-
-    def _one(self, name: str) -> Decimal | None:
-        if name in self.amounts:
-            return self.amounts[name]
-        if name in self.counts:
-            return Decimal(self.counts[name])
-        return None
-
-    def flag(self, name: str) -> bool:
-        return self.flags.get(name, False)
-
-    def updated(self, assessment: Assessment) -> Figures:
-        """These figures with the assessment's values laid over them."""
-        stamped = dict.fromkeys(
-            (*assessment.amounts, *assessment.counts, *assessment.flags), assessment.assessed_at
-        )
-        return Figures(
-            amounts={**self.amounts, **assessment.amounts},
-            counts={**self.counts, **assessment.counts},
-            flags={**self.flags, **assessment.flags},
-            as_of={**self.as_of, **stamped},
-        )
-
-
-class Assessment(Record):
-    assessed_at: datetime
-    sent_at: datetime
-    amounts: dict[str, Decimal] = Field(default_factory=dict)
-    counts: dict[str, int] = Field(default_factory=dict)
-    flags: dict[str, bool] = Field(default_factory=dict)
-    ignored_fields: tuple[str, ...] = ()  # extension fields present with a value of the wrong type
-
-    @property
-    def at(self) -> datetime:
-        return self.assessed_at
-
-    def sort_key(self) -> tuple[Any, ...]:
-        # Same assessment time: the one sent later is the correction.
-        return (self.assessed_at, self.sent_at, self.event_id)
-
-
-class PenaltyRecord(Record):
-    decided_at: datetime
-    decision_no: str
-    fine: Decimal
-    confiscated: Decimal
-
-    @property
-    def at(self) -> datetime:
-        return self.decided_at
-
-
-class TransferDecisionRecord(Record):
-    report_at: datetime
-    decided_at: datetime
-    approved: bool
-    reasons: str | None = None
-
-    @property
-    def at(self) -> datetime:
-        return self.decided_at
-
-
-class TransferRecord(Record):
-    to_agency: str
-    transferred_at: datetime
-    document_kinds: tuple[str, ...]
-
-    @property
-    def at(self) -> datetime:
-        return self.transferred_at
-
-
-class AcceptanceRecord(Record):
-    accepted_at: datetime
-    receipt_no: str
-
-    @property
-    def at(self) -> datetime:
-        return self.accepted_at
-
-
-class ForwardRecord(Record):
-    forwarded_at: datetime
-    to_agency: str
-
-    @property
-    def at(self) -> datetime:
-        return self.forwarded_at
-
-
-class FilingRecord(Record):
-    decided_at: datetime
-    filed: bool
-    complex: bool = False
-    reasons: str | None = None
-
-    @property
-    def at(self) -> datetime:
-        return self.decided_at
-
-
-class ReconsiderationRequestRecord(Record):
-    requested_at: datetime
-
-    @property
-    def at(self) -> datetime:
-        return self.requested_at
-
-
-class ReconsiderationDecisionRecord(Record):
-    decided_at: datetime
-    upheld: bool
-
-    @property
-    def at(self) -> datetime:
-        return self.decided_at
-
-
-class SupervisionRequestRecord(Record):
-    requested_at: datetime
-
-    @property
-    def at(self) -> datetime:
-        return self.requested_at
-
-
-class SupervisionRecord(Record):
-    issued_at: datetime
-    kind: Literal["explain_non_filing", "order_filing", "recommend_transfer", "correction"]
-    to_agency: str
-
-    @property
-    def at(self) -> datetime:
-        return self.issued_at
-
-
-class HandoverRecord(Record):
-    handover_id: str
-    to_agency: str
-    handed_over_at: datetime
-    item_count: int
-
-    @property
-    def at(self) -> datetime:
-        return self.handed_over_at
-
-
-class EvidenceReceiptRecord(Record):
-    handover_id: str
-    received_at: datetime
-    discrepancy_count: int
-
-    @property
-    def at(self) -> datetime:
-        return self.received_at
-
-
-class ClosureRecord(Record):
-    closed_at: datetime
-    outcome: str
-
-    @property
-    def at(self) -> datetime:
-        return self.closed_at
-
-
-class CaseState(BaseModel):
-    """Everything the rules need to know about one case, as of the events applied so far."""
-
-    model_config = _FROZEN
-
-    case_id: str
-    # Derived summary (see the module docstring).
-    agency: str | None = None
-    offence: Offence | None = None
-    opened_at: datetime | None = None
-    parties: tuple[PartyRef, ...] = ()
-    figures: Figures = Field(default_factory=Figures)
-    # Steps, each sorted by (own time, event id).
-    openings: tuple[OpeningRecord, ...] = ()
-    assessments: tuple[Assessment, ...] = ()
-    penalties: tuple[PenaltyRecord, ...] = ()
-    transfer_decisions: tuple[TransferDecisionRecord, ...] = ()
-    transfers: tuple[TransferRecord, ...] = ()
-    acceptances: tuple[AcceptanceRecord, ...] = ()
-    forwards: tuple[ForwardRecord, ...] = ()
-    filing_decisions: tuple[FilingRecord, ...] = ()
-    reconsideration_requests: tuple[ReconsiderationRequestRecord, ...] = ()
-    reconsideration_decisions: tuple[ReconsiderationDecisionRecord, ...] = ()
-    supervision_requests: tuple[SupervisionRequestRecord, ...] = ()
-    supervisions: tuple[SupervisionRecord, ...] = ()
-    handovers: tuple[HandoverRecord, ...] = ()
-    evidence_receipts: tuple[EvidenceReceiptRecord, ...] = ()
-    closures: tuple[ClosureRecord, ...] = ()
-    # Every event applied, sorted: apply() ignores an id it has seen.
-    event_ids: tuple[str, ...] = ()
-
-    def has_event(self, event_id: str) -> bool:
-        index = bisect.bisect_left(self.event_ids, event_id)
-        return index < len(self.event_ids) and self.event_ids[index] == event_id
-
-    @property
-    def party_keys(self) -> frozenset[tuple[str, str]]:
-        return frozenset(party.key for party in self.parties)
-
-    @property
-    def report_at(self) -> datetime | None:
-        return min((d.report_at for d in self.transfer_decisions), default=None)
-
-    @property
-    def closed_at(self) -> datetime | None:
-        return self.closures[0].closed_at if self.closures else None
-
+from streams.rules import _figures
+from streams.rules._errors import CaseEventError
+from streams.rules.case_state import (
+    AcceptanceRecord,
+    AssessmentRecord,
+    CaseEvent,
+    CaseState,
+    ClosureRecord,
+    EvidenceReceiptRecord,
+    Figures,
+    FilingRecord,
+    ForwardRecord,
+    HandoverRecord,
+    OpeningRecord,
+    PartyRef,
+    PenaltyRecord,
+    ReconsiderationDecisionRecord,
+    ReconsiderationRequestRecord,
+    Record,
+    SupervisionRecord,
+    SupervisionRequestRecord,
+    TransferDecisionRecord,
+    TransferRecord,
+)
 
 R = TypeVar("R", bound=Record)
 
@@ -363,7 +68,7 @@ def _earliest(records: Iterable[Record]) -> Record | None:
     return min(records, key=lambda item: item.sort_key(), default=None)
 
 
-def _assessment(event: CaseEvent, data: CaseAssessed) -> Assessment:
+def _assessment(event: CaseEvent, data: CaseAssessed) -> AssessmentRecord:
     amounts = {
         name: value for name in _figures.AMOUNTS if (value := getattr(data, name)) is not None
     }
@@ -393,7 +98,7 @@ def _assessment(event: CaseEvent, data: CaseAssessed) -> Assessment:
                 flags[name] = value
             else:
                 ignored.append(name)
-    return Assessment(
+    return AssessmentRecord(
         event_id=event.event_id,
         agency=event.agency,
         assessed_at=data.assessed_at,

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 
-from streams._errors import ConfigError, Problem, problems_from_validation
+from streams.rules._errors import ConfigError, Problem, problems_from_validation
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 END_OF_DAY = time(23, 59, 59, 999_999)

@@ -1,4 +1,4 @@
-"""Kafka topic names of the contract and their explicit creation."""
+"""Kafka administration through aiokafka: the contract's topics, created explicitly."""
 
 from __future__ import annotations
 
@@ -8,32 +8,9 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from schemas.topics import MAX_MESSAGE_BYTES
+
 log = logging.getLogger(__name__)
-
-EVENTS = "linkage.events"
-QUARANTINE = "linkage.quarantine"
-ALERTS = "linkage.alerts"
-CHECKPOINTS = "linkage.checkpoints"
-
-# Records over the contract's 1 MiB limit must still reach the hub (to be rejected as
-# TOO_LARGE and quarantined), so ingress and quarantine topics accept larger messages.
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-
-
-def ingress_topic(agency_id: str) -> str:
-    return f"linkage.ingress.{agency_id}"
-
-
-def receipts_topic(agency_id: str) -> str:
-    return f"linkage.receipts.{agency_id}"
-
-
-def hub_topics(agency_ids: Iterable[str]) -> list[str]:
-    """Every topic the hub needs for these agencies."""
-    names = [EVENTS, QUARANTINE, ALERTS, CHECKPOINTS]
-    for agency in sorted(set(agency_ids)):
-        names += [ingress_topic(agency), receipts_topic(agency)]
-    return names
 
 
 async def ensure_topics(

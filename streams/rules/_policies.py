@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from schemas.money import format_money
-from streams._thresholds import (
+from streams.rules._thresholds import (
     Indication,
     Run,
     aggregate,
@@ -26,9 +26,9 @@ from streams._thresholds import (
     indication,
     indication_runs,
 )
-from streams.calendar import to_shanghai
-from streams.case_state import CaseState, ForwardRecord, Record, TransferRecord
-from streams.rules_config import Deadline, Rule, RuleSet
+from streams.rules.calendar import to_shanghai
+from streams.rules.case_state import CaseState, ForwardRecord, Record, TransferRecord
+from streams.rules.rules_config import Deadline, Rule, RuleSet
 
 UNKNOWN_AGENCY = "unknown"
 

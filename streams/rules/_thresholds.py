@@ -10,10 +10,10 @@ from typing import Any
 
 from schemas.events import Offence
 from schemas.money import format_money
-from streams import _figures
-from streams.calendar import to_shanghai
-from streams.case_state import CaseState, Figures
-from streams.rules_config import OffenceRules, RuleSet, ThresholdTrigger
+from streams.rules import _figures
+from streams.rules.calendar import to_shanghai
+from streams.rules.case_state import CaseState, Figures
+from streams.rules.rules_config import OffenceRules, RuleSet, ThresholdTrigger
 
 
 def format_figure(name: str, value: Decimal) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from schemas.alert import Alert
-from streams import CaseState
+from streams.rules import CaseState
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from importlib import resources
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.crypto import keyid_of, load_public_pem, public_pem
-from hub.db import translated_errors
-from hub.verification import KeyRecord, RegistrySnapshot
+from hub.adapters.postgres import translated_errors
 from schemas.cloudevent import AGENCY_ID_PATTERN
 from schemas.events import EVENT_TYPES, Role
+from schemas.signing import KeyRecord, keyid_of, load_public_pem, public_pem
+from streams.verification import RegistrySnapshot
 
 
 class RegistryError(Exception):

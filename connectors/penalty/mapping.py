@@ -13,14 +13,9 @@ from typing import Any, Final, NamedTuple
 
 from pydantic import ValidationError
 
-from connectors.penalty_csv import (
-    STANDARD_HEADERS,
-    PartyCategory,
-    PenaltyRecord,
-    ReasonCode,
-    RowError,
-    decision_key,
-)
+from connectors.penalty.cells import decision_key
+from connectors.penalty.columns import STANDARD_HEADERS
+from connectors.penalty.records import DisclosedPenalty, PartyCategory, ReasonCode, RowError
 from schemas.cloudevent import AGENCY_ID_PATTERN
 from schemas.events import EVENT_TYPES, Offence
 from schemas.money import format_money
@@ -201,7 +196,7 @@ class _Refused(Exception):
 class _Mapper:
     """The mapping of one record, with the file's header names for its errors."""
 
-    def __init__(self, record: PenaltyRecord, labels: Mapping[str, str]) -> None:
+    def __init__(self, record: DisclosedPenalty, labels: Mapping[str, str]) -> None:
         self.record = record
         self.labels = labels
 
@@ -275,7 +270,7 @@ class _Mapper:
 
 
 def map_penalty_record(
-    record: PenaltyRecord,
+    record: DisclosedPenalty,
     *,
     agency_id: str,
     classifier: OffenceClassifier | None = None,

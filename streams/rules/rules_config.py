@@ -40,9 +40,9 @@ from pydantic import (
 
 from schemas.events import Offence
 from schemas.money import parse_money
-from streams import _figures
-from streams._errors import ConfigError, Problem, problems_from_validation
-from streams.calendar import (
+from streams.rules import _figures
+from streams.rules._errors import ConfigError, Problem, problems_from_validation
+from streams.rules.calendar import (
     CalendarOverride,
     Unit,
     WorkCalendar,
@@ -119,7 +119,7 @@ ThresholdValue = Annotated[Decimal, BeforeValidator(_threshold_number)]
 
 
 class Deadline(BaseModel):
-    """A period: `amount` `unit` from the `starts` event (see streams.calendar for the reading)."""
+    """A period: `amount` `unit` from the `starts` event (see streams.rules.calendar for the reading)."""
 
     model_config = _STRICT
 
@@ -430,7 +430,7 @@ def parse_rules(
 
 def default_rules_path() -> Path:
     """The rule file shipped with the package."""
-    return Path(str(resources.files("streams").joinpath("rules.toml")))
+    return Path(str(resources.files("streams.rules").joinpath("rules.toml")))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

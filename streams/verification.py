@@ -14,32 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ValidationError
 
-from hub.crypto import verify_envelope_signature
-from hub.reasons import Reason
-from schemas.cloudevent import CloudEvent, canonical_event_id, event_type_name
+from schemas.cloudevent import CloudEvent, event_type_name, readable_event_id
 from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope
 from schemas.events import EVENT_TYPES, EventTypeSpec, Role
+from schemas.reasons import Reason
+from schemas.signing import KeyRecord, verify_envelope_signature
+from schemas.topics import topic_agency
 
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-INGRESS_PREFIX = "linkage.ingress."
-
-
-@dataclass(frozen=True)
-class KeyRecord:
-    """What the registry knows of one agency key."""
-
-    keyid: str
-    agency_id: str
-    role: Role
-    public_key: Ed25519PublicKey
-    revoked_at: datetime | None = None
-
-    def revoked_by(self, when: datetime) -> bool:
-        return self.revoked_at is not None and self.revoked_at <= when
 
 
 @dataclass(frozen=True)
@@ -88,11 +73,6 @@ class VerifiedEvent:
         return self.event.subject
 
 
-def topic_agency(topic: str) -> str | None:
-    """`linkage.ingress.zs-aic` -> `zs-aic`."""
-    return topic[len(INGRESS_PREFIX):] if topic.startswith(INGRESS_PREFIX) else None
-
-
 def json_pointer(loc: tuple[int | str, ...]) -> str:
     """RFC 6901 pointer for a pydantic error location."""
     parts = (str(p).replace("~", "~0").replace("/", "~1") for p in loc)
@@ -104,17 +84,6 @@ def first_error(exc: ValidationError, prefix: tuple[str, ...] = ()) -> tuple[str
     err = exc.errors(include_url=False)[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     return json_pointer(prefix + loc), str(err["msg"])
-
-
-def readable_event_id(value: bytes) -> str | None:
-    """Best-effort event id of any record (used to key receipts even for rejections)."""
-    try:
-        envelope = json.loads(value)
-        payload = Envelope.model_validate(envelope).payload_bytes()
-        event_id = json.loads(payload).get("id")
-        return canonical_event_id(event_id) if isinstance(event_id, str) else None
-    except (ValueError, TypeError, AttributeError, ValidationError):
-        return None
 
 
 def _parse_envelope(value: bytes) -> Envelope:

@@ -16,35 +16,24 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable
-
-import asyncpg
+from collections.abc import Awaitable, Callable
 
 from audit.checkpoint import Checkpoint, sign_checkpoint
 from audit.checkpoint_store import (
     CheckpointStore,
     Cosignature,
-    PostgresCheckpointStore,
     StoredCheckpoint,
 )
 from audit.errors import LedgerError, VerificationError
 from audit.ledger import LedgerReader, TreeHead
 from audit.merkle import verify_consistency
-from audit.note import CosignatureVerifier, Ed25519Signer, Ed25519Verifier, open_note
-from audit.postgres import PostgresLedger
+from audit.note import open_note
+from audit.note_keys import CosignatureVerifier, Ed25519Signer, Ed25519Verifier
 from audit.proofs import ConsistencyProof, InclusionProof
-from hub import topics
-from hub.ingress import Publisher
-from hub.settings import Settings
 
-__all__ = ["Checkpointer", "LedgerProofs", "due", "hub_signer", "open_ledger"]
+__all__ = ["Checkpointer", "LedgerProofs", "due"]
 
 log = logging.getLogger(__name__)
-
-
-def hub_signer(settings: Settings) -> Ed25519Signer:
-    """The checkpoint signer: the hub's Ed25519 key, named after the origin."""
-    return Ed25519Signer(settings.origin, settings.hub_key().private_key)
 
 
 def due(grown_by: int, seconds_since_last: float, interval: float, every: int) -> bool:
@@ -61,7 +50,7 @@ class Checkpointer:
         store: CheckpointStore,
         signer: Ed25519Signer,
         *,
-        publisher: Publisher | None = None,
+        publish: Callable[[StoredCheckpoint], Awaitable[None]] | None = None,
         interval: float = 5.0,
         every: int = 1000,
         clock: Callable[[], float] = time.monotonic,
@@ -69,7 +58,7 @@ class Checkpointer:
         self._ledger = ledger
         self._store = store
         self._signer = signer
-        self._publisher = publisher
+        self._publish_note = publish
         self._interval = interval
         self._every = every
         self._clock = clock
@@ -153,18 +142,15 @@ class Checkpointer:
             )
 
     async def _publish(self, stored: StoredCheckpoint) -> None:
-        if self._publisher is not None:
-            acked = await self._publisher.enqueue(
-                topics.CHECKPOINTS, self.origin.encode("utf-8"), stored.note.encode("utf-8"), []
-            )
-            await acked
+        if self._publish_note is not None:
+            await self._publish_note(stored)
         self._published = stored.tree_size
 
 
 class LedgerProofs:
     """Inclusion and consistency proofs against signed checkpoints; cosignature intake."""
 
-    def __init__(self, ledger: PostgresLedger, store: CheckpointStore,
+    def __init__(self, ledger: LedgerReader, store: CheckpointStore,
                  checkpointer: Checkpointer) -> None:
         self.ledger = ledger
         self.store = store
@@ -256,14 +242,3 @@ class LedgerProofs:
         note = open_note(stored.note + line, [witness])  # raises unless the witness signed
         sig = note.sigs[0]
         return await self.store.add_cosignature(tree_size, sig.name, sig.key_id.hex(), sig.line())
-
-
-def open_ledger(pool: asyncpg.Pool, settings: Settings,
-                publisher: Publisher | None = None) -> LedgerProofs:
-    """The ledger, its checkpoint store, a checkpointer with the hub key, and proofs."""
-    ledger = PostgresLedger(pool)
-    store = PostgresCheckpointStore(pool)
-    checkpointer = Checkpointer(ledger, store, hub_signer(settings), publisher=publisher,
-                                interval=settings.checkpoint_interval,
-                                every=settings.checkpoint_every)
-    return LedgerProofs(ledger, store, checkpointer)

@@ -23,15 +23,13 @@ from pydantic import ValidationError
 from audit.checkpoint import open_checkpoint
 from audit.checkpoint_store import CheckpointStore, StoredCheckpoint
 from audit.errors import VerificationError
-from audit.ledger import LedgerEntry
+from audit.ledger import LedgerEntry, LedgerReader
 from audit.merkle import CompactRange, NodeId, leaf_hash
-from audit.note import NoteVerifier
-from audit.postgres import PostgresLedger
-from hub.crypto import load_public_pem, public_pem, verify_envelope_signature
-from hub.verification import KeyRecord
+from audit.note_keys import NoteVerifier
 from schemas.cloudevent import CloudEvent
 from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope
 from schemas.events import Role
+from schemas.signing import KeyRecord, load_public_pem, public_pem, verify_envelope_signature
 
 __all__ = ["LedgerReport", "SignatureCheck", "key_from_json", "key_to_json", "verify_ledger"]
 
@@ -161,7 +159,7 @@ class _Pending:
 
 
 async def verify_ledger(
-    ledger: PostgresLedger,
+    ledger: LedgerReader,
     store: CheckpointStore,
     check: Callable[[LedgerEntry], None],
     verifier: NoteVerifier,
