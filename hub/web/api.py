@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from audit.errors import LedgerError
 from connectors.outbox import OutboxEntry
@@ -29,9 +29,15 @@ from hub.web.auth import (
     workbench,
 )
 from hub.web.models import (
+    MAX_INDEX,
+    NAME_PATTERN,
+    RULE_PATTERN,
+    TEXT_PATTERN,
+    USERNAME_PATTERN,
     AccessEntryOut,
     AgencyOut,
     AlertsPage,
+    CaseId,
     CaseOut,
     CheckpointOut,
     InclusionCheck,
@@ -47,8 +53,11 @@ from hub.web.models import (
 from hub.web.security import token_digest
 from hub.web.state import Workbench
 from hub.web.views import board_alert, for_principal
+from schemas.cloudevent import AGENCY_ID_PATTERN
+from schemas.events import Offence
 
 ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": Problem, "description": "无法存储的字符 / unstorable characters"},
     401: {"model": Problem, "description": "没有有效令牌 / no valid token"},
     403: {"model": Problem, "description": "角色无权 / the role may not"},
 }
@@ -67,7 +76,8 @@ Admin = Annotated[Principal, Depends(api_needs(Capability.MANAGE_USERS))]
 
 
 @router.post("/tokens", response_model=TokenResponse, tags=["auth"],
-             responses={401: {"model": Problem}, 423: {"model": Problem}})
+             responses={400: {"model": Problem}, 401: {"model": Problem},
+                        423: {"model": Problem}})
 async def create_token(body: TokenRequest, request: Request, wb: WB) -> TokenResponse:
     """用户名和密码换取 API 令牌 / exchange a user name and password for a bearer token."""
     result = await login(wb, body.username, body.password, client_of(request), "api")
@@ -108,10 +118,10 @@ async def agencies(principal: Anyone, wb: WB) -> list[AgencyOut]:
 async def alerts(
     principal: CaseReader, wb: WB,
     status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
-    agency: Annotated[str | None, Query(max_length=32)] = None,
-    offence: Annotated[str | None, Query(max_length=64)] = None,
-    rule: Annotated[str | None, Query(max_length=64)] = None,
-    case: Annotated[str | None, Query(max_length=200)] = None,
+    agency: Annotated[str | None, Query(pattern=AGENCY_ID_PATTERN)] = None,
+    offence: Offence | None = None,
+    rule: Annotated[str | None, Query(pattern=RULE_PATTERN)] = None,
+    case: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=200)] = None,
     raised_from: Annotated[datetime | None, Query(alias="from")] = None,
     raised_to: Annotated[datetime | None, Query(alias="to")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -119,7 +129,7 @@ async def alerts(
 ) -> AlertsPage:
     """权限范围内的预警 / the alerts of contract section 4 in the caller's scope."""
     await wb.store.refresh_scope()
-    f = AlertFilter(status=status, agency=agency, offence=offence, rule_id=rule, case_id=case,
+    f = AlertFilter(status=status, agency=agency, offence=offence.value if offence else None, rule_id=rule, case_id=case,
                     raised_from=actions.aware(raised_from), raised_to=actions.aware(raised_to))
     page = await wb.store.board(principal.scope, f, offset=offset, limit=limit)
     names, now = await wb.names(), wb.now()
@@ -130,7 +140,7 @@ async def alerts(
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=NOT_FOUND, tags=["supervision"])
-async def case(case_id: str, request: Request, principal: CaseReader, wb: WB) -> CaseOut:
+async def case(case_id: CaseId, request: Request, principal: CaseReader, wb: WB) -> CaseOut:
     """案件：当事人、金额与标准、阶段、期限、预警、时间线 / the case with its timeline."""
     found = await actions.read_case(wb, principal, case_id, client_of(request), "api")
     if found is None:
@@ -140,7 +150,8 @@ async def case(case_id: str, request: Request, principal: CaseReader, wb: WB) ->
 
 @router.get("/cases/{case_id}/events/{ledger_index}/inclusion", response_model=InclusionCheck,
             responses=NOT_FOUND, tags=["supervision"])
-async def inclusion(case_id: str, ledger_index: int, principal: CaseReader,
+async def inclusion(case_id: CaseId, ledger_index: Annotated[int, Path(ge=0, le=MAX_INDEX)],
+                    principal: CaseReader,
                     wb: WB) -> InclusionCheck:
     """核验事件的包含证明 / check an event's inclusion against the latest signed checkpoint."""
     check = await actions.check_inclusion(wb, principal, case_id, ledger_index)
@@ -158,7 +169,7 @@ def _receipt(entry: OutboxEntry) -> ReceiptOut:
 @router.post("/cases/{case_id}/supervisions", response_model=ReceiptOut, status_code=201,
              responses={**NOT_FOUND, 409: {"model": Problem}, 503: {"model": Problem}},
              tags=["supervision"])
-async def supervise(case_id: str, body: SupervisionRequest, request: Request,
+async def supervise(case_id: CaseId, body: SupervisionRequest, request: Request,
                     principal: Supervisor, wb: WB) -> ReceiptOut:
     """发出检察监督（supervision.issued），经发件箱签名发送并等待回执 / issue supervision."""
     entry = await actions.issue_supervision(wb, principal, case_id, body.kind, body.to_agency,
@@ -179,11 +190,11 @@ async def supervision(event_id: uuid.UUID, principal: Supervisor, wb: WB) -> Rec
 @router.get("/ledger/entries", response_model=list[LedgerEntryOut], tags=["audit"])
 async def ledger_entries(
     principal: LedgerReader, wb: WB, request: Request,
-    start: Annotated[int, Query(ge=0)] = 0,
+    start: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    case: Annotated[str | None, Query(max_length=200)] = None,
-    agency: Annotated[str | None, Query(max_length=32)] = None,
-    type: Annotated[str | None, Query(max_length=64)] = None,
+    case: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=200)] = None,
+    agency: Annotated[str | None, Query(pattern=AGENCY_ID_PATTERN)] = None,
+    type: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
     time_from: Annotated[datetime | None, Query(alias="from")] = None,
     time_to: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> list[LedgerEntryOut]:
@@ -204,10 +215,10 @@ async def checkpoints(principal: LedgerReader, wb: WB,
 @router.get("/access-log", response_model=list[AccessEntryOut], tags=["audit"])
 async def access_log(
     principal: LogReader, wb: WB,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    username: Annotated[str | None, Query(max_length=64)] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
+    username: Annotated[str | None, Query(pattern=USERNAME_PATTERN)] = None,
+    action: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
 ) -> list[AccessEntryOut]:
     """访问日志（只可追加）/ the append-only access log, newest first."""
     rows = await wb.accounts.access_log(before=before, limit=limit, username=username,
@@ -227,7 +238,8 @@ async def users(principal: Admin, wb: WB) -> list[UserOut]:
 
 
 @router.post("/users/{username}/disable", status_code=204, responses=NOT_FOUND, tags=["admin"])
-async def disable_user(username: str, request: Request, principal: Admin, wb: WB) -> Response:
+async def disable_user(username: Annotated[str, Path(pattern=USERNAME_PATTERN)],
+                       request: Request, principal: Admin, wb: WB) -> Response:
     """停用用户并吊销其令牌 / disable a user and revoke its tokens and sessions."""
     try:
         await wb.accounts.disable(username)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from streams.rules.calendar import SHANGHAI
@@ -13,6 +14,16 @@ from streams.rules.calendar import SHANGHAI
 def _shanghai(moment: datetime) -> datetime:
     return moment.astimezone(SHANGHAI) if moment.tzinfo is not None else moment
 
+
+# Ledger indexes, tree sizes and log positions are PostgreSQL bigints.
+MAX_INDEX = 2**63 - 1
+
+# Free text in a path or query: anything PostgreSQL can store (no NUL).
+TEXT_PATTERN = r"^[^\x00]+$"
+USERNAME_PATTERN = r"^[a-z][a-z0-9._-]{1,31}$"  # as hub/sql/accounts.sql checks
+NAME_PATTERN = r"^[a-z][a-z0-9._-]{0,63}$"  # event types, access-log actions
+RULE_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
+CaseId = Annotated[str, Path(pattern=TEXT_PATTERN, max_length=200)]
 
 # Every time the API answers with is in Asia/Shanghai (+08:00), like the alerts' own times.
 Time = Annotated[datetime, AfterValidator(_shanghai)]
@@ -28,7 +39,7 @@ class Problem(BaseModel):
 
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(pattern=USERNAME_PATTERN)
     password: str = Field(min_length=1, max_length=1024)
 
 

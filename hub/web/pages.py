@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -36,7 +37,7 @@ from hub.web.auth import (
     session_of,
     workbench,
 )
-from hub.web.models import AlertOut
+from hub.web.models import MAX_INDEX, AlertOut
 from hub.web.security import csrf_for, mask_identities, new_token, same_secret, token_digest
 from hub.web.state import Workbench
 from hub.web.supervision import KIND_LABEL, SupervisionKind
@@ -172,7 +173,7 @@ BOARD_KEYS = ("status", "agency", "offence", "rule", "from", "to", "limit")
 
 @router.get("/board")
 async def board(request: Request, principal: CaseReader, wb: WB,
-                offset: Annotated[int, Query(ge=0)] = 0,
+                offset: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
     params = {k: request.query_params.get(k, "open" if k == "status" else "") for k in BOARD_KEYS}
     context = await _board_context(wb, principal, params, offset, limit)
@@ -181,7 +182,7 @@ async def board(request: Request, principal: CaseReader, wb: WB,
 
 @router.get("/board/rows")
 async def board_rows(request: Request, principal: CaseReader, wb: WB,
-                     offset: Annotated[int, Query(ge=0)] = 0,
+                     offset: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
                      limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
     """The board's live part (htmx polls it every few seconds)."""
     params = {k: request.query_params.get(k, "open" if k == "status" else "") for k in BOARD_KEYS}
@@ -212,7 +213,8 @@ async def case_page(case_id: str, request: Request, principal: CaseReader, wb: W
 
 
 @router.get("/cases/{case_id}/events/{ledger_index}/inclusion")
-async def inclusion_fragment(case_id: str, ledger_index: int, request: Request,
+async def inclusion_fragment(case_id: str, ledger_index: Annotated[int, PathParam(ge=0, le=MAX_INDEX)],
+                             request: Request,
                              principal: CaseReader, wb: WB) -> Response:
     check = await actions.check_inclusion(wb, principal, case_id, ledger_index)
     if check is None:
@@ -247,7 +249,7 @@ async def supervision_receipt(case_id: str, event_id: uuid.UUID, request: Reques
 
 @router.get("/audit")
 async def audit(request: Request, principal: LedgerReader, wb: WB,
-                start: Annotated[int, Query(ge=0)] = 0,
+                start: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
     q = request.query_params
 
@@ -278,9 +280,9 @@ async def audit_checkpoints(request: Request, principal: LedgerReader, wb: WB) -
 
 @router.get("/audit/proof")
 async def audit_proof(request: Request, principal: LedgerReader, wb: WB,
-                      index: Annotated[int | None, Query(ge=0)] = None,
-                      first: Annotated[int | None, Query(ge=0)] = None,
-                      second: Annotated[int | None, Query(ge=0)] = None) -> Response:
+                      index: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
+                      first: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
+                      second: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None) -> Response:
     """An inclusion proof (by index) or a consistency proof (first, second), checked here."""
     result: dict[str, Any] = {}
     try:
@@ -306,7 +308,7 @@ async def audit_proof(request: Request, principal: LedgerReader, wb: WB,
 
 @router.get("/audit/access-log")
 async def audit_access_log(request: Request, principal: LogReader, wb: WB,
-                           before: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                           before: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None) -> Response:
     q = request.query_params
     rows = await wb.accounts.access_log(before=before, limit=50,
                                         username=q.get("username") or None,

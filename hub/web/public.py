@@ -15,7 +15,7 @@ from audit.errors import LedgerError, VerificationError
 from audit.note_keys import CosignatureVerifier, parse_vkey
 from hub.adapters.postgres import StoreError, StoreUnavailable
 from hub.web.auth import workbench
-from hub.web.models import Problem
+from hub.web.models import MAX_INDEX, Problem
 from hub.web.state import Workbench
 
 router = APIRouter()
@@ -94,8 +94,8 @@ async def checkpoint(wb: WB) -> Response:
 @router.get("/v1/ledger/proof/inclusion", tags=["public"], responses=LEDGER_ERRORS)
 async def inclusion_proof(
     wb: WB, event_id: str | None = None,
-    index: Annotated[int | None, Query(ge=0)] = None,
-    tree_size: Annotated[int | None, Query(ge=0)] = None,
+    index: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
+    tree_size: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
 ) -> Any:
     """包含证明（RFC 9162，合同第 5 节）/ inclusion proof JSON (contract section 5)."""
     try:
@@ -107,8 +107,8 @@ async def inclusion_proof(
 
 @router.get("/v1/ledger/proof/consistency", tags=["public"], responses=LEDGER_ERRORS)
 async def consistency_proof(
-    wb: WB, first: Annotated[int | None, Query(ge=0)] = None,
-    second: Annotated[int | None, Query(ge=0)] = None,
+    wb: WB, first: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
+    second: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
 ) -> Any:
     """一致性证明 / consistency proof JSON between two tree sizes."""
     try:
@@ -121,7 +121,7 @@ async def consistency_proof(
 
 
 @router.get("/v1/ledger/cosignatures", tags=["public"], responses=LEDGER_ERRORS)
-async def cosignatures(wb: WB, tree_size: Annotated[int | None, Query(ge=0)] = None) -> Any:
+async def cosignatures(wb: WB, tree_size: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None) -> Any:
     """检查点及其见证联署 / a checkpoint with its witnesses' cosignature lines."""
     try:
         stored, found = await wb.ledger.cosigned(tree_size)

@@ -37,7 +37,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     """True if `password` matches; an absent user still pays for one verification."""
     try:
         return _HASHER.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeEncodeError):
         return False
 
 
