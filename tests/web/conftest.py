@@ -38,6 +38,7 @@ USERS = {  # name: (agency, role)
     "adm": ("zs-procuratorate", "admin"),
     "lockme": ("zs-aic", "officer"),
     "gone": ("zs-aic", "officer"),
+    "lockweb": ("zs-aic", "officer"),
 }
 PERSON_ID = "442000199001011234"
 LOCKOUT = 3
