@@ -67,6 +67,8 @@ SELECT linkage_make_append_only('access_log');
 
 -- Board queries (alerts filtered by status, rule, agency, period; offence through cases).
 CREATE INDEX IF NOT EXISTS alerts_status_raised_idx ON alerts (status, first_raised_at DESC);
+-- Counts per rule are index-only scans of this one (bench/workbench.py, docs/workbench.md).
+CREATE INDEX IF NOT EXISTS alerts_status_rule_idx ON alerts (status, rule_id, agency, case_id);
 CREATE INDEX IF NOT EXISTS cases_offence_idx ON cases ((state ->> 'offence'));
 
 GRANT SELECT, INSERT, UPDATE ON users, auth_tokens TO linkage_hub;
