@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hub.adapters.accounts_store import PostgresAccounts
 from hub.adapters.kafka_admin import ensure_topics
 from hub.adapters.registry_store import PostgresRegistry, RegistryError
 from hub.commands.common import CliError, database, print_json, print_table
+from hub.commands.user_cmds import cli_user
 from hub.runtime import resolve, signal_up
 from hub.settings import Settings
 from schemas.cloudevent import AGENCY_ID_PATTERN
@@ -58,6 +60,8 @@ async def agency_add(settings: Settings, args: argparse.Namespace) -> None:
             await PostgresRegistry(pool).add_agency(args.id, role, args.name, args.name_en or "")
         except (RegistryError, ValueError) as exc:
             raise CliError(str(exc)) from exc
+        await PostgresAccounts(pool).log(None, "agency.add", target=args.id, client="cli",
+                                         username=cli_user(), detail={"role": role.value, "name": args.name})
     print(f"已添加机关 / agency added: {args.id}")
     resolved = resolve(settings, need_database=False)
     if resolved.kafka:
@@ -80,6 +84,8 @@ async def agency_add_key(settings: Settings, args: argparse.Namespace) -> None:
             keyid = await PostgresRegistry(pool).add_key(args.id, pem)
         except (RegistryError, KeyFormatError) as exc:
             raise CliError(str(exc)) from exc
+        await PostgresAccounts(pool).log(None, "agency.add_key", target=args.id, client="cli",
+                                         username=cli_user(), detail={"keyid": keyid})
     print(keyid)
 
 
@@ -89,4 +95,7 @@ async def agency_revoke_key(settings: Settings, args: argparse.Namespace) -> Non
             when = await PostgresRegistry(pool).revoke_key(args.keyid)
         except RegistryError as exc:
             raise CliError(str(exc)) from exc
+        await PostgresAccounts(pool).log(None, "agency.revoke_key", target=args.keyid,
+                                         client="cli", username=cli_user(),
+                                         detail={"revoked_at": when})
     print(f"已吊销 / revoked {args.keyid} at {when.isoformat()}")

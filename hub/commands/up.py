@@ -91,9 +91,13 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
         children.append(_spawn(["worker"], env))
         children.append(_spawn(["web"], env))  # the workbench on LINKAGE_HTTP_PORT
         if args.demo:
-            for username, role, password in asyncio.run(demo_users(settings)):
+            created = asyncio.run(demo_users(settings))
+            for username, role, password in created:
                 print(f"演示用户 / demo user: {username:<10} {role:<20} 密码 password: {password}",
                       flush=True)
+            if not created:
+                print("演示用户已存在，密码见首次启动时的输出 / demo users exist already; their "
+                      "passwords were printed at the first start", flush=True)
         print(f"枢纽已启动 / hub running: {len(agencies)} agencies, "
               f"工作台 workbench http://127.0.0.1:{settings.http_port}/  "
               "(Ctrl-C 停止 / to stop)", flush=True)

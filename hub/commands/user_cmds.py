@@ -17,6 +17,14 @@ from hub.web.security import hash_password, password_problem
 from schemas.events import Role as AgencyRole
 
 
+def cli_user() -> str:
+    """Who ran a command, for the access log: the operating-system account."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -46,6 +54,7 @@ async def add_user(pool: Any, username: str, agency: str, role: Role, password: 
     except AccountError as exc:
         raise CliError(str(exc)) from exc
     await PostgresAccounts(pool).log(None, "user.add", target=username, client="cli",
+                                     username=cli_user(),
                                      detail={"role": role.value, "agency": agency})
 
 
@@ -78,7 +87,8 @@ async def user_disable(settings: Settings, args: argparse.Namespace) -> None:
             await accounts.disable(args.username)
         except AccountError as exc:
             raise CliError(str(exc)) from exc
-        await accounts.log(None, "user.disable", target=args.username, client="cli")
+        await accounts.log(None, "user.disable", target=args.username, client="cli",
+                           username=cli_user())
     print(f"已停用并吊销其令牌 / disabled, tokens revoked: {args.username}")
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from audit.errors import LedgerError
 from connectors.outbox import OutboxEntry
@@ -137,6 +138,26 @@ async def alerts(
         total=page.total, offset=offset, limit=limit, per_rule=page.per_rule,
         alerts=[board_alert(r, names, now, wb.config.yellow_days) for r in page.rows]),
         principal)
+
+
+@router.get("/alerts/export", tags=["supervision"], response_class=PlainTextResponse,
+            responses={200: {"content": {"text/csv": {}}}})
+async def export(
+    request: Request, principal: CaseReader, wb: WB,
+    status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
+    agency: Annotated[str | None, Query(pattern=AGENCY_ID_PATTERN)] = None,
+    offence: Offence | None = None,
+    rule: Annotated[str | None, Query(pattern=RULE_PATTERN)] = None,
+    raised_from: Annotated[datetime | None, Query(alias="from")] = None,
+    raised_to: Annotated[datetime | None, Query(alias="to")] = None,
+) -> Response:
+    """导出预警 CSV（记入访问日志）/ the alerts as CSV (the export is logged)."""
+    f = AlertFilter(status=status, agency=agency, offence=offence.value if offence else None,
+                    rule_id=rule, raised_from=actions.aware(raised_from),
+                    raised_to=actions.aware(raised_to))
+    body = await actions.export_alerts(wb, principal, f, client_of(request), "api")
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="alerts.csv"'})
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=NOT_FOUND, tags=["supervision"])

@@ -218,6 +218,19 @@ async def board_rows(request: Request, principal: CaseReader, wb: WB,
     return render(request, "_board_rows.html", **context)
 
 
+@router.get("/board/export.csv")
+async def board_export(request: Request, principal: CaseReader, wb: WB) -> Response:
+    params = {k: request.query_params.get(k, "") for k in BOARD_KEYS}
+    try:
+        f = _filter(params.get("status"), params.get("agency"), params.get("offence"),
+                    params.get("rule"), params.get("from"), params.get("to"))
+    except ValueError:
+        f = AlertFilter()
+    body = await actions.export_alerts(wb, principal, f, client_of(request), "page")
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="alerts.csv"'})
+
+
 @router.get("/cases/{case_id}")
 async def case_page(case_id: str, request: Request, principal: CaseReader, wb: WB) -> Response:
     view = await actions.read_case(wb, principal, case_id, client_of(request), "page")
@@ -234,7 +247,7 @@ async def case_page(case_id: str, request: Request, principal: CaseReader, wb: W
                 issued.append((row, entry))
     targets = sorted({a for a in [view.agency, *(e.agency for e in view.timeline)] if a}
                      | {a.agency for a in view.open_alerts})
-    return render(request, "case.html", case=view, names=names, issued=issued,
+    return render(request, "case.html", case=view, names=names, issued=issued, ruleset=wb.rules,
                   targets=targets, kinds=KIND_LABEL,
                   can_issue=principal.can(Capability.ISSUE_SUPERVISION)
                   and wb.desk.available)

@@ -4,12 +4,16 @@ ledger endpoints (same JSON as the worker's), metrics."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from schemas.signing import SigningKey
 from tests.web.conftest import LOCKOUT, PERSON_ID, Stack, eventually, password
 
 pytestmark = pytest.mark.integration
@@ -24,6 +28,8 @@ def endpoints(s: Stack) -> list[tuple[str, str, dict[str, Any] | None, dict[str,
         ("GET", "/api/v1/me", None, {"sup": 200, "aic": 200, "aud": 200, "adm": 200}),
         ("GET", "/api/v1/agencies", None, {"sup": 200, "aic": 200, "aud": 200, "adm": 200}),
         ("GET", "/api/v1/alerts?status=open", None,
+         {"sup": 200, "aic": 200, "aud": 200, "adm": 403}),
+        ("GET", "/api/v1/alerts/export?status=open", None,
          {"sup": 200, "aic": 200, "aud": 200, "adm": 403}),
         ("GET", f"/api/v1/cases/{p}", None, {"sup": 200, "aic": 200, "aud": 200, "adm": 403}),
         ("GET", f"/api/v1/cases/{p}/events/0/inclusion", None,  # P's opening is entry 0
@@ -216,3 +222,28 @@ async def test_openapi_describes_the_api(stack: Stack) -> None:
                  "/v1/ledger/proof/inclusion"):
         assert path in schema["paths"], path
     assert "HTTPBearer" in json.dumps(schema["components"]["securitySchemes"])
+
+
+async def test_exports_are_scoped_masked_and_logged(stack: Stack) -> None:
+    answer = await stack.get("aud", "/api/v1/alerts/export", params={"status": "open"})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(answer.text.removeprefix("\ufeff"))))
+    assert rows[0][:4] == ["alert_id", "rule_id", "status", "case_id"]
+    assert any(stack.cases["P"] in row for row in rows)
+    no_identity_number(answer)
+    scoped = await stack.get("psb", "/api/v1/alerts/export")
+    assert stack.cases["P"] not in scoped.text
+    log = (await stack.get("adm", "/api/v1/access-log", params={"action": "export"})).json()
+    assert {r["username"] for r in log} >= {"aud", "psb"}
+
+
+async def test_user_and_agency_changes_are_logged(stack: Stack, tmp_path: Path) -> None:
+    SigningKey.generate().write_pair(tmp_path, "extra")
+    done = stack.cli("agency", "add-key", "zs-psb", str(tmp_path / "extra.pub.pem"))
+    assert done.returncode == 0, done.stderr
+    log = (await stack.get("aud", "/api/v1/access-log")).json()
+    actions = {(r["action"], r["target"]) for r in log}
+    assert ("agency.add_key", "zs-psb") in actions
+    users = (await stack.get("aud", "/api/v1/access-log", params={"action": "user.add"})).json()
+    assert {r["target"] for r in users} >= {"sup", "aic", "aud", "adm"}
+    assert all(r["client"] == "cli" and r["username"].startswith("cli") for r in users)
