@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo test test-browser lint bench
+.PHONY: setup demo test test-core test-kafka test-browser lint bench
 
 $(BIN)/linkage-hub: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,15 @@ setup: $(BIN)/linkage-hub $(WEB_VENDOR)
 demo: setup
 	$(BIN)/linkage-hub up --demo
 
-test: setup
-	$(BIN)/pytest -q
+# The whole suite: the core (unit + integration on Tansu and PostgreSQL), then the heavy targets
+# that start a three-broker Apache Kafka cluster (Java + Maven) or a browser.
+test: test-core test-kafka
+
+test-core: setup
+	$(BIN)/pytest -q -m "not kafka_cluster"
+
+test-kafka: setup
+	$(BIN)/pytest -q -m kafka_cluster
 
 # Browser tests only (Debian's Chromium: apt-get install chromium fonts-noto-cjk).
 test-browser: setup

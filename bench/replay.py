@@ -167,7 +167,7 @@ async def with_database(records: list[Generated], cases: int, dsn: str, home: Pa
     finally:
         await pool.close()
     settings = Settings.from_env({"LINKAGE_HOME": str(home), "LINKAGE_DATABASE_URL": dsn})
-    settings.hub_key()
+    settings.ensure_hub_key()
     started = time.perf_counter()
     await rules_replay(settings, argparse.Namespace(rules=None, override=None))
     elapsed = time.perf_counter() - started

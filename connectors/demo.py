@@ -13,16 +13,26 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
 from connectors.connector import Connector, ReceiptTimeout
+from connectors.events import build_event
+from connectors.outbox import STATUS_LABEL, describe_outcome
+from schemas.alert import Alert
 from schemas.cloudevent import readable_event_id
-from schemas.dsse import EVENT_PAYLOAD_TYPE
-from schemas.signing import SigningKey, public_pem
+from schemas.dsse import ALERT_PAYLOAD_TYPE, EVENT_PAYLOAD_TYPE, Envelope
+from schemas.receipt import Receipt
+from schemas.signing import SigningKey, public_pem, verify_envelope_signature
+from schemas.topics import ALERTS
 
 SHA = "5f" * 32
 ALL_DOCS = ["transfer_letter", "investigation_report", "seized_items_list", "inspection_report"]
@@ -143,12 +153,10 @@ def demo_keys(home: Path, agencies: list[str]) -> dict[str, SigningKey]:
     return keys
 
 
-def bad_records(connector: Connector, stranger: SigningKey) -> list[tuple[str, bytes, str]]:
+def bad_records(connector: Connector, stranger: SigningKey,
+                case: str) -> list[tuple[str, bytes, str]]:
     """(label, signed value, case id) of records the hub must reject, for the demo."""
-    from connectors.events import build_event
-
     now = datetime.now(UTC)
-    case = f"BAD-{uuid.uuid4().hex[:6]}"
     _, good = build_event(connector.agency_id, "case.opened", case, {
         "offence": "other", "opened_at": now.isoformat(), "summary": "演示 / demo",
         "parties": _party("演示单位", "91442000MA55LM678C")})
@@ -173,9 +181,110 @@ def bad_records(connector: Connector, stranger: SigningKey) -> list[tuple[str, b
     ]
 
 
-async def run_demo(bootstrap: str, home: Path, hub_public_key: Any, accelerate: float,
-                   register: Callable[[str, str], Any]) -> None:
-    """Run every scenario concurrently, then the bad records; print each receipt."""
+ALERT_LABEL = {"open": "预警 open", "resolved": "解除 resolved"}
+ALERT_SLACK_SECONDS = 10.0
+"""How long past the last demo deadline to keep watching for alerts (the hub sweeps every
+second; this covers a loaded machine)."""
+
+
+def open_alert(value: bytes, hub_public_key: Ed25519PublicKey) -> Alert | None:
+    """An alert from `linkage.alerts`, or None unless it is signed by the hub."""
+    try:
+        envelope = Envelope.model_validate_json(value)
+        if envelope.payload_type != ALERT_PAYLOAD_TYPE or not any(
+                verify_envelope_signature(envelope, s.signature_bytes(), hub_public_key)
+                for s in envelope.signatures):
+            return None
+        return Alert.model_validate_json(envelope.payload_bytes())
+    except (ValidationError, ValueError):
+        return None
+
+
+def describe_alert(alert: Alert) -> str:
+    """An alert for people (its messages already give the due time in Asia/Shanghai)."""
+    return (f"  ⚠ {ALERT_LABEL[alert.status]} {alert.rule_id} [{alert.case_id}] "
+            f"{alert.message_zh} / {alert.message_en}")
+
+
+@dataclass
+class Tally:
+    """What the demo showed: receipts by status, alerts by status."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    alerts: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        outcomes = ", ".join(f"{STATUS_LABEL[s]} {self.outcomes[s]}" for s in STATUS_LABEL)
+        alerts = ", ".join(f"{ALERT_LABEL[s]} {self.alerts[s]}" for s in ALERT_LABEL)
+        return f"回执 / receipts: {outcomes}; 预警 / alerts: {alerts}"
+
+
+async def watch_alerts(bootstrap: str, hub_public_key: Ed25519PublicKey, cases: set[str],
+                       tally: Tally) -> None:
+    """Print each hub-signed alert about the demo's cases as the procuratorate receives it."""
+    consumer = AIOKafkaConsumer(ALERTS, bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    try:
+        await consumer.start()  # inside: a cancelled start must still be stopped
+        seen: set[tuple[str, str]] = set()
+        async for message in consumer:
+            alert = open_alert(message.value or b"", hub_public_key)
+            if alert is None or alert.case_id not in cases:
+                continue
+            if (alert.alert_id, alert.status) in seen:  # a re-published alert
+                continue
+            seen.add((alert.alert_id, alert.status))
+            tally.alerts[alert.status] += 1
+            print(describe_alert(alert), flush=True)
+    finally:
+        await consumer.stop()
+
+
+async def send_raw_and_read_receipt(bootstrap: str, connector: Connector, case_id: str,
+                                    value: bytes, match: Callable[[Receipt], bool],
+                                    timeout: float = 60.0) -> Receipt | None:
+    """Send record bytes outside the connector's outbox and return the hub's receipt that
+    `match`es: for records the outbox cannot track (a second copy of an accepted record,
+    whose outbox entry keeps its first outcome; a record with no readable event id)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False)
+    try:
+        await consumer.start()
+        await consumer.topics()
+        partitions = consumer.partitions_for_topic(connector.receipts_topic) or {0}
+        tps = [TopicPartition(connector.receipts_topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)  # pinned before the record is sent
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        try:
+            await producer.start()
+            await producer.send_and_wait(connector.ingress_topic, value,
+                                         key=case_id.encode("utf-8"))
+        finally:
+            await producer.stop()
+        async with asyncio.timeout(timeout):
+            async for message in consumer:
+                receipt = connector.open_receipt(message.value or b"")
+                if receipt is not None and match(receipt):
+                    return receipt
+    except TimeoutError:
+        return None
+    finally:
+        await consumer.stop()
+    return None
+
+
+def case_id_of(scenario: Scenario) -> str:
+    return f"{scenario.case_prefix}-{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:4]}"
+
+
+async def run_demo(bootstrap: str, home: Path, hub_public_key: Ed25519PublicKey,
+                   accelerate: float, register: Callable[[str, str], Any]) -> Tally:
+    """Run every scenario concurrently, re-send one accepted record (a duplicate), send the
+    bad records, and print every receipt and every alert the hub raises about these cases
+    until the last back-dated deadline has lapsed."""
     agencies = sorted({s.agency for sc in SCENARIOS for s in sc.steps})
     keys = demo_keys(home, agencies)
     for agency, key in keys.items():
@@ -183,40 +292,85 @@ async def run_demo(bootstrap: str, home: Path, hub_public_key: Any, accelerate: 
     connectors = {a: Connector(a, keys[a], bootstrap=bootstrap,
                                outbox_path=home / "demo" / f"{a}.sqlite",
                                hub_public_key=hub_public_key) for a in agencies}
+    case_ids = {scenario: case_id_of(scenario) for scenario in SCENARIOS}
+    tally = Tally()
+    bad_case = f"BAD-{uuid.uuid4().hex[:6]}"
+    watcher = asyncio.create_task(watch_alerts(bootstrap, hub_public_key,
+                                               {*case_ids.values(), bad_case}, tally))
     for c in connectors.values():
         await c.start()
     try:
-        await asyncio.gather(*(run_scenario(sc, connectors, accelerate) for sc in SCENARIOS))
+        sent = await asyncio.gather(*(run_scenario(sc, case_ids[sc], connectors, accelerate,
+                                                   tally) for sc in SCENARIOS))
+        alerts_due = asyncio.get_running_loop().time() + 86400 / accelerate + ALERT_SLACK_SECONDS
         aic = connectors["zs-aic"]
-        sent = []
-        for label, value, case in bad_records(aic, SigningKey.generate()):
-            event_id = readable_event_id(value)
-            aic.enqueue_raw(event_id or str(uuid.uuid4()), case, "bad", value)
-            sent.append((label, event_id))
-        for label, event_id in sent:
-            outcome = "回执无事件编号 / receipt carries no event id"
-            if event_id is not None:
-                try:
-                    entry = await aic.wait_for_receipt(event_id, timeout=30)
-                    outcome = f"{entry.status} {entry.reason}: {entry.detail}"
-                except ReceiptTimeout:
-                    outcome = "等待回执超时 / no receipt yet"
-            print(f"  ✗ {label}\n      → {outcome}", flush=True)
-        print("演示完成:`linkage-hub ledger list`、`linkage-hub alerts list` 查看结果 / demo done: "
-              "see `linkage-hub ledger list` and `linkage-hub alerts list`", flush=True)
+        first_accepted = next((event_id for event_id in sent[0]
+                               if (e := aic.outbox.get(event_id)) and e.status == "accepted"),
+                              None)
+        if first_accepted is not None:
+            print("↻ 重发一条已接收的记录（如确认丢失后的重试）/ re-send an accepted record "
+                  "(as after a lost acknowledgement)", flush=True)
+            entry = aic.outbox.get(first_accepted)
+            assert entry is not None
+            receipt = await send_raw_and_read_receipt(
+                bootstrap, aic, entry.case_id, entry.value,
+                lambda r: r.event_id == first_accepted)
+            print("  → " + _show_receipt(receipt, tally), flush=True)
+        await send_bad_records(bootstrap, aic, bad_case, tally)
+        remaining = alerts_due - asyncio.get_running_loop().time()
+        if remaining > 0:
+            print(f"… 等待到期预警（约 {remaining:.0f} 秒）/ waiting about {remaining:.0f} s for "
+                  "deadline alerts", flush=True)
+            await asyncio.sleep(remaining)
+        print(f"演示完成 / demo done. {tally.summary()}\n"
+              "查看 / see: `linkage-hub ledger list`, `linkage-hub alerts list`", flush=True)
+        return tally
     finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         for c in connectors.values():
             await c.stop()
 
 
-async def run_scenario(scenario: Scenario, connectors: dict[str, Connector],
-                       accelerate: float) -> None:
-    """Send a scenario's steps, stamped with back-dated legal times (see module docstring)."""
-    case_id = f"{scenario.case_prefix}-{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:4]}"
+def _show_receipt(receipt: Receipt | None, tally: Tally) -> str:
+    if receipt is None:
+        return "等待回执超时 / no receipt yet"
+    tally.outcomes[receipt.status.value] += 1
+    return describe_outcome(receipt.status.value, receipt.reason, receipt.detail,
+                            receipt.ledger_index)
+
+
+async def send_bad_records(bootstrap: str, aic: Connector, case: str, tally: Tally) -> None:
+    """Records the hub must reject, each with its receipt (reason in zh and en)."""
+    sent = []
+    for label, value, _ in bad_records(aic, SigningKey.generate(), case):
+        event_id = readable_event_id(value)
+        if event_id is not None:
+            aic.enqueue_raw(event_id, case, "bad", value)
+        sent.append((label, event_id, value))
+    for label, event_id, value in sent:
+        if event_id is None:  # no id to key the receipt by: read it off the receipts topic
+            receipt = await send_raw_and_read_receipt(
+                bootstrap, aic, case, value,
+                lambda r: r.event_id is None and r.status.value == "rejected")
+            outcome = _show_receipt(receipt, tally)
+        else:
+            try:
+                entry = await aic.wait_for_receipt(event_id, timeout=30)
+                tally.outcomes[entry.status] += 1
+                outcome = describe_outcome(entry.status, entry.reason, entry.detail)
+            except ReceiptTimeout:
+                outcome = "等待回执超时 / no receipt yet"
+        print(f"  ✗ {label}\n      → {outcome}", flush=True)
+
+
+async def run_scenario(scenario: Scenario, case_id: str, connectors: dict[str, Connector],
+                       accelerate: float, tally: Tally) -> list[str]:
+    """Send a scenario's steps, stamped with back-dated legal times (see module docstring);
+    returns the event ids."""
     span = max(s.at_hours for s in scenario.steps)
     margin = timedelta(seconds=86400 / accelerate) if scenario.pending_hours else timedelta()
     start = datetime.now(UTC) - timedelta(hours=span + scenario.pending_hours) + margin
-    print(f"▶ {scenario.title_zh} / {scenario.title_en}  [{case_id}]", flush=True)
     # Send the whole back-dated history at once: step by step, the hub would judge each
     # intermediate state against the real clock (e.g. an approval with the handover not yet
     # sent looks overdue) and raise alerts that the next step resolves.
@@ -226,12 +380,15 @@ async def run_scenario(scenario: Scenario, connectors: dict[str, Connector],
         connector = connectors[step.agency]
         sent.append((step, connector, await connector.publish(
             step.type_name, case_id, step.data(legal_time.isoformat()), time=legal_time)))
+    lines = [f"▶ {scenario.title_zh} / {scenario.title_en}  [{case_id}]"]
     for step, connector, event_id in sent:
-        await asyncio.sleep(0.5)
         try:
             entry = await connector.wait_for_receipt(event_id, timeout=60)
-            index = f" #{entry.ledger_index}" if entry.ledger_index is not None else ""
-            print(f"  {step.agency:<12} {step.type_name:<22} → {entry.status}{index}", flush=True)
+            tally.outcomes[entry.status] += 1
+            outcome = describe_outcome(entry.status, entry.reason, entry.detail,
+                                       entry.ledger_index)
         except ReceiptTimeout:
-            print(f"  {step.agency:<12} {step.type_name:<22} → 等待回执超时 / no receipt yet",
-                  flush=True)
+            outcome = "等待回执超时 / no receipt yet"
+        lines.append(f"  {step.agency:<12} {step.type_name:<22} → {outcome}")
+    print("\n".join(lines), flush=True)  # one block per case, not interleaved
+    return [event_id for _, _, event_id in sent]

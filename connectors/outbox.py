@@ -16,7 +16,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from schemas.reasons import Reason
+
 FINAL = ("accepted", "duplicate", "rejected")
+STATUS_LABEL = {"accepted": "接收 accepted", "duplicate": "重复 duplicate",
+                "rejected": "拒收 rejected"}
+
+
+def describe_outcome(status: str, reason: str | None, detail: str | None,
+                     ledger_index: int | None = None) -> str:
+    """A receipt for people: the status, and for a rejection its reason in zh and en."""
+    text = STATUS_LABEL.get(status, status)
+    if ledger_index is not None and status == "accepted":
+        text += f" #{ledger_index}"
+    if reason:
+        try:
+            code = Reason(reason)
+            text += f" {reason}: {code.message_zh} / {code.message_en}"
+        except ValueError:
+            text += f" {reason}"
+    if detail:
+        text += f" ({detail})" if reason else f": {detail}"
+    return text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (

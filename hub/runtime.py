@@ -12,7 +12,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from hub.settings import Settings
+from hub.settings import HomeNotInitialised, Settings
 
 RUNTIME_FILE = "runtime.json"
 
@@ -48,16 +48,28 @@ def _read_runtime(settings: Settings) -> dict[str, str]:
 _embedded: list[object] = []
 
 
-def resolve(settings: Settings, *, need_kafka: bool = False, need_database: bool = True) -> Settings:
-    """Settings with kafka / database_url filled from the runtime file or embedded data."""
+def embedded_pgdata(settings: Settings) -> Path:
+    return settings.home / "pgdata"
+
+
+def resolve(settings: Settings, *, need_kafka: bool = False, need_database: bool = True,
+            init: bool = False) -> Settings:
+    """Settings with kafka / database_url filled from the runtime file or embedded data.
+
+    Without LINKAGE_DATABASE_URL or a running `up`, the embedded database under LINKAGE_HOME
+    is started; it is created only when `init` is true (`linkage-hub init`), so a command
+    run in the wrong directory refuses instead of answering from a new, empty database.
+    """
     runtime = _read_runtime(settings)
     kafka = settings.kafka or runtime.get("kafka")
     database_url = settings.database_url or runtime.get("database_url")
     if need_database and not database_url:
         from hub.embedded import EmbeddedDatabase
 
-        # The embedded data directory, created on first use (so `agency add` works before `up`).
-        db = EmbeddedDatabase(settings.home / "pgdata").start()
+        pgdata = embedded_pgdata(settings)
+        if not init and not (pgdata / "PG_VERSION").exists():
+            raise HomeNotInitialised(settings.home, "没有数据库", "no database")
+        db = EmbeddedDatabase(pgdata).start()
         _embedded.append(db)
         database_url = db.dsn
     resolved = replace(settings, kafka=kafka, database_url=database_url)

@@ -9,6 +9,22 @@ from pathlib import Path
 from schemas.signing import SigningKey
 
 
+class HomeNotInitialised(RuntimeError):
+    """LINKAGE_HOME holds no hub (no hub key, no embedded database) and nobody asked to make one.
+
+    Only `linkage-hub init` and `linkage-hub up` create a hub home: a command run in the wrong
+    directory must not silently mint a new hub key or an empty database.
+    """
+
+    def __init__(self, home: Path, missing_zh: str, missing_en: str) -> None:
+        super().__init__(
+            f"{home} 不是已初始化的枢纽目录（{missing_zh}）：请先运行 `linkage-hub init` 或 "
+            f"`linkage-hub up`，或将 LINKAGE_HOME 指向枢纽目录 / {home} is not an initialised "
+            f"hub home ({missing_en}): run `linkage-hub init` or `linkage-hub up` first, or "
+            "point LINKAGE_HOME at the hub's home")
+        self.home = home
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the hub's broker, database and state live."""
@@ -45,17 +61,26 @@ class Settings:
     def keys_dir(self) -> Path:
         return self.home / "keys"
 
+    @property
+    def hub_key_path(self) -> Path:
+        return self.keys_dir / "hub.key.pem"
+
     def hub_key(self) -> SigningKey:
-        """The hub's own Ed25519 key; generated on first use under LINKAGE_HOME/keys."""
-        path = self.keys_dir / "hub.key.pem"
-        if not path.exists():
+        """The hub's own Ed25519 key from LINKAGE_HOME/keys; refuses when there is none."""
+        if not self.hub_key_path.exists():
+            raise HomeNotInitialised(self.home, "没有枢纽密钥", "no hub key")
+        return SigningKey.from_file(self.hub_key_path)
+
+    def ensure_hub_key(self) -> SigningKey:
+        """The hub's key, generated if missing (only initialising commands call this)."""
+        if not self.hub_key_path.exists():
             SigningKey.generate().write_pair(self.keys_dir, "hub")
-        return SigningKey.from_file(path)
+        return SigningKey.from_file(self.hub_key_path)
 
     def require_database(self) -> str:
         if not self.database_url:
             raise SystemExit(
-                "未配置数据库:请设置 LINKAGE_DATABASE_URL 或先运行 `linkage-hub up`\n"
+                "错误 / error: 未配置数据库：请设置 LINKAGE_DATABASE_URL 或先运行 `linkage-hub up` / "
                 "no database: set LINKAGE_DATABASE_URL or run `linkage-hub up` first"
             )
         return self.database_url
@@ -63,7 +88,7 @@ class Settings:
     def require_kafka(self) -> str:
         if not self.kafka:
             raise SystemExit(
-                "未配置 Kafka:请设置 LINKAGE_KAFKA 或先运行 `linkage-hub up`\n"
+                "错误 / error: 未配置 Kafka：请设置 LINKAGE_KAFKA 或先运行 `linkage-hub up` / "
                 "no Kafka: set LINKAGE_KAFKA or run `linkage-hub up` first"
             )
         return self.kafka

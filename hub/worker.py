@@ -230,5 +230,9 @@ async def until_done(
 
 def run(settings: Settings, agency_ids: Sequence[str], loglevel: str) -> None:
     """Run the faust worker for these agencies in this process until SIGINT/SIGTERM."""
-    faust.Worker(build_app(settings, agency_ids), loglevel=loglevel,
-                 quiet=True).execute_from_commandline()
+    worker = faust.Worker(build_app(settings, agency_ids), loglevel=loglevel, quiet=True)
+    # No terminal spinner: the worker runs under `up` (or a service manager), whose output
+    # it would garble, and faust's spinner writes to stdout at exit, which raises (and
+    # prints a traceback) when that stdout is a pipe whose reader is gone (`up | tee`).
+    worker.spinner = None
+    worker.execute_from_commandline()

@@ -80,8 +80,9 @@ class SigningKey:
         return cls(load_private_pem(pem))
 
     @classmethod
-    def from_file(cls, path: Path) -> SigningKey:
-        return cls.from_pem(path.read_bytes())
+    def from_file(cls, path: str | Path) -> SigningKey:
+        """The private key in a PKCS#8 PEM file."""
+        return cls.from_pem(Path(path).read_bytes())
 
     @property
     def public_key(self) -> Ed25519PublicKey:

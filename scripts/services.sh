@@ -2,6 +2,7 @@
 # Installs (Debian packages) and starts the servers the integration tests use, idempotently.
 #   scripts/services.sh postgres   PostgreSQL over TCP on 127.0.0.1:5432, password auth,
 #                                  user postgres / password postgres (LINKAGE_TEST_TCP_DSN's default)
+#   scripts/services.sh java       Java and Maven, for the Apache Kafka cluster tests
 set -euo pipefail
 
 apt_install() {
@@ -21,6 +22,12 @@ postgres() {
   for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
   # The tests connect over TCP with a password (scram-sha-256, Debian's default for host lines).
   su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
+}
+
+java() {
+  # Apache Kafka for the cluster tests: its jars come from Maven Central (deploy/kafka/pom.xml).
+  command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 \
+    || apt_install default-jre-headless maven
 }
 
 for service in "$@"; do "$service"; done

@@ -23,7 +23,7 @@ import uuid
 import weakref
 import zipfile
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
@@ -33,7 +33,7 @@ KAFKA_VERSION = "4.1.1"
 
 POM = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "pom.xml"
 ENABLE_HINT = ("to enable it, install Java 17+ and Maven 3 with access to Maven Central "
-               "(Debian: apt-get install openjdk-17-jdk-headless maven)")
+               "(Debian: apt-get install default-jre-headless maven)")
 BROKERS = 3
 HOST = "127.0.0.1"
 MECHANISM = "SCRAM-SHA-512"
@@ -47,15 +47,21 @@ _STORAGE_TOOL = ("org.apache.kafka.tools.StorageTool", "kafka.tools.StorageTool"
 _ACL_COMMAND = ("org.apache.kafka.tools.AclCommand", "kafka.admin.AclCommand")
 _CONFIG_COMMAND = ("org.apache.kafka.tools.ConfigCommand", "kafka.admin.ConfigCommand")
 
+BROKER_JVM = ("-Xms128m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true")
+"""Broker JVM options besides -Xmx (KafkaCluster's heap) and the logging properties."""
 _TOOL_JVM = ["-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Djava.awt.headless=true"]
 
 
 class KafkaUnavailable(RuntimeError):
-    """Java or Maven is missing, or Maven could not fetch Kafka: the cluster cannot run here."""
+    """Java 17+ or Maven is missing: Kafka cannot be fetched or run on this machine."""
 
 
 class KafkaClusterError(RuntimeError):
     """The cluster failed to format, start, stop or answer an admin command."""
+
+
+class KafkaFetchError(KafkaClusterError):
+    """Java and Maven are there, but Maven failed to fetch Kafka (a broken pom, no Maven Central)."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +120,8 @@ def java_executable() -> str:
 def fetch_kafka(version: str = KAFKA_VERSION) -> Path:
     """Fetch the broker and tool jars once with Maven (idempotent); returns the cache directory.
 
-    The jars are in `<cache>/libs`; a changed deploy/kafka/pom.xml fetches them again. Raises KafkaUnavailable when java or mvn is missing or the
-    fetch fails.
+    The jars are in `<cache>/libs`; a changed deploy/kafka/pom.xml fetches them again. Raises
+    KafkaUnavailable when java (17+) or mvn is missing, KafkaFetchError when Maven fails.
     """
     home = kafka_cache(version)
     libs = home / "libs"
@@ -140,10 +146,10 @@ def fetch_kafka(version: str = KAFKA_VERSION) -> Path:
             done = subprocess.run(command, capture_output=True, text=True, timeout=1800,
                                   check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise KafkaUnavailable(f"{' '.join(command)} failed: {exc}") from exc
+            raise KafkaFetchError(f"{' '.join(command)} failed: {exc}") from exc
         if done.returncode != 0 or not (partial / f"kafka_2.13-{version}.jar").exists():
             output = (done.stdout + done.stderr).strip()[-4000:]
-            raise KafkaUnavailable(f"Maven could not fetch Kafka {version} "
+            raise KafkaFetchError(f"Maven could not fetch Kafka {version} "
                                    f"(exit {done.returncode}; is Maven Central reachable?): "
                                    f"{' '.join(command)}\n{output}")
         shutil.rmtree(libs, ignore_errors=True)
@@ -240,7 +246,6 @@ class _Node:
     controller_port: int
     process: subprocess.Popen[bytes] | None = None
     output: IO[bytes] | None = None
-    started_at: float = field(default=0.0)
 
     @property
     def log(self) -> Path:
@@ -278,7 +283,8 @@ class KafkaCluster:
 
     def __init__(self, root: Path | None = None, *, admin_user: str = "admin",
                  admin_password: str | None = None, client_ports: Sequence[int] | None = None,
-                 heap: str = "512m", extra_config: Mapping[str, str] | None = None,
+                 heap: str = "512m", jvm_options: Sequence[str] = BROKER_JVM,
+                 extra_config: Mapping[str, str] | None = None,
                  version: str = KAFKA_VERSION, start_timeout: float = 120.0) -> None:
         if client_ports is not None and len(client_ports) != BROKERS:
             raise ValueError(f"client_ports needs {BROKERS} ports")
@@ -287,6 +293,7 @@ class KafkaCluster:
             _check_safe("admin_password", admin_password or os.urandom(18).hex()))
         self.version = version
         self.heap = heap
+        self.jvm_options = list(jvm_options)
         self.start_timeout = start_timeout
         self._root = root
         self._owns_root = root is None
@@ -631,19 +638,20 @@ class KafkaCluster:
         libs = self._require_libs()
         main = self._classes.get(_BROKER_MAIN) or self._classes.setdefault(
             _BROKER_MAIN, _find_class(libs, _BROKER_MAIN))
-        command = [self._java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC",
-                   "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+        command = [self._java, f"-Xmx{self.heap}", *self.jvm_options,
                    f"-Dlog4j2.configurationFile={node.home / 'log4j2.properties'}",
                    f"-Dkafka.logs.dir={node.home / 'logs'}",
                    "-cp", str(libs / "*"), main, str(node.home / "server.properties")]
         self._close_output(node)
         node.output = (node.home / "logs" / "stdout.log").open("ab")
+        # Own session: a Ctrl-C meant for the caller doesn't hit the JVMs, stop() shuts them
+        # down. Die with the parent, so a killed test run leaves no broker behind; only from the
+        # main thread, as the kernel ties that signal to the thread that forked, not the process.
         main_thread = threading.current_thread() is threading.main_thread()
         node.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=node.output, stderr=subprocess.STDOUT,
             cwd=node.home, start_new_session=True,
             preexec_fn=_die_with_parent if main_thread and sys.platform == "linux" else None)
-        node.started_at = time.monotonic()
 
     def _reap(self, node: _Node, deadline: float) -> None:
         if node.process is None:

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
 
 from hub.adapters.case_store import PostgresCaseStore
 from hub.adapters.postgres import translated_errors
-from hub.commands.common import database, print_json, print_table
+from hub.commands.common import LOCAL_ZONE_LABEL, database, local_time, print_json, print_table
 from hub.settings import Settings
-from streams.rules import SHANGHAI
 
 STATUS_LABEL = {"open": "未解除 open", "resolved": "已解除 resolved"}
-
-
-def _local(moment: datetime | None) -> str:
-    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
 async def alerts_list(settings: Settings, args: argparse.Namespace) -> None:
@@ -26,9 +20,9 @@ async def alerts_list(settings: Settings, args: argparse.Namespace) -> None:
         return
     print_table(
         ["预警 alert id", "规则 rule", "状态 status", "案件 case", "责任机关 agency",
-         "触发 raised (+08)", "期限 due (+08)", "说明 message"],
+         f"触发 raised {LOCAL_ZONE_LABEL}", f"期限 due {LOCAL_ZONE_LABEL}", "说明 message"],
         [[a.alert_id, a.rule_id, STATUS_LABEL[a.status], a.case_id, a.agency,
-          _local(a.raised_at), _local(a.due_at), a.message_zh] for a in alerts],
+          local_time(a.raised_at), local_time(a.due_at), a.message_zh] for a in alerts],
     )
     open_count = sum(1 for a in alerts if a.status == "open")
     print(f"共 {len(alerts)} 条，未解除 {open_count} 条 / {len(alerts)} alerts, {open_count} open")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from connectors.bulk_import import plan_import, send_planned
 from connectors.connector import Connector, ReceiptTimeout
+from connectors.outbox import describe_outcome
 from connectors.penalty.records import PenaltyFileError
 from hub.commands.common import CliError
 from hub.runtime import resolve
@@ -52,11 +53,16 @@ async def import_penalties(settings: Settings, args: argparse.Namespace) -> None
     await connector.start()
     try:
         counts = await send_planned(connector, plan, args.wait, sys.stderr)
+        rejected = [e for e in (connector.outbox.get(ev.event_id) for ev in plan.events)
+                    if e is not None and e.status == "rejected"]
     except ReceiptTimeout as exc:
         raise CliError(f"{exc}(事件仍在发件箱中,重跑即可续传 / events stay in the outbox; "
                        "re-run to resume)") from exc
     finally:
         await connector.stop()
+    for entry in rejected[:20]:
+        print(f"  ✗ {entry.case_id} {entry.event_type} → "
+              f"{describe_outcome(entry.status, entry.reason, entry.detail)}", file=sys.stderr)
     print("回执 / receipts: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     if report.errors:
         raise CliError(f"{report.rows_rejected} 行未导入 / rows not imported", code=3)

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from audit.checkpointer import LedgerProofs
@@ -21,7 +22,14 @@ from audit.recheck import SignatureCheck, key_from_json, key_to_json, verify_led
 from hub.adapters.ledger_store import PostgresLedger
 from hub.adapters.postgres import translated_errors
 from hub.adapters.registry_store import PostgresRegistry
-from hub.commands.common import CliError, database, print_json, print_table
+from hub.commands.common import (
+    LOCAL_ZONE_LABEL,
+    CliError,
+    database,
+    local_time,
+    print_json,
+    print_table,
+)
 from hub.settings import Settings
 from hub.wiring import hub_signer, open_ledger
 from schemas.signing import public_pem
@@ -38,10 +46,11 @@ async def ledger_list(settings: Settings, args: argparse.Namespace) -> None:
         print_json([e.summary() for e in entries])
         return
     print_table(
-        ["序号 index", "机关 agency", "案件 case", "类型 type", "事件时间 event time",
-         "接收时间 received", "事件 event id"],
+        ["序号 index", "机关 agency", "案件 case", "类型 type",
+         f"事件时间 event time {LOCAL_ZONE_LABEL}", f"接收时间 received {LOCAL_ZONE_LABEL}",
+         "事件 event id"],
         [[e.ledger_index, e.agency_id, e.case_id, e.event_type,
-          e.event_time.isoformat(timespec="seconds"), e.received_at.isoformat(timespec="seconds"),
+          local_time(e.event_time, seconds=True), local_time(e.received_at, seconds=True),
           e.event_id] for e in entries],
     )
 
@@ -60,6 +69,8 @@ async def _signed_ledger(settings: Settings) -> AsyncIterator[_Session]:
             yield _Session(open_ledger(pool, settings), PostgresRegistry(pool))
         except LedgerError as exc:
             raise CliError(exc.diagnostics()) from exc
+        except ValidationError:
+            raise  # the CLI's one error mapping gives it one line
         except ValueError as exc:
             raise CliError(str(exc)) from exc
 
@@ -119,6 +130,9 @@ async def ledger_verify(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _verify_export(directory: Path, hub_vkey: str | None) -> None:
+    if not (directory / "manifest.json").is_file():
+        raise CliError(f"不是账本导出目录（缺少 manifest.json）/ not a ledger export directory "
+                       f"(no manifest.json): {directory}")
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     keys_doc = json.loads((directory / "agency_keys.json").read_text(encoding="utf-8"))
     check = SignatureCheck({k["keyid"]: key_from_json(k) for k in keys_doc})
@@ -136,6 +150,9 @@ def _verify_export(directory: Path, hub_vkey: str | None) -> None:
 
 async def ledger_export(settings: Settings, args: argparse.Namespace) -> None:
     out = Path(args.out)
+    # Before the database session, whose error translation would report a file system
+    # error here as "database unavailable".
+    out.mkdir(parents=True, exist_ok=True)
     async with _signed_ledger(settings) as session:
         ledger = session.ledger
         stored = await ledger.checkpointer.issue()

@@ -7,22 +7,17 @@ from pathlib import Path
 
 from hub.adapters.accounts_store import PostgresAccounts
 from hub.adapters.kafka_admin import ensure_topics
-from hub.adapters.registry_store import PostgresRegistry, RegistryError
-from hub.commands.common import CliError, database, print_json, print_table
+from hub.adapters.registry_store import PostgresRegistry
+from hub.commands.common import CliError, database, local_time, print_json, print_table
 from hub.commands.user_cmds import cli_user
 from hub.runtime import resolve, signal_up
 from hub.settings import Settings
-from schemas.cloudevent import AGENCY_ID_PATTERN
 from schemas.events import Role
-from schemas.signing import KeyFormatError, SigningKey, public_pem
+from schemas.signing import SigningKey, public_pem
 from schemas.topics import ingress_topic, receipts_topic
 
 
 def keys_generate(settings: Settings, args: argparse.Namespace) -> None:
-    import re
-
-    if not re.fullmatch(AGENCY_ID_PATTERN, args.agency):
-        raise CliError(f"机关编号无效 / invalid agency id: {args.agency!r}")
     key = SigningKey.generate()
     key_path, pub_path = key.write_pair(Path(args.out), args.agency)
     print(f"{key_path}\n{pub_path}\nkeyid {key.keyid}")
@@ -56,12 +51,10 @@ async def agency_add(settings: Settings, args: argparse.Namespace) -> None:
     except ValueError as exc:
         raise CliError(f"角色无效 / invalid role: {args.role}") from exc
     async with database(settings, restricted=False) as pool:
-        try:
-            await PostgresRegistry(pool).add_agency(args.id, role, args.name, args.name_en or "")
-        except (RegistryError, ValueError) as exc:
-            raise CliError(str(exc)) from exc
+        await PostgresRegistry(pool).add_agency(args.id, role, args.name, args.name_en or "")
         await PostgresAccounts(pool).log(None, "agency.add", target=args.id, client="cli",
-                                         username=cli_user(), detail={"role": role.value, "name": args.name})
+                                         username=cli_user(),
+                                         detail={"role": role.value, "name": args.name})
     print(f"已添加机关 / agency added: {args.id}")
     resolved = resolve(settings, need_database=False)
     if resolved.kafka:
@@ -75,15 +68,9 @@ async def agency_add(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def agency_add_key(settings: Settings, args: argparse.Namespace) -> None:
-    try:
-        pem = Path(args.pubkey).read_bytes()
-    except OSError as exc:
-        raise CliError(f"无法读取公钥 / cannot read public key: {exc}") from exc
+    pem = Path(args.pubkey).read_bytes()
     async with database(settings, restricted=False) as pool:
-        try:
-            keyid = await PostgresRegistry(pool).add_key(args.id, pem)
-        except (RegistryError, KeyFormatError) as exc:
-            raise CliError(str(exc)) from exc
+        keyid = await PostgresRegistry(pool).add_key(args.id, pem)
         await PostgresAccounts(pool).log(None, "agency.add_key", target=args.id, client="cli",
                                          username=cli_user(), detail={"keyid": keyid})
     print(keyid)
@@ -91,11 +78,8 @@ async def agency_add_key(settings: Settings, args: argparse.Namespace) -> None:
 
 async def agency_revoke_key(settings: Settings, args: argparse.Namespace) -> None:
     async with database(settings, restricted=False) as pool:
-        try:
-            when = await PostgresRegistry(pool).revoke_key(args.keyid)
-        except RegistryError as exc:
-            raise CliError(str(exc)) from exc
+        when = await PostgresRegistry(pool).revoke_key(args.keyid)
         await PostgresAccounts(pool).log(None, "agency.revoke_key", target=args.keyid,
                                          client="cli", username=cli_user(),
                                          detail={"revoked_at": when})
-    print(f"已吊销 / revoked {args.keyid} at {when.isoformat()}")
+    print(f"已吊销 / revoked {args.keyid} at {local_time(when, seconds=True)} (+08)")

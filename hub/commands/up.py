@@ -10,33 +10,59 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 
 from hub.adapters.kafka_admin import ensure_topics
 from hub.adapters.postgres import create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry
+from hub.commands.common import say
 from hub.commands.user_cmds import demo_users
 from hub.embedded import EmbeddedBroker, EmbeddedDatabase, free_port
-from hub.runtime import clear_runtime, write_runtime
+from hub.runtime import clear_runtime, embedded_pgdata, resolve, write_runtime
 from hub.settings import Settings
 from schemas.topics import hub_topics
 
 log = logging.getLogger(__name__)
 
 
-async def prepare(settings: Settings) -> list[str]:
-    """Migrate, seed the registry, create every topic; returns the agency ids."""
+async def initialise(settings: Settings) -> list[str]:
+    """Make LINKAGE_HOME a hub home: the hub key, a migrated database, the seeded registry.
+
+    Idempotent; returns the agency ids. `init`, `up` and the worker call it, nothing else.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.ensure_hub_key()
     dsn = settings.require_database()
     await migrate(dsn)
     pool = await create_pool(dsn, restricted=False)
     try:
         registry = PostgresRegistry(pool)
         await registry.seed()
-        agencies = [a.agency_id for a in await registry.agencies()]
+        return [a.agency_id for a in await registry.agencies()]
     finally:
         await pool.close()
+
+
+async def prepare(settings: Settings) -> list[str]:
+    """Initialise the home and database, create every topic; returns the agency ids."""
+    agencies = await initialise(settings)
     await ensure_topics(settings.require_kafka(), hub_topics(agencies))
     return agencies
+
+
+async def init(settings: Settings, args: argparse.Namespace) -> None:
+    """`linkage-hub init`: create the hub home (key, embedded or external database)."""
+    existed = settings.hub_key_path.exists()
+    resolved = resolve(settings, init=True)
+    agencies = await initialise(resolved)
+    if resolved.kafka:
+        await ensure_topics(resolved.kafka, hub_topics(agencies))
+    state_zh, state_en = ("已是枢纽目录", "already a hub home") if existed else ("已初始化",
+                                                                          "initialised")
+    print(f"{state_zh} / {state_en}: {settings.home} ({len(agencies)} 个机关 / agencies)")
+    print(f"枢纽公钥 / hub public key: {settings.keys_dir / 'hub.pub.pem'}")
+    print("下一步 / next: `linkage-hub up`")
 
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> None:
@@ -50,9 +76,26 @@ def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "hub.cli", *argv], env=env)
 
 
+def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+    for child in reversed(children):
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
 def run_up(settings: Settings, args: argparse.Namespace) -> None:
+    """Start everything; on Ctrl-C / SIGTERM stop it all, whatever failed on the way.
+
+    Every part started registers its own stop in one ExitStack, so a failure while stopping
+    one part (or a stdout whose reader is gone: `up | tee log` and Ctrl-C kill tee first)
+    never leaves the broker, the database or a stale runtime.json behind.
+    """
     settings.home.mkdir(parents=True, exist_ok=True)
-    broker = db = None
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
     reload_worker = False
@@ -68,18 +111,24 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, reload)  # `agency add` asks for a worker restart
     signal.signal(signal.SIGINT, stop)  # also when started in the background (SIGINT ignored)
-    try:
+    with ExitStack() as cleanup:
+        cleanup.callback(say, "已停止 / stopped")  # runs last
         if not settings.database_url:
-            print("启动内置 PostgreSQL / starting embedded PostgreSQL ...", flush=True)
-            db = EmbeddedDatabase(settings.home / "pgdata").start()
+            say("启动内置 PostgreSQL / starting embedded PostgreSQL ...")
+            db = EmbeddedDatabase(embedded_pgdata(settings)).start()
+            cleanup.callback(db.stop)
             settings = replace(settings, database_url=db.dsn)
         embedded_kafka = not settings.kafka
         if embedded_kafka:
             broker = EmbeddedBroker(log_path=settings.home / "tansu.log").start()
+            cleanup.callback(broker.stop)
             settings = replace(settings, kafka=broker.bootstrap)
-            print(f"内置 Kafka 代理 / embedded Kafka broker: {broker.bootstrap}", flush=True)
+            say(f"内置 Kafka 代理 / embedded Kafka broker: {broker.bootstrap}")
         agencies = asyncio.run(prepare(settings))
+        cleanup.callback(clear_runtime, settings)
         write_runtime(settings, settings.require_kafka(), settings.require_database(), os.getpid())
+        cleanup.callback(_stop_children, children)
+        cleanup.callback(say, "\n正在停止 / stopping ...")
         env = dict(os.environ, LINKAGE_KAFKA=settings.require_kafka(),
                    LINKAGE_DATABASE_URL=settings.require_database(),
                    LINKAGE_HOME=str(settings.home),
@@ -93,14 +142,12 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
         if args.demo:
             created = asyncio.run(demo_users(settings))
             for username, role, password in created:
-                print(f"演示用户 / demo user: {username:<10} {role:<20} 密码 password: {password}",
-                      flush=True)
+                say(f"演示用户 / demo user: {username:<10} {role:<20} 密码 password: {password}")
             if not created:
-                print("演示用户已存在，密码见首次启动时的输出 / demo users exist already; their "
-                      "passwords were printed at the first start", flush=True)
-        print(f"枢纽已启动 / hub running: {len(agencies)} agencies, "
-              f"工作台 workbench http://127.0.0.1:{settings.http_port}/  "
-              "(Ctrl-C 停止 / to stop)", flush=True)
+                say("演示用户已存在，密码见首次启动时的输出 / demo users exist already; their "
+                    "passwords were printed at the first start")
+        say(f"枢纽已启动 / hub running: {len(agencies)} agencies, "
+            f"工作台 workbench http://127.0.0.1:{settings.http_port}/  (Ctrl-C 停止 / to stop)")
         if args.demo:
             demo_args = ["demo", "--accelerate", str(args.accelerate)]
             children.append(_spawn(demo_args, env))
@@ -109,8 +156,8 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
             web = children[1]
             if web.poll() is not None:
                 restarts += 1
-                print(f"工作台进程退出 (代码 {web.returncode}),重启 / workbench exited "
-                      f"(code {web.returncode}), restarting", flush=True)
+                say(f"工作台进程退出 (代码 {web.returncode}),重启 / workbench exited "
+                    f"(code {web.returncode}), restarting")
                 if restarts > 5:
                     raise SystemExit("工作台进程反复退出 / the workbench keeps exiting")
                 time.sleep(min(2.0 * restarts, 10.0))
@@ -118,33 +165,17 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
             worker = children[0]
             if reload_worker or worker.poll() is not None:
                 if worker.poll() is None:
-                    print("重启工作进程以订阅新机关 / restarting the worker to subscribe new "
-                          "agencies", flush=True)
+                    say("重启工作进程以订阅新机关 / restarting the worker to subscribe new "
+                        "agencies")
                     worker.send_signal(signal.SIGINT)
                     worker.wait(30)
                 else:
                     restarts += 1
-                    print(f"工作进程退出 (代码 {worker.returncode}),重启 / worker exited "
-                          f"(code {worker.returncode}), restarting", flush=True)
+                    say(f"工作进程退出 (代码 {worker.returncode}),重启 / worker exited "
+                        f"(code {worker.returncode}), restarting")
                     if restarts > 5:
                         raise SystemExit("工作进程反复退出 / the worker keeps exiting")
                     time.sleep(min(2.0 * restarts, 10.0))
                 reload_worker = False
                 children[0] = _spawn(["worker"], env)  # it creates any missing topics first
             time.sleep(0.2)
-    finally:
-        print("\n正在停止 / stopping ...", flush=True)
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        for child in reversed(children):
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        clear_runtime(settings)
-        if broker:
-            broker.stop()
-        if db:
-            db.stop()
-        print("已停止 / stopped", flush=True)

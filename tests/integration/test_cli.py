@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from connectors.connector import Connector
 from schemas.signing import SigningKey, load_public_pem
 from tests.integration.conftest import Hub
+from tests.records import sample_data
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +115,74 @@ def test_bulk_import_refuses_an_unreadable_file(hub: Hub, tmp_path: Path) -> Non
                              str(hub.keys_dir / "zs-aic.key.pem"), check=False)
     assert result.returncode != 0
     assert "错误 / error" in result.stderr
+
+
+async def test_json_commands_print_one_json_document(hub: Hub, aic: Connector) -> None:
+    event_id = await aic.publish("case.opened", "JSON-CASE-1", sample_data("case.opened"))
+    assert (await aic.wait_for_receipt(event_id, timeout=60)).status == "accepted"
+    entries = json.loads(hub.process.cli("ledger", "list", "--case", "JSON-CASE-1",
+                                         "--json").stdout)
+    index = entries[0]["ledger_index"]
+    proof = json.loads(hub.process.cli("ledger", "prove", event_id, "--json").stdout)
+    assert proof["leaf_index"] == index
+    size = proof["tree_size"]
+    consistency = json.loads(hub.process.cli("ledger", "consistency", "1", str(size),
+                                             "--json").stdout)
+    assert (consistency["first"], consistency["second"]) == (1, size)
+    for argv in (["agency", "list"], ["alerts", "list"], ["ledger", "list"]):
+        assert isinstance(json.loads(hub.process.cli(*argv, "--json").stdout), list)
+
+
+async def test_tables_show_shanghai_time_json_keeps_the_offset(hub: Hub, aic: Connector) -> None:
+    event_id = await aic.publish("case.opened", "TZ-CASE-1", sample_data("case.opened"))
+    assert (await aic.wait_for_receipt(event_id, timeout=60)).status == "accepted"
+    [entry] = json.loads(hub.process.cli("ledger", "list", "--case", "TZ-CASE-1",
+                                         "--json").stdout)
+    received = datetime.fromisoformat(entry["received_at"])
+    assert received.utcoffset() is not None  # RFC 3339 with its offset
+    table = hub.process.cli("ledger", "list", "--case", "TZ-CASE-1").stdout
+    assert "(+08)" in table.splitlines()[0]
+    shanghai = received.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    assert shanghai in table
+    assert received.astimezone(UTC).isoformat(timespec="seconds") not in table
+    agencies = {a["id"]: a for a in json.loads(hub.process.cli("agency", "list",
+                                                                "--json").stdout)}
+    added = agencies["zs-aic"]["keys"][0]["added_at"]
+    assert datetime.fromisoformat(added).utcoffset() is not None and "T" in added
+
+
+def test_bad_input_against_a_running_hub_is_one_line(hub: Hub) -> None:
+    for argv in (["ledger", "list", "--limit", "-5"],
+                 ["agency", "add", "Bad ID!", "--role", "police", "--name", "x"],
+                 ["agency", "revoke-key", "00" * 32]):
+        result = hub.process.cli(*argv, check=False)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode != 0
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith("错误 / error: ")
+
+
+def test_init_makes_a_hub_home_that_other_commands_then_use(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LINKAGE_KAFKA", "LINKAGE_DATABASE_URL")}
+    env["LINKAGE_HOME"] = str(tmp_path / "home")
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hub.cli", *argv], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    refused = cli("ledger", "list")
+    assert refused.returncode == 2 and "linkage-hub init" in refused.stderr
+    assert not (tmp_path / "home").exists()
+    made = cli("init")
+    assert made.returncode == 0, made.stderr
+    assert "已初始化 / initialised" in made.stdout
+    pem = cli("keys", "hub")
+    assert pem.returncode == 0, pem.stderr
+    assert load_public_pem(pem.stdout) == load_public_pem(
+        (tmp_path / "home" / "keys" / "hub.pub.pem").read_bytes())
+    listed = cli("ledger", "list", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stderr
+    again = cli("init")
+    assert again.returncode == 0 and "已是枢纽目录 / already a hub home" in again.stdout
+    assert cli("keys", "hub").stdout == pem.stdout  # init never replaces the hub key

@@ -38,7 +38,9 @@ async def create_topics(cluster: KafkaCluster, *names: str) -> None:
                                 **cluster.admin_credentials.aiokafka())
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, 1, 3) for name in names])
+        response = await admin.create_topics([NewTopic(name, 1, 3) for name in names])
+        failed = [error for error in response.to_object()["topic_errors"] if error["error_code"]]
+        assert not failed, failed
     finally:
         await admin.close()
 
@@ -52,6 +54,20 @@ async def describe(cluster: KafkaCluster, topic: str) -> dict[str, object]:
         return dict(found)
     finally:
         await admin.close()
+
+
+async def wait_isr(cluster: KafkaCluster, topic: str, expected: list[int],
+                   timeout: float = 60.0) -> None:
+    """Poll until partition 0's in-sync replicas are exactly expected, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        partitions = (await describe(cluster, topic))["partitions"]
+        assert isinstance(partitions, list)
+        in_sync = sorted(int(node) for node in partitions[0]["isr"])
+        if in_sync == expected:
+            return
+        assert time.monotonic() < deadline, f"ISR of {topic} is {in_sync}, not {expected}"
+        await asyncio.sleep(0.25)
 
 
 def producer(cluster: KafkaCluster, user: ScramCredentials) -> AIOKafkaProducer:
@@ -144,14 +160,18 @@ async def test_acks_all_survives_one_broker_down(cluster: KafkaCluster) -> None:
     await sender.start()
     try:
         await send_retrying(sender, topic, b"all three up")
+        await wait_isr(cluster, topic, [0, 1, 2])
 
-        await asyncio.to_thread(cluster.stop_broker, 2)
+        await asyncio.to_thread(cluster.stop_broker, 2)  # graceful: controlled shutdown
         assert cluster.running() == [0, 1]
-        await send_retrying(sender, topic, b"broker 2 stopped")  # min.insync.replicas=2 holds
+        await send_retrying(sender, topic, b"broker 2 stopped")  # 2 in sync >= min.insync.replicas
+        await wait_isr(cluster, topic, [0, 1])
         await asyncio.to_thread(cluster.start_broker, 2)
+        await wait_isr(cluster, topic, [0, 1, 2])
 
-        await asyncio.to_thread(cluster.kill_broker, 1)
+        await asyncio.to_thread(cluster.kill_broker, 1)  # a crash: fenced after its session times out
         await send_retrying(sender, topic, b"broker 1 killed")
+        await wait_isr(cluster, topic, [0, 2])
         await asyncio.to_thread(cluster.start_broker, 1)
         assert cluster.running() == [0, 1, 2]
         await send_retrying(sender, topic, b"all back")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,67 @@ async def _publish_one(key: SigningKey, bootstrap: str, directory: Path) -> Outb
         return await connector.wait_for_receipt(event_id, timeout=90)
     finally:
         await connector.stop()
+
+
+def _eventually(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+
+
+def _processes_with(fragment: str) -> list[int]:
+    """Pids whose command line contains fragment (e.g. the broker's listener URL)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if fragment in cmdline:
+                found.append(int(proc.name))
+    return found
+
+
+def test_ctrl_c_on_up_piped_to_tee_stops_everything_without_a_traceback(tmp_path: Path) -> None:
+    """`linkage-hub up --demo | tee log`, then Ctrl-C mid-demo: the terminal's SIGINT reaches
+    the whole group and kills tee first, so up's stdout is a broken pipe while it stops."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LINKAGE_KAFKA", "LINKAGE_DATABASE_URL")}
+    home = tmp_path / "home"
+    env.update(LINKAGE_HOME=str(home), LINKAGE_HTTP_PORT=str(free_port()))
+    stderr_path = tmp_path / "up.stderr"
+    with open(stderr_path, "wb") as stderr:
+        up = subprocess.Popen([sys.executable, "-m", "hub.cli", "up", "--demo"], env=env,
+                              stdout=subprocess.PIPE, stderr=stderr, start_new_session=True)
+    broker_url = ""
+    try:
+        assert up.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + 120
+        while "▶".encode() not in seen:  # the demo is under way
+            assert time.monotonic() < deadline and up.poll() is None, seen.decode(errors="replace")
+            readable, _, _ = select.select([up.stdout], [], [], 0.5)
+            if readable:
+                chunk = os.read(up.stdout.fileno(), 65536)
+                assert chunk, seen.decode(errors="replace")
+                seen += chunk
+        runtime = json.loads((home / "runtime.json").read_text())
+        broker_url = f"tcp://{runtime['kafka']}"
+        assert _processes_with(broker_url)
+        up.stdout.close()  # tee is gone
+        os.killpg(up.pid, signal.SIGINT)  # Ctrl-C
+        up.wait(timeout=90)
+        _eventually(lambda: not _processes_with(broker_url), 30, "the broker stops")
+        _eventually(lambda: not (home / "runtime.json").exists(), 5, "runtime.json removed")
+        assert not (home / "pgdata" / "postmaster.pid").exists()
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+        for pid in _processes_with(broker_url) if broker_url else []:
+            os.kill(pid, signal.SIGKILL)
+    errors = stderr_path.read_text(errors="replace")
+    assert "Traceback" not in errors, errors
+    assert up.returncode == 0, errors

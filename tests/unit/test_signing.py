@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -111,3 +112,11 @@ def test_malformed_base64_is_refused() -> None:
         Envelope.model_validate({"payloadType": "x", "payload": "@@@", "signatures": [{"sig": "AA=="}]})
     with pytest.raises(ValidationError):
         Envelope.model_validate({"payloadType": "x", "payload": "", "signatures": []})
+
+
+def test_key_files_load_from_a_str_or_a_path(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    key_path, pub_path = key.write_pair(tmp_path, "zs-aic")
+    assert SigningKey.from_file(str(key_path)).keyid == key.keyid  # as the README example
+    assert SigningKey.from_file(key_path).keyid == key.keyid
+    assert keyid_of(load_public_pem(pub_path.read_bytes())) == key.keyid
