@@ -46,6 +46,7 @@ from hub.adapters.ledger_store import PostgresLedger
 from hub.adapters.postgres import create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry
 from hub.embedded import free_port
+from hub.settings import Settings
 from hub.web.security import hash_password
 from schemas.dsse import EVENT_PAYLOAD_TYPE
 from schemas.signing import SigningKey
@@ -204,6 +205,7 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if k != "LINKAGE_KAFKA"}
         env.update(LINKAGE_DATABASE_URL=dsn, LINKAGE_HOME=str(home),
                    LINKAGE_HTTP_PORT=str(port))
+        Settings.from_env(env).ensure_hub_key()  # as `linkage-hub init` does
         web = subprocess.Popen([sys.executable, "-m", "hub.cli", "web"], env=env, cwd=ROOT)
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=60) as client:
