@@ -111,6 +111,7 @@ class StageOut(BaseModel):
 
 
 class DeadlineOut(BaseModel):
+    rule_id: str | None
     what_zh: str
     what_en: str
     due_at: Time

@@ -29,6 +29,7 @@ from hub.web.security import mask_identities
 from schemas.alert import Alert
 from streams.rules.calendar import SHANGHAI
 from streams.rules.case_state import CaseState
+from streams.rules.engine import pending_deadlines
 from streams.rules.rules_config import RuleSet
 
 Light = Literal["red", "yellow", "green", "none"]
@@ -161,10 +162,15 @@ def case_out(record: CaseRecord, names: Names, rules: RuleSet, now: datetime,
     state = record.state
     offence = state.offence if state else None
     alerts = [alert_out(a, names, now, yellow_days, offence) for a in record.alerts]
-    deadlines = []
-    if record.next_due_at is not None:
-        deadlines.append(DeadlineOut(
-            what_zh="下一法定期限", what_en="next legal deadline", due_at=record.next_due_at,
+    deadlines = [DeadlineOut(
+        rule_id=p.rule_id,
+        what_zh=rules.rules[p.rule_id].title_zh, what_en=rules.rules[p.rule_id].title_en,
+        due_at=p.due.at, light=light("open", p.due.at, now, yellow_days))
+        for p in (pending_deadlines(state, rules, now) if state else [])]
+    if not deadlines and record.next_due_at is not None and record.next_due_at > now:
+        deadlines.append(DeadlineOut(  # the rules runner's view, if the rules have changed
+            rule_id=None, what_zh="下一法定期限", what_en="next legal deadline",
+            due_at=record.next_due_at,
             light=light("open", record.next_due_at, now, yellow_days)))
     figures = state.figures if state else None
     amounts = [] if figures is None else (
