@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from audit.errors import LedgerError
 from audit.proofs import verify_inclusion_json
 from connectors.outbox import OutboxEntry
-from hub.access import Capability, Principal
+from hub.access import Capability, Principal, Role
+from hub.adapters.accounts_store import AccountError
 from hub.adapters.workbench_store import AlertFilter
 from hub.web.auth import ApiProblem, forbidden, not_found
 from hub.web.models import CaseOut, InclusionCheck
+from hub.web.security import hash_password, password_problem
 from hub.web.state import Workbench
 from hub.web.supervision import SupervisionKind
 from hub.web.views import board_alert, case_out, for_principal
@@ -124,3 +126,28 @@ async def supervision_entry(wb: Workbench, principal: Principal,
     if not wb.desk.available:
         return None
     return await wb.desk.entry(principal.agency_id, event_id)
+
+
+async def add_user(wb: Workbench, principal: Principal, username: str, agency: str, role: Role,
+                   password: str, display_name: str, client: str | None) -> None:
+    """An admin adds a user: the agency must exist, a supervisor must belong to a
+    procuratorate, the password must be long enough; logged like every user change."""
+    if not principal.can(Capability.MANAGE_USERS):
+        raise forbidden()
+    names = await wb.names(fresh=True)
+    if agency not in names.agencies:
+        raise ApiProblem(409, "unknown_agency", f"未知机关 {agency}", f"unknown agency {agency}")
+    if role is Role.SUPERVISOR and names.agencies[agency][2] != "procuratorate":
+        raise ApiProblem(409, "not_procuratorate", "监督人员须属于检察机关",
+                         "a supervisor must belong to a procuratorate")
+    problem = password_problem(password)
+    if problem:
+        zh, _, en = problem.partition(" / ")
+        raise ApiProblem(409, "weak_password", zh, en)
+    try:
+        await wb.accounts.add_user(username, agency, role, hash_password(password), display_name)
+    except AccountError as exc:
+        zh, _, en = str(exc).partition(" / ")
+        raise ApiProblem(409, "user_exists", zh, en) from exc
+    await wb.log(principal, "user.add", client, target=username,
+                 detail={"role": role.value, "agency": agency})

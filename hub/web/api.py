@@ -44,6 +44,7 @@ from hub.web.models import (
     InclusionCheck,
     LedgerEntryOut,
     Me,
+    NewUser,
     Problem,
     ReceiptOut,
     SupervisionRequest,
@@ -256,6 +257,19 @@ async def users(principal: Admin, wb: WB) -> list[UserOut]:
                     display_name=u.display_name, disabled=u.disabled_at is not None,
                     locked_until=u.locked_until, created_at=u.created_at)
             for u in await wb.accounts.users()]
+
+
+@router.post("/users", response_model=UserOut, status_code=201,
+             responses={409: {"model": Problem}}, tags=["admin"])
+async def create_user(body: NewUser, request: Request, principal: Admin, wb: WB) -> UserOut:
+    """添加用户（Argon2id 存储密码）/ add a user (its password stored as an Argon2id hash)."""
+    await actions.add_user(wb, principal, body.username, body.agency, Role(body.role),
+                           body.password, body.display_name, client_of(request))
+    user = await wb.accounts.user(body.username)
+    assert user is not None
+    return UserOut(username=user.username, agency=user.agency_id, role=user.role.value,
+                   display_name=user.display_name, disabled=False,
+                   locked_until=user.locked_until, created_at=user.created_at)
 
 
 @router.post("/users/{username}/disable", status_code=204, responses=NOT_FOUND, tags=["admin"])

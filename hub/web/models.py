@@ -222,6 +222,15 @@ class UserOut(BaseModel):
     created_at: Time
 
 
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(pattern=USERNAME_PATTERN)
+    agency: str = Field(pattern=r"^[a-z][a-z0-9-]{1,31}$")
+    role: Literal["officer", "supervisor", "auditor", "admin"]
+    password: str = Field(min_length=1, max_length=1024, pattern=r"^[^\x00]*$")
+    display_name: str = Field(default="", max_length=64, pattern=r"^[^\x00]*$")
+
+
 class AgencyOut(BaseModel):
     id: str
     role: str

@@ -8,6 +8,7 @@ without the right token is refused with 403 before anything else is looked at.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,7 +39,7 @@ from hub.web.auth import (
     session_of,
     workbench,
 )
-from hub.web.models import MAX_INDEX, AlertOut, CaseOut
+from hub.web.models import MAX_INDEX, USERNAME_PATTERN, AlertOut, CaseOut
 from hub.web.security import csrf_for, mask_identities, new_token, same_secret, token_digest
 from hub.web.state import Workbench
 from hub.web.supervision import KIND_LABEL, SupervisionKind
@@ -367,6 +368,27 @@ async def audit_access_log(request: Request, principal: LogReader, wb: WB,
 async def admin_users(request: Request, principal: Admin, wb: WB) -> Response:
     return render(request, "users.html", users=await wb.accounts.users(), names=await wb.names(),
                   now=wb.now())
+
+
+@router.post("/admin/users")
+async def admin_add_user(request: Request, principal: Admin, wb: WB,
+                         username: Annotated[str, Form()] = "",
+                         agency: Annotated[str, Form()] = "",
+                         role: Annotated[str, Form()] = "",
+                         password: Annotated[str, Form()] = "",
+                         display_name: Annotated[str, Form()] = "",
+                         csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    try:
+        chosen = Role(role)
+    except ValueError:
+        return problem_page(request, 422, "角色无效", "invalid role")
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        return problem_page(request, 422, "用户名无效（a-z、0-9、. _ -，2–32 位）",
+                            "invalid user name (a-z, 0-9, . _ -; 2-32)")
+    await actions.add_user(wb, principal, username, agency, chosen, password, display_name,
+                           client_of(request))
+    return RedirectResponse("/admin/users", status_code=303)
 
 
 @router.post("/admin/users/{username}/disable")

@@ -59,9 +59,9 @@ class Workbench:
     _names_at: float = 0.0
     _tasks: list[object] = field(default_factory=list)
 
-    async def names(self) -> Names:
-        """Agency names, re-read from the registry at most every 30 s."""
-        if self._names is None or time.monotonic() - self._names_at > 30:
+    async def names(self, *, fresh: bool = False) -> Names:
+        """Agency names, re-read from the registry at most every 30 s (or now if `fresh`)."""
+        if fresh or self._names is None or time.monotonic() - self._names_at > 30:
             self._names = Names(await self.store.agency_names())
             self._names_at = time.monotonic()
         return self._names

@@ -46,6 +46,9 @@ def endpoints(s: Stack) -> list[tuple[str, str, dict[str, Any] | None, dict[str,
          {"sup": 200, "aic": 403, "aud": 200, "adm": 403}),
         ("GET", "/api/v1/access-log", None, {"sup": 403, "aic": 403, "aud": 200, "adm": 200}),
         ("GET", "/api/v1/users", None, {"sup": 403, "aic": 403, "aud": 403, "adm": 200}),
+        ("POST", "/api/v1/users", {"username": "newbie", "agency": "zs-psb", "role": "officer",
+                                   "password": "a-long-password-1"},
+         {"sup": 403, "aic": 403, "aud": 403, "adm": 201}),
         ("POST", "/api/v1/users/gone/disable", None,
          {"sup": 403, "aic": 403, "aud": 403, "adm": 204}),
         ("DELETE", "/api/v1/tokens/current", None,
@@ -245,5 +248,27 @@ async def test_user_and_agency_changes_are_logged(stack: Stack, tmp_path: Path) 
     actions = {(r["action"], r["target"]) for r in log}
     assert ("agency.add_key", "zs-psb") in actions
     users = (await stack.get("aud", "/api/v1/access-log", params={"action": "user.add"})).json()
-    assert {r["target"] for r in users} >= {"sup", "aic", "aud", "adm"}
-    assert all(r["client"] == "cli" and r["username"].startswith("cli") for r in users)
+    by_cli = [r for r in users if r["target"] in {"sup", "aic", "aud", "adm"}]
+    assert len(by_cli) == 4
+    assert all(r["client"] == "cli" and r["username"].startswith("cli") for r in by_cli)
+
+
+async def test_admins_add_users_with_the_same_checks_as_the_cli(stack: Stack) -> None:
+    token = await stack.token("adm")
+
+    async def add(body: dict[str, Any]) -> httpx.Response:
+        return await call(stack, "POST", "/api/v1/users", body, token)
+
+    base = {"username": "adder", "agency": "zs-aic", "role": "officer",
+            "password": "a-long-password-2"}
+    assert (await add({**base, "password": "short"})).json()["error"] == "weak_password"
+    assert (await add({**base, "role": "supervisor"})).json()["error"] == "not_procuratorate"
+    assert (await add({**base, "agency": "zs-nowhere"})).json()["error"] == "unknown_agency"
+    assert (await add(base)).status_code == 201
+    assert (await add(base)).json()["error"] == "user_exists"
+    async with stack.client() as http:
+        login = await http.post("/api/v1/tokens", json={"username": "adder",
+                                                        "password": "a-long-password-2"})
+    assert login.status_code == 200
+    log = (await stack.get("aud", "/api/v1/access-log", params={"action": "user.add"})).json()
+    assert any(r["target"] == "adder" and r["username"] == "adm" for r in log)
