@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from audit.note import signature_line as note_signature_line
+from audit.note_keys import CosignatureSigner
 from schemas.signing import SigningKey
 from tests.web.conftest import LOCKOUT, PERSON_ID, Stack, eventually, password
 
@@ -272,3 +274,21 @@ async def test_admins_add_users_with_the_same_checks_as_the_cli(stack: Stack) ->
     assert login.status_code == 200
     log = (await stack.get("aud", "/api/v1/access-log", params={"action": "user.add"})).json()
     assert any(r["target"] == "adder" and r["username"] == "adm" for r in log)
+
+
+async def test_a_witness_cosignature_shows_on_the_audit_desk(stack: Stack) -> None:
+    async with stack.client() as http:
+        note = (await http.get("/v1/ledger/checkpoint")).text
+        size = int(note.splitlines()[1])
+        witness = CosignatureSigner.generate("witness.example/audit")
+        text = note.split("\n\n", 1)[0] + "\n"
+        body = {"tree_size": size, "vkey": witness.vkey(),
+                "line": note_signature_line(text, witness)}
+        stored = await http.post("/v1/ledger/cosignatures", json=body)
+        assert stored.status_code == 201, stored.text
+        forged = await http.post("/v1/ledger/cosignatures",
+                                 json={**body, "line": note_signature_line("other\n", witness)})
+        assert forged.status_code == 422
+    listed = (await stack.get("aud", "/api/v1/ledger/checkpoints")).json()
+    [mine] = [c for c in listed if c["tree_size"] == size]
+    assert [w["witness"] for w in mine["cosignatures"]] == ["witness.example/audit"]
