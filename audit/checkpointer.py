@@ -16,7 +16,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from audit.checkpoint import Checkpoint, sign_checkpoint
 from audit.checkpoint_store import (
@@ -151,10 +151,15 @@ class LedgerProofs:
     """Inclusion and consistency proofs against signed checkpoints; cosignature intake."""
 
     def __init__(self, ledger: LedgerReader, store: CheckpointStore,
-                 checkpointer: Checkpointer) -> None:
+                 checkpointer: Checkpointer,
+                 witnesses: Callable[[], Iterable[CosignatureVerifier]] = tuple) -> None:
         self.ledger = ledger
         self.store = store
         self.checkpointer = checkpointer
+        self.witnesses = witnesses
+        """The witnesses the operator configured (read at each submission, so adding one
+        needs no restart): the only ones whose cosignatures are kept, so the store holds at
+        most one line per configured witness per checkpoint."""
 
     async def latest(self) -> StoredCheckpoint | None:
         return await self.store.latest()
@@ -235,7 +240,18 @@ class LedgerProofs:
 
     async def add_cosignature(self, tree_size: int, line: str,
                               witness: CosignatureVerifier) -> bool:
-        """Verify a witness's cosignature line on a stored checkpoint, then store it."""
+        """Verify a configured witness's cosignature line on a stored checkpoint, then store it.
+
+        A witness not in the operator's list is refused (``unknown_witness``) before anything
+        is read or stored: anyone can mint a witness key, so an open intake would let anyone
+        fill the append-only cosignature table.
+        """
+        if witness.vkey() not in {w.vkey() for w in self.witnesses()}:
+            raise LedgerError(
+                "unknown_witness",
+                f"见证 {witness.name} 不在运维配置的见证名单中,联署不予保存",
+                f"witness {witness.name} is not one the operator configured; its cosignature "
+                "is not kept")
         stored = await self.checkpoint_at(tree_size)
         if not line.endswith("\n"):
             line += "\n"

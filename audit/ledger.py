@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from audit.merkle import NodeId
+from audit.merkle import (
+    NodeId,
+    consistency_node_ids,
+    consistency_proof,
+    inclusion_node_ids,
+    inclusion_proof,
+    right_edge,
+    root_at,
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,29 @@ class LedgerReader(Protocol):
     async def consistency_proof(self, first: int, second: int) -> list[bytes]: ...
 
     async def root_at(self, tree_size: int) -> bytes: ...
+
+
+class ProofsFromNodes:
+    """The proof reads of LedgerReader, for a store that answers `nodes` in one batch.
+
+    Each proof asks the store exactly once for the node ids the tree maths needs
+    (audit/merkle.py), so a database answers each proof with one query.
+    """
+
+    async def nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        raise NotImplementedError
+
+    async def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        fetched = await self.nodes(inclusion_node_ids(index, tree_size))
+        return inclusion_proof(index, tree_size, lambda _: fetched)
+
+    async def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        fetched = await self.nodes(consistency_node_ids(first, second))
+        return consistency_proof(first, second, lambda _: fetched)
+
+    async def root_at(self, tree_size: int) -> bytes:
+        fetched = await self.nodes(right_edge(tree_size))
+        return root_at(tree_size, lambda _: fetched)
 
 
 class LedgerAppender(Protocol):

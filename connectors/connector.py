@@ -196,10 +196,14 @@ class Connector:
             try:
                 await consumer.start()
                 partitions = consumer.partitions_for_topic(self.receipts_topic)
-                while not partitions:
-                    await asyncio.sleep(0.5)
-                    await consumer.topics()
-                    partitions = consumer.partitions_for_topic(self.receipts_topic)
+                if not partitions:
+                    # The topic did not exist when this client bootstrapped. aiokafka's
+                    # topics() reads fresh metadata but never updates the cache that
+                    # partitions_for_topic reads (refreshed only every 5 min), so wait for
+                    # the topic there, then start over with a client that knows it.
+                    while self.receipts_topic not in await consumer.topics():
+                        await asyncio.sleep(0.5)
+                    continue
                 tps = [TopicPartition(self.receipts_topic, p) for p in sorted(partitions)]
                 consumer.assign(tps)
                 positions = self.outbox.receipt_positions()
@@ -212,11 +216,14 @@ class Connector:
                 async for message in consumer:
                     receipt = self.open_receipt(message.value or b"")
                     if receipt is not None:
-                        self.outbox.record_receipt(
+                        applied = self.outbox.record_receipt(
                             message.partition, message.offset + 1, receipt.event_id,
                             receipt.status.value, receipt.reason, receipt.detail,
-                            receipt.ledger_index, receipt.leaf_hash,
+                            receipt.ledger_index, receipt.leaf_hash, receipt.record_sha256,
                         )
+                        if not applied and receipt.event_id is not None:
+                            log.info("回执针对其他字节,已忽略 / receipt for other bytes with "
+                                     "event id %s ignored", receipt.event_id)
                     else:
                         self.outbox.record_receipt(message.partition, message.offset + 1,
                                                    None, "", None, None, None, None)

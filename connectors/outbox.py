@@ -4,12 +4,18 @@ States: pending (stored, not yet acknowledged by the broker) → sent (broker ac
 accepted / duplicate / rejected (the hub's signed receipt arrived). A crash at any point
 loses nothing: on start, every entry without a final receipt is sent again, and the hub
 answers a re-send of an accepted event with `duplicate` (the entry stays `accepted`).
+A receipt applies only to the bytes it judged: when it carries `record_sha256` (contract
+v1.1) that differs from the entry's own bytes, it is about someone else's record with the
+same event id and is ignored. Storing an event id again with *other* bytes replaces the
+entry and sends it again, so the sender learns the hub's answer to those bytes
+(`duplicate`), never the earlier `accepted` of other content.
 The receipts consumer's position is stored in the same database, in the same
 transaction as the status updates it causes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -99,19 +105,25 @@ class Outbox:
             self._db.close()
 
     def add(self, event_id: str, case_id: str, event_type: str, value: bytes) -> bool:
-        """Store an event; False when that event id is already in the outbox."""
+        """Store an event; False when that event id is already there with these bytes."""
         return self.add_many([(event_id, case_id, event_type, value)]) == 1
 
     def add_many(self, rows: list[tuple[str, str, str, bytes]]) -> int:
-        """Store (event_id, case_id, type, value) rows in one transaction; ids known are skipped."""
+        """Store (event_id, case_id, type, value) rows in one transaction; returns how many
+        were new or replaced: a known id with the same bytes is skipped, with other bytes
+        it replaces the entry (to be sent again)."""
         now = _now()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 before = self._db.total_changes
                 self._db.executemany(
-                    "INSERT OR IGNORE INTO outbox (event_id, case_id, event_type, value,"
-                    " created_at) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO outbox (event_id, case_id, event_type, value, created_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO UPDATE SET"
+                    " case_id = excluded.case_id, event_type = excluded.event_type,"
+                    " value = excluded.value, status = 'pending', reason = NULL, detail = NULL,"
+                    " ledger_index = NULL, leaf_hash = NULL, receipt_at = NULL,"
+                    " created_at = excluded.created_at WHERE outbox.value <> excluded.value",
                     [(*row, now) for row in rows],
                 )
                 added = self._db.total_changes - before
@@ -152,15 +164,24 @@ class Outbox:
         detail: str | None,
         ledger_index: int | None,
         leaf_hash: str | None,
-    ) -> None:
-        """Apply one receipt and advance the receipts position, atomically.
+        record_sha256: str | None = None,
+    ) -> bool:
+        """Apply one receipt and advance the receipts position, atomically; False if ignored.
 
-        `accepted` is never overwritten: a later duplicate receipt of a re-send keeps it.
+        `accepted` is never overwritten: a later duplicate receipt of a re-send keeps it. A
+        receipt whose `record_sha256` is not the hash of the entry's bytes judged other
+        bytes with the same event id: it changes nothing.
         """
+        applies = event_id is not None
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                if event_id is not None:
+                if event_id is not None and record_sha256 is not None:
+                    row = self._db.execute("SELECT value FROM outbox WHERE event_id = ?",
+                                           (event_id,)).fetchone()
+                    applies = row is not None and hashlib.sha256(
+                        bytes(row[0])).hexdigest() == record_sha256.lower()
+                if applies:
                     self._db.execute(
                         "UPDATE outbox SET status = ?, reason = ?, detail = ?,"
                         " ledger_index = coalesce(?, ledger_index),"
@@ -177,6 +198,7 @@ class Outbox:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        return applies
 
     def receipt_positions(self) -> dict[int, int]:
         with self._lock:

@@ -23,6 +23,7 @@ from hub.commands import (
     demo_cmds,
     import_cmds,
     ledger_cmds,
+    parked_cmds,
     registry_cmds,
     rules_cmds,
     schema_cmds,
@@ -188,6 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="只运行一轮 / run one round and exit")
     p.add_argument("--interval", type=positive_float, default=5.0,
                    help="轮询间隔秒数 / seconds between rounds")
+
+    parked = sub.add_parser("parked", help="搁置记录 / parked ingress records").add_subparsers(
+        dest="sub", required=True)
+    p = _add(parked, "list", "列出未能处理的入口记录 / list records the hub could not settle",
+             parked_cmds.parked_list)
+    p.add_argument("--all", action="store_true", help="含已处理的 / include resolved ones")
+    p.add_argument("--json", action="store_true")
+    p = _add(parked, "retry", "重新处理搁置记录 / run parked records through ingress again",
+             parked_cmds.parked_retry)
+    p.add_argument("ids", metavar="ID", type=int, nargs="*",
+                   help="搁置编号,默认全部 / parked ids (default: every unresolved one)")
 
     alerts = sub.add_parser("alerts", help="预警 / alerts").add_subparsers(
         dest="sub", required=True)

@@ -11,11 +11,16 @@ Ledger endpoints (contract §5 wire forms):
 - ``POST /v1/ledger/cosignatures`` ``{"tree_size", "vkey", "line"}``: a witness submits its
   cosignature line; it is stored only if it verifies with ``vkey`` over that checkpoint
 
-Errors are JSON ``{"error": reason, "message_zh", "message_en"}``.
+Errors are JSON ``{"error": reason, "message_zh", "message_en"}``: 400 ``bad_request`` for any
+malformed request (integers outside 0..2^63-1, bodies that are not strict JSON objects, too
+deep, wrong types); 403 ``unknown_witness`` for a cosignature from a witness the operator
+did not configure (audit/checkpointer.py ``LedgerProofs.add_cosignature``); 503 when the
+database is unavailable; 500 ``store_error`` without the database's text (it is logged).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +32,10 @@ from audit.checkpointer import LedgerProofs
 from audit.errors import LedgerError, VerificationError
 from audit.note_keys import CosignatureVerifier, parse_vkey
 from hub.adapters.postgres import StoreError, StoreUnavailable, translated_errors
+from schemas.reasons import bounded_text
+from schemas.strict_json import StrictJsonError, index_value, load_object
+
+log = logging.getLogger(__name__)
 
 LedgerGetter = Callable[[], Awaitable[LedgerProofs]]
 
@@ -57,20 +66,29 @@ async def _answer(web: Any, handler: Callable[[], Awaitable[Any]]) -> Any:
         async with translated_errors():
             return await handler()
     except LedgerError as exc:
-        status = (404 if exc.reason in _NOT_FOUND
+        status = (404 if exc.reason in _NOT_FOUND else 403 if exc.reason == "unknown_witness"
                   else 422 if isinstance(exc, VerificationError) else 409)
         return _error(web, status, exc.reason, exc.message_zh, exc.message_en)
-    except (ValueError, KeyError, TypeError) as exc:
-        return _error(web, 400, "bad_request", f"请求无效：{exc}", f"bad request: {exc}")
-    except StoreUnavailable as exc:
-        return _error(web, 503, "unavailable", "数据库暂不可用", f"database unavailable: {exc}")
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        shown = bounded_text(str(exc) or type(exc).__name__, 200)
+        return _error(web, 400, "bad_request", f"请求无效：{shown}", f"bad request: {shown}")
+    except StoreUnavailable:
+        return _error(web, 503, "unavailable", "数据库暂不可用", "database unavailable")
     except StoreError as exc:
-        return _error(web, 500, "store_error", "数据库拒绝操作", f"database refused: {exc}")
+        log.error("HTTP request refused by the database: %s", exc)
+        return _error(web, 500, "store_error", "数据库拒绝操作", "database refused the operation")
 
 
 def _int(request: Any, name: str) -> int | None:
     value = request.query.get(name)
-    return int(value) if value is not None else None
+    return index_value(value, name) if value is not None else None
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value
 
 
 def _ledger_views(app: faust.App, ledger: LedgerGetter) -> None:
@@ -120,12 +138,16 @@ def _ledger_views(app: faust.App, ledger: LedgerGetter) -> None:
 
         async def post(self, request: Any) -> Any:
             async def run() -> Any:
-                body = await request.json()
-                witness = parse_vkey(str(body["vkey"]))
+                try:
+                    body = load_object(await request.read())
+                except StrictJsonError as exc:
+                    raise ValueError(f"body is not a strict JSON object: {exc}") from None
+                witness = parse_vkey(_text(body, "vkey"))
                 if not isinstance(witness, CosignatureVerifier):
                     raise ValueError("vkey is not a tlog-cosignature/v1 (type 0x04) key")
                 stored = await (await ledger()).add_cosignature(
-                    int(body["tree_size"]), str(body["line"]), witness)
+                    index_value(body.get("tree_size"), "tree_size"), _text(body, "line"),
+                    witness)
                 return self.json({"stored": stored}, status=201 if stored else 200)
 
             return await _answer(self, run)

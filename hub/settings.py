@@ -37,6 +37,10 @@ class Settings:
     fast_rebalance: bool
     checkpoint_interval: float
     checkpoint_every: int
+    witnesses: tuple[str, ...] = ()
+    """Verifier keys (vkeys) of the witnesses whose cosignatures the hub keeps: from
+    LINKAGE_WITNESSES (separated by spaces, commas or newlines) and, one per line,
+    $LINKAGE_HOME/witnesses.txt (`#` starts a comment)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -50,7 +54,15 @@ class Settings:
             fast_rebalance=env.get("LINKAGE_FAST_REBALANCE", "0") == "1",
             checkpoint_interval=float(env.get("LINKAGE_CHECKPOINT_INTERVAL", "5")),
             checkpoint_every=int(env.get("LINKAGE_CHECKPOINT_EVERY", "1000")),
+            witnesses=tuple(env.get("LINKAGE_WITNESSES", "").replace(",", " ").split()),
         )
+
+    def witness_vkeys(self) -> tuple[str, ...]:
+        """The configured witnesses: LINKAGE_WITNESSES, then $LINKAGE_HOME/witnesses.txt."""
+        path = self.home / "witnesses.txt"
+        listed = [line.split("#", 1)[0].strip()
+                  for line in path.read_text("utf-8").splitlines()] if path.exists() else []
+        return tuple(dict.fromkeys([*self.witnesses, *(v for v in listed if v)]))
 
     @property
     def origin(self) -> str:

@@ -6,7 +6,7 @@ PostgreSQL and every publish was acknowledged by the broker, so faust commits of
 only of records whose effects are durable. A failing batch is retried with back-off;
 it never kills the worker and is never acknowledged early.
 
-The rules agent reads `linkage.events` the same way (hub/rules_runner.py): case state and
+The rules agent reads `linkage.events` the same way (streams/rules_runner.py): case state and
 alert changes are committed, the alert outbox is published, then the batch is acknowledged.
 A 1 s timer sweeps cases whose deadline has passed and publishes what the outbox still holds.
 """
@@ -26,6 +26,9 @@ from prometheus_client import Counter
 
 from audit.checkpointer import LedgerProofs
 from audit.errors import LedgerError
+from hub.adapters.case_store import PostgresCaseStore
+from hub.adapters.ingress_store import PostgresIngressStore
+from hub.adapters.kafka_publisher import BrokerUnavailable, KafkaPublisher
 from hub.adapters.postgres import StoreError, StoreUnavailable, create_pool, translated_errors
 from hub.adapters.registry_store import PostgresRegistry
 from hub.settings import Settings
@@ -41,30 +44,6 @@ T = TypeVar("T")
 
 BATCH_MAX = 500
 BATCH_WITHIN = 0.02
-
-
-class FaustPublisher:
-    """Publisher over the faust app's producer (acks=all)."""
-
-    def __init__(self, app: faust.App) -> None:
-        self._app = app
-
-    def send(
-        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> Awaitable[object]:
-        """Send one record; the awaitable resolves once the broker acknowledged it."""
-        return self._app.producer.send_and_wait(
-            topic, key, value, partition=None, timestamp=None, headers=headers or None
-        )
-
-    async def enqueue(
-        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> Awaitable[object]:
-        """Queue one record in order; returns a future resolved at the broker's ack."""
-        fut: Awaitable[object] = await self._app.producer.send(
-            topic, key, value, partition=None, timestamp=None, headers=headers or None
-        )
-        return fut
 
 
 def once(build: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
@@ -122,11 +101,12 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
 
     async def open_processor() -> IngressProcessor:
         pool = await shared_pool()
-        return IngressProcessor(pool, settings.hub_key(), PostgresRegistry(pool).snapshot)
+        return IngressProcessor(PostgresIngressStore(pool), settings.hub_key(),
+                                PostgresRegistry(pool).snapshot)
 
     processor = once(open_processor)
 
-    publisher = FaustPublisher(app)
+    publisher = KafkaPublisher.over_faust(app)
 
     @app.agent(ingress)
     async def ingress_agent(stream: Any) -> None:
@@ -141,13 +121,13 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
             for e in events:
                 await stream.ack(e)
 
-    # The rules layer (hub/rules_runner.py): accepted events -> case state -> alerts.
+    # The rules layer (streams/rules_runner.py): accepted events -> case state -> alerts.
     rules = startup_rules()  # a bad rule file stops the start-up here
     accepted = app.topic(topics.EVENTS, key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw")
 
     async def open_rules_runner() -> RulesRunner:
-        return RulesRunner(await shared_pool(), settings.hub_key(), rules)
+        return RulesRunner(PostgresCaseStore(await shared_pool()), settings.hub_key(), rules)
 
     rules_runner = once(open_rules_runner)
 
@@ -164,10 +144,10 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
                 await stream.ack(e)
 
     async def rules_timer() -> None:
-        """Deadline sweep and outbox publisher (hub/rules_runner.py); never kills the worker."""
+        """Deadline sweep and outbox publisher (streams/rules_runner.py); never kills the worker."""
         try:
             await (await rules_runner()).tick(publisher)
-        except (TimeoutError, StoreUnavailable, StoreError, OSError) as exc:
+        except (TimeoutError, StoreUnavailable, StoreError, BrokerUnavailable, OSError) as exc:
             log.warning("期限巡检暂未完成 / deadline sweep not done yet: %s", exc)
         except Exception:  # a bug or a broker error: log, retry at the next tick
             log.exception("rules tick failed")
@@ -180,11 +160,11 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
     ledger = once(open_signed_ledger)
 
     async def checkpoint_timer() -> None:
-        """Issue a checkpoint when due (hub/checkpointer.py); never kills the worker."""
+        """Issue a checkpoint when due (audit/checkpointer.py); never kills the worker."""
         try:
             async with translated_errors():
                 await (await ledger()).checkpointer.tick()
-        except (TimeoutError, StoreUnavailable, StoreError, OSError) as exc:
+        except (TimeoutError, StoreUnavailable, StoreError, BrokerUnavailable, OSError) as exc:
             log.warning("检查点暂未签发 / checkpoint not issued yet: %s", exc)
         except LedgerError as exc:
             log.error("拒绝签发检查点 / refusing to issue a checkpoint: %s", exc.diagnostics())
@@ -200,9 +180,13 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
 
 
 async def process_until_done(
-    processor: IngressProcessor, records: Sequence[IngressRecord], publisher: FaustPublisher
+    processor: IngressProcessor, records: Sequence[IngressRecord], publisher: KafkaPublisher
 ) -> None:
-    """Process a batch, retrying with back-off until it succeeds; never raises for I/O."""
+    """Process a batch, retrying with back-off until it succeeds; never raises for I/O.
+
+    What reaches the retry is the database or the broker being unavailable: the processor
+    itself parks a record the database refuses or the hub fails on (streams/ingress.py).
+    """
     await until_done(partial(processor.process, records, publisher), "ingress batch",
                      metrics.INGRESS_RETRIES)
 
@@ -216,7 +200,7 @@ async def until_done(
         try:
             await operation()
             return
-        except (TimeoutError, StoreUnavailable, StoreError, OSError) as exc:
+        except (TimeoutError, StoreUnavailable, StoreError, BrokerUnavailable, OSError) as exc:
             error: Exception = exc
         except Exception as exc:  # a bug or a broker error: log, back off, retry the batch
             log.exception("%s failed", what)

@@ -1,9 +1,10 @@
-"""Strict base64 (RFC 4648 §4): the one decoder for every base64 field the hub reads."""
+"""Strict base64 (RFC 4648 §4) for every base64 field the hub reads; DSSE's two alphabets."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 
 def strict_b64decode(s: str) -> bytes:
@@ -15,3 +16,27 @@ def strict_b64decode(s: str) -> bytes:
     if base64.b64encode(raw).decode("ascii") != s:
         raise ValueError("non-canonical base64")
     return raw
+
+
+_STANDARD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_URL_SAFE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+
+
+def dsse_b64decode(text: str) -> bytes:
+    """Decode DSSE base64: standard or URL-safe alphabet (never mixed), padding optional.
+
+    The DSSE envelope spec allows either encoding; like the reference implementations,
+    padding may be left out. Anything else (whitespace, mixed alphabets, a length that no
+    base64 text can have) raises ValueError.
+    """
+    if _STANDARD.fullmatch(text):
+        altchars = None
+    elif _URL_SAFE.fullmatch(text):
+        altchars = b"-_"
+    else:
+        raise ValueError("not base64")
+    body = text.rstrip("=")
+    if len(body) % 4 == 1 or (text != body and len(text) % 4):
+        raise ValueError("not base64: bad length or padding")
+    padded = body + "=" * (-len(body) % 4)
+    return base64.b64decode(padded.encode("ascii"), altchars=altchars, validate=True)

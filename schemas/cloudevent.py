@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from schemas import dsse
 
@@ -15,6 +16,25 @@ AGENCY_ID_PATTERN = r"^[a-z][a-z0-9-]{1,31}$"
 SOURCE_PATTERN = r"^urn:linkage:agency:[a-z][a-z0-9-]{1,31}$"
 TYPE_PATTERN = r"^cn\.linkage\.[a-z][a-z_]*(\.[a-z][a-z_]*)*\.v1$"
 CASE_ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
+
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(3000, 1, 1, tzinfo=UTC)
+"""Every time in an event (its `time` and the times in its `data`) lies in
+[EARLIEST_TIME, LATEST_TIME): far from the ends of Python's and PostgreSQL's calendars, so
+no offset or deadline arithmetic can overflow (docs/contract-notes.md, "Times")."""
+
+
+def within_time_range(value: datetime) -> datetime:
+    """The time itself if it lies in [EARLIEST_TIME, LATEST_TIME); ValueError otherwise."""
+    # The year guard first: converting year 1 at +14:00 to UTC would overflow.
+    if not EARLIEST_TIME.year <= value.year < LATEST_TIME.year or not (
+            EARLIEST_TIME <= value < LATEST_TIME):
+        raise ValueError("time must lie in [1900-01-01T00:00:00Z, 3000-01-01T00:00:00Z)")
+    return value
+
+
+BoundedTime = Annotated[AwareDatetime, AfterValidator(within_time_range)]
+"""An RFC 3339 time with offset inside the hub's time range."""
 
 _TYPE_RE = re.compile(r"^cn\.linkage\.(?P<name>.+)\.v1$")
 
@@ -45,7 +65,7 @@ class CloudEvent(BaseModel):
     source: str
     type: str
     subject: str = Field(pattern=CASE_ID_PATTERN)
-    time: AwareDatetime
+    time: BoundedTime
     datacontenttype: Literal["application/json"]
     data: dict[str, Any]
 
@@ -72,11 +92,16 @@ class CloudEvent(BaseModel):
 
 
 def readable_event_id(value: bytes) -> str | None:
-    """Best-effort event id of any record (used to key receipts even for rejections)."""
+    """Best-effort event id of any record (used to key receipts even for rejections).
+
+    Lenient on purpose (a record rejected for NaN still has a readable id, so its sender
+    can match the receipt), and never raises: whatever the bytes, the answer is a canonical
+    UUID or None.
+    """
     try:
-        envelope = json.loads(value)
-        payload = dsse.Envelope.model_validate(envelope).payload_bytes()
-        event_id = json.loads(payload).get("id")
+        envelope = dsse.Envelope.model_validate_json(value)
+        event = json.loads(envelope.payload_bytes())
+        event_id = event.get("id") if isinstance(event, dict) else None
         return canonical_event_id(event_id) if isinstance(event_id, str) else None
-    except (ValueError, TypeError, AttributeError, ValidationError):
+    except Exception:  # hostile bytes: any failure means "no readable id"
         return None

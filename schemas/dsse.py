@@ -10,6 +10,8 @@ import binascii
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.b64 import dsse_b64decode
+
 EVENT_PAYLOAD_TYPE = "application/cloudevents+json"
 RECEIPT_PAYLOAD_TYPE = "application/vnd.linkage.receipt+json"
 ALERT_PAYLOAD_TYPE = "application/vnd.linkage.alert+json"
@@ -19,11 +21,6 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     """DSSEv1 SP LEN(type) SP type SP LEN(body) SP body, lengths in ASCII decimal."""
     type_bytes = payload_type.encode("utf-8")
     return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
-
-
-def b64decode_strict(text: str) -> bytes:
-    """Decode standard base64 (padding required), refusing any other alphabet."""
-    return base64.b64decode(text.encode("ascii"), validate=True)
 
 
 class EnvelopeSignature(BaseModel):
@@ -38,13 +35,13 @@ class EnvelopeSignature(BaseModel):
     @classmethod
     def _sig_is_base64(cls, value: str) -> str:
         try:
-            b64decode_strict(value)
+            dsse_b64decode(value)
         except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
-            raise ValueError("sig is not standard base64") from exc
+            raise ValueError("sig is not base64 (standard or URL-safe)") from exc
         return value
 
     def signature_bytes(self) -> bytes:
-        return b64decode_strict(self.sig)
+        return dsse_b64decode(self.sig)
 
 
 class Envelope(BaseModel):
@@ -60,13 +57,13 @@ class Envelope(BaseModel):
     @classmethod
     def _payload_is_base64(cls, value: str) -> str:
         try:
-            b64decode_strict(value)
+            dsse_b64decode(value)
         except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
-            raise ValueError("payload is not standard base64") from exc
+            raise ValueError("payload is not base64 (standard or URL-safe)") from exc
         return value
 
     def payload_bytes(self) -> bytes:
-        return b64decode_strict(self.payload)
+        return dsse_b64decode(self.payload)
 
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode("utf-8")

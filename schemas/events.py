@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.cloudevent import AGENCY_ID_PATTERN
+from schemas.cloudevent import AGENCY_ID_PATTERN, BoundedTime
 from schemas.money import Money
 
 
@@ -38,7 +38,7 @@ class Offence(StrEnum):
     OTHER = "other"
 
 
-Timestamp = AwareDatetime
+Timestamp = BoundedTime
 AgencyId = str
 _AGENCY = Field(pattern=AGENCY_ID_PATTERN)
 _SHA256 = Field(pattern=r"^[0-9a-f]{64}$")

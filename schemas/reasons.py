@@ -52,3 +52,29 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
                         "the event time is more than 5 minutes in the future"),
     Reason.TOO_LARGE: ("记录超过 1 MiB", "the record value is larger than 1 MiB"),
 }
+
+
+MAX_DETAIL_CHARS = 300
+"""Longest reason detail the hub stores, receipts and puts in a quarantine header."""
+
+
+def bounded_text(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    """`text` made safe to store and sign: printable, valid UTF-8, at most `limit` characters.
+
+    Details echo values taken from hostile records (key ids, sources, types, case keys).
+    Control characters (U+0000 among them) and lone surrogates become `\\uXXXX` escapes, so
+    PostgreSQL text, a Kafka header and a signed receipt can all carry the result; an
+    over-long result is cut and ends with "…".
+    """
+    out: list[str] = []
+    size = 0
+    for ch in text:
+        code = ord(ch)
+        piece = ch if ch.isprintable() and not 0xD800 <= code <= 0xDFFF else (
+            f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        size += len(piece)
+        if size > limit - 1:
+            out.append("…")
+            break
+        out.append(piece)
+    return "".join(out)

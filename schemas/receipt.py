@@ -25,3 +25,6 @@ class Receipt(BaseModel):
     ledger_index: int | None
     leaf_hash: str | None
     received_at: AwareDatetime
+    record_sha256: str | None = None
+    """Lowercase hex SHA-256 of the record value as received (contract v1.1); the hub always
+    sets it, a 1.0 hub's receipts lack it."""

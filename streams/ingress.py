@@ -1,28 +1,35 @@
-"""Ingress processing: verify a batch of records, decide each one's single outcome in one
-PostgreSQL transaction, then publish events, quarantine and signed receipts.
+"""Ingress processing: verify a batch of records, settle each one's single outcome in one
+store transaction, then publish events, quarantine and signed receipts.
 
 Effects are keyed so that redelivery is harmless: a record seen before (same topic,
 partition, offset and bytes) gets its stored outcome again; an event id already in the
 ledger is a duplicate. The caller acknowledges the Kafka offsets only after `process`
-returns, i.e. after the database commit and the publishes were acknowledged.
+returns, i.e. after the commit and the publishes were acknowledged.
+
+Failures and what they mean (streams/errors.py):
+
+- StoreUnavailable leaves `process`: the caller backs off and retries the same batch.
+- Anything else while settling a batch (the database refused it, or the hub's own code
+  failed) is not retried as is: the batch is split in halves until the record at fault is
+  alone, and that record is *parked* (IngressStore.park: kept with the evidence, a metric, a
+  log line; no receipt, because it is not the agency's fault). Every other record of the
+  batch gets its outcome, so one record cannot hold its partition. `linkage-hub parked
+  retry` re-runs parked records through `process` once the cause is fixed.
+- A crash inside verification parks that record the same way (it used to be receipted as
+  MALFORMED_EVENT, blaming the agency for a hub bug).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-import asyncpg
-
-from audit.ledger import NewEntry
-from hub.adapters.ledger_store import PostgresLedger
-from hub.adapters.postgres import translated_errors
+from audit.ledger import LedgerEntry, NewEntry
 from schemas import topics
 from schemas.dsse import RECEIPT_PAYLOAD_TYPE
 from schemas.reasons import Reason
@@ -30,13 +37,26 @@ from schemas.receipt import Receipt, ReceiptStatus
 from schemas.signing import SigningKey
 from schemas.topics import topic_agency
 from streams import metrics
-from streams.ports import Clock, Publisher, utc_now
+from streams.errors import PARK_HUB_BUG, StoreUnavailable, evidence_of, park_reason
+from streams.ports import (
+    Clock,
+    IngressRecord,
+    IngressStore,
+    IngressUnit,
+    ParkedRecord,
+    Publisher,
+    StoredOutcome,
+    utc_now,
+)
 from streams.verification import (
     RegistrySnapshot,
     Rejected,
     VerifiedEvent,
     verify_record,
 )
+
+__all__ = ["IngressProcessor", "IngressRecord", "Outcome", "Parked", "quarantine_headers",
+           "receipt_envelope"]
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +65,18 @@ REGISTRY_TTL = 1.0
 
 
 @dataclass(frozen=True)
-class IngressRecord:
-    """One Kafka record from a `linkage.ingress.<agency>` topic."""
+class Effect:
+    """One record to publish: topic, key, value, headers."""
 
     topic: str
-    partition: int
-    offset: int
     key: bytes | None
-    value: bytes | None
-    timestamp_ms: int | None = None
-
-    @property
-    def record_hash(self) -> bytes:
-        return hashlib.sha256(self.value or b"").digest()
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """The single outcome of one record."""
+    """The single outcome of one record, with the effects to publish for it."""
 
     record: IngressRecord
     status: ReceiptStatus
@@ -74,6 +88,10 @@ class Outcome:
     leaf_hash: bytes | None = None
     case_id: str | None = None
     replayed: bool = False
+    receipted: bool = True
+    """False when the topic's agency is not registered: it has no receipts topic."""
+    effects: tuple[Effect, ...] = ()
+    """What to publish, built (and signed) inside the unit that committed the outcome."""
 
     @property
     def agency_id(self) -> str:
@@ -88,7 +106,33 @@ class Outcome:
             ledger_index=self.ledger_index,
             leaf_hash=base64.b64encode(self.leaf_hash).decode() if self.leaf_hash else None,
             received_at=self.received_at,
+            record_sha256=self.record.record_hash.hex(),
         )
+
+    def stored(self) -> StoredOutcome:
+        return StoredOutcome(
+            self.record.record_key, self.status, self.event_id, self.received_at, self.reason,
+            self.detail, self.ledger_index, self.leaf_hash,
+            self.record.value if self.status is ReceiptStatus.REJECTED else None)
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A record the hub could not settle; kept in the store for operators (no receipt)."""
+
+    record: IngressRecord
+    parked: ParkedRecord
+
+
+@dataclass(frozen=True)
+class Crashed:
+    """The verdict when verification itself failed: a hub bug, never the agency's fault."""
+
+    evidence: str
+
+
+Verdict = VerifiedEvent | Rejected | Crashed
+Settled = Outcome | Parked
 
 
 def receipt_envelope(hub_key: SigningKey, receipt: Receipt) -> bytes:
@@ -101,13 +145,12 @@ class IngressProcessor:
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        store: IngressStore,
         hub_key: SigningKey,
         registry: Callable[[], Awaitable[RegistrySnapshot]],
         clock: Clock = utc_now,
     ) -> None:
-        self._pool = pool
-        self._ledger = PostgresLedger(pool)
+        self.store = store
         self._hub_key = hub_key
         self._load_registry = registry
         self._registry: RegistrySnapshot | None = None
@@ -124,7 +167,7 @@ class IngressProcessor:
 
     async def _verify_all(
         self, records: Sequence[IngressRecord], now: datetime
-    ) -> list[VerifiedEvent | Rejected]:
+    ) -> list[Verdict]:
         registry = await self.registry()
         results = [self._verify_one(r, registry, now) for r in records]
         retry = [i for i, r in enumerate(results)
@@ -138,153 +181,147 @@ class IngressProcessor:
         return results
 
     @staticmethod
-    def _verify_one(
-        record: IngressRecord, registry: RegistrySnapshot, now: datetime
-    ) -> VerifiedEvent | Rejected:
+    def _verify_one(record: IngressRecord, registry: RegistrySnapshot, now: datetime) -> Verdict:
         try:
             return verify_record(record.topic, record.key, record.value, registry, now)
         except Rejected as rejection:
             return rejection
-        except Exception as exc:  # a bug must not kill the worker nor lose the record
-            log.exception("verification crashed on %s:%s", record.topic, record.offset)
-            return Rejected(Reason.MALFORMED_EVENT, f"internal verification error: {exc!r}")
+        except Exception as exc:  # a hub bug: park the record, never blame the agency
+            log.exception("verification crashed on %s:%s:%s", record.topic, record.partition,
+                          record.offset)
+            return Crashed(evidence_of(exc))
 
-    async def decide(self, records: Sequence[IngressRecord]) -> list[Outcome]:
-        """Verify and commit the outcome of every record, in one transaction."""
+    # -- settling -------------------------------------------------------------------------
+
+    async def settle(self, records: Sequence[IngressRecord]) -> list[Settled]:
+        """Verify and commit the outcome of every record, or park it; nothing is published."""
         now = self._clock()
         verdicts = await self._verify_all(records, now)
-        async with translated_errors(), self._pool.acquire() as conn, conn.transaction():
-            return await self._decide_in(conn, records, verdicts, now)
+        registry = await self.registry()
+        results: list[Settled | None] = [None] * len(records)
+        todo: list[int] = []
+        for i, (record, verdict) in enumerate(zip(records, verdicts, strict=True)):
+            if isinstance(verdict, Crashed):
+                results[i] = await self._park(record, PARK_HUB_BUG, verdict.evidence, now)
+            else:
+                todo.append(i)
+        await self._settle_or_split(records, verdicts, todo, results, registry, now)
+        return [r for r in results if r is not None]
 
-    async def _decide_in(
+    async def _settle_or_split(
+        self, records: Sequence[IngressRecord], verdicts: Sequence[Verdict], todo: list[int],
+        results: list[Settled | None], registry: RegistrySnapshot, now: datetime,
+    ) -> None:
+        """One unit for `todo`; if it fails for any reason but unavailability, bisect."""
+        if not todo:
+            return
+        try:
+            async with self.store.unit() as unit:
+                decided = await self._decide(unit, [records[i] for i in todo],
+                                             [verdicts[i] for i in todo], registry, now)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if len(todo) == 1:
+                results[todo[0]] = await self._park(records[todo[0]], park_reason(exc),
+                                                    evidence_of(exc), now)
+                return
+            log.warning("批次无法提交,二分查找出错记录 / batch of %d not settled, splitting it "
+                        "to find the record at fault: %s", len(todo), evidence_of(exc))
+            middle = len(todo) // 2
+            await self._settle_or_split(records, verdicts, todo[:middle], results, registry, now)
+            await self._settle_or_split(records, verdicts, todo[middle:], results, registry, now)
+            return
+        for i, outcome in zip(todo, decided, strict=True):
+            results[i] = outcome
+
+    async def _park(self, record: IngressRecord, reason: str, evidence: str,
+                    now: datetime) -> Parked:
+        parked = await self.store.park(record, reason, evidence, now)
+        agency = topic_agency(record.topic) or "unknown"
+        metrics.INGRESS_PARKED.labels(agency, reason).inc()
+        log.error("记录已搁置,待运维处理 / record parked for operators: #%d %s:%d:%d (%s) %s",
+                  parked.parked_id, record.topic, record.partition, record.offset, reason,
+                  evidence)
+        return Parked(record, parked)
+
+    async def _decide(
         self,
-        conn: asyncpg.Connection,
+        unit: IngressUnit,
         records: Sequence[IngressRecord],
-        verdicts: Sequence[VerifiedEvent | Rejected],
+        verdicts: Sequence[Verdict],
+        registry: RegistrySnapshot,
         now: datetime,
     ) -> list[Outcome]:
-        head = await self._ledger.lock_head(conn)
-        seen = await self._stored_outcomes(conn, records)
+        """Classify the batch inside one unit: replay, reject, append or duplicate."""
+        seen = await unit.stored_outcomes([r.record_key for r in records])
         candidates = [v.event_id for v in verdicts if isinstance(v, VerifiedEvent)]
-        in_ledger = await self._ledger.entries_by_event_ids(conn, candidates)
+        in_ledger = await unit.ledger_entries(candidates)
         outcomes: list[Outcome | None] = []
         to_append: list[tuple[int, VerifiedEvent]] = []
         batch_ids: set[str] = set()
         for i, (record, verdict) in enumerate(zip(records, verdicts, strict=True)):
-            key = (record.topic, record.partition, record.offset, record.record_hash)
-            if key in seen:
-                outcomes.append(seen[key])
+            receipted = registry.registered(topic_agency(record.topic))
+            stored = seen.get(record.record_key)
+            if stored is not None:
+                outcomes.append(_replayed(record, stored, receipted))
             elif isinstance(verdict, Rejected):
                 outcomes.append(Outcome(record, ReceiptStatus.REJECTED, verdict.event_id, now,
-                                        verdict.reason.value, verdict.detail))
+                                        verdict.reason.value, verdict.detail,
+                                        receipted=receipted))
+            elif isinstance(verdict, Crashed):
+                raise AssertionError("crashed verdicts are parked before settling")
             elif verdict.event_id in in_ledger or verdict.event_id in batch_ids:
                 outcomes.append(None)  # duplicate: resolved after the appends below
             else:
                 batch_ids.add(verdict.event_id)
                 to_append.append((i, verdict))
                 outcomes.append(None)
-        appended = await self._ledger.append(
-            conn,
+        appended = await unit.append(
             [NewEntry(v.event_id, v.agency_id, v.case_id, v.spec.name, v.event.time, now,
-                      v.keyid, v.value) for _, v in to_append],
-            head,
-        )
+                      v.keyid, v.value) for _, v in to_append])
         for (i, verdict), entry in zip(to_append, appended, strict=True):
             outcomes[i] = Outcome(records[i], ReceiptStatus.ACCEPTED, verdict.event_id, now,
                                   ledger_index=entry.ledger_index, leaf_hash=entry.leaf_hash,
                                   case_id=verdict.case_id)
             in_ledger[verdict.event_id] = entry
-        final: list[Outcome] = []
-        for i, outcome in enumerate(outcomes):
-            if outcome is None:
-                verdict = verdicts[i]
-                assert isinstance(verdict, VerifiedEvent)
-                original = in_ledger[verdict.event_id]
-                same = original.record == verdict.value
-                detail = (
-                    f"已于账本序号 {original.ledger_index} 接收 / already accepted at ledger index"
-                    f" {original.ledger_index}" + ("" if same else
-                                                   " (内容不同 / with different content)")
-                )
-                outcome = Outcome(records[i], ReceiptStatus.DUPLICATE, verdict.event_id, now,
-                                  None, detail, original.ledger_index, original.leaf_hash,
-                                  case_id=verdict.case_id)
-            final.append(outcome)
-        await self._store_outcomes(conn, [o for o in final if not o.replayed])
-        return final
+        final = [o if o is not None else _duplicate(records[i], verdicts[i], in_ledger, now)
+                 for i, o in enumerate(outcomes)]
+        await unit.store_outcomes([o.stored() for o in final if not o.replayed])
+        # Every effect is built inside the unit: a failure here rolls the unit back too.
+        return [replace(o, effects=tuple(self.effects(o))) for o in final]
 
-    async def _stored_outcomes(
-        self, conn: asyncpg.Connection, records: Sequence[IngressRecord]
-    ) -> dict[tuple[str, int, int, bytes], Outcome]:
-        rows = await conn.fetch(
-            "SELECT o.* FROM ingress_outcomes o JOIN unnest($1::text[], $2::int[], $3::bigint[],"
-            " $4::bytea[]) AS w(topic, kpartition, koffset, record_hash)"
-            " USING (topic, kpartition, koffset, record_hash)",
-            [r.topic for r in records], [r.partition for r in records],
-            [r.offset for r in records], [r.record_hash for r in records],
-        )
-        by_key = {(r.topic, r.partition, r.offset, r.record_hash): r for r in records}
-        found: dict[tuple[str, int, int, bytes], Outcome] = {}
-        for row in rows:
-            key = (row["topic"], row["kpartition"], row["koffset"], bytes(row["record_hash"]))
-            found[key] = Outcome(
-                by_key[key], ReceiptStatus(row["status"]),
-                str(row["event_id"]) if row["event_id"] else None, row["received_at"],
-                row["reason"], row["detail"], row["ledger_index"],
-                bytes(row["leaf_hash"]) if row["leaf_hash"] else None,
-                case_id=(by_key[key].key or b"").decode("utf-8", "replace") or None,
-                replayed=True,
-            )
-        return found
+    # -- publishing -----------------------------------------------------------------------
 
-    @staticmethod
-    async def _store_outcomes(conn: asyncpg.Connection, outcomes: Sequence[Outcome]) -> None:
-        if not outcomes:
-            return
-        await conn.execute(
-            """
-            INSERT INTO ingress_outcomes (topic, kpartition, koffset, record_hash, event_id,
-                status, reason, detail, ledger_index, leaf_hash, received_at, record)
-            SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::uuid[],
-                $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bytea[],
-                $11::timestamptz[], $12::bytea[])
-            """,
-            [o.record.topic for o in outcomes],
-            [o.record.partition for o in outcomes],
-            [o.record.offset for o in outcomes],
-            [o.record.record_hash for o in outcomes],
-            [o.event_id for o in outcomes],
-            [o.status.value for o in outcomes],
-            [o.reason for o in outcomes],
-            [o.detail for o in outcomes],
-            [o.ledger_index for o in outcomes],
-            [o.leaf_hash for o in outcomes],
-            [o.received_at for o in outcomes],
-            [o.record.value if o.status is ReceiptStatus.REJECTED else None for o in outcomes],
-        )
+    def effects(self, o: Outcome) -> list[Effect]:
+        """What to publish for an outcome, in order: the event or quarantine, then the receipt."""
+        out: list[Effect] = []
+        if o.status is ReceiptStatus.ACCEPTED:
+            assert o.record.value is not None and o.case_id is not None
+            out.append(Effect(topics.EVENTS, o.case_id.encode("utf-8"), o.record.value))
+        elif o.status is ReceiptStatus.REJECTED:
+            out.append(Effect(topics.QUARANTINE, o.record.key, o.record.value or b"",
+                              tuple(quarantine_headers(o))))
+        if o.receipted:
+            receipt_key = o.event_id.encode("ascii") if o.event_id else None
+            out.append(Effect(topics.receipts_topic(o.agency_id), receipt_key,
+                              receipt_envelope(self._hub_key, o.receipt())))
+        return out
 
     async def publish(self, outcomes: Sequence[Outcome], publisher: Publisher) -> None:
         """Publish every effect of the committed outcomes (in order) and wait for all acks."""
         pending: list[Awaitable[object]] = []
-        send = publisher.enqueue
         for o in outcomes:
-            agency = o.agency_id
-            if o.status is ReceiptStatus.ACCEPTED:
-                assert o.record.value is not None and o.case_id is not None
-                pending.append(await send(topics.EVENTS, o.case_id.encode("utf-8"),
-                                          o.record.value, []))
-            elif o.status is ReceiptStatus.REJECTED:
-                pending.append(await send(topics.QUARANTINE, o.record.key,
-                                          o.record.value or b"", quarantine_headers(o)))
-            receipt_key = o.event_id.encode("ascii") if o.event_id else None
-            pending.append(await send(topics.receipts_topic(agency), receipt_key,
-                                      receipt_envelope(self._hub_key, o.receipt()), []))
+            for e in o.effects or self.effects(o):
+                pending.append(await publisher.enqueue(e.topic, e.key, e.value, list(e.headers)))
         await asyncio.gather(*pending)
 
-    async def process(self, records: Sequence[IngressRecord], publisher: Publisher) -> list[Outcome]:
-        """decide + publish + metrics; raises StoreUnavailable for the caller to retry."""
+    async def process(self, records: Sequence[IngressRecord], publisher: Publisher
+                      ) -> list[Settled]:
+        """settle + publish + metrics; raises StoreUnavailable (or a broker error) to retry."""
         started = time.monotonic()
-        outcomes = await self.decide(records)
+        settled = await self.settle(records)
+        outcomes = [s for s in settled if isinstance(s, Outcome)]
         committed = time.time()
         await self.publish(outcomes, publisher)
         for o in outcomes:
@@ -299,7 +336,25 @@ class IngressProcessor:
         if last is not None:
             metrics.LEDGER_SIZE.set(last + 1)
         metrics.INGRESS_BATCH_SECONDS.observe(time.monotonic() - started)
-        return outcomes
+        return settled
+
+
+def _replayed(record: IngressRecord, stored: StoredOutcome, receipted: bool) -> Outcome:
+    return Outcome(record, stored.status, stored.event_id, stored.received_at, stored.reason,
+                   stored.detail, stored.ledger_index, stored.leaf_hash,
+                   case_id=(record.key or b"").decode("utf-8", "replace") or None,
+                   replayed=True, receipted=receipted)
+
+
+def _duplicate(record: IngressRecord, verdict: Verdict, in_ledger: dict[str, LedgerEntry],
+               now: datetime) -> Outcome:
+    assert isinstance(verdict, VerifiedEvent)
+    original = in_ledger[verdict.event_id]
+    same = original.record == verdict.value
+    detail = (f"已于账本序号 {original.ledger_index} 接收 / already accepted at ledger index"
+              f" {original.ledger_index}" + ("" if same else " (内容不同 / with different content)"))
+    return Outcome(record, ReceiptStatus.DUPLICATE, verdict.event_id, now, None, detail,
+                   original.ledger_index, original.leaf_hash, case_id=verdict.case_id)
 
 
 def quarantine_headers(outcome: Outcome) -> list[tuple[str, bytes]]:

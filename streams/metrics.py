@@ -30,3 +30,13 @@ ALERTS_OPEN = Gauge("linkage_alerts_open", "未解除的预警数 / alerts curre
 RULES_RETRIES = Counter(
     "linkage_rules_retries_total", "规则批次重试次数 / rules batch retries (events and sweep)"
 )
+INGRESS_PARKED = Counter(
+    "linkage_ingress_parked_total",
+    "搁置待运维处理的入口记录(按机关、原因) / ingress records parked for operators, by agency "
+    "and reason (store_refused, hub_bug)",
+    ["agency", "reason"],
+)
+RULES_EVENTS_PARKED = Counter(
+    "linkage_rules_events_parked_total",
+    "规则无法应用而搁置的事件次数 / events the rules could not apply, parked for a retry",
+)

@@ -2,11 +2,18 @@
 
 Three drivers share one path (`RulesRunner._reevaluate`: evaluate the locked cases, diff
 against the stored alerts, record the changes and their signed envelopes in the outbox, set
-each case's next deadline), each in one PostgreSQL transaction:
+each case's next deadline), each in one transaction of the case store (streams.ports.CaseStore;
+PostgreSQL in the hub, in memory in tests):
 
 * `process`: a batch from `linkage.events` (the ledgered DSSE envelopes, bytes unchanged);
 * `sweep`: cases whose next deadline has passed, so an alert fires on time with no new event;
 * `replay`: case states folded from the ledger (`linkage-hub rules replay`).
+
+A failure is a bug (the records are ledgered, so valid by construction) and never blocks the
+other cases; both kinds are tried again after the same delay, by the worker's timer: a case
+whose evaluation raised keeps its alerts and is re-evaluated `RETRY_FAILED_EVALUATION` later;
+an event whose application raised is parked, not marked processed, and applied again from
+`RETRY_FAILED_APPLY` on (`retry_parked`), so the case never silently lacks it.
 
 After the commit, `publish_outbox` sends every unpublished envelope to `linkage.alerts` (key =
 case id), waits for the broker's acks and marks them published; a crash in between leaves them
@@ -23,18 +30,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-import asyncpg
 from pydantic import ValidationError
 
-from hub.adapters.case_store import PostgresCaseStore
-from hub.adapters.postgres import translated_errors
 from schemas import topics
 from schemas.alert import Alert
 from schemas.cloudevent import CloudEvent
 from schemas.dsse import ALERT_PAYLOAD_TYPE, Envelope
 from schemas.signing import SigningKey
 from streams import metrics
-from streams.ports import Clock, Publisher, utc_now
+from streams.ports import CaseSession, CaseStore, Clock, ParkedEvent, Publisher, utc_now
 from streams.rules import (
     SHANGHAI,
     CaseEvent,
@@ -57,6 +61,8 @@ SWEEP_LIMIT = 500
 PUBLISH_LIMIT = 500
 RETRY_FAILED_EVALUATION = timedelta(minutes=5)
 """A case whose evaluation raised (a bug) is looked at again this much later."""
+RETRY_FAILED_APPLY = RETRY_FAILED_EVALUATION
+"""An event whose application raised (a bug) is parked and applied again this much later."""
 
 Status = Literal["open", "resolved"]
 
@@ -201,10 +207,9 @@ class RulesRunner:
     """Event processing, the deadline sweep, ledger replay and the outbox publisher."""
 
     def __init__(
-        self, pool: asyncpg.Pool, hub_key: SigningKey, rules: RuleSet, clock: Clock = utc_now
+        self, store: CaseStore, hub_key: SigningKey, rules: RuleSet, clock: Clock = utc_now
     ) -> None:
-        self._pool = pool
-        self._store = PostgresCaseStore(pool)
+        self._store = store
         self._hub_key = hub_key
         self._rules = rules
         self._clock = clock
@@ -212,25 +217,24 @@ class RulesRunner:
         self._related = any(rule.id == "SPLIT_CASES" for rule in rules.enabled_rules())
 
     @property
-    def store(self) -> PostgresCaseStore:
+    def store(self) -> CaseStore:
         return self._store
 
     # -- the shared path ----------------------------------------------------------------------
 
     async def _reevaluate(
         self,
-        conn: asyncpg.Connection,
+        tx: CaseSession,
         states: Mapping[str, CaseState],
         now: datetime,
         *,
         retract: bool = True,
     ) -> list[Transition]:
         """Evaluate these (row-locked) cases, record their alert changes and next deadlines."""
-        store = self._store
-        neighbours = await store.neighbours(conn, states) if self._related else {}
+        neighbours = await tx.neighbours(states) if self._related else {}
         wanted = set().union(*neighbours.values()) - states.keys()
-        known = {**await store.load_cases(conn, wanted), **states}
-        previous = await store.alerts_of(conn, states)
+        known = {**await tx.load_cases(wanted), **states}
+        previous = await tx.alerts_of(states)
         decisions: list[Alert] = []
         evaluated: set[str] = set()
         due: dict[str, datetime | None] = {}
@@ -249,62 +253,81 @@ class RulesRunner:
             evaluated.add(case_id)
         transitions = diff_alerts(previous, decisions, evaluated, now, retract_unsupported=retract)
         alerts = [t.alert for t in transitions]
-        await store.record_alerts(conn, alerts, [alert_envelope(self._hub_key, a) for a in alerts])
-        await store.set_next_due(conn, due)
+        await tx.record_alerts(alerts, [alert_envelope(self._hub_key, a) for a in alerts])
+        await tx.set_next_due(due)
         return transitions
 
     # -- linkage.events ---------------------------------------------------------------------
 
     async def decide(self, values: Sequence[bytes]) -> list[Transition]:
         """Fold a batch of accepted records into their cases and record alert changes, in one
-        transaction; events already processed are skipped."""
-        events: dict[str, CaseEvent] = {}
+        transaction; events already processed are skipped, events that fail to apply parked."""
+        events: dict[str, tuple[CaseEvent, bytes]] = {}
         for value in values:
             try:
                 event = decode_event(value)
             except BadEvent as exc:
                 log.error("跳过无法解析的事件 / skipping an unreadable event: %s", exc)
                 continue
-            events.setdefault(event.event_id, event)
+            events.setdefault(event.event_id, (event, value))
         if not events:
             return []
         now = self._clock()
-        async with translated_errors(), self._pool.acquire() as conn, conn.transaction():
-            return await self._decide_in(conn, list(events.values()), now)
+        async with self._store.transaction() as tx:
+            return await self._decide_in(tx, list(events.values()), now)
 
     async def _decide_in(
-        self, conn: asyncpg.Connection, events: Sequence[CaseEvent], now: datetime
+        self, tx: CaseSession, events: Sequence[tuple[CaseEvent, bytes]], now: datetime
     ) -> list[Transition]:
-        store = self._store
-        done = await store.processed(conn, [e.event_id for e in events])
-        fresh = [e for e in events if e.event_id not in done]
+        done = await tx.processed([e.event_id for e, _ in events])
+        fresh = [(e, record) for e, record in events if e.event_id not in done]
         if not fresh:
             return []
-        states = await store.lock_cases(conn, {e.case_id for e in fresh})
-        before = await store.neighbours(conn, states) if self._related else {}
+        states = await tx.lock_cases({e.case_id for e, _ in fresh})
+        before = await tx.neighbours(states) if self._related else {}
         changed: dict[str, CaseState] = {}
-        for event in fresh:
+        applied: list[str] = []
+        failed: list[ParkedEvent] = []
+        for event, record in fresh:
             current = states[event.case_id]
             try:
                 updated = apply(current, event)
-            except Exception as exc:  # ledgered, so valid by construction; a bug must not block
-                log.error("事件无法应用，已跳过 / event %s cannot be applied, skipped: %s",
-                          event.event_id, exc)
+            except Exception as exc:  # a bug must not block the batch: park the event, retry
+                retry_at = now + RETRY_FAILED_APPLY
+                log.exception("事件无法应用，已搁置，%s 重试 / event %s cannot be applied, parked "
+                              "until %s", retry_at.isoformat(), event.event_id, retry_at.isoformat())
+                failed.append(ParkedEvent(event.event_id, event.case_id, record,
+                                          f"{type(exc).__name__}: {exc}", retry_at))
                 continue
+            applied.append(event.event_id)
             if updated is not current:
                 states[event.case_id] = changed[event.case_id] = updated
-        await store.mark_processed(conn, [e.event_id for e in fresh])
+        await tx.mark_processed(applied)
+        await tx.unpark(applied)
+        await tx.park(failed)
+        metrics.RULES_EVENTS_PARKED.inc(len(failed))
         if not changed:
             return []
-        await store.save_cases(conn, list(changed.values()))
+        await tx.save_cases(list(changed.values()))
         locked = dict(changed)
         if self._related:
             # Cases sharing a party, before or after this batch, may gain or lose a split-case
             # alert: re-evaluate them too, under their own row locks.
-            after = await store.neighbours(conn, changed)
+            after = await tx.neighbours(changed)
             others = set().union(*(before.get(c, set()) | after.get(c, set()) for c in changed))
-            locked.update(await store.lock_cases(conn, others - changed.keys()))
-        return await self._reevaluate(conn, locked, now)
+            locked.update(await tx.lock_cases(others - changed.keys()))
+        return await self._reevaluate(tx, locked, now)
+
+    async def retry_parked(self, limit: int = SWEEP_LIMIT) -> SweepResult:
+        """Apply again up to `limit` parked events whose retry time has come (those that fail
+        again stay parked, one more attempt counted); `cases` counts the events tried."""
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            parked = await tx.lock_parked(now, limit)
+            if not parked:
+                return SweepResult(0, [])
+            events = [(decode_event(p.record), p.record) for p in parked]
+            return SweepResult(len(parked), await self._decide_in(tx, events, now))
 
     async def process(self, values: Sequence[bytes], publisher: Publisher) -> list[Transition]:
         """decide + publish the outbox; raises StoreUnavailable for the caller to retry."""
@@ -317,23 +340,28 @@ class RulesRunner:
     async def sweep(self, limit: int = SWEEP_LIMIT) -> SweepResult:
         """Re-evaluate up to `limit` cases whose next deadline has passed (skipping locked ones)."""
         now = self._clock()
-        async with translated_errors(), self._pool.acquire() as conn, conn.transaction():
-            due = await self._store.lock_due(conn, now, limit)
+        async with self._store.transaction() as tx:
+            due = await tx.lock_due(now, limit)
             if not due:
                 return SweepResult(0, [])
-            return SweepResult(len(due), await self._reevaluate(conn, due, now))
+            return SweepResult(len(due), await self._reevaluate(tx, due, now))
 
     async def tick(self, publisher: Publisher, *, max_rounds: int = 20) -> list[Transition]:
-        """The worker's timer: sweep every due case (bounded), publish the outbox, gauges."""
+        """The worker's timer: retry parked events and sweep every due case (bounded), publish
+        the outbox, gauges."""
         transitions: list[Transition] = []
+        for _ in range(max_rounds):
+            retried = await self.retry_parked()
+            transitions += retried.transitions
+            if retried.cases < SWEEP_LIMIT:
+                break
         for _ in range(max_rounds):
             result = await self.sweep()
             transitions += result.transitions
             if result.cases < SWEEP_LIMIT:
                 break
         await self.publish_outbox(publisher)
-        async with translated_errors():
-            metrics.ALERTS_OPEN.set(await self._store.open_count())
+        metrics.ALERTS_OPEN.set(await self._store.open_count())
         return transitions
 
     # -- replay -----------------------------------------------------------------------------
@@ -345,35 +373,42 @@ class RulesRunner:
         them, in one transaction. A stored state holding events the fold lacks (ledgered
         since the fold read the ledger) is re-folded from that case's ledger records."""
         now = self._clock()
-        async with translated_errors(), self._pool.acquire() as conn, conn.transaction():
-            stored = await self._store.lock_cases(conn, states)
+        async with self._store.transaction() as tx:
+            stored = await tx.lock_cases(states)
             merged: dict[str, CaseState] = {}
             for case_id, current in stored.items():
                 folded = states[case_id]
                 if not set(current.event_ids) <= set(folded.event_ids):
                     refold = CaseFold()
-                    for record in await self._store.ledger_records(conn, case_id):
+                    for record in await tx.ledger_records(case_id):
                         refold.add(record)
                     folded = refold.states.get(case_id, current)
                 merged[case_id] = folded
-            await self._store.save_cases(conn, list(merged.values()))
-            return await self._reevaluate(conn, merged, now, retract=retract)
+            await tx.save_cases(list(merged.values()))
+            return await self._reevaluate(tx, merged, now, retract=retract)
 
     # -- publishing -------------------------------------------------------------------------
 
     async def publish_outbox(self, publisher: Publisher, limit: int = PUBLISH_LIMIT) -> int:
-        """Publish every unpublished alert envelope in order, await the acks, mark them."""
+        """Publish every unpublished alert envelope in order, await the acks, mark them.
+
+        The rows stay locked while the broker acknowledges (at most the producer's timeout
+        when the broker is down): that is deliberate. A second publisher (the CLI's replay
+        next to the worker's timer) skips locked rows instead of sending them again out of
+        order, and marking happens in the transaction that locked them, so an envelope is
+        never marked without its ack nor sent twice by two live publishers.
+        """
         published = 0
         async with self._publishing:
             while True:
-                async with translated_errors(), self._pool.acquire() as conn, conn.transaction():
-                    rows = await self._store.lock_unpublished(conn, limit)
+                async with self._store.transaction() as tx:
+                    rows = await tx.lock_unpublished(limit)
                     if not rows:
                         return published
                     acks = [await publisher.enqueue(topics.ALERTS, row.case_id.encode("utf-8"),
                                                     row.envelope, []) for row in rows]
                     await asyncio.gather(*acks)
-                    await self._store.mark_published(conn, [row.seq for row in rows])
+                    await tx.mark_published([row.seq for row in rows])
                 for row in rows:
                     metrics.ALERTS_PUBLISHED.labels(row.rule_id, row.status).inc()
                 published += len(rows)

@@ -4,6 +4,10 @@ Checks run in a fixed order and the first failure decides the reason code:
 size → envelope → payload type → key (unknown / revoked) → signature → event → source →
 type → permission → case key → schema → clock. The signature is checked before anything
 inside the payload is trusted. See docs/contract-notes.md for the reading of each code.
+
+Both the envelope and the event are read as strict JSON first (schemas/strict_json.py), so
+what a model accepts is also storable; every detail is `bounded_text`, because it echoes
+values of a hostile record into PostgreSQL, a Kafka header and a signed receipt.
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from schemas.cloudevent import CloudEvent, event_type_name, readable_event_id
-from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope
+from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope, EnvelopeSignature
 from schemas.events import EVENT_TYPES, EventTypeSpec, Role
-from schemas.reasons import Reason
+from schemas.reasons import Reason, bounded_text
 from schemas.signing import KeyRecord, verify_envelope_signature
+from schemas.strict_json import StrictJsonError, loads_strict
 from schemas.topics import topic_agency
 
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+MAX_SIGNATURES = 16
+"""More signatures than this make an envelope malformed (each costs a verification)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,11 @@ class RegistrySnapshot:
 
     keys: Mapping[str, KeyRecord]
     permissions: Mapping[Role, frozenset[str]] = field(default_factory=dict)
+    agencies: frozenset[str] | None = None
+    """The registered agencies' ids; None when unknown (then every topic's agency counts)."""
+
+    def registered(self, agency_id: str | None) -> bool:
+        return agency_id is not None and (self.agencies is None or agency_id in self.agencies)
 
     def permits(self, role: Role, type_name: str) -> bool:
         return type_name in self.permissions.get(role, frozenset())
@@ -42,6 +54,7 @@ class Rejected(Exception):
     """A record the hub refuses: a contract reason code, a detail, the event id if readable."""
 
     def __init__(self, reason: Reason, detail: str, event_id: str | None = None) -> None:
+        detail = bounded_text(detail)
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -88,17 +101,33 @@ def first_error(exc: ValidationError, prefix: tuple[str, ...] = ()) -> tuple[str
 
 def _parse_envelope(value: bytes) -> Envelope:
     try:
-        return Envelope.model_validate_json(value)
+        envelope = Envelope.model_validate(loads_strict(value))
+    except StrictJsonError as exc:
+        raise Rejected(Reason.MALFORMED_ENVELOPE, str(exc)) from None
     except ValidationError as exc:
         pointer, msg = first_error(exc)
-        raise Rejected(Reason.MALFORMED_ENVELOPE, f"{pointer or '/'}: {msg}") from exc
+        raise Rejected(Reason.MALFORMED_ENVELOPE, f"{pointer or '/'}: {msg}") from None
+    if len(envelope.signatures) > MAX_SIGNATURES:
+        raise Rejected(Reason.MALFORMED_ENVELOPE,
+                       f"/signatures: more than {MAX_SIGNATURES} signatures")
+    return envelope
 
 
-def _check_signature(envelope: Envelope, keys: Mapping[str, KeyRecord], now: datetime) -> KeyRecord:
-    known = [(s, keys[s.keyid]) for s in envelope.signatures if s.keyid in keys]
+def _check_signature(envelope: Envelope, keys: Mapping[str, KeyRecord], now: datetime,
+                     agency_id: str | None) -> KeyRecord:
+    """The key that signed: any active key of the topic's agency is enough, in any position.
+
+    Keys of other agencies are tried only after the topic agency's keys, so that a record
+    also signed by another agency is judged by its own agency's signature; a record signed
+    only by another agency's key goes on to SOURCE_MISMATCH.
+    """
+    signatures: dict[tuple[str, str], EnvelopeSignature] = {
+        (s.keyid, s.sig): s for s in envelope.signatures}
+    known = [(s, keys[s.keyid]) for s in signatures.values() if s.keyid in keys]
     if not known:
         ids = ", ".join(s.keyid or "(empty)" for s in envelope.signatures)
         raise Rejected(Reason.UNKNOWN_KEY, f"keyid {ids}")
+    known.sort(key=lambda pair: pair[1].agency_id != agency_id)
     usable = [(s, k) for s, k in known if not k.revoked_by(now)]
     if not usable:
         record = known[0][1]
@@ -111,10 +140,13 @@ def _check_signature(envelope: Envelope, keys: Mapping[str, KeyRecord], now: dat
 
 def _parse_event(payload: bytes) -> CloudEvent:
     try:
+        loads_strict(payload)
         return CloudEvent.model_validate_json(payload)
+    except StrictJsonError as exc:
+        raise Rejected(Reason.MALFORMED_EVENT, str(exc)) from None
     except ValidationError as exc:
         pointer, msg = first_error(exc)
-        raise Rejected(Reason.MALFORMED_EVENT, f"{pointer}: {msg}") from exc
+        raise Rejected(Reason.MALFORMED_EVENT, f"{pointer}: {msg}") from None
 
 
 def validate_data(spec: EventTypeSpec, data: Mapping[str, Any]) -> BaseModel:
@@ -123,7 +155,7 @@ def validate_data(spec: EventTypeSpec, data: Mapping[str, Any]) -> BaseModel:
         return spec.model.model_validate_json(json.dumps(data))
     except ValidationError as exc:
         pointer, msg = first_error(exc, ("data",))
-        raise Rejected(Reason.SCHEMA_INVALID, f"{pointer}: {msg}") from exc
+        raise Rejected(Reason.SCHEMA_INVALID, f"{pointer}: {msg}") from None
 
 
 def verify_record(
@@ -150,7 +182,7 @@ def _verify(
     envelope = _parse_envelope(value)
     if envelope.payload_type != EVENT_PAYLOAD_TYPE:
         raise Rejected(Reason.BAD_PAYLOAD_TYPE, f"payloadType {envelope.payload_type!r}")
-    signer = _check_signature(envelope, registry.keys, now)
+    signer = _check_signature(envelope, registry.keys, now, topic_agency(topic))
     event = _parse_event(envelope.payload_bytes())
     agencies = {topic_agency(topic), event.agency if event.source.startswith(
         "urn:linkage:agency:") else event.source, signer.agency_id}

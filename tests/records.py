@@ -184,3 +184,76 @@ BAD_RECORDS: dict[str, BadBuilder] = {
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def signed_bytes(key: SigningKey, agency: str, raw: bytes, record_key: str,
+                 event_id: str | None = None) -> Record:
+    """A record whose event bytes are exactly `raw` (for JSON no dict can express)."""
+    return Record(f"linkage.ingress.{agency}", record_key.encode(), envelope_for(key, raw),
+                  event_id)
+
+
+def _hostile_event(key: SigningKey, text: str, case: str, event_id: str) -> Record:
+    return signed_bytes(key, "zs-aic", text.encode("utf-8"), case, event_id)
+
+
+def _with(key: SigningKey, edit: Callable[[str], str], **overrides: Any) -> Record:
+    """A signed case.opened whose JSON text is edited after encoding (ASCII-escaped)."""
+    case = _case()
+    event = event_dict("zs-aic", "case.opened", case, **overrides)
+    return _hostile_event(key, edit(json.dumps(event)), case, event["id"])
+
+
+def _nul_keyid(key: SigningKey, _: SigningKey) -> Record:
+    record = valid(key, "zs-aic", "case.opened")
+    envelope = json.loads(record.value)
+    envelope["signatures"][0]["keyid"] = "ab\u0000cd"
+    return Record(record.topic, record.key, json.dumps(envelope).encode(), record.event_id)
+
+
+def _deep_envelope(key: SigningKey, _: SigningKey) -> Record:
+    return Record("linkage.ingress.zs-aic", b"DEEP", b'{"payloadType":' + b"[" * 100_000
+                  + b"]" * 100_000 + b"}", None)
+
+
+def url_safe(record: Record) -> Record:
+    """The record with its envelope in URL-safe base64 without padding (DSSE allows it)."""
+    envelope = json.loads(record.value)
+    envelope["payload"] = envelope["payload"].replace("+", "-").replace("/", "_").rstrip("=")
+    for s in envelope["signatures"]:
+        s["sig"] = s["sig"].replace("+", "-").replace("/", "_").rstrip("=")
+    return Record(record.topic, record.key, json.dumps(envelope).encode(), record.event_id)
+
+
+HOSTILE_RECORDS: dict[str, tuple[BadBuilder, str]] = {
+    "nul_in_keyid": (_nul_keyid, "MALFORMED_ENVELOPE"),
+    "nul_in_source": (lambda k, o: _with(k, lambda t: t, source="urn:linkage:agency:zs-aic\u0000"),
+                      "MALFORMED_EVENT"),
+    "year_one_time": (lambda k, o: _with(k, lambda t: t, time="0001-01-01T00:00:00+14:00"),
+                      "MALFORMED_EVENT"),
+    "year_9999_time": (lambda k, o: _with(k, lambda t: t, time="9999-12-31T23:59:59-14:00"),
+                       "MALFORMED_EVENT"),
+    "year_one_in_data": (lambda k, o: _with(k, lambda t: t.replace(
+        '"opened_at": "', '"opened_at": "0001-01-01T00:00:00+14:00", "x": "')),
+        "SCHEMA_INVALID"),
+    "nan_in_data": (lambda k, o: _with(k, lambda t: t.replace('"data": {', '"data": {"n": NaN, ')),
+                    "MALFORMED_EVENT"),
+    "infinity": (lambda k, o: _with(k, lambda t: t.replace('"data": {', '"data": {"n": -Infinity, ')),
+                 "MALFORMED_EVENT"),
+    "overflowing_float": (lambda k, o: _with(k, lambda t: t.replace('"data": {', '"data": {"n": 1e999, ')),
+                          "MALFORMED_EVENT"),
+    "duplicate_member": (lambda k, o: _with(k, lambda t: t.replace(
+        '"specversion": "1.0"', '"specversion": "1.0", "specversion": "1.0"')), "MALFORMED_EVENT"),
+    "huge_integer": (lambda k, o: _with(k, lambda t: t.replace('"data": {', '"data": {"n": '
+                                                                + "9" * 30 + ", ")),
+                     "MALFORMED_EVENT"),
+    "lone_surrogate": (lambda k, o: _with(k, lambda t: t.replace('"summary": "', '"summary": "\\ud800')),
+                       "MALFORMED_EVENT"),
+    "deep_event": (lambda k, o: _with(k, lambda t: t.replace('"data": {', '"data": {"n": '
+                                                             + "[" * 5000 + "]" * 5000 + ", ")),
+                   "MALFORMED_EVENT"),
+    "deep_envelope": (_deep_envelope, "MALFORMED_ENVELOPE"),
+    "long_type": (lambda k, o: _with(k, lambda t: t, type="cn.linkage." + "x" * 200_000 + ".v1"),
+                  "UNKNOWN_TYPE"),
+}
+"""Records that once stopped the hub or slipped past it (issue 7): name -> (builder, reason)."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +41,69 @@ def tcp_database() -> str:
     return TCP_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
 
 
+_template: list[str] = []
+_seed_rows: dict[str, list[asyncpg.Record]] = {}
+_free_databases: list[str] = []
+
+
+async def _tables(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                            " AND tablename <> 'schema_migrations' ORDER BY tablename")
+    return [r["tablename"] for r in rows]
+
+
+async def migrated_database() -> str:
+    """A migrated database on the TCP server holding only what the migrations insert.
+
+    The schema is migrated once per run into a template database, copied with ``CREATE
+    DATABASE ... TEMPLATE``; a database given back with :func:`release_database` is emptied
+    and handed out again (dropping a database costs about a second, emptying one does not).
+    """
+    from hub.adapters.postgres import migrate
+
+    base = TCP_ADMIN_DSN.rsplit("/", 1)[0]
+    if _free_databases:
+        return _free_databases.pop()
+    if not _template:
+        name = f"linkage_tmpl_{uuid.uuid4().hex[:10]}"
+        await _create_database(TCP_ADMIN_DSN, name)
+        _tcp_databases.append(name)
+        await migrate(f"{base}/{name}")
+        conn = await asyncpg.connect(f"{base}/{name}")
+        try:
+            for table in await _tables(conn):
+                _seed_rows[table] = await conn.fetch(f'SELECT * FROM "{table}"')
+        finally:
+            await conn.close()
+        _template.append(name)
+    name = f"linkage_test_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(TCP_ADMIN_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_template[0]}"')
+    finally:
+        await conn.close()
+    _tcp_databases.insert(0, name)  # dropped before the template
+    return f"{base}/{name}"
+
+
+async def release_database(dsn: str) -> None:
+    """Empty a database from :func:`migrated_database` (append-only triggers are bypassed
+    as the owner in replica mode) and keep it for the next caller."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            tables = ", ".join(f'"{t}"' for t in await _tables(conn))
+            await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+            for table, rows in _seed_rows.items():
+                if rows:
+                    await conn.copy_records_to_table(table, records=[tuple(r) for r in rows],
+                                                     columns=list(rows[0].keys()))
+    finally:
+        await conn.close()
+    _free_databases.append(dsn)
+
+
 async def _drop_databases(names: list[str]) -> None:
     conn = await asyncpg.connect(TCP_ADMIN_DSN)
     try:
@@ -60,6 +126,23 @@ def embedded_database(root: Path) -> str:
     return db.dsn.replace("/postgres?", f"/{name}?")
 
 
+@contextmanager
+def embedded_root(prefix: str) -> Iterator[Path]:
+    """A directory for an embedded pgserver's data, outside pytest's temporary root.
+
+    Run as root, pgserver starts PostgreSQL as the `pgserver` user and opens the way to the
+    data with g+rx,o+rx on every parent directory. Every pytest session resets its own root
+    (/tmp/pytest-of-<user>) to 0700, so a second session on the same machine (a shared
+    development box) locked the pgserver user out of data under it: pg_ctl start or stop then
+    failed with "Permission denied" in the middle of a run.
+    """
+    root = Path(tempfile.mkdtemp(prefix=f"linkage-{prefix}-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def make_database(backend: str, root: Path) -> str:
     return tcp_database() if backend == "tcp" else embedded_database(root)
 
@@ -72,6 +155,8 @@ def stop_embedded() -> None:
     if _tcp_databases:
         asyncio.run(_drop_databases(list(_tcp_databases)))
         _tcp_databases.clear()
+        _template.clear()
+        _free_databases.clear()
 
 
 @dataclass
@@ -127,6 +212,27 @@ class HubProcess:
 
     def log_text(self) -> str:
         return (self.home / "worker.log").read_text(errors="replace")
+
+
+async def scrape_metrics(http_port: int) -> str:
+    """The hub's Prometheus text at /metrics, or "" while its HTTP service does not answer."""
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession() as http, http.get(
+                f"http://127.0.0.1:{http_port}/metrics",
+                timeout=aiohttp.ClientTimeout(total=5)) as response:
+            return await response.text() if response.status == 200 else ""
+    except (aiohttp.ClientError, TimeoutError):
+        return ""
+
+
+def metric_value(text: str, sample: str) -> float | None:
+    """The value of one sample line (`name` or `name{labels}`) in Prometheus text."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[1])
+    return None
 
 
 def agency_keys(directory: Path, agencies: Iterator[str] | list[str]) -> dict[str, SigningKey]:

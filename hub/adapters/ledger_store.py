@@ -7,18 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from audit.ledger import LedgerEntry, NewEntry, TreeHead
-from audit.merkle import (
-    CompactRange,
-    NodeId,
-    consistency_node_ids,
-    consistency_proof,
-    inclusion_node_ids,
-    inclusion_proof,
-    leaf_hash,
-    right_edge,
-    root_at,
-)
+from audit.ledger import LedgerEntry, NewEntry, ProofsFromNodes, TreeHead
+from audit.merkle import CompactRange, NodeId, leaf_hash
 
 
 def _entry(row: Mapping[str, Any]) -> LedgerEntry:
@@ -36,7 +26,7 @@ def _entry(row: Mapping[str, Any]) -> LedgerEntry:
     )
 
 
-class PostgresLedger:
+class PostgresLedger(ProofsFromNodes):
     """Appends under the ledger_head row lock (see audit/schema.sql); serves proofs."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -155,15 +145,3 @@ class PostgresLedger:
                 [i[0] for i in ids], [i[1] for i in ids],
             )
         return {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
-
-    async def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
-        fetched = await self.nodes(inclusion_node_ids(index, tree_size))
-        return inclusion_proof(index, tree_size, lambda _: fetched)
-
-    async def consistency_proof(self, first: int, second: int) -> list[bytes]:
-        fetched = await self.nodes(consistency_node_ids(first, second))
-        return consistency_proof(first, second, lambda _: fetched)
-
-    async def root_at(self, tree_size: int) -> bytes:
-        fetched = await self.nodes(right_edge(tree_size))
-        return root_at(tree_size, lambda _: fetched)

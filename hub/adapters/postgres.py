@@ -1,8 +1,8 @@
 """PostgreSQL access: the connection pool, schema migrations, the hub's restricted role.
 
-This is the one seam where asyncpg errors become the hub's own: `StoreUnavailable` tells
-a worker to back off and retry; nothing above this module sees an asyncpg type in an
-exception.
+This is the one seam where asyncpg errors become the hub's own (streams/errors.py):
+`StoreUnavailable` tells a worker to back off and retry; `StoreError` (= `StoreRefused`)
+is a refusal that retrying repeats. Nothing above the adapters sees an asyncpg type.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
+
+from streams.errors import StoreRefused, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +30,23 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/ingress.sql", "ingress.sql"),
     ("audit/checkpoints.sql", "checkpoints.sql"),
     ("hub.sql/cases.sql", "cases.sql"),
+    ("hub.sql/parked.sql", "parked.sql"),
+    ("hub.sql/rules_parked.sql", "rules_parked.sql"),
     ("hub.sql/accounts.sql", "accounts.sql"),
 )
 
 T = TypeVar("T")
 
+Pool: TypeAlias = asyncpg.Pool
+"""The connection pool type, for modules above the adapters that pass a pool along without
+touching the driver (CLI commands, wiring)."""
 
-class StoreUnavailable(Exception):
-    """The database could not be reached or failed transiently: back off and retry."""
 
+StoreError = StoreRefused
+"""The database refused an operation (a constraint, a value, a permission): not retryable."""
 
-class StoreError(Exception):
-    """The database refused an operation (a constraint, a permission): not retryable."""
-
+__all__ = ["Pool", "StoreError", "StoreRefused", "StoreUnavailable", "create_pool", "migrate",
+           "translated_errors"]
 
 TRANSIENT = (
     OSError,
@@ -60,9 +66,9 @@ async def translated_errors() -> AsyncIterator[None]:
     try:
         yield
     except TRANSIENT as exc:
-        raise StoreUnavailable(f"数据库暂不可用 / database unavailable: {exc}") from exc
+        raise StoreUnavailable(str(exc)) from exc
     except asyncpg.exceptions.PostgresError as exc:
-        raise StoreError(f"数据库拒绝操作 / database refused: {exc}") from exc
+        raise StoreRefused(str(exc), exc.sqlstate) from exc
 
 
 async def _ensure_role(conn: asyncpg.Connection) -> None:
@@ -107,7 +113,7 @@ async def _as_hub_role(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5,
-                      restricted: bool = True) -> asyncpg.Pool:
+                      restricted: bool = True) -> Pool:
     """A pool whose connections act as the restricted hub role (no UPDATE/DELETE on ledger)."""
     async with translated_errors():
         pool = await asyncpg.create_pool(

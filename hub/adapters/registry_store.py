@@ -1,64 +1,30 @@
-"""The agency registry in PostgreSQL: agencies, roles, keys, permissions by role."""
+"""The agency registry in PostgreSQL: agencies, roles, keys, permissions by role.
+
+PostgresRegistry implements the `hub.registry.Registry` port (its records and errors live
+there and are re-exported here for the commands that import them from this module).
+"""
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
 
 from hub.adapters.postgres import translated_errors
-from schemas.cloudevent import AGENCY_ID_PATTERN
+from hub.registry import (
+    Agency,
+    AgencySeed,
+    KeyInfo,
+    RegistryError,
+    RegistrySeed,
+    default_seed,
+)
 from schemas.events import EVENT_TYPES, Role
 from schemas.signing import KeyRecord, keyid_of, load_public_pem, public_pem
 from streams.verification import RegistrySnapshot
 
-
-class RegistryError(Exception):
-    """A registry operation the data forbids (unknown agency, duplicate key, ...)."""
-
-
-class AgencySeed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=AGENCY_ID_PATTERN)
-    role: Role
-    name: str
-    name_en: str = ""
-
-
-class RegistrySeed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    version: int
-    agency: list[AgencySeed]
-
-
-def default_seed() -> RegistrySeed:
-    text = resources.files("hub.data").joinpath("agencies.toml").read_text("utf-8")
-    return RegistrySeed.model_validate(tomllib.loads(text))
-
-
-@dataclass(frozen=True)
-class Agency:
-    agency_id: str
-    role: Role
-    name: str
-    name_en: str
-    keys: tuple[KeyInfo, ...] = ()
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    keyid: str
-    agency_id: str
-    added_at: datetime
-    revoked_at: datetime | None
-
-    @property
-    def status(self) -> str:
-        return "revoked" if self.revoked_at else "active"
+__all__ = ["Agency", "AgencySeed", "KeyInfo", "PostgresRegistry", "RegistryError",
+           "RegistrySeed", "default_seed"]
 
 
 class PostgresRegistry:
@@ -150,6 +116,7 @@ class PostgresRegistry:
                 " FROM agency_keys k JOIN agencies a USING (agency_id)"
             )
             perms = await conn.fetch("SELECT role, event_type FROM role_permissions")
+            agencies = await conn.fetch("SELECT agency_id FROM agencies")
         keys = {
             r["keyid"]: KeyRecord(
                 r["keyid"], r["agency_id"], Role(r["role"]), load_public_pem(r["public_pem"]),
@@ -160,4 +127,5 @@ class PostgresRegistry:
         permissions: dict[Role, set[str]] = {}
         for p in perms:
             permissions.setdefault(Role(p["role"]), set()).add(p["event_type"])
-        return RegistrySnapshot(keys, {r: frozenset(v) for r, v in permissions.items()})
+        return RegistrySnapshot(keys, {r: frozenset(v) for r, v in permissions.items()},
+                                frozenset(r["agency_id"] for r in agencies))

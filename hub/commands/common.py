@@ -13,9 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
-
-from hub.adapters.postgres import create_pool, migrate
+from hub.adapters.postgres import Pool, create_pool, migrate
 from hub.runtime import resolve
 from hub.settings import Settings
 from schemas.cloudevent import AGENCY_ID_PATTERN
@@ -30,7 +28,7 @@ class CliError(Exception):
 
 
 @asynccontextmanager
-async def database(settings: Settings, *, restricted: bool = True) -> AsyncIterator[asyncpg.Pool]:
+async def database(settings: Settings, *, restricted: bool = True) -> AsyncIterator[Pool]:
     """A migrated database pool for one CLI command."""
     resolved = resolve(settings)
     dsn = resolved.require_database()

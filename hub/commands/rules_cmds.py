@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
+from hub.adapters.case_store import PostgresCaseStore
+from hub.adapters.kafka_publisher import BrokerUnavailable, KafkaPublisher
 from hub.adapters.ledger_store import PostgresLedger
 from hub.adapters.postgres import translated_errors
 from hub.commands.common import CliError, database
@@ -22,21 +22,6 @@ from streams.rules_runner import CaseFold, RulesRunner, Transition, rules_from_e
 
 LEDGER_CHUNK = 5000
 CASE_CHUNK = 500
-
-
-class KafkaPublisher:
-    """The outbox publisher's Publisher over a plain aiokafka producer (acks=all)."""
-
-    def __init__(self, producer: AIOKafkaProducer) -> None:
-        self._producer = producer
-
-    async def enqueue(
-        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> Awaitable[object]:
-        fut: Awaitable[object] = await self._producer.send(
-            topic, value, key=key, headers=headers or None
-        )
-        return fut
 
 
 def _rules(rules_path: str | None, override_path: str | None) -> RuleSet:
@@ -51,15 +36,12 @@ async def _publish(runner: RulesRunner, bootstrap: str | None) -> tuple[int, str
     if not bootstrap:
         return 0, "未配置 Kafka，预警留在发件箱由工作进程发布 / no Kafka known: alerts stay in " \
                   "the outbox for the worker to publish"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
-        await producer.start()
-        published = await runner.publish_outbox(KafkaPublisher(producer))
-    except (KafkaError, OSError) as exc:
+        async with KafkaPublisher.connect(bootstrap) as publisher:
+            published = await runner.publish_outbox(publisher)
+    except BrokerUnavailable as exc:
         return 0, (f"Kafka 不可用，预警留在发件箱由工作进程发布 / Kafka unavailable ({exc}): "
                    "alerts stay in the outbox for the worker to publish")
-    finally:
-        await producer.stop()
     return published, f"已发布到 linkage.alerts / published to linkage.alerts: {published}"
 
 
@@ -94,7 +76,7 @@ async def rules_replay(settings: Settings, args: argparse.Namespace) -> None:
                     fold.add(entry.record)
                 start = entries[-1].ledger_index + 1
                 bar.update(len(entries))
-        runner = RulesRunner(pool, settings.hub_key(), rules)
+        runner = RulesRunner(PostgresCaseStore(pool), settings.hub_key(), rules)
         case_ids = sorted(fold.states)
         transitions: list[Transition] = []
         with tqdm(total=len(case_ids), unit="case", desc="评估 / evaluate", file=sys.stderr,

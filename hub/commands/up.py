@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import logging
 import os
 import signal
@@ -70,6 +71,32 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> None:
     from hub.worker import run  # the faust app is loaded only by the worker process
 
     run(settings, asyncio.run(prepare(settings)), args.loglevel)
+
+
+class RestartWindow:
+    """Counts worker exits in a sliding window: `up` gives up only on exits in quick succession.
+
+    A worker that exits now and then over days (a broker failover, an OOM kill) is restarted
+    every time; more than `limit` exits within `window` seconds means it cannot run, and `up`
+    stops instead of restarting it in a loop. The back-off grows with the recent exits only.
+    """
+
+    def __init__(self, limit: int = 5, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._exits: collections.deque[float] = collections.deque()
+
+    def exited(self, now: float) -> bool:
+        """Record an exit at `now` (monotonic seconds); True when the hub should stop."""
+        self._exits.append(now)
+        while self._exits and now - self._exits[0] > self.window:
+            self._exits.popleft()
+        return len(self._exits) > self.limit
+
+    @property
+    def backoff(self) -> float:
+        """Seconds to wait before the next restart."""
+        return min(2.0 * len(self._exits), 10.0)
 
 
 def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -151,7 +178,7 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
         if args.demo:
             demo_args = ["demo", "--accelerate", str(args.accelerate)]
             children.append(_spawn(demo_args, env))
-        restarts = 0
+        restarts = RestartWindow()
         while not stopping:
             web = children[1]
             if web.poll() is not None:
@@ -170,12 +197,14 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
                     worker.send_signal(signal.SIGINT)
                     worker.wait(30)
                 else:
-                    restarts += 1
                     say(f"工作进程退出 (代码 {worker.returncode}),重启 / worker exited "
                         f"(code {worker.returncode}), restarting")
-                    if restarts > 5:
-                        raise SystemExit("工作进程反复退出 / the worker keeps exiting")
-                    time.sleep(min(2.0 * restarts, 10.0))
+                    if restarts.exited(time.monotonic()):
+                        raise SystemExit(
+                            f"工作进程在 {restarts.window:.0f} 秒内退出超过 {restarts.limit} 次 / "
+                            f"the worker exited more than {restarts.limit} times within "
+                            f"{restarts.window:.0f} s")
+                    time.sleep(restarts.backoff)
                 reload_worker = False
                 children[0] = _spawn(["worker"], env)  # it creates any missing topics first
             time.sleep(0.2)

@@ -100,7 +100,7 @@ async def witness_run(settings: Settings, args: argparse.Namespace) -> None:
     signer = _signer(args.name, args.key)
     witness = Witness(signer, [_hub_verifier(settings, args.hub_key)], load_state(state_path))
     async with database(settings) as pool, translated_errors():
-        ledger = open_ledger(pool, settings)
+        ledger = open_ledger(pool, settings, local_witness=signer.verifier())
         while True:
             try:
                 await witness_round(ledger, witness, signer, settings.origin, state_path)

@@ -1,6 +1,6 @@
 -- Case state and alerts of the rules layer (issue 3; contract section 4).
 --
--- Written by hub/case_store.py only. Every change happens in one transaction that first
+-- Written by hub/adapters/case_store.py only. Every change happens in one transaction that first
 -- takes the row lock of each case it re-evaluates (SELECT ... FOR UPDATE on `cases`), so two
 -- writers never diff the same case's alerts at once. The deadline sweep skips locked rows.
 --

@@ -11,20 +11,22 @@ from pathlib import Path
 import pytest
 
 from connectors.connector import Connector
+from hub.adapters.postgres import create_pool
+from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.up import prepare
 from hub.embedded import EmbeddedBroker
 from hub.settings import Settings
 from schemas.signing import SigningKey
-from tests.support import HubProcess, agency_keys, make_database, stop_embedded
+from tests.support import HubProcess, agency_keys, embedded_root, make_database, stop_embedded
 
 AGENCIES = ["zs-aic", "zs-psb", "zs-procuratorate", "zs-customs"]
 
 
 @pytest.fixture(scope="session")
-def pg_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("pg")
-    yield root
-    stop_embedded()
+def pg_root() -> Iterator[Path]:
+    with embedded_root("pg") as root:
+        yield root
+        stop_embedded()
 
 
 @dataclass
@@ -47,16 +49,26 @@ def start_hub(backend: str, root: Path, pg_root: Path, port: int | None = None,
                          broker=broker)
     process.home.mkdir(parents=True, exist_ok=True)
     settings = Settings.from_env(process.env())
-    asyncio.run(prepare(settings))
     keys_dir = root / "agency-keys"
     keys = agency_keys(keys_dir, AGENCIES)
-    for agency in AGENCIES:
-        process.cli("agency", "add-key", agency, str(keys_dir / f"{agency}.pub.pem"))
-    for agency, pub in (extra_keys or {}).items():
-        process.cli("agency", "add-key", agency, str(pub))
+    pems = [(a, (keys_dir / f"{a}.pub.pem").read_text()) for a in AGENCIES]
+    pems += [(a, pub.read_text()) for a, pub in (extra_keys or {}).items()]
+    asyncio.run(_prepare_with_keys(settings, pems))  # in process: no CLI start-up per key
     settings.hub_key()
     process.start()
     return Hub(process, keys, keys_dir)
+
+
+async def _prepare_with_keys(settings: Settings, pems: list[tuple[str, str]]) -> None:
+    """What `linkage-hub up` prepares, then `agency add-key` for each (agency, PEM)."""
+    await prepare(settings)
+    pool = await create_pool(settings.require_database(), restricted=False)
+    try:
+        registry = PostgresRegistry(pool)
+        for agency, pem in pems:
+            await registry.add_key(agency, pem)
+    finally:
+        await pool.close()
 
 
 @contextmanager
@@ -70,11 +82,15 @@ def dedicated_hub(backend: str, root: Path, pg_root: Path) -> Iterator[Hub]:
         running.process.broker.stop()
 
 
-@pytest.fixture(scope="module", params=["pgserver", "tcp"])
-def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-        pg_root: Path) -> Iterator[Hub]:
-    with dedicated_hub(request.param, tmp_path_factory.mktemp(f"hub-{request.param}"),
-                       pg_root) as running:
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory, pg_root: Path) -> Iterator[Hub]:
+    """A hub per module on the machine's PostgreSQL over TCP (the production set-up).
+
+    The suite runs once, not once per PostgreSQL flavour: both are PostgreSQL behind the same
+    asyncpg. The embedded pgserver that `linkage-hub up` uses by default has its own smoke
+    test (test_smoke.py), and the outage and `up` tests run on it too.
+    """
+    with dedicated_hub("tcp", tmp_path_factory.mktemp("hub-tcp"), pg_root) as running:
         yield running
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiokafka.structs import ConsumerRecord
 
@@ -20,9 +18,11 @@ from hub.embedded import free_port
 from schemas.alert import Alert
 from schemas.dsse import ALERT_PAYLOAD_TYPE, Envelope
 from schemas.signing import verify_envelope_signature
+from tests.eventually import eventually
 from tests.integration.conftest import Hub
 from tests.kafka_io import produce, read_topic, wait_for
 from tests.records import Record
+from tests.support import metric_value, scrape_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -160,15 +160,12 @@ async def test_alerts_list_shows_the_alerts(hub: Hub, aic: Connector, tmp_path: 
     table = hub.process.cli("alerts", "list", "--case", case_id).stdout
     assert "预警 alert id" in table and alert.alert_id in table and "未解除 open" in table
 
-    deadline = time.monotonic() + 10
-    while True:
-        async with aiohttp.ClientSession() as session, session.get(
-                f"http://127.0.0.1:{hub.process.http_port}/metrics") as response:
-            text = await response.text()
-        if "linkage_alerts_open " in text or time.monotonic() > deadline:
-            break
-    opened = [line for line in text.splitlines() if line.startswith("linkage_alerts_open ")]
-    assert opened and float(opened[0].split()[1]) == len(every_open)
+    async def gauge_counts_them() -> str:  # the gauge is set by the worker's 1 s timer
+        text = await scrape_metrics(hub.process.http_port)
+        assert metric_value(text, "linkage_alerts_open") == len(every_open), "not yet"
+        return text
+
+    text = await eventually(gauge_counts_them, timeout=10)
     assert 'linkage_alerts_published_total{rule_id="PENALTY_INSTEAD_OF_TRANSFER",status="open"}' \
         in text
 

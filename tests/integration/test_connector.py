@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-import urllib.request
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,11 @@ import pytest
 from connectors.connector import Connector
 from hub.embedded import free_port
 from schemas.signing import SigningKey
+from tests.eventually import eventually
 from tests.integration.conftest import Hub, start_hub
+from tests.kafka_io import open_receipt, wait_for
 from tests.records import sample_data
+from tests.support import scrape_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -56,25 +58,40 @@ async def test_sent_but_unreceipted_events_are_resent_and_stay_accepted(hub: Hub
     second = hub.connector("zs-aic", outbox)
     await second.start()
     try:
-        entry = await second.wait_for_receipt(event_id, timeout=60)
-        await asyncio.sleep(1.0)  # the duplicate receipt of the re-send arrives too
-        entry = second.outbox.get(event_id)  # type: ignore[assignment]
+        await second.wait_for_receipt(event_id, timeout=60)
+        # The re-send is answered `duplicate`; once the connector has read past that receipt,
+        # the entry must still say accepted (a duplicate never overwrites it).
+        hub_key = hub.process.hub_key().public_key
+        receipts = await wait_for(hub.process.bootstrap, "linkage.receipts.zs-aic",
+                                  lambda m: m.key == event_id.encode(), timeout=60, count=2)
+        assert [open_receipt(m.value, hub_key).status for m in receipts] == [
+            "accepted", "duplicate"]
+        last = receipts[-1]
+        await eventually(lambda: second.outbox.receipt_positions().get(last.partition, 0)
+                         > last.offset, timeout=30)
+        entry = second.outbox.get(event_id)
         assert entry is not None and entry.status == "accepted" and entry.attempts == 2
     finally:
         await second.stop()
 
 
 async def test_connector_retries_while_the_broker_is_down(
-        tmp_path: Path, pg_root: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+        tmp_path: Path, pg_root: Path, tmp_path_factory: pytest.TempPathFactory,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="connectors.connector")
     port = free_port()
     key = SigningKey.generate()
     connector = Connector("zs-aic", key, bootstrap=f"127.0.0.1:{port}",
                           outbox_path=tmp_path / "outage.sqlite", max_backoff=1.0)
     await connector.start()
     event_id = await connector.publish("case.opened", "OUTAGE-1", sample_data("case.opened"))
-    await asyncio.sleep(2.0)
+    # Nothing to send to yet: the sender has tried (and backs off), the entry stays pending.
+    def failed_sends() -> int:
+        return sum("send failed" in r.getMessage() for r in caplog.records)
+
+    await eventually(lambda: failed_sends() >= 2, timeout=30)
     entry = connector.outbox.get(event_id)
-    assert entry is not None and entry.status == "pending"  # nothing to send to yet
+    assert entry is not None and entry.status == "pending"
     hub = await asyncio.to_thread(start_hub, "tcp", tmp_path_factory.mktemp("outage"), pg_root,
                                   port, {"zs-aic": _pub(key, tmp_path)})
     try:
@@ -94,22 +111,7 @@ def _pub(key: SigningKey, directory: Path) -> Path:
 async def test_metrics_endpoint_counts_outcomes(hub: Hub, aic: Connector) -> None:
     event_id = await aic.publish("case.opened", "METRICS-1", sample_data("case.opened"))
     await aic.wait_for_receipt(event_id, timeout=60)
-    deadline = time.monotonic() + 30
-    url = f"http://127.0.0.1:{hub.process.http_port}/metrics"
-
-    def fetch() -> bytes:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            body: bytes = response.read()
-            return body
-
-    while True:
-        try:
-            body = await asyncio.to_thread(fetch)
-            break
-        except OSError:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.5)
-    text = body.decode()
+    text = await eventually(lambda: scrape_metrics(hub.process.http_port), timeout=30)
     assert 'linkage_ingress_records_total{agency="zs-aic",outcome="accepted",reason=""}' in text
     assert "linkage_ingress_latency_seconds_bucket" in text
     assert "linkage_ledger_size" in text

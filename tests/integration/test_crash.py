@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka.structs import ConsumerRecord
 
+from tests.eventually import eventually
 from tests.integration.conftest import Hub, dedicated_hub
-from tests.kafka_io import open_receipt, produce, read_topic
+from tests.kafka_io import open_receipt, produce, wait_for
 from tests.records import valid
 
 pytestmark = pytest.mark.integration
@@ -26,12 +26,14 @@ def crash_hub(tmp_path_factory: pytest.TempPathFactory, pg_root: Path) -> Iterat
         yield running
 
 
-async def _ledger_size(dsn: str) -> int:
+async def ledger_size_at_least(dsn: str, size: int) -> int:
+    """The ledger's size if it is at least `size`, else 0."""
     conn = await asyncpg.connect(dsn)
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM ledger"))
+        found = int(await conn.fetchval("SELECT count(*) FROM ledger"))
     finally:
         await conn.close()
+    return found if found >= size else 0
 
 
 async def test_kill_mid_batch_and_restart(crash_hub: Hub) -> None:
@@ -40,29 +42,21 @@ async def test_kill_mid_batch_and_restart(crash_hub: Hub) -> None:
     # Let the worker join its group before the flood, so the kill lands mid-stream.
     warmup = valid(hub.keys["zs-aic"], "zs-aic", "case.opened")
     await produce(hub.process.bootstrap, [warmup])
-    deadline = time.monotonic() + 60
-    while await _ledger_size(dsn) < 1:
-        assert time.monotonic() < deadline, hub.process.log_text()
-        await asyncio.sleep(0.1)
+    await eventually(lambda: ledger_size_at_least(dsn, 1), timeout=60,
+                     describe=hub.process.log_text)
 
     records = [valid(hub.keys["zs-aic"], "zs-aic", "case.assessed", f"C-{i % 50}")
                for i in range(N)]
     await produce(hub.process.bootstrap, records)
-    killed_at = 0
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        killed_at = await _ledger_size(dsn)
-        if killed_at > 1:
-            hub.process.kill()
-            break
-        await asyncio.sleep(0.005)
-    assert 1 < killed_at < N + 1, f"could not kill mid-stream (ledger size {killed_at})"
+    # Kill as soon as the flood starts landing, so the kill lands mid-stream.
+    killed_at = await eventually(lambda: ledger_size_at_least(dsn, 2), timeout=60,
+                                 interval=0.005, describe=hub.process.log_text)
+    hub.process.kill()
+    assert killed_at < N + 1, f"could not kill mid-stream (ledger size {killed_at})"
 
     hub.process.start()
-    deadline = time.monotonic() + 120
-    while await _ledger_size(dsn) < N + 1:
-        assert time.monotonic() < deadline, hub.process.log_text()
-        await asyncio.sleep(0.2)
+    await eventually(lambda: ledger_size_at_least(dsn, N + 1), timeout=120, interval=0.2,
+                     describe=hub.process.log_text)
 
     conn = await asyncpg.connect(dsn)
     try:
@@ -77,13 +71,20 @@ async def test_kill_mid_batch_and_restart(crash_hub: Hub) -> None:
 
     # Every receipt, including those re-sent after the restart, says accepted.
     hub_key = hub.process.hub_key().public_key
-    deadline = time.monotonic() + 60
-    while True:
-        receipts = [open_receipt(m.value, hub_key)
-                    for m in await read_topic(hub.process.bootstrap, "linkage.receipts.zs-aic")]
-        by_id = Counter(r.event_id for r in receipts)
-        if all(by_id[r.event_id] for r in records) or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.5)
-    assert all(by_id[r.event_id] >= 1 for r in records)
-    assert {r.status for r in receipts} == {"accepted"}
+    wanted = {r.event_id for r in records}
+    seen: set[str] = set()
+    statuses: set[str] = set()
+
+    def first_receipt(message: ConsumerRecord[Any, Any]) -> bool:
+        event_id = (message.key or b"").decode()
+        if event_id not in wanted:
+            return False
+        statuses.add(open_receipt(message.value, hub_key).status)
+        new = event_id not in seen
+        seen.add(event_id)
+        return new
+
+    await wait_for(hub.process.bootstrap, "linkage.receipts.zs-aic", first_receipt,
+                   timeout=60, count=N)
+    assert seen == wanted
+    assert statuses == {"accepted"}

@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from tests import support
-from tests.integration.conftest import start_hub
+from tests.eventually import eventually
+from tests.integration.conftest import Hub, start_hub
 from tests.records import sample_data
 
 pytestmark = pytest.mark.integration
 
 
+async def ingress_retries(hub: Hub) -> float:
+    text = await support.scrape_metrics(hub.process.http_port)
+    return support.metric_value(text, "linkage_ingress_retries_total") or 0.0
+
+
+async def _retried_more(hub: Hub, before: float) -> bool:
+    return await ingress_retries(hub) >= before + 2  # the batch of OUTAGE-1 failed, twice
+
+
 async def test_database_outage_is_retried_until_it_ends(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     root = tmp_path_factory.mktemp("db-outage")
-    own_pg = root / "own-pg"
-    own_pg.mkdir()
+    with support.embedded_root("outage-pg") as own_pg:
+        await _outage(root, own_pg)
+
+
+async def _outage(root: Path, own_pg: Path) -> None:
     hub = await asyncio.to_thread(start_hub, "pgserver", root, own_pg)
     database = support._embedded[own_pg]
     connector = hub.connector("zs-aic", root / "aic.sqlite")
@@ -27,8 +41,12 @@ async def test_database_outage_is_retried_until_it_ends(
         assert (await connector.wait_for_receipt(warm, timeout=60)).status == "accepted"
 
         await asyncio.to_thread(database.stop)
+        retries_before = await ingress_retries(hub)
         during = await connector.publish("case.opened", "OUTAGE-1", sample_data("case.opened"))
-        await asyncio.sleep(3)
+        # The worker has the record and fails on the database (not merely slow): its ingress
+        # batch is retried, while the record stays sent without an outcome.
+        await eventually(lambda: _retried_more(hub, retries_before), timeout=60,
+                         describe=hub.process.log_text)
         entry = connector.outbox.get(during)
         assert entry is not None and entry.status == "sent"  # on the broker, no outcome yet
         assert hub.process.process is not None and hub.process.process.poll() is None

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from audit.checkpoint import Checkpoint, sign_checkpoint
 from audit.errors import VerificationError
+from audit.memory import InMemoryLedger
 from audit.merkle import (
     EMPTY_ROOT,
     CompactRange,
@@ -181,19 +182,15 @@ def naive_consistency(m: int, n: int, hs: Sequence[bytes]) -> list[bytes]:
 
 
 class Store:
-    """An in-memory node store that records how it is used."""
+    """The in-memory ledger of these leaves, with every node fetch recorded."""
 
     def __init__(self, leaves: Sequence[bytes]) -> None:
-        self.nodes: dict[NodeId, bytes] = {}
+        self.ledger = InMemoryLedger.of_records(leaves)
         self.calls: list[list[NodeId]] = []
-        self.range = CompactRange()
-        for leaf in leaves:
-            for level, index, h in self.range.append(leaf_hash(leaf)):
-                self.nodes[(level, index)] = h
 
     def get(self, ids: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
         self.calls.append(list(ids))
-        return {i: self.nodes[i] for i in ids}
+        return self.ledger.get_nodes(ids)
 
 
 def ok(fn: Callable[..., None], *args: Any) -> bool:
@@ -295,7 +292,9 @@ def test_builders_reject_impossible_requests() -> None:
 
 def test_compact_range_persistence_round_trip() -> None:
     store = Store(LEAVES[:7])
-    saved = store.range.to_list()
+    frontier = CompactRange()
+    frontier.extend(leaf_hash(leaf) for leaf in LEAVES[:7])
+    saved = frontier.to_list()
     assert [len(h) for h in saved] == [32, 32, 32]  # 7 = 4 + 2 + 1
     restored = CompactRange.from_list(7, saved)
     assert restored.root() == ROOTS[6]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import nacl.signing
 import pytest
 
 from audit.checkpoint import Checkpoint, origin_for, sign_checkpoint
 from audit.errors import InconsistentCheckpoint, VerificationError
-from audit.merkle import CompactRange, NodeId, consistency_proof, leaf_hash
+from audit.memory import InMemoryLedger
+from audit.merkle import consistency_proof, leaf_hash, root_at
 from audit.note import open_note
 from audit.note_keys import CosignatureSigner, Ed25519Signer
 from audit.witness import Witness
@@ -21,29 +22,20 @@ HUB = Ed25519Signer.from_seed(ORIGIN, b"\x01" * 32)
 
 
 class Log:
-    """A tiny log: leaves, perfect nodes, and signed checkpoints at any size."""
+    """A tiny log: the in-memory ledger of these leaves, signed at any size."""
 
     def __init__(self, leaves: Sequence[bytes], signer: Ed25519Signer = HUB) -> None:
         self.signer = signer
-        self.nodes: dict[NodeId, bytes] = {}
-        self.roots = [CompactRange().root()]
-        cr = CompactRange()
-        for leaf in leaves:
-            for level, index, h in cr.append(leaf_hash(leaf)):
-                self.nodes[(level, index)] = h
-            self.roots.append(cr.root())
-
-    def get(self, ids: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
-        return {i: self.nodes[i] for i in ids}
+        self.ledger = InMemoryLedger.of_records(leaves)
 
     def checkpoint(self, size: int) -> Checkpoint:
-        return Checkpoint(ORIGIN, size, self.roots[size])
+        return Checkpoint(ORIGIN, size, root_at(size, self.ledger.get_nodes))
 
     def signed(self, size: int) -> str:
         return sign_checkpoint(self.checkpoint(size), self.signer)
 
     def proof(self, first: int, second: int) -> list[bytes]:
-        return consistency_proof(first, second, self.get)
+        return consistency_proof(first, second, self.ledger.get_nodes)
 
 
 LEAVES = [f"record {i}".encode() for i in range(40)]

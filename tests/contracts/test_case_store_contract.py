@@ -1,0 +1,212 @@
+"""The case store port's contract (streams.ports.CaseStore), run against the in-memory store
+and PostgresCaseStore: one unit of work per transaction, case rows and their party index,
+processed and parked events, alerts and the ordered outbox."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import pytest
+
+from audit.ledger import NewEntry
+from audit.memory import InMemoryLedger
+from hub.adapters.case_store import PostgresCaseStore
+from hub.adapters.ledger_store import PostgresLedger
+from schemas.alert import Alert
+from schemas.signing import SigningKey
+from streams.memory import InMemoryCaseStore
+from streams.ports import CaseStore, ParkedEvent
+from streams.rules import CaseState, apply
+from streams.rules_runner import decode_event
+from tests.contracts.conftest import BACKENDS, PoolFactory
+from tests.records import event_dict, signed
+
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+KEY = SigningKey.generate()
+
+
+@dataclass
+class Subject:
+    store: CaseStore
+    ledger: Any  # appends ledger rows that `ledger_records` reads
+
+    async def ledger_append(self, entries: Sequence[NewEntry]) -> None:
+        await self.ledger(entries)
+
+
+@pytest.fixture(params=BACKENDS)
+async def subject(request: pytest.FixtureRequest, new_pool: PoolFactory) -> Subject:
+    """create_case_store(): an empty store of each implementation, with its ledger."""
+    if request.param == "memory":
+        ledger = InMemoryLedger()
+        return Subject(InMemoryCaseStore(ledger), ledger.append)
+    pool = await new_pool()
+
+    async def append(entries: Sequence[NewEntry]) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await PostgresLedger(pool).append(conn, entries)
+
+    return Subject(PostgresCaseStore(pool), append)
+
+
+@functools.cache
+def opened(case_id: str) -> CaseState:
+    """A case opened by an event whose party (tests.records' sample) every such case shares."""
+    record = signed(KEY, "zs-aic", event_dict("zs-aic", "case.opened", case_id))
+    return apply(CaseState(case_id=case_id), decode_event(record.value))
+
+
+def alert(alert_id: str, case_id: str, status: Literal["open", "resolved"] = "open",
+          rule_id: str = "HANDOVER_LATE") -> Alert:
+    return Alert(alert_id=alert_id, rule_id=rule_id, status=status, case_id=case_id,
+                 agency="zs-aic", raised_at=NOW, due_at=None, legal_basis="SC Art 5",
+                 facts={"n": 1}, message_zh="逾期。", message_en="Late.")
+
+
+def ids(n: int) -> list[str]:
+    return [str(uuid.uuid4()) for _ in range(n)]
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_a_transaction_commits_only_when_its_block_succeeds(subject: Subject) -> None:
+    store = subject.store
+    with pytest.raises(Boom):
+        async with store.transaction() as tx:
+            await tx.lock_cases({"C-1"})
+            await tx.save_cases([opened("C-1")])
+            await tx.mark_processed(ids(1))
+            raise Boom
+    async with store.transaction() as tx:
+        assert await tx.load_cases({"C-1"}) == {}
+        await tx.lock_cases({"C-1"})
+        await tx.save_cases([opened("C-1")])
+    async with store.transaction() as tx:
+        assert (await tx.load_cases({"C-1"}))["C-1"] == opened("C-1")
+
+
+async def test_events_are_marked_processed_once(subject: Subject) -> None:
+    a, b, c = ids(3)
+    async with subject.store.transaction() as tx:
+        assert await tx.processed([a, b]) == set()
+        await tx.mark_processed([a, b])
+        await tx.mark_processed([b])
+        await tx.mark_processed([])
+    async with subject.store.transaction() as tx:
+        assert await tx.processed([a, b, c]) == {a, b}
+
+
+async def test_locking_creates_empty_cases_and_saving_stores_states(subject: Subject) -> None:
+    async with subject.store.transaction() as tx:
+        locked = await tx.lock_cases({"C-2", "C-1"})
+        assert locked == {"C-1": CaseState(case_id="C-1"), "C-2": CaseState(case_id="C-2")}
+        assert await tx.lock_cases(set()) == {}
+        await tx.save_cases([opened("C-2")])
+        await tx.save_cases([])
+    async with subject.store.transaction() as tx:
+        loaded = await tx.load_cases({"C-1", "C-2", "C-9"})
+        assert loaded == {"C-1": CaseState(case_id="C-1"), "C-2": opened("C-2")}
+        assert (await tx.lock_cases({"C-2"}))["C-2"] == opened("C-2")
+        assert await tx.load_cases(set()) == {}
+
+
+async def test_cases_sharing_a_party_are_neighbours(subject: Subject) -> None:
+    async with subject.store.transaction() as tx:
+        await tx.lock_cases({"C-1", "C-2", "C-3"})
+        await tx.save_cases([opened("C-1"), opened("C-2")])  # C-3 has no party
+        assert await tx.neighbours({"C-1", "C-3"}) == {"C-1": {"C-2"}}
+        assert await tx.neighbours({"C-1", "C-2"}) == {"C-1": {"C-2"}, "C-2": {"C-1"}}
+        await tx.save_cases([CaseState(case_id="C-2")])  # parties replaced: none left
+        assert await tx.neighbours({"C-1", "C-2"}) == {}
+        assert await tx.neighbours(set()) == {}
+
+
+async def test_due_cases_are_locked_earliest_first(subject: Subject) -> None:
+    async with subject.store.transaction() as tx:
+        await tx.lock_cases({"C-1", "C-2", "C-3", "C-4"})
+        await tx.set_next_due({"C-1": NOW + timedelta(minutes=1), "C-2": NOW,
+                               "C-3": NOW - timedelta(hours=1), "C-4": None})
+        await tx.set_next_due({})
+    async with subject.store.transaction() as tx:
+        assert list(await tx.lock_due(NOW, 10)) == ["C-3", "C-2"]
+        assert list(await tx.lock_due(NOW, 1)) == ["C-3"]
+        assert list(await tx.lock_due(NOW + timedelta(days=1), 10)) == ["C-3", "C-2", "C-1"]
+        await tx.set_next_due({"C-3": None})
+        assert list(await tx.lock_due(NOW, 10)) == ["C-2"]
+
+
+async def test_alerts_keep_their_latest_status_and_every_change_goes_to_the_outbox(
+        subject: Subject) -> None:
+    store = subject.store
+    a1, a2, a3 = sorted(ids(3))
+    async with store.transaction() as tx:
+        await tx.record_alerts([alert(a2, "C-1"), alert(a1, "C-2", rule_id="SPLIT_CASES")],
+                               [b"env-1", b"env-2"])
+        await tx.record_alerts([], [])
+    async with store.transaction() as tx:
+        await tx.record_alerts([alert(a2, "C-1", "resolved"), alert(a3, "C-1")],
+                               [b"env-3", b"env-4"])
+        current = await tx.alerts_of({"C-1"})
+        assert {i: a.status for i, a in current.items()} == {a2: "resolved", a3: "open"}
+        assert await tx.alerts_of(set()) == {}
+    assert await store.open_count() == 2
+    assert await store.unpublished_count() == 4
+    assert [a.alert_id for a in await store.list_alerts()] == [a1, a2, a3]
+    assert [a.alert_id for a in await store.list_alerts(status="open")] == [a1, a3]
+    assert await store.list_alerts(status="resolved", case_id="C-1") == [
+        alert(a2, "C-1", "resolved")]
+    async with store.transaction() as tx:
+        rows = await tx.lock_unpublished(3)
+        assert [(r.alert_id, r.rule_id, r.status, r.case_id, r.envelope) for r in rows] == [
+            (a2, "HANDOVER_LATE", "open", "C-1", b"env-1"),
+            (a1, "SPLIT_CASES", "open", "C-2", b"env-2"),
+            (a2, "HANDOVER_LATE", "resolved", "C-1", b"env-3")]
+        assert rows[0].seq < rows[1].seq < rows[2].seq
+        await tx.mark_published([rows[0].seq, rows[1].seq])
+    async with store.transaction() as tx:
+        assert [r.envelope for r in await tx.lock_unpublished(10)] == [b"env-3", b"env-4"]
+    assert await store.unpublished_count() == 2
+
+
+async def test_parked_events_wait_for_their_retry_time_and_count_attempts(
+        subject: Subject) -> None:
+    store = subject.store
+    e1, e2 = sorted(ids(2))
+    later = NOW + timedelta(minutes=5)
+    async with store.transaction() as tx:
+        await tx.park([ParkedEvent(e1, "C-1", b"record-1", "KeyError: x", NOW),
+                       ParkedEvent(e2, "C-2", b"record-2", "ValueError: y", later)])
+        await tx.park([])
+    async with store.transaction() as tx:
+        due = await tx.lock_parked(NOW, 10)
+        assert due == [ParkedEvent(e1, "C-1", b"record-1", "KeyError: x", NOW, 1)]
+        assert await tx.lock_parked(later, 1) == due
+        await tx.park([ParkedEvent(e1, "C-1", b"record-1", "KeyError: z", later)])
+    assert [(p.event_id, p.error, p.retry_at, p.attempts) for p in await store.parked_events()
+            ] == [(e1, "KeyError: z", later, 2), (e2, "ValueError: y", later, 1)]
+    async with store.transaction() as tx:
+        assert await tx.lock_parked(NOW, 10) == []
+        await tx.unpark([e1])
+        await tx.unpark([])
+        assert [p.event_id for p in await tx.lock_parked(later, 10)] == [e2]
+    async with store.transaction() as tx:
+        assert await tx.processed([e1]) == set()  # parking never marks an event processed
+    assert [p.event_id for p in await store.parked_events()] == [e2]
+
+
+async def test_ledger_records_of_a_case_come_in_ledger_order(subject: Subject) -> None:
+    def entry(n: int, case_id: str) -> NewEntry:
+        return NewEntry(str(uuid.uuid4()), "zs-aic", case_id, "case.opened", NOW, NOW, "k",
+                        b"record %d" % n)
+
+    await subject.ledger_append([entry(0, "C-1"), entry(1, "C-2"), entry(2, "C-1")])
+    async with subject.store.transaction() as tx:
+        assert await tx.ledger_records("C-1") == [b"record 0", b"record 2"]
+        assert await tx.ledger_records("C-9") == []

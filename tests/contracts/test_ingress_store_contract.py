@@ -1,0 +1,105 @@
+"""The ingress store port's contract (streams.ports.IngressStore), run against the in-memory
+store and PostgresIngressStore: units commit or roll back whole, appends are gap-free, what
+PostgreSQL cannot hold is refused (StoreRefused, never a driver type), parked records keep
+their attempts and resolution."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from audit.ledger import NewEntry
+from audit.merkle import leaf_hash
+from hub.adapters.ingress_store import PostgresIngressStore
+from schemas.receipt import ReceiptStatus
+from streams.errors import StoreRefused
+from streams.ingress_memory import InMemoryIngressStore
+from streams.ports import IngressRecord, IngressStore, StoredOutcome
+from tests.contracts.conftest import BACKENDS, PoolFactory
+
+T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, new_pool: PoolFactory) -> IngressStore:
+    """create_ingress_store(): an empty store of each implementation."""
+    if request.param == "memory":
+        return InMemoryIngressStore()
+    return PostgresIngressStore(await new_pool())
+
+
+def record(offset: int, value: bytes = b"v") -> IngressRecord:
+    return IngressRecord("linkage.ingress.zs-aic", 0, offset, b"CASE", value + bytes([offset]))
+
+
+def entry(n: int) -> NewEntry:
+    return NewEntry(str(uuid.uuid4()), "zs-aic", f"CASE-{n}", "case.opened", T0, T0, "k" * 64,
+                    f"record {n}".encode())
+
+
+def rejected(r: IngressRecord, detail: str = "d") -> StoredOutcome:
+    return StoredOutcome(r.record_key, ReceiptStatus.REJECTED, None, T0, "UNKNOWN_KEY", detail,
+                         None, None, r.value)
+
+
+async def test_a_unit_commits_appends_and_outcomes_together(store: IngressStore) -> None:
+    entries = [entry(i) for i in range(3)]
+    async with store.unit() as unit:
+        appended = await unit.append(entries)
+        await unit.store_outcomes([rejected(record(1))])
+    assert [e.ledger_index for e in appended] == [0, 1, 2]
+    assert [e.leaf_hash for e in appended] == [leaf_hash(e.record) for e in entries]
+    async with store.unit() as unit:
+        assert [e.ledger_index for e in await unit.append([entry(3)])] == [3]
+        found = await unit.ledger_entries([entries[1].event_id, str(uuid.uuid4())])
+        assert list(found) == [entries[1].event_id] and found[entries[1].event_id].ledger_index == 1
+        stored = await unit.stored_outcomes([record(1).record_key, record(2).record_key])
+        assert list(stored.values()) == [rejected(record(1))]
+
+
+async def test_a_unit_that_fails_leaves_nothing_behind(store: IngressStore) -> None:
+    with pytest.raises(ZeroDivisionError):
+        async with store.unit() as unit:
+            await unit.append([entry(0)])
+            await unit.store_outcomes([rejected(record(1))])
+            raise ZeroDivisionError
+    async with store.unit() as unit:
+        assert await unit.stored_outcomes([record(1).record_key]) == {}
+        assert [e.ledger_index for e in await unit.append([entry(1)])] == [0]
+
+
+@pytest.mark.parametrize("detail", ["nul \x00 in it", "lone \ud800 surrogate"])
+async def test_what_postgresql_cannot_hold_is_refused_not_crashed(store: IngressStore,
+                                                                  detail: str) -> None:
+    with pytest.raises(StoreRefused) as refused:
+        async with store.unit() as unit:
+            await unit.store_outcomes([rejected(record(1), detail)])
+    assert refused.value.reason == "store_refused"
+    async with store.unit() as unit:  # and the store goes on working
+        await unit.store_outcomes([rejected(record(1))])
+
+
+async def test_an_outcome_is_stored_once(store: IngressStore) -> None:
+    async with store.unit() as unit:
+        await unit.store_outcomes([rejected(record(1))])
+    with pytest.raises(StoreRefused):
+        async with store.unit() as unit:
+            await unit.store_outcomes([rejected(record(1))])
+
+
+async def test_parked_records_count_attempts_and_keep_their_resolution(
+        store: IngressStore) -> None:
+    first = await store.park(record(7), "store_refused", "evidence one", T0)
+    again = await store.park(record(7), "hub_bug", "evidence two", T0)
+    other = await store.park(record(8), "hub_bug", "x", T0)
+    assert again.parked_id == first.parked_id != other.parked_id
+    assert (again.attempts, again.reason, again.evidence) == (2, "hub_bug", "evidence two")
+    assert again.record == record(7)
+    assert [p.parked_id for p in await store.parked()] == [first.parked_id, other.parked_id]
+    await store.resolve_parked(first.parked_id, "accepted", T0)
+    assert [p.parked_id for p in await store.parked()] == [other.parked_id]
+    assert [p.parked_id for p in await store.parked([first.parked_id])] == []
+    [resolved] = await store.parked([first.parked_id], include_resolved=True)
+    assert (resolved.outcome, resolved.resolved_at) == ("accepted", T0)
