@@ -179,15 +179,18 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
             demo_args = ["demo", "--accelerate", str(args.accelerate)]
             children.append(_spawn(demo_args, env))
         restarts = RestartWindow()
+        web_restarts = RestartWindow()
         while not stopping:
             web = children[1]
             if web.poll() is not None:
-                restarts += 1
                 say(f"工作台进程退出 (代码 {web.returncode}),重启 / workbench exited "
                     f"(code {web.returncode}), restarting")
-                if restarts > 5:
-                    raise SystemExit("工作台进程反复退出 / the workbench keeps exiting")
-                time.sleep(min(2.0 * restarts, 10.0))
+                if web_restarts.exited(time.monotonic()):
+                    raise SystemExit(
+                        f"工作台进程在 {web_restarts.window:.0f} 秒内退出超过 "
+                        f"{web_restarts.limit} 次 / the workbench exited more than "
+                        f"{web_restarts.limit} times within {web_restarts.window:.0f} s")
+                time.sleep(web_restarts.backoff)
                 children[1] = _spawn(["web"], env)
             worker = children[0]
             if reload_worker or worker.poll() is not None:
