@@ -113,12 +113,37 @@ async def demo_users(settings: Settings) -> list[tuple[str, str, str]]:
 
 
 def run_web(settings: Settings, args: argparse.Namespace) -> None:
-    """Serve the workbench with uvicorn on LINKAGE_HTTP_PORT until SIGINT/SIGTERM."""
+    """Serve the workbench with uvicorn on LINKAGE_HTTP_PORT until SIGINT/SIGTERM.
+
+    Stops gracefully on the first signal and ignores repeats: under `up`, Ctrl-C reaches the
+    whole process group and `up` forwards it again, and uvicorn's own handlers would force
+    an exit on the second one and re-raise the signal afterwards (a KeyboardInterrupt
+    traceback on a clean stop)."""
+    import asyncio
+    import contextlib
+    import signal
+    from collections.abc import Iterator
+
     import uvicorn
 
     from hub.runtime import resolve
     from hub.web.app import create_app
 
     settings = resolve(settings)
-    uvicorn.run(create_app(settings), host=args.host, port=settings.http_port,
-                log_level=args.loglevel, access_log=False, proxy_headers=False)
+    config = uvicorn.Config(create_app(settings), host=args.host, port=settings.http_port,
+                            log_level=args.loglevel, access_log=False, proxy_headers=False)
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # handled below, once
+
+    server = Server(config)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        await server.serve()
+
+    asyncio.run(serve())
