@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from audit.note_keys import CosignatureSigner
 from connectors.connector import Connector
 from hub.embedded import free_port
 from tests.integration.conftest import Hub, dedicated_hub
@@ -41,6 +42,7 @@ USERS = {  # name: (agency, role)
     "lockweb": ("zs-aic", "officer"),
 }
 PERSON_ID = "442000199001011234"
+WITNESS = CosignatureSigner.generate("witness.example/audit")  # configured for the web process
 LOCKOUT = 3
 
 
@@ -154,7 +156,8 @@ def started(web_root: Path) -> Iterator[Stack]:
         env = dict(hub.process.env(), LINKAGE_HTTP_PORT=str(port),
                    LINKAGE_LOCKOUT_THRESHOLD=str(LOCKOUT),
                    LINKAGE_WORKER_METRICS_URL=f"http://127.0.0.1:{hub.process.http_port}/metrics",
-                   LINKAGE_MASTER_SECRET="test-master-secret")
+                   LINKAGE_MASTER_SECRET="test-master-secret",
+                   LINKAGE_WITNESSES=WITNESS.vkey())
         log = open(hub.process.home / "web.log", "ab")
         web = subprocess.Popen([sys.executable, "-m", "hub.cli", "web"], env=env,
                                stdout=log, stderr=log)

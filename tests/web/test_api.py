@@ -16,7 +16,7 @@ import pytest
 from audit.note import signature_line as note_signature_line
 from audit.note_keys import CosignatureSigner
 from schemas.signing import SigningKey
-from tests.web.conftest import LOCKOUT, PERSON_ID, Stack, eventually, password
+from tests.web.conftest import LOCKOUT, PERSON_ID, WITNESS, Stack, eventually, password
 
 pytestmark = pytest.mark.integration
 
@@ -207,6 +207,9 @@ async def test_public_ledger_endpoints_answer_as_the_workers_did(stack: Stack) -
                      f"/v1/ledger/proof/consistency?first=1&second={size}",
                      f"/v1/ledger/cosignatures?tree_size={size}",
                      "/v1/ledger/proof/inclusion?index=999999",
+                     "/v1/ledger/proof/inclusion?index=-1",
+                     "/v1/ledger/proof/inclusion?index=99999999999999999999",
+                     "/v1/ledger/cosignatures?tree_size=abc",
                      "/v1/ledger/proof/consistency?first=1",
                      "/v1/ledger/proof/inclusion?event_id=nope"):
             ours, theirs = await http.get(stack.base + path), await http.get(worker + path)
@@ -280,15 +283,19 @@ async def test_a_witness_cosignature_shows_on_the_audit_desk(stack: Stack) -> No
     async with stack.client() as http:
         note = (await http.get("/v1/ledger/checkpoint")).text
         size = int(note.splitlines()[1])
-        witness = CosignatureSigner.generate("witness.example/audit")
         text = note.split("\n\n", 1)[0] + "\n"
-        body = {"tree_size": size, "vkey": witness.vkey(),
-                "line": note_signature_line(text, witness)}
+        body = {"tree_size": size, "vkey": WITNESS.vkey(),
+                "line": note_signature_line(text, WITNESS)}
         stored = await http.post("/v1/ledger/cosignatures", json=body)
         assert stored.status_code == 201, stored.text
         forged = await http.post("/v1/ledger/cosignatures",
-                                 json={**body, "line": note_signature_line("other\n", witness)})
+                                 json={**body, "line": note_signature_line("other\n", WITNESS)})
         assert forged.status_code == 422
+        stranger = CosignatureSigner.generate("witness.example/stranger")
+        refused = await http.post("/v1/ledger/cosignatures", json={
+            "tree_size": size, "vkey": stranger.vkey(),
+            "line": note_signature_line(text, stranger)})
+        assert refused.status_code == 403 and refused.json()["error"] == "unknown_witness"
     listed = (await stack.get("aud", "/api/v1/ledger/checkpoints")).json()
     [mine] = [c for c in listed if c["tree_size"] == size]
     assert [w["witness"] for w in mine["cosignatures"]] == ["witness.example/audit"]
