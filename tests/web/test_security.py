@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,6 +17,7 @@ from hub.web.security import (
     token_digest,
     verify_password,
 )
+from hub.web.supervision import KeyVault
 
 
 def test_identity_numbers_keep_only_their_ends() -> None:
@@ -69,3 +73,15 @@ def test_the_scope_of_each_role() -> None:
     assert Capability.READ_CASES not in CAPABILITIES[Role.ADMIN], "三员分立: admin reads no case"
     assert Principal("u", Role.AUDITOR, "x").masks_identities
     assert not Principal("u", Role.SUPERVISOR, "x").masks_identities
+
+
+def test_the_procuratorate_key_is_encrypted_at_rest(tmp_path: Path) -> None:
+    vault = KeyVault(tmp_path, b"master secret")
+    key, created = vault.key("zs-procuratorate")
+    again, created_again = vault.key("zs-procuratorate")
+    assert created and not created_again and again.keyid == key.keyid
+    stored = vault.path("zs-procuratorate").read_bytes()
+    assert stored.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert vault.path("zs-procuratorate").stat().st_mode & 0o077 == 0, "owner-only file"
+    with pytest.raises(ValueError):
+        KeyVault(tmp_path, b"another secret").key("zs-procuratorate")
