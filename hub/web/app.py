@@ -126,7 +126,7 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
         version="1.1",
         description="合同第 7 节 / contract section 7: pages at /, JSON API under /api/v1/.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # FastAPI's Swagger page loads its scripts from a CDN: not on an intranet
         redoc_url=None,
     )
     app.include_router(public.router)
