@@ -58,6 +58,8 @@ async def shot(page: Page, tmp_path: Path, name: str) -> None:
 async def test_supervisor_logs_in_supervises_and_logs_out(browser: Browser, stack: Stack,
                                                           tmp_path: Path) -> None:
     page = await new_page(browser, stack)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     await page.goto("/board")
     await expect(page).to_have_url(re.compile(r"/login$"))
     await shot(page, tmp_path, "01-login")
@@ -107,11 +109,14 @@ async def test_supervisor_logs_in_supervises_and_logs_out(browser: Browser, stac
     await expect(page.locator("#receipt-index")).to_have_text(re.compile(r"^\d+$"))
     await shot(page, tmp_path, "05-receipt")
 
+    assert await page.evaluate("typeof window.htmx") == "object", "htmx served by the hub"
     await page.click("#logout")
     await expect(page).to_have_url(re.compile(r"/login$"))
     await page.goto("/board")
     await expect(page).to_have_url(re.compile(r"/login$"))
     await page.context.close()
+    outside = [url for url in requested if not url.startswith(stack.base)]
+    assert not outside, f"every asset comes from the hub, no CDN: {outside}"
 
 
 async def test_wrong_password_then_lock_out(browser: Browser, stack: Stack,
