@@ -128,9 +128,11 @@ class PostgresWorkbench:
         """Fold new ledger entries into case_scope; returns how many entries were read.
 
         One transaction holding the watermark row lock, so concurrent refreshes serialise
-        and every entry is folded once, in ledger order: a recipient enters a case's scope
-        only through an event sent by an agency already in it (an agency cannot widen its
-        own view by naming itself as the recipient of someone else's case)."""
+        and every entry is folded once. An opener is in its case's scope; a recipient of a
+        "sent to" event enters it once that event's sender is in it (an agency cannot widen
+        its own view by naming itself the recipient of someone else's case), whatever order
+        the events were ledgered in: the grants are kept, and each touched case's scope is
+        closed over them."""
         read = 0
         async with translated_errors(), self._pool.acquire() as conn:
             behind = await conn.fetchval(
@@ -147,33 +149,54 @@ class PostgresWorkbench:
                         start, SCOPE_BATCH)
                     if not rows:
                         return read
-                    cases = sorted({r["case_id"] for r in rows})
-                    known: set[tuple[str, str]] = {
-                        (r["case_id"], r["agency_id"]) for r in await conn.fetch(
-                            "SELECT case_id, agency_id FROM case_scope"
-                            " WHERE case_id = ANY($1::text[])", cases)}
-                    added: list[tuple[str, str]] = []
+                    openers: set[tuple[str, str]] = set()
+                    grants: set[tuple[str, str, str]] = set()
                     for r in rows:
-                        pair = (r["case_id"], r["agency_id"])
-                        if r["event_type"] == "case.opened" and pair not in known:
-                            known.add(pair)
-                            added.append(pair)
-                        elif r["event_type"] in SENT_TO and pair in known:
+                        if r["event_type"] == "case.opened":
+                            openers.add((r["case_id"], r["agency_id"]))
+                        elif r["event_type"] in SENT_TO:
                             try:
                                 target = decode_event(bytes(r["record"])).data.get("to_agency")
                             except BadEvent:
                                 continue
-                            if isinstance(target, str) and (r["case_id"], target) not in known:
-                                known.add((r["case_id"], target))
-                                added.append((r["case_id"], target))
-                    if added:
-                        await conn.execute(
-                            "INSERT INTO case_scope (case_id, agency_id)"
-                            " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-                            [a[0] for a in added], [a[1] for a in added])
+                            if isinstance(target, str):
+                                grants.add((r["case_id"], r["agency_id"], target))
+                    await self._widen(conn, openers, grants)
                     await conn.execute("UPDATE scope_watermark SET next_index = $1",
                                        rows[-1]["ledger_index"] + 1)
                     read += len(rows)
+
+    @staticmethod
+    async def _widen(conn: asyncpg.Connection, openers: set[tuple[str, str]],
+                     grants: set[tuple[str, str, str]]) -> None:
+        if grants:
+            await conn.execute(
+                "INSERT INTO case_scope_grants (case_id, sender, recipient)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+                " ON CONFLICT DO NOTHING",
+                [g[0] for g in grants], [g[1] for g in grants], [g[2] for g in grants])
+        cases = sorted({o[0] for o in openers} | {g[0] for g in grants})
+        if not cases:
+            return
+        scope = {(r["case_id"], r["agency_id"]) for r in await conn.fetch(
+            "SELECT case_id, agency_id FROM case_scope WHERE case_id = ANY($1::text[])", cases)}
+        every_grant = [(r["case_id"], r["sender"], r["recipient"]) for r in await conn.fetch(
+            "SELECT case_id, sender, recipient FROM case_scope_grants"
+            " WHERE case_id = ANY($1::text[])", cases)]
+        closed = scope | openers
+        grown = True
+        while grown:  # a fixpoint: each round adds recipients whose sender is in scope
+            grown = False
+            for case_id, sender, recipient in every_grant:
+                if (case_id, sender) in closed and (case_id, recipient) not in closed:
+                    closed.add((case_id, recipient))
+                    grown = True
+        added = sorted(closed - scope)
+        if added:
+            await conn.execute(
+                "INSERT INTO case_scope (case_id, agency_id)"
+                " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+                [a[0] for a in added], [a[1] for a in added])
 
     # -- alerts ---------------------------------------------------------------------------
 

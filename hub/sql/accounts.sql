@@ -8,9 +8,10 @@
 --                token is stored; each expires and can be revoked (logout revokes).
 --   case_scope   (case, agency) pairs an officer's scope is built from: the agency that
 --                opened the case and the agencies it was transferred, forwarded, notified or
---                sent for investigation to. Derived from the ledger in ledger order by the
---                web service (hub/adapters/workbench_store.py); scope_watermark is the next
---                ledger index to read. Re-derivable at any time from the ledger.
+--                sent for investigation to (case_scope_grants: counted once the sender is in
+--                the scope itself). Derived from the ledger by the web service
+--                (hub/adapters/workbench_store.py); scope_watermark is the next ledger index
+--                to read. Re-derivable at any time from the ledger.
 --   access_log   who (user, role, agency) did what (login, case read, export, user and
 --                agency changes, supervision issued) to what, when and from where.
 --                Append-only at the database level, like the ledger.
@@ -44,6 +45,15 @@ CREATE TABLE IF NOT EXISTS case_scope (
 );
 CREATE INDEX IF NOT EXISTS case_scope_case_idx ON case_scope (case_id);
 
+-- Every "sent to" event (sender -> to_agency) of a case, kept so that a recipient enters the
+-- scope once its sender is in it, whatever order the events were ledgered in.
+CREATE TABLE IF NOT EXISTS case_scope_grants (
+    case_id    text NOT NULL,
+    sender     text NOT NULL,
+    recipient  text NOT NULL,
+    PRIMARY KEY (case_id, sender, recipient)
+);
+
 CREATE TABLE IF NOT EXISTS scope_watermark (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     next_index  bigint NOT NULL
@@ -72,7 +82,7 @@ CREATE INDEX IF NOT EXISTS alerts_status_rule_idx ON alerts (status, rule_id, ag
 CREATE INDEX IF NOT EXISTS cases_offence_idx ON cases ((state ->> 'offence'));
 
 GRANT SELECT, INSERT, UPDATE ON users, auth_tokens TO linkage_hub;
-GRANT SELECT, INSERT ON case_scope TO linkage_hub;
+GRANT SELECT, INSERT ON case_scope, case_scope_grants TO linkage_hub;
 GRANT SELECT, UPDATE ON scope_watermark TO linkage_hub;
 GRANT SELECT, INSERT ON access_log TO linkage_hub;
 REVOKE UPDATE, DELETE, TRUNCATE ON access_log FROM linkage_hub;

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,16 @@ import pytest
 from audit.note import signature_line as note_signature_line
 from audit.note_keys import CosignatureSigner
 from schemas.signing import SigningKey
-from tests.web.conftest import LOCKOUT, PERSON_ID, WITNESS, Stack, eventually, password
+from tests.web.conftest import (
+    LOCKOUT,
+    PERSON_ID,
+    WITNESS,
+    Stack,
+    _send,
+    ago,
+    eventually,
+    password,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -299,3 +309,30 @@ async def test_a_witness_cosignature_shows_on_the_audit_desk(stack: Stack) -> No
     listed = (await stack.get("aud", "/api/v1/ledger/checkpoints")).json()
     [mine] = [c for c in listed if c["tree_size"] == size]
     assert [w["witness"] for w in mine["cosignatures"]] == ["witness.example/audit"]
+
+
+async def test_scope_follows_the_senders_not_the_arrival_order(stack: Stack,
+                                                               tmp_path: Path) -> None:
+    case_id = f"WB-ORDER-{uuid.uuid4().hex[:6]}"
+    aic = stack.hub.connector("zs-aic", tmp_path / "aic.sqlite")
+    psb = stack.hub.connector("zs-psb", tmp_path / "psb.sqlite")
+    await aic.start()
+    await psb.start()
+    try:
+        # The transfer to customs is ledgered before the opening it belongs to ...
+        await _send(aic, "case.transferred", case_id, {
+            "to_agency": "zs-customs", "transferred_at": ago(hours=1), "documents": [
+                {"kind": "transfer_letter", "title": "移送书", "sha256": "ab" * 32}]})
+        # ... and the police name themselves recipient of a case that is not theirs.
+        await _send(psb, "clue.notified", stack.cases["C"], {"to_agency": "zs-psb",
+                                                             "summary": "想看看"})
+        await _send(aic, "case.opened", case_id, {
+            "offence": "counterfeit_goods_sale", "opened_at": ago(hours=5), "summary": "门店",
+            "parties": [{"kind": "organization", "id_type": "USCC",
+                         "id_number": "91442000MA4W1AB23X", "name": "古镇某灯饰厂"}]})
+    finally:
+        await aic.stop()
+        await psb.stop()
+    assert (await stack.get("cus", f"/api/v1/cases/{case_id}")).status_code == 200
+    assert (await stack.get("psb", f"/api/v1/cases/{case_id}")).status_code == 404
+    assert (await stack.get("psb", f"/api/v1/cases/{stack.cases['C']}")).status_code == 404
