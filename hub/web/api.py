@@ -37,7 +37,8 @@ from hub.web.models import (
     USERNAME_PATTERN,
     AccessEntryOut,
     AgencyOut,
-    AlertsPage,
+    AlertOut,
+    AlertStats,
     CaseId,
     CaseOut,
     CheckpointOut,
@@ -116,29 +117,59 @@ async def agencies(principal: Anyone, wb: WB) -> list[AgencyOut]:
             for a, (zh, en, role) in sorted(names.agencies.items())]
 
 
-@router.get("/alerts", response_model=AlertsPage, tags=["supervision"])
+def _alert_filter(status: str | None, agency: str | None, offence: Offence | None,
+                  rule: str | None, case: str | None, raised_from: datetime | None,
+                  raised_to: datetime | None) -> AlertFilter:
+    return AlertFilter(status=status, agency=agency, offence=offence.value if offence else None,
+                       rule_id=rule, case_id=case, raised_from=actions.aware(raised_from),
+                       raised_to=actions.aware(raised_to))
+
+
+Status = Annotated[str | None, Query(pattern="^(open|resolved)$")]
+AgencyId = Annotated[str | None, Query(pattern=AGENCY_ID_PATTERN)]
+RuleId = Annotated[str | None, Query(pattern=RULE_PATTERN)]
+CaseFilter = Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=200)]
+From = Annotated[datetime | None, Query(alias="from")]
+To = Annotated[datetime | None, Query(alias="to")]
+PAGE_HEADERS = {"X-Total-Count": {"schema": {"type": "integer"},
+                                  "description": "符合条件的预警总数 / alerts matching the filter"}}
+
+
+@router.get("/alerts", response_model=list[AlertOut], tags=["supervision"],
+            responses={200: {"headers": PAGE_HEADERS}})
 async def alerts(
-    principal: CaseReader, wb: WB,
-    status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
-    agency: Annotated[str | None, Query(pattern=AGENCY_ID_PATTERN)] = None,
-    offence: Offence | None = None,
-    rule: Annotated[str | None, Query(pattern=RULE_PATTERN)] = None,
-    case: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=200)] = None,
-    raised_from: Annotated[datetime | None, Query(alias="from")] = None,
-    raised_to: Annotated[datetime | None, Query(alias="to")] = None,
+    principal: CaseReader, wb: WB, response: Response,
+    status: Status = None, agency: AgencyId = None, offence: Offence | None = None,
+    rule: RuleId = None, case: CaseFilter = None, raised_from: From = None,
+    raised_to: To = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> AlertsPage:
-    """权限范围内的预警 / the alerts of contract section 4 in the caller's scope."""
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> list[AlertOut]:
+    """权限范围内的预警（合同第 4 节），最新在前；总数见 X-Total-Count /
+    the alerts of contract section 4 in the caller's scope, newest first; the total matching
+    the filter is in X-Total-Count (page with offset and limit)."""
     await wb.store.refresh_scope()
-    f = AlertFilter(status=status, agency=agency, offence=offence.value if offence else None, rule_id=rule, case_id=case,
-                    raised_from=actions.aware(raised_from), raised_to=actions.aware(raised_to))
+    f = _alert_filter(status, agency, offence, rule, case, raised_from, raised_to)
     page = await wb.store.board(principal.scope, f, offset=offset, limit=limit)
     names, now = await wb.names(), wb.now()
-    return for_principal(AlertsPage(
-        total=page.total, offset=offset, limit=limit, per_rule=page.per_rule,
-        alerts=[board_alert(r, names, now, wb.config.yellow_days) for r in page.rows]),
-        principal)
+    response.headers["X-Total-Count"] = str(page.total)
+    return [for_principal(board_alert(r, names, now, wb.config.yellow_days), principal)
+            for r in page.rows]
+
+
+@router.get("/alerts/stats", response_model=AlertStats, tags=["supervision"])
+async def alert_stats(
+    principal: CaseReader, wb: WB,
+    status: Status = None, agency: AgencyId = None, offence: Offence | None = None,
+    rule: RuleId = None, case: CaseFilter = None, raised_from: From = None,
+    raised_to: To = None,
+) -> AlertStats:
+    """预警统计：总数与各规则数量 / how many alerts match, and how many per rule (the
+    counts per rule ignore the rule filter, as on the board)."""
+    await wb.store.refresh_scope()
+    f = _alert_filter(status, agency, offence, rule, case, raised_from, raised_to)
+    page = await wb.store.board(principal.scope, f, limit=1)
+    return AlertStats(total=page.total, per_rule=page.per_rule)
 
 
 @router.get("/alerts/export", tags=["supervision"], response_class=PlainTextResponse,

@@ -74,12 +74,9 @@ class AlertOut(BaseModel):
     light: Literal["red", "yellow", "green", "none"]
 
 
-class AlertsPage(BaseModel):
+class AlertStats(BaseModel):
     total: int
-    offset: int
-    limit: int
     per_rule: dict[str, int]
-    alerts: list[AlertOut]
 
 
 class PartyOut(BaseModel):

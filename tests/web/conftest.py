@@ -192,7 +192,7 @@ async def stack(started: Stack, web_root: Path) -> Stack:
 
     async def alert_raised() -> bool:
         answer = await started.get("sup", "/api/v1/alerts", params={"case": started.cases["P"]})
-        return answer.status_code == 200 and answer.json()["total"] > 0
+        return answer.status_code == 200 and len(answer.json()) > 0
 
     await eventually(alert_raised, what="the penalty alert")
     return started

@@ -41,6 +41,8 @@ def endpoints(s: Stack) -> list[tuple[str, str, dict[str, Any] | None, dict[str,
         ("GET", "/api/v1/agencies", None, {"sup": 200, "aic": 200, "aud": 200, "adm": 200}),
         ("GET", "/api/v1/alerts?status=open", None,
          {"sup": 200, "aic": 200, "aud": 200, "adm": 403}),
+        ("GET", "/api/v1/alerts/stats?status=open", None,
+         {"sup": 200, "aic": 200, "aud": 200, "adm": 403}),
         ("GET", "/api/v1/alerts/export?status=open", None,
          {"sup": 200, "aic": 200, "aud": 200, "adm": 403}),
         ("GET", f"/api/v1/cases/{p}", None, {"sup": 200, "aic": 200, "aud": 200, "adm": 403}),
@@ -114,8 +116,14 @@ async def test_officers_see_their_agencys_cases_only(stack: Stack) -> None:
         assert unknown.status_code == hidden.status_code == 404
         assert unknown.json() == hidden.json(), "out of scope must look exactly like unknown"
     alerts = await stack.get("psb", "/api/v1/alerts", params={"case": p})
-    assert alerts.status_code == 200 and alerts.json()["total"] == 0
-    assert (await stack.get("aic", "/api/v1/alerts", params={"case": p})).json()["total"] >= 1
+    assert alerts.status_code == 200 and alerts.json() == []
+    assert alerts.headers["x-total-count"] == "0"
+    mine = await stack.get("aic", "/api/v1/alerts", params={"case": p})
+    assert [a["case_id"] for a in mine.json()] == [p] and mine.headers["x-total-count"] == "1"
+    stats = (await stack.get("aic", "/api/v1/alerts/stats", params={"case": p})).json()
+    assert stats == {"total": 1, "per_rule": {"PENALTY_INSTEAD_OF_TRANSFER": 1}}
+    hidden = (await stack.get("psb", "/api/v1/alerts/stats", params={"case": p})).json()
+    assert hidden == {"total": 0, "per_rule": {}}
 
 
 async def test_the_case_document(stack: Stack) -> None:
