@@ -226,17 +226,6 @@ class PostgresWorkbench:
                       r["first_raised_at"], r["updated_at"]) for r in rows],
             total, per_rule)
 
-    async def board_version(self, scope: Scope) -> tuple[int, datetime | None]:
-        """(alerts in scope, last change): the live board re-renders when this moves."""
-        params: list[object] = []
-        where = scope.sql("a.case_id", params)
-        async with translated_errors(), self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"SELECT count(*) AS n, max(a.updated_at) AS at FROM alerts a WHERE {where}",
-                *params)
-        assert row is not None
-        return row["n"], row["at"]
-
     async def deadlines(self, scope: Scope, *, limit: int = 50) -> list[Deadline]:
         """Cases whose next deadline is still ahead, soonest first."""
         params: list[object] = []

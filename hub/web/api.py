@@ -11,7 +11,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from audit.errors import LedgerError
 from connectors.outbox import OutboxEntry
 from hub.access import Capability, Principal, Role
 from hub.adapters.accounts_store import AccountError
@@ -22,11 +21,9 @@ from hub.web.auth import (
     api_needs,
     api_principal,
     client_of,
-    forbidden,
     issue,
     login,
     not_found,
-    unauthorized,
     workbench,
 )
 from hub.web.models import (
@@ -315,4 +312,4 @@ async def disable_user(username: Annotated[str, Path(pattern=USERNAME_PATTERN)],
     return Response(status_code=204)
 
 
-__all__ = ["ApiProblem", "LedgerError", "Role", "forbidden", "router", "unauthorized"]
+__all__ = ["router"]

@@ -40,7 +40,7 @@ from hub.web.auth import (
     workbench,
 )
 from hub.web.models import MAX_INDEX, USERNAME_PATTERN, AlertOut, CaseOut
-from hub.web.security import csrf_for, mask_identities, new_token, same_secret, token_digest
+from hub.web.security import csrf_for, new_token, same_secret, token_digest
 from hub.web.state import Workbench
 from hub.web.supervision import KIND_LABEL, SupervisionKind
 from hub.web.views import board_alert, for_principal, local
@@ -403,4 +403,4 @@ async def admin_disable(username: str, request: Request, principal: Admin, wb: W
     return RedirectResponse("/admin/users", status_code=303)
 
 
-__all__ = ["mask_identities", "problem_page", "router"]
+__all__ = ["problem_page", "router"]

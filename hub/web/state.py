@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from audit.checkpointer import LedgerProofs
-from audit.errors import LedgerError
 from hub.access import Principal
 from hub.adapters.accounts_store import PostgresAccounts
 from hub.adapters.workbench_store import PostgresWorkbench
@@ -57,7 +56,6 @@ class Workbench:
     desk: SupervisionDesk
     _names: Names | None = None
     _names_at: float = 0.0
-    _tasks: list[object] = field(default_factory=list)
 
     async def names(self, *, fresh: bool = False) -> Names:
         """Agency names, re-read from the registry at most every 30 s (or now if `fresh`)."""
@@ -78,4 +76,4 @@ class Workbench:
                                 outcome=outcome, detail=detail, username=username)
 
 
-__all__ = ["LedgerError", "WebConfig", "Workbench"]
+__all__ = ["WebConfig", "Workbench"]
