@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
+from audit.checkpoint import open_checkpoint
 from audit.errors import LedgerError
 from audit.proofs import ConsistencyProof, verify_inclusion_json
 from hub.access import ROLE_LABEL, Capability, Principal, Role
@@ -338,8 +339,18 @@ async def audit_proof(request: Request, principal: LedgerReader, wb: WB,
                           verified=True, size=cp.size)
         elif first is not None and second is not None:
             cproof: ConsistencyProof = await wb.ledger.consistency(first, second)
+            # Checked against the two signed checkpoints when both sizes have one.
+            older, newer = wb.ledger.store.at(first), wb.ledger.store.at(second)
+            notes = (await older, await newer)
+            verified: bool | None = None
+            if notes[0] is not None and notes[1] is not None:
+                verifier = wb.ledger.checkpointer.verifier
+                a = open_checkpoint(notes[0].note, verifier, origin=wb.settings.origin)
+                b = open_checkpoint(notes[1].note, verifier, origin=wb.settings.origin)
+                cproof.verify(a.root_hash, b.root_hash)
+                verified = True
             result = dict(kind="consistency", document=cproof.model_dump(mode="json"),
-                          verified=None, size=second)
+                          verified=verified, size=second)
     except (LedgerError, ValueError) as exc:
         zh = getattr(exc, "message_zh", str(exc))
         en = getattr(exc, "message_en", str(exc))

@@ -177,6 +177,9 @@ async def test_the_audit_desk_masks_and_shows_the_ledger(browser: Browser, stack
     await page.goto("/audit/checkpoints")
     await expect(page.locator("article.checkpoint").first).to_be_visible()
     await shot(page, tmp_path, "11-checkpoints")
+    await page.locator("article.checkpoint a").last.click()  # the oldest against the latest
+    await expect(page.locator("#proof-result")).to_contain_text("verified against both")
+    await shot(page, tmp_path, "11b-consistency")
     await page.goto(f"/cases/{stack.cases['P']}")
     await expect(page.locator("td.idno").first).to_contain_text("*")
     assert PERSON_ID not in await page.content()
