@@ -98,10 +98,14 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
         owner = await create_pool(dsn, max_size=1, restricted=False)
 
         async def register(agency_id: str, pem: str) -> None:
+            """Register the workbench's key of a procuratorate (once; an agency change)."""
             try:
-                await PostgresRegistry(owner).add_key(agency_id, pem)
+                keyid = await PostgresRegistry(owner).add_key(agency_id, pem)
             except RegistryError:
-                pass  # already registered: the key file and the registry agree
+                return  # already registered: the key file and the registry agree
+            await PostgresAccounts(pool).log(None, "agency.add_key", target=agency_id,
+                                             client="workbench", username="workbench",
+                                             detail={"keyid": keyid, "held_by": "workbench"})
 
         desk = SupervisionDesk(settings, KeyVault(settings.keys_dir / "workbench",
                                                   master_secret(settings)),
