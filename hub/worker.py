@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -83,7 +84,9 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         producer_max_request_size=topics.MAX_MESSAGE_BYTES + 64 * 1024,
         consumer_max_fetch_size=topics.MAX_MESSAGE_BYTES + 64 * 1024,
         web_enabled=True,
-        web_port=settings.http_port,
+        # Under `up` the worker's own web server (metrics, health) moves to an internal port
+        # and `linkage-hub web` serves LINKAGE_HTTP_PORT (docs/workbench.md).
+        web_port=int(os.environ.get("LINKAGE_WORKER_HTTP_PORT") or settings.http_port),
         web_bind="127.0.0.1",
         broker_commit_every=BATCH_MAX,
         broker_commit_interval=0.5,

@@ -18,7 +18,8 @@ from hub.adapters.kafka_admin import ensure_hub_topics
 from hub.adapters.postgres import create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.common import say
-from hub.embedded import EmbeddedDatabase, child_guard, start_embedded_kafka
+from hub.commands.user_cmds import demo_users
+from hub.embedded import EmbeddedDatabase, child_guard, free_port, start_embedded_kafka
 from hub.runtime import clear_runtime, embedded_pgdata, resolve, write_runtime
 from hub.settings import Settings
 from schemas.topics import hub_topics
@@ -162,14 +163,37 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
                    LINKAGE_HOME=str(settings.home),
                    LINKAGE_FAST_REBALANCE="1" if embedded_kafka else
                    os.environ.get("LINKAGE_FAST_REBALANCE", "0"))
+        worker_port = free_port()
+        env.update(LINKAGE_WORKER_HTTP_PORT=str(worker_port),
+                   LINKAGE_WORKER_METRICS_URL=f"http://127.0.0.1:{worker_port}/metrics")
         children.append(_spawn(["worker"], env))
+        children.append(_spawn(["web"], env))  # the workbench on LINKAGE_HTTP_PORT
+        if args.demo:
+            created = asyncio.run(demo_users(settings))
+            for username, role, password in created:
+                say(f"演示用户 / demo user: {username:<10} {role:<20} 密码 password: {password}")
+            if not created:
+                say("演示用户已存在，密码见首次启动时的输出 / demo users exist already; their "
+                    "passwords were printed at the first start")
         say(f"枢纽已启动 / hub running: {len(agencies)} agencies, "
-            f"http://127.0.0.1:{settings.http_port}/metrics  (Ctrl-C 停止 / to stop)")
+            f"工作台 workbench http://127.0.0.1:{settings.http_port}/  (Ctrl-C 停止 / to stop)")
         if args.demo:
             demo_args = ["demo", "--accelerate", str(args.accelerate)]
             children.append(_spawn(demo_args, env))
         restarts = RestartWindow()
+        web_restarts = RestartWindow()
         while not stopping:
+            web = children[1]
+            if web.poll() is not None:
+                say(f"工作台进程退出 (代码 {web.returncode}),重启 / workbench exited "
+                    f"(code {web.returncode}), restarting")
+                if web_restarts.exited(time.monotonic()):
+                    raise SystemExit(
+                        f"工作台进程在 {web_restarts.window:.0f} 秒内退出超过 "
+                        f"{web_restarts.limit} 次 / the workbench exited more than "
+                        f"{web_restarts.limit} times within {web_restarts.window:.0f} s")
+                time.sleep(web_restarts.backoff)
+                children[1] = _spawn(["web"], env)
             worker = children[0]
             if reload_worker or worker.poll() is not None:
                 if worker.poll() is None:

@@ -2,8 +2,8 @@
 
 One suite, two engines (issue 10 item 2): a hub runs on the embedded Tansu broker or on the
 three-broker Apache Kafka cluster (tests/conftest.py, started once per session). A module
-whose tests must hold on both overrides the `engine` fixture with `two_engines` (below);
-its Kafka runs carry the `kafka_cluster` marker (`make test-kafka`) and are skipped, saying
+whose tests must hold on both overrides the `engine` fixture with `two_engines` and, if it
+uses `hub`, `hub` with `hub_on_engine` (below); its Kafka runs carry the `kafka_cluster` marker (`make test-kafka`) and are skipped, saying
 how to enable them, where Java or Maven is missing.
 """
 
@@ -92,20 +92,25 @@ def start_hub(backend: str, root: Path, pg_root: Path, port: int | None = None,
         broker = (EmbeddedBroker(port=port, log_path=root / "tansu.log") if port
                   else EmbeddedBroker(log_path=root / "tansu.log")).start()
         process = HubProcess(home=root / "home", database_url=database_url, broker=broker)
-        process.home.mkdir(parents=True, exist_ok=True)
     else:
         asyncio.run(wipe(cluster))
         process = cluster_hub_process(cluster, root / "home", database_url)
         use_credentials(cluster.bootstrap, security(cluster.admin_credentials))
-        process.cli("kafka", "acls", "apply")
-    settings = Settings.from_env(process.env())
-    keys_dir = root / "agency-keys"
-    keys = agency_keys(keys_dir, AGENCIES)
-    pems = [(a, (keys_dir / f"{a}.pub.pem").read_text()) for a in AGENCIES]
-    pems += [(a, pub.read_text()) for a, pub in (extra_keys or {}).items()]
-    asyncio.run(_prepare_with_keys(settings, pems))  # in process: no CLI start-up per key
-    settings.hub_key()
-    process.start()
+    try:
+        process.home.mkdir(parents=True, exist_ok=True)
+        if cluster is not None:
+            process.cli("kafka", "acls", "apply")
+        settings = Settings.from_env(process.env())
+        keys_dir = root / "agency-keys"
+        keys = agency_keys(keys_dir, AGENCIES)
+        pems = [(a, (keys_dir / f"{a}.pub.pem").read_text()) for a in AGENCIES]
+        pems += [(a, pub.read_text()) for a, pub in (extra_keys or {}).items()]
+        asyncio.run(_prepare_with_keys(settings, pems))  # in process: no CLI start-up per key
+        settings.hub_key()
+        process.start()
+    except BaseException:
+        process.broker.stop()  # else a failed start leaves the broker running after the session
+        raise
     return Hub(process, keys, keys_dir)
 
 
@@ -135,15 +140,26 @@ def dedicated_hub(backend: str, root: Path, pg_root: Path,
             asyncio.run(wipe(cluster))  # the next hub, or test_kafka_cluster, starts clean
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory, pg_root: Path, engine: str,
-        request: pytest.FixtureRequest) -> Iterator[Hub]:
-    """A hub per module on the machine's PostgreSQL over TCP (the production set-up).
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory, pg_root: Path) -> Iterator[Hub]:
+    """One hub for the modules that only use it (not break it), on the machine's PostgreSQL
+    over TCP (the production set-up). Tests use their own case and event ids and assert
+    with >= where the ledger is shared, so they do not depend on running first; a test that
+    kills, tampers with or stops something has a hub of its own (`dedicated_hub`).
 
     The suite runs once, not once per PostgreSQL flavour: both are PostgreSQL behind the same
     asyncpg. The embedded pgserver that `linkage-hub up` uses by default has its own smoke
     test (test_smoke.py), and the outage and `up` tests run on it too.
     """
+    with dedicated_hub("tcp", tmp_path_factory.mktemp("hub-tcp"), pg_root) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def hub_on_engine(tmp_path_factory: pytest.TempPathFactory, pg_root: Path, engine: str,
+                  request: pytest.FixtureRequest) -> Iterator[Hub]:
+    """A module's own hub on its `engine`: for modules whose tests run on both engines, which
+    override `hub` with it (`def hub(hub_on_engine: Hub) -> Hub: return hub_on_engine`)."""
     with dedicated_hub("tcp", tmp_path_factory.mktemp(f"hub-{engine}"), pg_root,
                        cluster_for(engine, request)) as running:
         yield running

@@ -33,6 +33,12 @@ def engine(two_engines: str) -> str:
     """These tests run on Tansu and on the Apache Kafka cluster (conftest.py)."""
     return two_engines
 
+
+@pytest.fixture(scope="module")
+def hub(hub_on_engine: Hub) -> Hub:
+    """A hub of this module's own, on each engine (not the session's shared Tansu hub)."""
+    return hub_on_engine
+
 ALERTS = "linkage.alerts"
 CONTRACT_FIELDS = {"alert_id", "rule_id", "status", "case_id", "agency", "raised_at", "due_at",
                    "legal_basis", "facts", "message_zh", "message_en"}
