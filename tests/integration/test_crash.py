@@ -11,17 +11,14 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from tests.eventually import eventually
+from tests.integration import both_engines
 from tests.integration.conftest import Hub, cluster_for, dedicated_hub
 from tests.kafka_io import open_receipt, produce, wait_for
 from tests.records import valid
 
 pytestmark = pytest.mark.integration
+engine = both_engines.engine  # this module runs on both engines
 
-
-@pytest.fixture(scope="module")
-def engine(two_engines: str) -> str:
-    """These tests run on Tansu and on the Apache Kafka cluster (conftest.py)."""
-    return two_engines
 
 N = 4000
 

@@ -9,17 +9,14 @@ import pytest
 
 from tests import support
 from tests.eventually import eventually
+from tests.integration import both_engines
 from tests.integration.conftest import Hub, cluster_for, start_hub
 from tests.kafka_cluster import KafkaCluster
 from tests.records import sample_data
 
 pytestmark = pytest.mark.integration
+engine = both_engines.engine  # this module runs on both engines
 
-
-@pytest.fixture(scope="module")
-def engine(two_engines: str) -> str:
-    """These tests run on Tansu and on the Apache Kafka cluster (conftest.py)."""
-    return two_engines
 
 
 async def ingress_retries(hub: Hub) -> float:
