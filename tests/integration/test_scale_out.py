@@ -115,19 +115,23 @@ def run(kafka_cluster: KafkaCluster, tmp_path: Path) -> Iterator[Run]:
 
 
 async def test_one_worker_killed_mid_stream(run: Run) -> None:
-    await run.send_all()
-    await eventually(lambda: _above(run.dsn, len(run.records) // 4), 120, interval=0.2, describe=run.logs)
+    sending = asyncio.create_task(run.send_all())  # the fault lands while records still flow
+    await eventually(lambda: _above(run.dsn, len(run.records) // 4), 120, interval=0.05,
+                     describe=run.logs)
     run.workers[1].kill()
     assert await ledger_size(run.dsn) < len(run.records), "the kill came too late"
+    await sending
     await run.check()
 
 
 async def test_one_broker_stopped_mid_stream(run: Run) -> None:
-    await run.send_all()
-    await eventually(lambda: _above(run.dsn, len(run.records) // 4), 120, interval=0.2, describe=run.logs)
+    sending = asyncio.create_task(run.send_all())
+    await eventually(lambda: _above(run.dsn, len(run.records) // 4), 120, interval=0.05,
+                     describe=run.logs)
     await asyncio.to_thread(run.cluster.stop_broker, 2)
-    assert await ledger_size(run.dsn) < len(run.records), "the stop came too late"
     try:
+        assert await ledger_size(run.dsn) < len(run.records), "the stop came too late"
+        await sending
         await run.check()
     finally:
         await asyncio.to_thread(run.cluster.start_broker, 2)
