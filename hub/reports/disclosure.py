@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -61,7 +61,7 @@ def _is_uscc(id_type: str | None) -> bool:
     return id_type is not None and (id_type in USCC_TYPE_NAMES or id_type == "USCC")
 
 
-def disclosure_rows(records: list[Mapping[str, Any]],
+def disclosure_rows(records: Sequence[Mapping[str, Any]],
                     agency_name: Callable[[str], str]) -> list[dict[str, str]]:
     """The rows of the export, each a mapping header -> cell text."""
     out = []
@@ -113,7 +113,7 @@ CREDIT_HEADERS = ("list", "kind", "party_name", "party_kind", "party_code", "dec
                   "case_id", "agency", "offence", "date")
 
 
-def credit_rows(entries: list[Mapping[str, Any]],
+def credit_rows(entries: Sequence[Mapping[str, Any]],
                 agency_name: Callable[[str], str]) -> list[dict[str, str]]:
     """One row per party of each IP penalty decision or criminal filing (黑名单 entries)."""
     out = []
