@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
@@ -109,8 +110,11 @@ def bulletin_pdf(doc: StatsDoc, agencies: list[str], name: AgencyName) -> bytes:
     return pdf
 
 
-def _fixed_zip(data: bytes) -> bytes:
-    """The same zip with every entry's timestamp fixed (1980-01-01) and in the same order."""
+def _fixed_zip(data: bytes, when: datetime) -> bytes:
+    """The same zip with every entry's timestamp fixed (1980-01-01) and in the same order,
+    and the document's modification time (which openpyxl sets to the time of saving) set to
+    `when`."""
+    stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ").encode("ascii")
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, \
             zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
@@ -118,7 +122,11 @@ def _fixed_zip(data: bytes) -> bytes:
             fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = info.external_attr
-            dst.writestr(fixed, src.read(info.filename))
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                body = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                              rb"\g<1>" + stamp + rb"\g<2>", body)
+            dst.writestr(fixed, body)
     return out.getvalue()
 
 
@@ -144,7 +152,7 @@ def workbook_bytes(sheets: list[tuple[str, list[str], list[list[object]]]],
     wb.properties.creator = "linkage-hub"
     buffer = io.BytesIO()
     wb.save(buffer)
-    return _fixed_zip(buffer.getvalue())
+    return _fixed_zip(buffer.getvalue(), when)
 
 
 def bulletin_xlsx(doc: StatsDoc, agencies: list[str], name: AgencyName) -> bytes:

@@ -25,7 +25,7 @@ from connectors.penalty.columns import FIELDS
 from hub.reports.bulletin import workbook_bytes
 from hub.reports.labels import offence_zh
 from hub.reports.periods import SHANGHAI
-from schemas.identity import PRC_ID_TYPE_NAMES, USCC_TYPE_NAMES
+from schemas.identity import PRC_ID_TYPE_NAMES, USCC_TYPE_NAMES, is_valid_uscc
 
 HEADERS: tuple[str, ...] = tuple(spec.header for spec in FIELDS)
 WAN = Decimal(10000)
@@ -73,7 +73,8 @@ def disclosure_rows(records: Sequence[Mapping[str, Any]],
         values = {
             "party_name": party.get("name") or "",
             "party_category": "自然人" if person else "法人及非法人组织",
-            "uscc": number if not person and _is_uscc(id_type) else "",
+            "uscc": number if not person and _is_uscc(id_type) and is_valid_uscc(number)
+            else "",
             "person_id_type": ("身份证" if id_type in PRC_ID_TYPE_NAMES else id_type or "")
             if person else "",
             "person_id_number": mask_person_id(number) if person and number else "",
@@ -85,7 +86,9 @@ def disclosure_rows(records: Sequence[Mapping[str, Any]],
             "decision_date": r["decided_at"].astimezone(SHANGHAI).date().isoformat(),
             "agency_name": agency_name(r["agency"]),
             "data_source": agency_name(r["agency"]),
-            "remarks": f"案件 {r['case_id']}",
+            "remarks": f"案件 {r['case_id']}" + (
+                f"；代码 {number} 未通过校验" if not person and number and not (
+                    _is_uscc(id_type) and is_valid_uscc(number)) else ""),
         }
         for spec in FIELDS:
             if spec.name in values:

@@ -61,4 +61,5 @@ CREATE INDEX IF NOT EXISTS penalty_decisions_case_idx ON penalty_decisions (case
 CREATE INDEX IF NOT EXISTS alerts_raised_idx ON alerts (first_raised_at);
 CREATE INDEX IF NOT EXISTS alerts_resolved_idx ON alerts (updated_at) WHERE status = 'resolved';
 
-GRANT SELECT, INSERT, DELETE ON stats_dirty, case_steps, penalty_decisions TO linkage_hub;
+GRANT SELECT, INSERT, DELETE ON case_steps, penalty_decisions TO linkage_hub;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stats_dirty TO linkage_hub;  -- UPDATE: FOR UPDATE SKIP LOCKED
