@@ -188,7 +188,7 @@ def _text(pdf: bytes, tmp: Path) -> str:
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="apt-get install poppler-utils")
 async def test_bulletin_pdf_renders_and_holds_the_figures(db: Db, tmp_path: Path) -> None:
-    pdf, xlsx = await service.monthly_bulletin(db.stats, ALL, parse_period("2026-10"),
+    pdf, _ = await service.monthly_bulletin(db.stats, ALL, parse_period("2026-10"),
                                                AGENCIES, name)
     assert pdf.body.startswith(b"%PDF")
     subprocess.run(["pdftoppm", "-r", "50", "-png", str(_save(pdf.body, tmp_path)),
