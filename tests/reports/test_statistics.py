@@ -3,6 +3,7 @@ tests/reports/dataset.py, against hand-computed values, on real PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -278,3 +279,38 @@ async def test_credit_list_feed(db: Db) -> None:
     assert len(list(csv.DictReader(io.StringIO(as_csv.body.decode("utf-8-sig"))))) == 3
     empty = await service.credit_feed(db.stats, ALL, parse_period("2026-12"), name, "json")
     assert json.loads(empty.body)["entries"] == []
+
+
+def test_cli_writes_the_bulletin_and_logs_its_sha256(db: Db, tmp_path: Path) -> None:
+    import hashlib
+    import os
+    import sys
+
+    env = dict(os.environ, LINKAGE_DATABASE_URL=db.dsn, LINKAGE_HOME=str(tmp_path / "home"))
+    done = subprocess.run([sys.executable, "-m", "hub.cli", "report", "monthly", "2026-10",
+                           "--out", str(tmp_path / "out"), "--json"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    written = json.loads(done.stdout)
+    assert sorted(Path(w["file"]).name for w in written) == ["bulletin-2026-10.pdf",
+                                                             "bulletin-2026-10.xlsx"]
+    for w in written:
+        assert hashlib.sha256(Path(w["file"]).read_bytes()).hexdigest() == w["sha256"]
+    logged = asyncio.run(_logged(db.dsn))
+    assert {w["sha256"] for w in written} <= logged
+    bad = subprocess.run([sys.executable, "-m", "hub.cli", "report", "monthly", "2026-Q4",
+                          "--out", str(tmp_path / "out")], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode != 0 and "月度通报" in bad.stderr
+
+
+async def _logged(dsn: str) -> set[str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT detail ->> 'sha256' AS sha FROM access_log"
+                                " WHERE action = 'report.bulletin'")
+    finally:
+        await conn.close()
+    return {r["sha"] for r in rows}
