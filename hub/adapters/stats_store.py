@@ -129,48 +129,32 @@ class PostgresStatistics:
 
     # -- figures --------------------------------------------------------------------------
 
-    async def step_counts(self, scope: Scope, f: Filter) -> dict[str, dict[str, int]]:
-        """agency -> step -> number of cases that took the step in the period."""
+    async def _counts(self, scope: Scope, f: Filter, key: str) -> dict[str, dict[str, int]]:
+        """key -> step -> number of steps taken in the period; `key` is a SQL expression
+        over `case_steps s` (one of the fixed ones below, never user input)."""
         params: list[object] = []
         where = _where(scope, f, params, at="s.at", agency="s.agency", case="s.case_id",
                        offence="s.offence")
         async with translated_errors(), self._pool.acquire() as conn:
             rows = await conn.fetch(
-                f"SELECT s.agency, s.step, count(*) AS n FROM case_steps s WHERE {where}"
-                " GROUP BY s.agency, s.step", *params)
+                f"SELECT {key} AS key, s.step, count(*) AS n FROM case_steps s WHERE {where}"
+                " GROUP BY 1, 2", *params)
         out: dict[str, dict[str, int]] = {}
         for r in rows:
-            out.setdefault(r["agency"], {})[r["step"]] = r["n"]
+            out.setdefault(r["key"], {})[r["step"]] = r["n"]
         return out
+
+    async def step_counts(self, scope: Scope, f: Filter) -> dict[str, dict[str, int]]:
+        """agency -> step -> number of cases that took the step in the period."""
+        return await self._counts(scope, f, "s.agency")
 
     async def offence_counts(self, scope: Scope, f: Filter) -> dict[str, dict[str, int]]:
         """offence -> step -> count."""
-        params: list[object] = []
-        where = _where(scope, f, params, at="s.at", agency="s.agency", case="s.case_id",
-                       offence="s.offence")
-        async with translated_errors(), self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT coalesce(s.offence, 'unknown') AS offence, s.step, count(*) AS n"
-                f" FROM case_steps s WHERE {where} GROUP BY 1, 2", *params)
-        out: dict[str, dict[str, int]] = {}
-        for r in rows:
-            out.setdefault(r["offence"], {})[r["step"]] = r["n"]
-        return out
+        return await self._counts(scope, f, "coalesce(s.offence, 'unknown')")
 
     async def monthly(self, scope: Scope, f: Filter) -> dict[str, dict[str, int]]:
         """'YYYY-MM' (Shanghai) -> step -> count, for the trend chart."""
-        params: list[object] = []
-        where = _where(scope, f, params, at="s.at", agency="s.agency", case="s.case_id",
-                       offence="s.offence")
-        async with translated_errors(), self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT to_char(s.at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month,"
-                f" s.step, count(*) AS n FROM case_steps s WHERE {where} GROUP BY 1, 2",
-                *params)
-        out: dict[str, dict[str, int]] = {}
-        for r in rows:
-            out.setdefault(r["month"], {})[r["step"]] = r["n"]
-        return out
+        return await self._counts(scope, f, "to_char(s.at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')")
 
     async def durations(self, scope: Scope, f: Filter) -> dict[str, dict[str, Any]]:
         """step -> {n, median, p90, deadline, over} in days, for steps with a predecessor."""

@@ -97,13 +97,17 @@ def disclosure_rows(records: Sequence[Mapping[str, Any]],
     return out
 
 
-def disclosure_csv(rows: list[dict[str, str]]) -> bytes:
+def table_csv(headers: Sequence[str], rows: list[dict[str, str]]) -> bytes:
     """UTF-8 with BOM (Excel opens it as UTF-8), CRLF, every field quoted as needed."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HEADERS, lineterminator="\r\n")
+    writer = csv.DictWriter(buffer, fieldnames=headers, lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(rows)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def disclosure_csv(rows: list[dict[str, str]]) -> bytes:
+    return table_csv(HEADERS, rows)
 
 
 def disclosure_xlsx(rows: list[dict[str, str]], when: datetime) -> bytes:
@@ -142,8 +146,4 @@ def credit_rows(entries: Sequence[Mapping[str, Any]],
 
 
 def credit_csv(rows: list[dict[str, str]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CREDIT_HEADERS, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return table_csv(CREDIT_HEADERS, rows)

@@ -116,49 +116,45 @@ async def _send(request: Request, wb: WB, principal: Principal, action: str,
                              "X-Content-SHA256": out.sha256})
 
 
-async def _bulletin(request: Request, wb: WB, principal: Principal, month: str, fmt: str,
-                    channel: str) -> Response:
+EXPORTS = {"bulletin": "report.bulletin", "disclosure": "export.disclosure",
+           "credit": "export.credit_list"}
+
+
+async def _export(request: Request, wb: WB, principal: Principal, kind: str, period: str,
+                  fmt: str, channel: str) -> Response:
+    """One bulletin or export, for the caller's scope, logged with its SHA-256."""
     stats = await _fresh(request, wb)
     names = await wb.names()
-    (out,) = await service.monthly_bulletin(stats, principal.scope, _period(month),
-                                            _agency_list(names, principal), names.zh, (fmt,))
-    return await _send(request, wb, principal, "report.bulletin", out, channel)
-
-
-async def _disclosure(request: Request, wb: WB, principal: Principal, month: str, fmt: str,
-                      channel: str) -> Response:
-    stats = await _fresh(request, wb)
-    names = await wb.names()
-    out = await service.disclosure_export(stats, principal.scope, _period(month), names.zh, fmt)
-    return await _send(request, wb, principal, "export.disclosure", out, channel)
-
-
-async def _credit(request: Request, wb: WB, principal: Principal, period: str, fmt: str,
-                  channel: str) -> Response:
-    stats = await _fresh(request, wb)
-    names = await wb.names()
-    out = await service.credit_feed(stats, principal.scope, _period(period), names.zh, fmt)
-    return await _send(request, wb, principal, "export.credit_list", out, channel)
+    p, scope = _period(period), principal.scope
+    if kind == "bulletin":
+        (out,) = await service.monthly_bulletin(stats, scope, p, _agency_list(names, principal),
+                                                names.zh, (fmt,))
+    elif kind == "disclosure":
+        out = await service.disclosure_export(stats, scope, p, names.zh, fmt)
+    else:
+        out = await service.credit_feed(stats, scope, p, names.zh, fmt)
+    return await _send(request, wb, principal, EXPORTS[kind], out, channel)
 
 
 Fmt = Annotated[str, PathParam(pattern="^(pdf|xlsx)$")]
 TableFmt = Annotated[str, PathParam(pattern="^(csv|xlsx)$")]
 FeedFmt = Annotated[str, PathParam(pattern="^(json|csv)$")]
-FILES: dict[int | str, dict[str, Any]] = {200: {"content": {service.PDF: {}, service.XLSX: {}, "text/csv": {}}}}
+FILES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {service.PDF: {}, service.XLSX: {}, "text/csv": {}}}}
 
 
 @api.get("/statistics/bulletin/{month}.{fmt}", responses=FILES)
 async def bulletin_api(request: Request, principal: ApiReader, wb: WB, month: MonthP,
                        fmt: Fmt) -> Response:
     """月度通报 PDF / XLSX（SHA-256 记入访问日志）/ the monthly bulletin."""
-    return await _bulletin(request, wb, principal, month, fmt, "api")
+    return await _export(request, wb, principal, "bulletin", month, fmt, "api")
 
 
 @api.get("/disclosure/{month}.{fmt}", responses=FILES)
 async def disclosure_api(request: Request, principal: ApiReader, wb: WB, month: MonthP,
                          fmt: TableFmt) -> Response:
     """双公示 行政处罚信息 / the month's penalty decisions in the national format."""
-    return await _disclosure(request, wb, principal, month, fmt, "api")
+    return await _export(request, wb, principal, "disclosure", month, fmt, "api")
 
 
 @api.get("/credit-list/{period}.{fmt}", responses={200: {"content": {"application/json": {},
@@ -167,7 +163,7 @@ async def credit_api(request: Request, principal: ApiReader, wb: WB,
                      period: Annotated[str, PathParam(pattern=PERIOD_PATTERN)],
                      fmt: FeedFmt) -> Response:
     """红黑名单推送 / parties with IP penalties or criminal filings in the period."""
-    return await _credit(request, wb, principal, period, fmt, "api")
+    return await _export(request, wb, principal, "credit", period, fmt, "api")
 
 
 # -- pages ---------------------------------------------------------------------------------
@@ -235,17 +231,17 @@ async def statistics_cases_page(request: Request, principal: PageReader, wb: WB,
 @pages.get("/statistics/bulletin/{month}.{fmt}")
 async def bulletin_page(request: Request, principal: PageReader, wb: WB, month: MonthP,
                         fmt: Fmt) -> Response:
-    return await _bulletin(request, wb, principal, month, fmt, "page")
+    return await _export(request, wb, principal, "bulletin", month, fmt, "page")
 
 
 @pages.get("/statistics/disclosure/{month}.{fmt}")
 async def disclosure_page(request: Request, principal: PageReader, wb: WB, month: MonthP,
                           fmt: TableFmt) -> Response:
-    return await _disclosure(request, wb, principal, month, fmt, "page")
+    return await _export(request, wb, principal, "disclosure", month, fmt, "page")
 
 
 @pages.get("/statistics/credit-list/{period}.{fmt}")
 async def credit_page(request: Request, principal: PageReader, wb: WB,
                       period: Annotated[str, PathParam(pattern=PERIOD_PATTERN)],
                       fmt: FeedFmt) -> Response:
-    return await _credit(request, wb, principal, period, fmt, "page")
+    return await _export(request, wb, principal, "credit", period, fmt, "page")
