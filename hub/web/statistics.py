@@ -224,8 +224,12 @@ async def statistics_cases_page(request: Request, principal: PageReader, wb: WB,
         step, offset=offset, limit=200)
     return render(request, "statistics_cases.html", rows=rows, total=total, period=p,
                   step=BY_CODE[step], names=await wb.names(), offence_zh=offence_zh,
-                  offset=offset, back="/statistics?" + _query(
-                      period=p.label, agency=agency, offence=offence.value if offence else None))
+                  back="/statistics?" + _query(
+                      period=p.label, agency=agency, offence=offence.value if offence else None),
+                  next=None if offset + len(rows) >= total else "?" + _query(
+                      period=p.label, step=step, agency=agency,
+                      offence=offence.value if offence else None,
+                      offset=str(offset + len(rows))))
 
 
 @pages.get("/statistics/bulletin/{month}.{fmt}")
