@@ -8,7 +8,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-PERIOD_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
+PERIOD_PATTERN = r"^20\d{2}(-(0[1-9]|1[0-2])|-Q[1-4])?$"  # 2000 to 2099
+MONTH_PATTERN = r"^20\d{2}-(0[1-9]|1[0-2])$"
 
 
 class PeriodError(ValueError):
@@ -49,11 +50,9 @@ def _first(year: int, month: int) -> datetime:
 
 def parse_period(text: str) -> Period:
     if not re.match(PERIOD_PATTERN, text):
-        raise PeriodError(f"期间格式应为 2026-10、2026-Q4 或 2026 / a period is 2026-10, "
-                          f"2026-Q4 or 2026: {text!r}")
+        raise PeriodError(f"期间格式应为 2026-10、2026-Q4 或 2026（2000–2099 年）/ a period is "
+                          f"2026-10, 2026-Q4 or 2026 (years 2000-2099): {text!r}")
     year = int(text[:4])
-    if year < 2000 or year > 2100:
-        raise PeriodError(f"年份超出范围 / year out of range: {year}")
     if len(text) == 4:
         return Period(text, "year", _first(year, 1), _first(year + 1, 1))
     if text[5] == "Q":

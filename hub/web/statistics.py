@@ -22,7 +22,14 @@ from hub.reports import service
 from hub.reports.charts import Bar, hbars, lines
 from hub.reports.document import StatsDoc, build
 from hub.reports.labels import OFFENCE_ZH, offence_zh
-from hub.reports.periods import PERIOD_PATTERN, SHANGHAI, Period, PeriodError, parse_period
+from hub.reports.periods import (
+    MONTH_PATTERN,
+    PERIOD_PATTERN,
+    SHANGHAI,
+    Period,
+    PeriodError,
+    parse_period,
+)
 from hub.reports.steps import BY_CODE, FUNNEL, STEP_CODES, STEPS, statutory_days
 from hub.web.auth import ApiProblem, api_needs, client_of, page_needs, workbench
 from hub.web.pages import render
@@ -38,7 +45,7 @@ WB = Annotated[Workbench, Depends(workbench)]
 ApiReader = Annotated[Principal, Depends(api_needs(Capability.READ_CASES))]
 PageReader = Annotated[Principal, Depends(page_needs(Capability.READ_CASES))]
 PeriodQ = Annotated[str, Query(pattern=PERIOD_PATTERN, description="2026-10, 2026-Q4 or 2026")]
-MonthP = Annotated[str, PathParam(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+MonthP = Annotated[str, PathParam(pattern=MONTH_PATTERN)]
 AgencyQ = Annotated[str | None, Query(pattern=AGENCY_ID_PATTERN)]
 StepQ = Annotated[str, Query(pattern="^(" + "|".join(STEP_CODES) + ")$")]
 
