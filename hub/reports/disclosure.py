@@ -87,7 +87,7 @@ def disclosure_rows(records: Sequence[Mapping[str, Any]],
             "agency_name": agency_name(r["agency"]),
             "data_source": agency_name(r["agency"]),
             "remarks": f"案件 {r['case_id']}" + (
-                f"；代码 {number} 未通过校验" if not person and number and not (
+                "；统一社会信用代码未通过校验，未公示" if not person and number and not (
                     _is_uscc(id_type) and is_valid_uscc(number)) else ""),
         }
         for spec in FIELDS:
