@@ -6,6 +6,7 @@ read from the PostgreSQL statistics (hub/adapters/stats_store.py) once, here.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -83,13 +84,15 @@ async def build(store: PostgresStatistics, scope: Scope, period: Period, *,
                 agency: str | None = None, offence: str | None = None,
                 bulletin: bool = False) -> StatsDoc:
     f = Filter(period.start, period.end, agency, offence)
-    by_agency = await store.step_counts(scope, f)
+    # independent queries, each on its own pooled connection: PostgreSQL runs them at once
+    by_agency, by_offence, durations, penalties, alerts, trend = await asyncio.gather(
+        store.step_counts(scope, f), store.offence_counts(scope, f), store.durations(scope, f),
+        store.penalties(scope, f), store.alerts(scope, f), store.monthly(scope, f))
     totals = {code: sum(a.get(code, 0) for a in by_agency.values()) for code in STEP_CODES}
     doc = StatsDoc(
         period=period, agency=agency, offence=offence, totals=totals, by_agency=by_agency,
-        by_offence=await store.offence_counts(scope, f), funnel=funnel(totals),
-        durations=await store.durations(scope, f), penalties=await store.penalties(scope, f),
-        alerts=await store.alerts(scope, f), trend=await store.monthly(scope, f))
+        by_offence=by_offence, funnel=funnel(totals), durations=durations,
+        penalties=penalties, alerts=alerts, trend=trend)
     if bulletin:
         doc.overdue = await store.overdue(scope, period.end)
         doc.transferred_cases = await store.stage_as_of(scope, f, period.end)
