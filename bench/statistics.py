@@ -16,7 +16,7 @@ What is measured, honestly:
 3. the refresh: `--fold` real cases folded from events, written to `cases`, re-derived by
    `refresh()` (the per-case cost of keeping the tables as events arrive).
 
-    python bench/statistics.py [--cases 1000000] [--repeat 5] [--fold 2000]
+    python bench/statistics.py [--cases 1000000] [--repeat 5] [--fold 2000] [--no-pdf]
 
 (The file is named after what it measures, so it shadows the standard `statistics` module
 for itself: it does not import it.)
@@ -115,6 +115,8 @@ async def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--fold", type=int, default=2000)
+    parser.add_argument("--no-pdf", action="store_true",
+                        help="skip the bulletin's PDF and XLSX (over a minute at 1M cases)")
     args = parser.parse_args()
     name = f"linkage_bench_stats_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN)
@@ -148,8 +150,9 @@ async def main() -> None:
                                              "opened"))
         await timed("bulletin 2026-10 queries (incl. transferred cases' stage)", args.repeat,
                     lambda: build(stats, everything, month, bulletin=True))
-        await timed("bulletin 2026-10: queries + PDF + XLSX", max(1, args.repeat // 2),
-                    lambda: service.monthly_bulletin(stats, everything, month, names, str))
+        if not args.no_pdf:
+            await timed("bulletin 2026-10: queries + PDF + XLSX", max(1, args.repeat // 2),
+                        lambda: service.monthly_bulletin(stats, everything, month, names, str))
         await timed("双公示 CSV 2026-10", args.repeat,
                     lambda: service.disclosure_export(stats, everything, month, str, "csv"))
         await pool.close()

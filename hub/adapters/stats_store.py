@@ -129,32 +129,32 @@ class PostgresStatistics:
 
     # -- figures --------------------------------------------------------------------------
 
-    async def _counts(self, scope: Scope, f: Filter, key: str) -> dict[str, dict[str, int]]:
-        """key -> step -> number of steps taken in the period; `key` is a SQL expression
-        over `case_steps s` (one of the fixed ones below, never user input)."""
+    async def counts(self, scope: Scope, f: Filter) -> tuple[
+            dict[str, dict[str, int]], dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+        """(agency, offence, 'YYYY-MM' in Shanghai) -> step -> number of steps taken in the
+        period: one scan of the period's index range, three GROUPING SETS."""
         params: list[object] = []
         where = _where(scope, f, params, at="s.at", agency="s.agency", case="s.case_id",
                        offence="s.offence")
         async with translated_errors(), self._pool.acquire() as conn:
             rows = await conn.fetch(
-                f"SELECT {key} AS key, s.step, count(*) AS n FROM case_steps s WHERE {where}"
-                " GROUP BY 1, 2", *params)
-        out: dict[str, dict[str, int]] = {}
+                "SELECT s.agency, coalesce(s.offence, 'unknown') AS offence,"
+                " to_char(s.at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month, s.step,"
+                " GROUPING(s.agency) AS no_agency, GROUPING(coalesce(s.offence, 'unknown'))"
+                " AS no_offence, count(*) AS n"
+                f" FROM case_steps s WHERE {where} GROUP BY GROUPING SETS ((s.agency, s.step),"
+                " (coalesce(s.offence, 'unknown'), s.step),"
+                " (to_char(s.at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'), s.step))", *params)
+        by: tuple[dict[str, dict[str, int]], ...] = ({}, {}, {})
         for r in rows:
-            out.setdefault(r["key"], {})[r["step"]] = r["n"]
-        return out
+            which, key = ((0, r["agency"]) if not r["no_agency"] else
+                          (1, r["offence"]) if not r["no_offence"] else (2, r["month"]))
+            by[which].setdefault(key, {})[r["step"]] = r["n"]
+        return by[0], by[1], by[2]
 
     async def step_counts(self, scope: Scope, f: Filter) -> dict[str, dict[str, int]]:
         """agency -> step -> number of cases that took the step in the period."""
-        return await self._counts(scope, f, "s.agency")
-
-    async def offence_counts(self, scope: Scope, f: Filter) -> dict[str, dict[str, int]]:
-        """offence -> step -> count."""
-        return await self._counts(scope, f, "coalesce(s.offence, 'unknown')")
-
-    async def monthly(self, scope: Scope, f: Filter) -> dict[str, dict[str, int]]:
-        """'YYYY-MM' (Shanghai) -> step -> count, for the trend chart."""
-        return await self._counts(scope, f, "to_char(s.at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')")
+        return (await self.counts(scope, f))[0]
 
     async def durations(self, scope: Scope, f: Filter) -> dict[str, dict[str, Any]]:
         """step -> {n, median, p90, deadline, over} in days, for steps with a predecessor."""

@@ -85,9 +85,9 @@ async def build(store: PostgresStatistics, scope: Scope, period: Period, *,
                 bulletin: bool = False) -> StatsDoc:
     f = Filter(period.start, period.end, agency, offence)
     # independent queries, each on its own pooled connection: PostgreSQL runs them at once
-    by_agency, by_offence, durations, penalties, alerts, trend = await asyncio.gather(
-        store.step_counts(scope, f), store.offence_counts(scope, f), store.durations(scope, f),
-        store.penalties(scope, f), store.alerts(scope, f), store.monthly(scope, f))
+    (by_agency, by_offence, trend), durations, penalties, alerts = await asyncio.gather(
+        store.counts(scope, f), store.durations(scope, f), store.penalties(scope, f),
+        store.alerts(scope, f))
     totals = {code: sum(a.get(code, 0) for a in by_agency.values()) for code in STEP_CODES}
     doc = StatsDoc(
         period=period, agency=agency, offence=offence, totals=totals, by_agency=by_agency,
