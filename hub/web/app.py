@@ -25,9 +25,10 @@ from fastapi.staticfiles import StaticFiles
 from hub.adapters.accounts_store import PostgresAccounts
 from hub.adapters.postgres import StoreUnavailable, create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry, RegistryError
+from hub.adapters.stats_store import PostgresStatistics
 from hub.adapters.workbench_store import PostgresWorkbench
 from hub.settings import Settings
-from hub.web import api, pages, public
+from hub.web import api, pages, public, statistics
 from hub.web.auth import ApiProblem, LoginRequired, PageForbidden
 from hub.web.state import WebConfig, Workbench
 from hub.web.supervision import KeyVault, SupervisionDesk, master_secret
@@ -44,11 +45,13 @@ def vendor_dir() -> Path:
     return Path(os.environ.get("LINKAGE_WEB_VENDOR", HERE / "node_modules"))
 
 
-async def _scope_refresher(wb: Workbench) -> None:
-    """Keep case_scope close behind the ledger (requests also refresh before reading)."""
+async def _scope_refresher(wb: Workbench, stats: PostgresStatistics) -> None:
+    """Keep case_scope and the statistics close behind the ledger and the case store
+    (requests also refresh before reading)."""
     while True:
         try:
             await wb.store.refresh_scope()
+            await stats.refresh()
         except StoreUnavailable as exc:
             log.warning("权限范围暂未更新 / scope not refreshed yet: %s", exc)
         except Exception:  # a bug: log it, try again at the next round
@@ -114,7 +117,8 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
                        accounts=PostgresAccounts(pool), store=PostgresWorkbench(pool),
                        ledger=open_ledger(pool, settings), rules=startup_rules(), desk=desk)
         app.state.workbench = wb
-        refresher = asyncio.create_task(_scope_refresher(wb), name="scope-refresher")
+        app.state.statistics = stats = PostgresStatistics(pool, wb.rules)
+        refresher = asyncio.create_task(_scope_refresher(wb, stats), name="scope-refresher")
         try:
             yield
         finally:
@@ -135,7 +139,9 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
     )
     app.include_router(public.router)
     app.include_router(api.router)
+    app.include_router(statistics.api)
     app.include_router(pages.router)
+    app.include_router(statistics.pages)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     vendor = vendor_dir()
     if vendor.is_dir():
