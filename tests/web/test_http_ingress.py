@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +170,15 @@ async def test_rate_limit_answers_429_with_retry_after(stack: Stack) -> None:
                                                         "case.opened")))
     assert receipt["status"] == "accepted"
     assert json.loads(limited[0].content)["message_zh"]
+
+
+def test_the_readme_curl_example_is_accepted(stack: Stack) -> None:
+    """examples/http_ingress.sh (openssl + curl, no SDK), as the README shows it."""
+    script = Path(__file__).resolve().parents[2] / "examples" / "http_ingress.sh"
+    keys = stack.hub.keys_dir
+    done = subprocess.run(["sh", str(script), str(keys / "zs-aic.key.pem"),
+                           str(keys / "zs-aic.pub.pem"), stack.base],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    receipt = independent_receipt(done.stdout.strip().encode(), hub_raw(stack))
+    assert receipt["status"] == "accepted", receipt
