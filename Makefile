@@ -24,11 +24,11 @@ demo: setup
 	$(BIN)/linkage-hub up --demo
 
 # The whole suite: the core (unit + integration on Tansu and PostgreSQL), then the heavy targets
-# that start a three-broker Apache Kafka cluster (Java + Maven) or a browser.
-test: test-core test-kafka
+# that start a three-broker Apache Kafka cluster (Java + Maven) or a browser (Debian's Chromium).
+test: test-core test-kafka test-browser
 
 test-core: setup
-	$(BIN)/pytest -q -m "not kafka_cluster"
+	$(BIN)/pytest -q -m "not kafka_cluster and not browser"
 
 test-kafka: setup
 	$(BIN)/pytest -q -m kafka_cluster
