@@ -19,6 +19,3 @@ CREATE TABLE IF NOT EXISTS ingress_outcomes (
 CREATE INDEX IF NOT EXISTS ingress_outcomes_status_idx ON ingress_outcomes (status, received_at);
 
 GRANT SELECT, INSERT ON ingress_outcomes TO linkage_hub;
-
--- GET /api/v1/receipts/{event_id} (HTTP ingress, contract section 8) finds outcomes by id.
-CREATE INDEX IF NOT EXISTS ingress_outcomes_event_idx ON ingress_outcomes (event_id);

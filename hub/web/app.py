@@ -23,13 +23,15 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from hub.adapters.accounts_store import PostgresAccounts
+from hub.adapters.casework_store import PostgresCasework
 from hub.adapters.http_ingress import IngressProducer, PostgresReceipts
 from hub.adapters.postgres import StoreUnavailable, create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry, RegistryError
 from hub.adapters.workbench_store import PostgresWorkbench
 from hub.settings import Settings
-from hub.web import api, ingress, pages, public
+from hub.web import api, casework, ingress, pages, public
 from hub.web.auth import ApiProblem, LoginRequired, PageForbidden
+from hub.web.documents import MAX_DOCUMENT_BYTES, FolderStore
 from hub.web.ingress import HttpIngress
 from hub.web.state import WebConfig, Workbench
 from hub.web.supervision import KeyVault, SupervisionDesk, master_secret
@@ -118,6 +120,10 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
                        ledger=open_ledger(pool, settings), rules=startup_rules(), desk=desk)
         app.state.workbench = wb
         producer = IngressProducer(settings.kafka) if settings.kafka else None
+        app.state.documents = FolderStore(Path(os.environ.get(
+            "LINKAGE_DOCUMENTS", settings.home / "documents")), int(os.environ.get(
+                "LINKAGE_DOCUMENT_MAX_BYTES", str(MAX_DOCUMENT_BYTES))))
+        app.state.casework = PostgresCasework(pool)
         app.state.ingress = HttpIngress.from_env(producer, PostgresReceipts(pool),
                                                  settings.hub_key())
         refresher = asyncio.create_task(_scope_refresher(wb), name="scope-refresher")
@@ -144,6 +150,7 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
     app.include_router(public.router)
     app.include_router(api.router)
     app.include_router(ingress.router)
+    app.include_router(casework.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     vendor = vendor_dir()
