@@ -29,7 +29,7 @@ from hub.adapters.postgres import StoreUnavailable, create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry, RegistryError
 from hub.adapters.workbench_store import PostgresWorkbench
 from hub.settings import Settings
-from hub.web import api, casework, ingress, pages, public
+from hub.web import api, casework, imports, ingress, pages, public
 from hub.web.auth import ApiProblem, LoginRequired, PageForbidden
 from hub.web.documents import MAX_DOCUMENT_BYTES, FolderStore
 from hub.web.ingress import HttpIngress
@@ -150,6 +150,7 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
     app.include_router(public.router)
     app.include_router(api.router)
     app.include_router(ingress.router)
+    app.include_router(imports.router)
     app.include_router(casework.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -10,11 +10,13 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from connectors.bulk_import import plan_import
 from hub.web.forms import parse
 from tests.web.conftest import Stack, eventually, password
 
@@ -187,3 +189,32 @@ async def test_inbox_lists_what_is_addressed_unread_first(stack: Stack) -> None:
         again = (await http.get("/work")).text
         row = re.search(rf'<tr class="(\w+)" data-case="{case_id}"', again)
         assert row and row.group(1) == "read"
+
+
+async def test_bulk_import_from_the_browser_with_progress_and_error_report(stack: Stack) -> None:
+    """The CLI's importer on the fixture with bad rows: good rows sent and receipted, the
+    per-row error report downloadable; another agency cannot see the job."""
+    data = (Path(__file__).resolve().parents[1] / "fixtures" / "penalty"
+            / "bad_rows.csv").read_bytes()
+    expected = plan_import(data, "zs-aic")
+    assert expected.events and expected.report.errors
+    async with session(stack, "aic") as http:
+        page = await http.get("/work/import")
+        refused = await http.post("/work/import", data={"csrf": csrf_of(page.text)},
+                                  files={"file": ("x.csv", b"\x00\x01\x02", "text/csv")})
+        assert refused.status_code == 422 and 'id="import-error"' in refused.text
+        started = await http.post("/work/import", data={"csrf": csrf_of(page.text)},
+                                  files={"file": ("bad_rows.csv", data, "text/csv")})
+        assert started.status_code == 303, started.text
+        job = started.headers["location"]
+
+        async def finished() -> str | None:
+            text = (await http.get(job)).text
+            return text if "完成 done" in text else None
+
+        text = await eventually(finished, timeout=120, what="the import")
+        assert f"accepted={len(expected.events)}" in text
+        report = await http.get(f"{job}/errors.csv")
+        assert report.status_code == 200 and report.content == expected.report.to_error_csv()
+    async with session(stack, "psb") as http:
+        assert (await http.get(job)).status_code == 404
