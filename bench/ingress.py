@@ -6,6 +6,7 @@ receipt back at the connector, and the raw Ed25519 verify rate of this machine.
 
     python bench/ingress.py [-n 20000]            # throughput: everything offered at once
     python bench/ingress.py -n 5000 --rate 300    # latency under a paced load
+    python bench/ingress.py --http 2000           # then HTTP ingress on the same hub
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg
 
+from bench import http_ingress
 from connectors.connector import Connector
 from hub.adapters.postgres import create_pool
 from hub.adapters.registry_store import PostgresRegistry
@@ -32,6 +34,9 @@ from hub.settings import Settings
 from schemas.signing import SigningKey, public_pem
 from tests.records import sample_data
 from tests.support import HubProcess, make_database, stop_embedded
+
+HTTP_MODE = {"events": 0, "concurrency": 32}
+"""Set by --http / --http-concurrency; 0 events = no HTTP run."""
 
 
 def verify_rate(seconds: float = 2.0) -> float:
@@ -106,6 +111,9 @@ async def run(n: int, backend: str, root: Path, database_url: str, rate: float) 
         else:
             print("  (all events enqueued at once: latency includes queueing behind the backlog)")
         print(f"send → receipt           : p50 {pct(to_receipt, 50):,.0f} ms, p99 {pct(to_receipt, 99):,.0f} ms")
+        if HTTP_MODE["events"]:
+            http_ingress.report(await http_ingress.http_bench(
+                hub.env(), root, key, HTTP_MODE["events"], HTTP_MODE["concurrency"]))
     finally:
         await connector.stop()
         hub.stop()
@@ -118,7 +126,11 @@ def main() -> None:
     parser.add_argument("--backend", choices=["tcp", "pgserver"], default="tcp")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="pace the offered load (events/s); 0 = send everything at once")
+    parser.add_argument("--http", type=int, default=0, metavar="N",
+                        help="then POST N events over HTTP ingress (contract section 8)")
+    parser.add_argument("--http-concurrency", type=int, default=32)
     args = parser.parse_args()
+    HTTP_MODE.update(events=args.http, concurrency=args.http_concurrency)
     print(f"date                     : {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"Ed25519 verify (raw)     : {verify_rate():,.0f} verifies/s on one core")
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,6 +9,7 @@ bytes (topic, partition, offset, SHA-256), the very key the ingress processor st
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -82,13 +83,17 @@ class PostgresReceipts:
             return bool(await self._pool.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM agencies WHERE agency_id = $1)", agency_id))
 
-    async def outcome(self, key: RecordKey) -> StoredOutcome | None:
-        """The outcome of the record at this position with these bytes, once settled."""
+    async def outcomes(self, keys: Sequence[RecordKey]) -> dict[RecordKey, StoredOutcome]:
+        """The outcomes of the records at these positions with these bytes, once settled."""
         async with translated_errors():
-            row = await self._pool.fetchrow(
-                f"SELECT {_COLUMNS} FROM ingress_outcomes WHERE topic = $1 AND kpartition = $2"
-                " AND koffset = $3 AND record_hash = $4", *key)
-        return _outcome(row) if row else None
+            rows = await self._pool.fetch(
+                f"SELECT {_COLUMNS} FROM ingress_outcomes JOIN unnest($1::text[], $2::int[],"
+                " $3::bigint[], $4::bytea[]) AS w(topic, kpartition, koffset, record_hash)"
+                " USING (topic, kpartition, koffset, record_hash)",
+                [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+                [k[3] for k in keys])
+        found = [_outcome(row) for row in rows]
+        return {o.key: o for o in found}
 
     async def for_event(self, event_id: str) -> StoredOutcome | None:
         """The receipt that speaks for an event id: its acceptance if there is one (anyone
