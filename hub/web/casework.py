@@ -161,22 +161,27 @@ def _form_page(request: Request, wb_names: Any, type_name: str, case_id: str | N
                   kinds=DOCUMENT_KINDS)
 
 
+async def _refusal(request: Request, wb: Workbench, principal: Principal, type_name: str,
+                   case_id: str | None) -> Response | None:
+    """Why this officer may not record this event on this case (None: it may)."""
+    if type_name not in await allowed_types(wb, principal):
+        return problem_page(request, 404, "本机关不能发送此类事件", "not an event your agency sends")
+    if case_id is not None and await _visible(wb, principal, case_id) is None:
+        return problem_page(request, 404, "案件不存在或不在权限范围内", "no such case in your scope")
+    return None
+
+
 @router.get("/open")
 async def open_form(request: Request, principal: Officer, wb: WB) -> Response:
-    if "case.opened" not in await allowed_types(wb, principal):
-        return problem_page(request, 403, "本机关不能立案", "your agency does not open cases")
-    return _form_page(request, await wb.names(), "case.opened", None, {}, {},
-                      str(uuid.uuid4()))
+    return await _refusal(request, wb, principal, "case.opened", None) or _form_page(
+        request, await wb.names(), "case.opened", None, {}, {}, str(uuid.uuid4()))
 
 
 @router.get("/cases/{case_id}/events/{type_name}")
 async def event_form(case_id: str, type_name: str, request: Request, principal: Officer,
                      wb: WB) -> Response:
-    if type_name not in await allowed_types(wb, principal):
-        return problem_page(request, 404, "本机关不能发送此类事件", "not an event your agency sends")
-    if await _visible(wb, principal, case_id) is None:
-        return problem_page(request, 404, "案件不存在或不在权限范围内", "no such case in your scope")
-    return _form_page(request, await wb.names(), type_name, case_id, {}, {}, str(uuid.uuid4()))
+    return await _refusal(request, wb, principal, type_name, case_id) or _form_page(
+        request, await wb.names(), type_name, case_id, {}, {}, str(uuid.uuid4()))
 
 
 async def _uploads(form: FormData, limit: int) -> tuple[list[tuple[str, str, bytes]], Errors]:
@@ -240,19 +245,15 @@ async def _submit(request: Request, principal: Principal, wb: Workbench, type_na
 
 @router.post("/open")
 async def open_submit(request: Request, principal: Officer, wb: WB) -> Response:
-    if "case.opened" not in await allowed_types(wb, principal):
-        return problem_page(request, 403, "本机关不能立案", "your agency does not open cases")
-    return await _submit(request, principal, wb, "case.opened", None)
+    return await _refusal(request, wb, principal, "case.opened", None) or await _submit(
+        request, principal, wb, "case.opened", None)
 
 
 @router.post("/cases/{case_id}/events/{type_name}")
 async def event_submit(case_id: str, type_name: str, request: Request, principal: Officer,
                        wb: WB) -> Response:
-    if type_name not in await allowed_types(wb, principal):
-        return problem_page(request, 404, "本机关不能发送此类事件", "not an event your agency sends")
-    if await _visible(wb, principal, case_id) is None:
-        return problem_page(request, 404, "案件不存在或不在权限范围内", "no such case in your scope")
-    return await _submit(request, principal, wb, type_name, case_id)
+    return await _refusal(request, wb, principal, type_name, case_id) or await _submit(
+        request, principal, wb, type_name, case_id)
 
 
 @router.get("/receipts/{event_id}")
