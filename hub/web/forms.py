@@ -41,7 +41,12 @@ LABELS: dict[str, str] = {
     "outcome": "结果", "party_kind": "当事人类型", "party_id_type": "证件类型",
     "party_id_number": "证件号码", "party_name": "当事人名称", "item_id": "物品编号",
     "item_description": "物品描述", "item_quantity": "数量", "discrepancies": "差异（每行一条）",
-    "case_id": "案件编号",
+    "case_id": "案件编号", "works_count": "网络传播作品数", "click_count": "点击数",
+    "member_count": "注册会员数", "unsold_labels_count": "尚未销售标识数",
+    "patents_count": "假冒专利件数", "reasonable_suspicion": "合理嫌疑",
+    "rightholder_bankrupt": "权利人破产", "platform": "电商平台", "channel": "来源渠道",
+    "reporter_named": "实名举报", "kind": "类型", "proposal": "建议", "opinion_id": "意见编号",
+    "replied_at": "回复时间", "answered_at": "答复时间", "prosecuted": "起诉",
 }
 
 SPECIAL = {"parties", "documents", "items", "discrepancies"}
