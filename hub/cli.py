@@ -25,6 +25,7 @@ from hub.commands import (
     ledger_cmds,
     parked_cmds,
     registry_cmds,
+    report_cmds,
     rules_cmds,
     schema_cmds,
     up,
@@ -220,6 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(rules, "check", "检查规则文件或覆盖文件 / validate a rule or override file",
              rules_cmds.rules_check)
     p.add_argument("file", metavar="FILE")
+
+    reports = sub.add_parser("report", help="统计报表与公示 / bulletins and disclosure"
+                             ).add_subparsers(dest="sub", required=True)
+    for name, text, example in (
+            ("monthly", "月度通报 PDF 与 XLSX / the monthly bulletin, PDF and XLSX", "2026-10"),
+            ("disclosure", "双公示 行政处罚 CSV 与 XLSX / 双公示 penalty disclosure", "2026-10"),
+            ("credit-list", "红黑名单 JSON 与 CSV / red and black list feed", "2026-10|2026-Q4|2026")):
+        p = _add(reports, name, text, report_cmds.report)
+        p.add_argument("period", metavar="PERIOD", help=f"期间 / period, e.g. {example}")
+        p.add_argument("--out", required=True, metavar="DIR", help="输出目录 / output directory")
+        _json_flag(p)
 
     schemas = sub.add_parser("schemas", help="事件模式 / event schemas").add_subparsers(
         dest="sub", required=True)

@@ -4,6 +4,7 @@
 #                                  user postgres / password postgres (LINKAGE_TEST_TCP_DSN's default)
 #   scripts/services.sh java       Java and Maven, for the Apache Kafka cluster tests
 #   scripts/services.sh browser    Debian's Chromium and the Noto CJK fonts, for the browser tests
+#   scripts/services.sh reports    poppler-utils, Pango and the Noto CJK fonts, for the bulletins (PDF) and their tests
 set -euo pipefail
 
 apt_install() {
@@ -40,6 +41,14 @@ browser() {
   # Browser tests drive Debian's Chromium through Playwright (never a browser download).
   [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi "noto.*cjk" \
     || apt_install chromium fonts-noto-cjk
+}
+
+reports() {
+  # Bulletins (issue 13): WeasyPrint needs Pango, the PDF's Chinese text the Noto CJK fonts;
+  # the tests read the PDF back with poppler-utils (pdftotext, pdftoppm).
+  command -v pdftotext >/dev/null 2>&1 && ldconfig -p | grep -q libpangoft2 \
+    && fc-list 2>/dev/null | grep -qi "noto.*cjk" \
+    || apt_install poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk
 }
 
 for service in "$@"; do "$service"; done

@@ -33,6 +33,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/parked.sql", "parked.sql"),
     ("hub.sql/rules_parked.sql", "rules_parked.sql"),
     ("hub.sql/accounts.sql", "accounts.sql"),
+    ("hub.sql/statistics.sql", "statistics.sql"),
     ("hub.sql/casework.sql", "casework.sql"),
 )
 

@@ -27,9 +27,10 @@ from hub.adapters.casework_store import PostgresCasework
 from hub.adapters.http_ingress import IngressProducer, PostgresReceipts
 from hub.adapters.postgres import StoreUnavailable, create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry, RegistryError
+from hub.adapters.stats_store import PostgresStatistics
 from hub.adapters.workbench_store import PostgresWorkbench
 from hub.settings import Settings
-from hub.web import api, casework, imports, ingress, pages, public
+from hub.web import api, casework, imports, ingress, pages, public, statistics
 from hub.web.auth import ApiProblem, LoginRequired, PageForbidden
 from hub.web.documents import MAX_DOCUMENT_BYTES, FolderStore
 from hub.web.ingress import HttpIngress
@@ -48,11 +49,13 @@ def vendor_dir() -> Path:
     return Path(os.environ.get("LINKAGE_WEB_VENDOR", HERE / "node_modules"))
 
 
-async def _scope_refresher(wb: Workbench) -> None:
-    """Keep case_scope close behind the ledger (requests also refresh before reading)."""
+async def _scope_refresher(wb: Workbench, stats: PostgresStatistics) -> None:
+    """Keep case_scope and the statistics close behind the ledger and the case store
+    (requests also refresh before reading)."""
     while True:
         try:
             await wb.store.refresh_scope()
+            await stats.refresh()
         except StoreUnavailable as exc:
             log.warning("权限范围暂未更新 / scope not refreshed yet: %s", exc)
         except Exception:  # a bug: log it, try again at the next round
@@ -126,7 +129,8 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
         app.state.casework = PostgresCasework(pool)
         app.state.ingress = HttpIngress.from_env(producer, PostgresReceipts(pool),
                                                  settings.hub_key())
-        refresher = asyncio.create_task(_scope_refresher(wb), name="scope-refresher")
+        app.state.statistics = stats = PostgresStatistics(pool, wb.rules)
+        refresher = asyncio.create_task(_scope_refresher(wb, stats), name="scope-refresher")
         try:
             yield
         finally:
@@ -152,7 +156,9 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
     app.include_router(ingress.router)
     app.include_router(imports.router)
     app.include_router(casework.router)
+    app.include_router(statistics.api)
     app.include_router(pages.router)
+    app.include_router(statistics.pages)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     vendor = vendor_dir()
     if vendor.is_dir():
