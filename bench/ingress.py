@@ -1,22 +1,28 @@
-"""Ingress benchmark: N signed events through connector → broker → ingress → ledger.
+"""Ingress benchmark: signed events through connector → broker → hub workers → ledger.
 
-Prints events/s end to end, p50/p99 latency from the connector's send to the ledger
-commit (the hub's `received_at`, stamped in the committing transaction) and to the
-receipt back at the connector, and the raw Ed25519 verify rate of this machine.
+One run measures every combination of engine (Tansu in memory, the three-broker Apache
+Kafka cluster with SASL/SCRAM and ACLs, RF 3, min ISR 2) and number of hub worker processes
+(one consumer group, topics with two partitions keyed by case id). For each: events/s end to
+end with everything offered at once, then p50/p99 from the connector's send to the ledger
+commit (the hub's `received_at`, stamped in the committing transaction) and to the receipt
+under a paced load; beside them the raw Ed25519 verify rate of this machine and the ratio.
 
-    python bench/ingress.py [-n 20000]            # throughput: everything offered at once
-    python bench/ingress.py -n 5000 --rate 300    # latency under a paced load
-    python bench/ingress.py --http 2000           # then HTTP ingress on the same hub
+    python bench/ingress.py                                  # all four, defaults below
+    python bench/ingress.py --engines tansu --workers 1 -n 20000
+    python bench/ingress.py --engines tansu --http 1000      # + HTTP ingress (bench/http_ingress.py)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,17 +32,19 @@ import asyncpg
 
 from bench import http_ingress
 from connectors.connector import Connector
-from hub.adapters.postgres import create_pool
-from hub.adapters.registry_store import PostgresRegistry
+from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from hub.commands.up import prepare
 from hub.embedded import EmbeddedBroker
 from hub.settings import Settings
-from schemas.signing import SigningKey, public_pem
+from schemas.signing import SigningKey
+from tests.engines import cluster_hub_processes, share_hub_key, wipe
+from tests.kafka_cluster import KafkaCluster, KafkaUnavailable, fetch_kafka
 from tests.records import sample_data
 from tests.support import HubProcess, make_database, stop_embedded
 
+PARTITIONS = 2
 HTTP_MODE = {"events": 0, "concurrency": 32}
-"""Set by --http / --http-concurrency; 0 events = no HTTP run."""
+"""Set by --http / --http-concurrency; 0 events = no HTTP run (Tansu deployments only)."""
 
 
 def verify_rate(seconds: float = 2.0) -> float:
@@ -56,89 +64,187 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-async def run(n: int, backend: str, root: Path, database_url: str, rate: float) -> None:
+@dataclass
+class Result:
+    engine: str
+    workers: int
+    events: int
+    throughput: float
+    commit_p50: float
+    commit_p99: float
+    receipt_p50: float
+    receipt_p99: float
+    paced: int
+    rate: float
+
+
+@dataclass
+class Deployment:
+    """A started hub (1..n workers) and how the agency's connector reaches it."""
+
+    workers: list[HubProcess]
+    bootstrap: str
+    security: KafkaSecurity
+    stop_broker: object = None
+
+
+def tansu_hub(root: Path, database_url: str, workers: int) -> Deployment:
     broker = EmbeddedBroker(log_path=root / "tansu.log").start()
-    hub = HubProcess(home=root / "home", database_url=database_url, broker=broker)
-    hub.home.mkdir(parents=True)
-    settings = Settings.from_env(hub.env())
-    await prepare(settings)
+    processes = []
+    for index in range(workers):
+        process = HubProcess(home=root / f"home-{index}", database_url=database_url,
+                             broker=broker)
+        process.home.mkdir(parents=True)
+        processes.append(process)
+    settings = Settings.from_env(dict(processes[0].env(), LINKAGE_KAFKA_PARTITIONS=str(PARTITIONS)))
+    asyncio.run(prepare(settings))
+    settings.hub_key()
+    share_hub_key(processes)  # type: ignore[arg-type]
+    return Deployment(processes, broker.bootstrap, PLAINTEXT, broker.stop)
+
+
+def kafka_hub(cluster: KafkaCluster, root: Path, database_url: str, workers: int) -> Deployment:
+    asyncio.run(wipe(cluster))
+    processes = cluster_hub_processes(cluster, root, database_url, partitions=PARTITIONS,
+                                      count=workers)
+    processes[0].cli("kafka", "acls", "apply")
+    settings = Settings.from_env(processes[0].env())
+    asyncio.run(prepare(settings))
+    settings.hub_key()
+    share_hub_key(processes)
+    return Deployment(list(processes), cluster.bootstrap, PLAINTEXT)
+
+
+async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced: int,
+                  rate: float) -> Result:
+    first = deployment.workers[0]
     key = SigningKey.generate()
-    pool = await create_pool(hub.database_url, restricted=False)
-    await PostgresRegistry(pool).add_key("zs-aic", public_pem(key.public_key))
-    await pool.close()
-    hub.start()
-    connector = Connector("zs-aic", key, bootstrap=broker.bootstrap, outbox_path=root / "o.sqlite",
-                          hub_public_key=settings.hub_key().public_key)
+    key.write_pair(root / "keys", "zs-aic")
+    first.cli("agency", "add-key", "zs-aic", str(root / "keys" / "zs-aic.pub.pem"))
+    security = deployment.security
+    if engine == "kafka":
+        issued = first.cli("kafka", "credentials", "issue", "zs-aic", "--out", str(root / "creds"))
+        security = KafkaSecurity.from_properties(issued.stdout.splitlines()[0])
+    for process in deployment.workers:
+        process.start()
+    outbox = root / "o.sqlite"
+    connector = Connector("zs-aic", key, bootstrap=deployment.bootstrap, outbox_path=outbox,
+                          hub_public_key=first.hub_key().public_key, security=security)
     await connector.start()
     try:
         warm = connector.enqueue("case.opened", "WARM", sample_data("case.opened"))
-        await connector.wait_for_receipt(warm, timeout=120)
+        await connector.wait_for_receipt(warm, timeout=180)
         data = sample_data("case.assessed")
-        sent_at: dict[str, float] = {}
+        # Throughput: everything offered at once.
         started = time.time()
-        chunk = 500
-        if rate:
-            chunk = max(1, int(rate / 50))  # 50 small batches per second
-        for i in range(0, n, chunk):
-            ids = connector.enqueue_many([("case.assessed", f"B-{j % 1000}", data, None, None)
-                                          for j in range(i, min(n, i + chunk))])
+        for i in range(0, n, 500):
+            connector.enqueue_many([("case.assessed", f"B-{j % 1000}", data, None, None)
+                                    for j in range(i, min(n, i + 500))])
+            await asyncio.sleep(0)
+        await connector.wait_for_all(timeout=1800)
+        throughput = n / (time.time() - started)
+        # Latency: a paced load, 50 small batches per second.
+        sent_at: dict[str, float] = {}
+        chunk = max(1, int(rate / 50))
+        started = time.time()
+        for i in range(0, paced, chunk):
+            ids = connector.enqueue_many([("case.assessed", f"L-{j % 1000}", data, None, None)
+                                          for j in range(i, min(paced, i + chunk))])
             now = time.time()
             sent_at.update({e: now for e in ids})
-            if rate:
-                await asyncio.sleep(max(0.0, started + (i + chunk) / rate - time.time()))
-            else:
-                await asyncio.sleep(0)
+            await asyncio.sleep(max(0.0, started + (i + chunk) / rate - time.time()))
         await connector.wait_for_all(timeout=900)
-        elapsed = time.time() - started
-        import sqlite3
-
-        db = sqlite3.connect(root / "o.sqlite")
-        receipt_at = {e: datetime.fromisoformat(t).timestamp()
-                      for e, t in db.execute("SELECT event_id, receipt_at FROM outbox")}
-        db.close()
-        conn = await asyncpg.connect(hub.database_url)
-        rows = await conn.fetch("SELECT event_id::text, received_at FROM ledger WHERE event_id = ANY($1::uuid[])",
-                                list(sent_at))
-        await conn.close()
-        commit = [(r["received_at"].timestamp() - sent_at[r["event_id"]]) * 1000 for r in rows]
-        to_receipt = [(receipt_at[e] - sent_at[e]) * 1000 for e in sent_at]
-        print(f"backend                  : {backend} PostgreSQL, Tansu broker, 1 worker, 2 cores")
-        print(f"events                   : {n} (accepted {len(rows)})")
-        print(f"throughput               : {n / elapsed:,.0f} events/s end to end")
-        print(f"send → ledger commit     : p50 {pct(commit, 50):,.0f} ms, p99 {pct(commit, 99):,.0f} ms")
-        if rate:
-            print(f"  (offered load paced at {rate:,.0f} events/s)")
-        else:
-            print("  (all events enqueued at once: latency includes queueing behind the backlog)")
-        print(f"send → receipt           : p50 {pct(to_receipt, 50):,.0f} ms, p99 {pct(to_receipt, 99):,.0f} ms")
-        if HTTP_MODE["events"]:
+        if HTTP_MODE["events"] and engine == "tansu":  # the same hub, after the Kafka phases
             http_ingress.report(await http_ingress.http_bench(
-                hub.env(), root, key, HTTP_MODE["events"], HTTP_MODE["concurrency"]))
+                first.env(), root, key, HTTP_MODE["events"], HTTP_MODE["concurrency"]))
     finally:
         await connector.stop()
-        hub.stop()
-        broker.stop()
+    db = sqlite3.connect(outbox)
+    receipt_at = {e: datetime.fromisoformat(t).timestamp()
+                  for e, t in db.execute("SELECT event_id, receipt_at FROM outbox")}
+    db.close()
+    conn = await asyncpg.connect(first.database_url)
+    rows = await conn.fetch("SELECT event_id::text, received_at FROM ledger "
+                            "WHERE event_id = ANY($1::uuid[])", list(sent_at))
+    await conn.close()
+    commit = [(r["received_at"].timestamp() - sent_at[r["event_id"]]) * 1000 for r in rows]
+    to_receipt = [(receipt_at[e] - sent_at[e]) * 1000 for e in sent_at]
+    return Result(engine, len(deployment.workers), n, throughput, pct(commit, 50),
+                  pct(commit, 99), pct(to_receipt, 50), pct(to_receipt, 99), paced, rate)
+
+
+def run_one(engine: str, workers: int, cluster: KafkaCluster | None, backend: str, n: int,
+            paced: int, rate: float) -> Result:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        database_url = make_database(backend, root)
+        deployment = (kafka_hub(cluster, root, database_url, workers) if cluster
+                      else tansu_hub(root, database_url, workers))
+        try:
+            return asyncio.run(measure(engine, deployment, root, n, paced, rate))
+        finally:
+            for process in deployment.workers:
+                process.stop()
+            if callable(deployment.stop_broker):
+                deployment.stop_broker()
+            if cluster:
+                asyncio.run(wipe(cluster))
+
+
+def report(results: Sequence[Result], verify: float) -> None:
+    print(f"\nEd25519 verify (raw)  : {verify:,.0f} verifies/s on one core")
+    print(f"{'engine':<8} {'workers':>7} {'events/s':>9} {'÷verify':>8} "
+          f"{'commit p50':>11} {'p99':>7} {'receipt p50':>12} {'p99':>7}")
+    for r in results:
+        print(f"{r.engine:<8} {r.workers:>7} {r.throughput:>9,.0f} {r.throughput / verify:>8.3f} "
+              f"{r.commit_p50:>9,.0f}ms {r.commit_p99:>5,.0f}ms {r.receipt_p50:>10,.0f}ms "
+              f"{r.receipt_p99:>5,.0f}ms")
+    if results:
+        r = results[0]
+        print(f"(throughput: {r.events} events offered at once; latency: {r.paced} events paced "
+              f"at {r.rate:,.0f}/s; {PARTITIONS} partitions keyed by case id)")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-n", type=int, default=20000)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=6000, help="events for the throughput phase")
+    parser.add_argument("--paced", type=int, default=3000, help="events for the latency phase")
+    parser.add_argument("--rate", type=float, default=300.0, help="paced load, events/s")
+    parser.add_argument("--engines", default="tansu,kafka")
+    parser.add_argument("--workers", default="1,2")
     parser.add_argument("--backend", choices=["tcp", "pgserver"], default="tcp")
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="pace the offered load (events/s); 0 = send everything at once")
     parser.add_argument("--http", type=int, default=0, metavar="N",
                         help="then POST N events over HTTP ingress (contract section 8)")
     parser.add_argument("--http-concurrency", type=int, default=32)
     args = parser.parse_args()
     HTTP_MODE.update(events=args.http, concurrency=args.http_concurrency)
-    print(f"date                     : {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"Ed25519 verify (raw)     : {verify_rate():,.0f} verifies/s on one core")
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            asyncio.run(run(args.n, args.backend, Path(tmp),
-                            make_database(args.backend, Path(tmp)), args.rate))
-        finally:
-            stop_embedded()  # stops an embedded server, drops the benchmark's TCP database
+    print(f"date                  : {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    verify = verify_rate()
+    engines = args.engines.split(",")
+    counts = [int(w) for w in args.workers.split(",")]
+    results: list[Result] = []
+    cluster: KafkaCluster | None = None
+    try:
+        if "kafka" in engines:
+            try:
+                fetch_kafka()
+                cluster = KafkaCluster().start()
+            except KafkaUnavailable as exc:
+                print(f"Apache Kafka skipped: {exc}")
+                engines.remove("kafka")
+        for engine in engines:
+            for workers in counts:
+                result = run_one(engine, workers, cluster if engine == "kafka" else None,
+                                 args.backend, args.n, args.paced, args.rate)
+                results.append(result)
+                print(f"{engine}, {workers} worker(s): {result.throughput:,.0f} events/s",
+                      flush=True)
+    finally:
+        if cluster:
+            cluster.stop()
+        stop_embedded()  # stops an embedded server, drops the benchmark's TCP databases
+    report(results, verify)
 
 
 if __name__ == "__main__":

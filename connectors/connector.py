@@ -6,6 +6,11 @@
     event_id = await connector.publish("case.opened", "AIC-2026-001", {...})
     receipt = await connector.wait_for_receipt(event_id)
     await connector.stop()
+
+Against a cluster with SASL and ACLs, pass `security=KafkaSecurity.from_properties(path)` (the
+file the hub operator issued). A refusal by the broker's ACLs is not retried: the connector
+stops that loop and `wait_for_receipt` / `wait_for_all` raise `AccessDenied`, which names
+the topic and the missing permission.
 """
 
 from __future__ import annotations
@@ -13,16 +18,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from connectors.events import build_event
+from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from connectors.outbox import FINAL, Outbox, OutboxEntry
 from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, Envelope
 from schemas.receipt import Receipt
@@ -33,6 +40,28 @@ log = logging.getLogger(__name__)
 
 class ReceiptTimeout(TimeoutError):
     """No receipt arrived in time; the event stays in the outbox and will be re-sent."""
+
+
+_OPERATIONS_ZH = {"WRITE": "写入", "READ": "读取"}
+TOPIC_AUTHORIZATION_FAILED = 29
+STALLED_POLLS = 5
+"""Idle one-second polls with a position that does not fit a receipts partition's end before
+it is read again from its start."""
+
+
+class AccessDenied(PermissionError):
+    """The broker's ACLs refuse this agency's principal an operation on a topic (not retried)."""
+
+    def __init__(self, agency_id: str, topic: str, operation: str) -> None:
+        self.agency_id = agency_id
+        self.topic = topic
+        self.operation = operation
+        super().__init__(
+            f"无权{_OPERATIONS_ZH.get(operation, operation)}主题 {topic}(机关 {agency_id} 缺少 "
+            f"{operation} 权限),已停止重试:请联系枢纽运维核对本机关的 Kafka 凭据与 ACL / "
+            f"not authorised to {operation.lower()} topic {topic}: agency {agency_id}'s principal "
+            f"lacks the {operation} permission; not retrying: ask the hub operator to check "
+            f"this agency's Kafka credentials and ACLs")
 
 
 class Connector:
@@ -47,10 +76,15 @@ class Connector:
         outbox_path: Path | str,
         hub_public_key: Ed25519PublicKey | None = None,
         max_backoff: float = 10.0,
+        security: KafkaSecurity = PLAINTEXT,
+        resend_after: float = 60.0,
     ) -> None:
         self.agency_id = agency_id
         self._key = key
         self._bootstrap = bootstrap
+        self._security = security
+        self._resend_after = resend_after
+        self.failure: AccessDenied | None = None
         self.outbox = Outbox(outbox_path)
         self._hub_key = hub_public_key
         self._max_backoff = max_backoff
@@ -71,7 +105,8 @@ class Connector:
         """Re-queue what was sent but never receipted, then start sending and reading."""
         self.outbox.requeue_unreceipted()
         self._tasks = [asyncio.create_task(self._send_loop(), name="connector-send"),
-                       asyncio.create_task(self._receipt_loop(), name="connector-receipts")]
+                       asyncio.create_task(self._receipt_loop(), name="connector-receipts"),
+                       asyncio.create_task(self._resend_loop(), name="connector-resend")]
         self._wake.set()
 
     async def stop(self) -> None:
@@ -135,7 +170,8 @@ class Connector:
         if self._producer is None:
             producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                         enable_idempotence=False, linger_ms=5,
-                                        max_request_size=2 * 1024 * 1024)
+                                        max_request_size=2 * 1024 * 1024,
+                                        **self._security.aiokafka())
             try:
                 await producer.start()
             except BaseException:
@@ -160,6 +196,9 @@ class Connector:
                 try:
                     await self._send_batch(batch)
                     backoff = 0.1
+                except TopicAuthorizationFailedError:
+                    await self._fail(AccessDenied(self.agency_id, self.ingress_topic, "WRITE"))
+                    return
                 except (TimeoutError, KafkaError, OSError) as exc:
                     log.warning("发送失败,%.1f 秒后重试 / send failed, retrying in %.1fs: %s",
                                 backoff, backoff, exc)
@@ -188,23 +227,43 @@ class Connector:
             return None
         return Receipt.model_validate_json(envelope.payload_bytes())
 
+    async def _fail(self, denied: AccessDenied) -> None:
+        """Record a refusal by the broker's ACLs and wake every waiter: retrying can't help."""
+        log.error("%s", denied)
+        self.failure = denied
+        async with self._receipt_seen:
+            self._receipt_seen.notify_all()
+
+    async def _receipt_partitions(self) -> list[int]:
+        """The receipts topic's partitions, from the broker (empty while it does not exist).
+
+        Raises AccessDenied when the broker says this principal may not see the topic.
+        Asked with an admin request, as a consumer's cached metadata may not list the topic.
+        """
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
+                                    **self._security.aiokafka())
+        await admin.start()
+        try:
+            (found,) = await admin.describe_topics([self.receipts_topic])
+        finally:
+            await admin.close()
+        if int(found["error_code"]) == TOPIC_AUTHORIZATION_FAILED:
+            raise AccessDenied(self.agency_id, self.receipts_topic, "READ")
+        if int(found["error_code"]):
+            return []
+        return sorted(int(p["partition"]) for p in found["partitions"])
+
     async def _receipt_loop(self) -> None:
         backoff = 0.2
         while True:
             consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
-                                        enable_auto_commit=False, auto_offset_reset="earliest")
+                                        enable_auto_commit=False, auto_offset_reset="earliest",
+                                        **self._security.aiokafka())
             try:
                 await consumer.start()
-                partitions = consumer.partitions_for_topic(self.receipts_topic)
-                if not partitions:
-                    # The topic did not exist when this client bootstrapped. aiokafka's
-                    # topics() reads fresh metadata but never updates the cache that
-                    # partitions_for_topic reads (refreshed only every 5 min), so wait for
-                    # the topic there, then start over with a client that knows it.
-                    while self.receipts_topic not in await consumer.topics():
-                        await asyncio.sleep(0.5)
-                    continue
-                tps = [TopicPartition(self.receipts_topic, p) for p in sorted(partitions)]
+                while not (partitions := await self._receipt_partitions()):
+                    await asyncio.sleep(0.5)  # the hub creates the topic; poll until it exists
+                tps = [TopicPartition(self.receipts_topic, p) for p in partitions]
                 consumer.assign(tps)
                 positions = self.outbox.receipt_positions()
                 for tp in tps:
@@ -213,22 +272,24 @@ class Connector:
                     else:
                         await consumer.seek_to_beginning(tp)
                 backoff = 0.2
-                async for message in consumer:
-                    receipt = self.open_receipt(message.value or b"")
-                    if receipt is not None:
-                        applied = self.outbox.record_receipt(
-                            message.partition, message.offset + 1, receipt.event_id,
-                            receipt.status.value, receipt.reason, receipt.detail,
-                            receipt.ledger_index, receipt.leaf_hash, receipt.record_sha256,
-                        )
-                        if not applied and receipt.event_id is not None:
-                            log.info("回执针对其他字节,已忽略 / receipt for other bytes with "
-                                     "event id %s ignored", receipt.event_id)
+                stalls: dict[TopicPartition, int] = {}
+                while True:
+                    batch = await consumer.getmany(*tps, timeout_ms=1000)
+                    if not batch:
+                        await self._rewind_if_lost(consumer, tps, stalls)
                     else:
-                        self.outbox.record_receipt(message.partition, message.offset + 1,
-                                                   None, "", None, None, None, None)
-                    async with self._receipt_seen:
-                        self._receipt_seen.notify_all()
+                        stalls.clear()
+                    for message in (m for messages in batch.values() for m in messages):
+                        self._record(message.partition, message.offset, message.value or b"")
+                    if batch:
+                        async with self._receipt_seen:
+                            self._receipt_seen.notify_all()
+            except TopicAuthorizationFailedError:
+                await self._fail(AccessDenied(self.agency_id, self.receipts_topic, "READ"))
+                return
+            except AccessDenied as denied:
+                await self._fail(denied)
+                return
             except (KafkaError, OSError) as exc:
                 log.warning("回执读取失败,重试 / receipt reader failed, retrying: %s", exc)
                 await asyncio.sleep(backoff)
@@ -236,18 +297,68 @@ class Connector:
             finally:
                 await consumer.stop()
 
+    def _record(self, partition: int, offset: int, value: bytes) -> None:
+        """Apply one record of the receipts topic and move the stored position past it."""
+        receipt = self.open_receipt(value)
+        if receipt is not None:
+            applied = self.outbox.record_receipt(
+                partition, offset + 1, receipt.event_id, receipt.status.value, receipt.reason,
+                receipt.detail, receipt.ledger_index, receipt.leaf_hash, receipt.record_sha256)
+            if not applied and receipt.event_id is not None:
+                log.info("回执针对其他字节,已忽略 / receipt for other bytes with event id %s "
+                         "ignored", receipt.event_id)
+        else:
+            self.outbox.record_receipt(partition, offset + 1, None, "", None, None, None, None)
+
+    async def _rewind_if_lost(self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition],
+                              stalls: dict[TopicPartition, int]) -> None:
+        """After an idle poll: read a partition again from its start when its position has not
+        matched the topic's end for STALLED_POLLS idle polls in a row: past the end (the broker
+        lost the topic: a Tansu memory restart, a topic deleted and re-created) or below it.
+        One poll is not enough: under load Tansu reports an end offset that lags what it
+        has already served (seen in bench/ingress.py: position 3239, end 3233).
+
+        Needed because such a broker answers a fetch past the end with nothing at all, not
+        with OFFSET_OUT_OF_RANGE (which aiokafka would turn into auto_offset_reset); and a
+        re-created topic can leave a stored position in the middle of a record batch, where
+        Tansu answers nothing either. Re-reading receipts is harmless: the outbox keeps the
+        first final status of each event.
+        """
+        ends = await consumer.end_offsets(list(tps))
+        for tp in tps:
+            position = await consumer.position(tp)
+            stalls[tp] = stalls.get(tp, 0) + 1 if position != ends[tp] else 0
+            if stalls[tp] >= STALLED_POLLS:
+                log.warning("回执位置 %d 与主题末尾 %d 不符,代理可能丢失了数据,从头读取 / receipt "
+                            "position %d does not fit the end %d of %s (the broker lost its "
+                            "data?): reading from the start", position, ends[tp], position,
+                            ends[tp], tp)
+                stalls[tp] = 0
+                await consumer.seek_to_beginning(tp)
+
+    async def _resend_loop(self) -> None:
+        """Send again what the broker acknowledged but the hub never receipted, every
+        `resend_after` seconds (a broker that lost its data lost those records too)."""
+        while True:
+            await asyncio.sleep(self._resend_after)
+            cutoff = datetime.now(UTC) - timedelta(seconds=self._resend_after)
+            if self.outbox.requeue_unreceipted(sent_before=cutoff):
+                self._wake.set()
+
     async def wait_for_receipt(self, event_id: str, timeout: float = 30.0) -> OutboxEntry:
         """Wait until the hub's receipt for event_id arrived; the outbox entry then."""
 
         def final() -> bool:
             entry = self.outbox.get(event_id)
-            return entry is not None and entry.status in FINAL
+            return self.failure is not None or (entry is not None and entry.status in FINAL)
 
         async with self._receipt_seen:
             try:
                 await asyncio.wait_for(self._receipt_seen.wait_for(final), timeout)
             except TimeoutError as exc:
                 raise ReceiptTimeout(f"无回执 / no receipt for {event_id} in {timeout}s") from exc
+        if self.failure is not None:
+            raise self.failure
         entry = self.outbox.get(event_id)
         assert entry is not None
         return entry
@@ -257,11 +368,14 @@ class Connector:
         async with self._receipt_seen:
             try:
                 await asyncio.wait_for(
-                    self._receipt_seen.wait_for(lambda: not self.outbox.awaiting_receipt()),
+                    self._receipt_seen.wait_for(
+                        lambda: self.failure is not None or not self.outbox.awaiting_receipt()),
                     timeout)
             except TimeoutError as exc:
                 raise ReceiptTimeout(f"仍有未回执事件 / events still awaiting receipts after "
                                      f"{timeout}s: {self.outbox.counts()}") from exc
+        if self.failure is not None:
+            raise self.failure
 
 
 def receipt_summary(entry: OutboxEntry) -> dict[str, Any]:
@@ -270,4 +384,4 @@ def receipt_summary(entry: OutboxEntry) -> dict[str, Any]:
             "leaf_hash": entry.leaf_hash}
 
 
-__all__ = ["Connector", "ReceiptTimeout", "receipt_summary"]
+__all__ = ["AccessDenied", "Connector", "ReceiptTimeout", "receipt_summary"]

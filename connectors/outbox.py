@@ -147,11 +147,16 @@ class Outbox:
                 [(_now(), e) for e in event_ids],
             )
 
-    def requeue_unreceipted(self) -> int:
-        """On start: everything sent but not receipted is sent again."""
+    def requeue_unreceipted(self, sent_before: datetime | None = None) -> int:
+        """Everything sent but not receipted (and sent before `sent_before`) is sent again."""
         with self._lock:
+            if sent_before is None:
+                return self._db.execute(
+                    "UPDATE outbox SET status = 'pending' WHERE status = 'sent'"
+                ).rowcount
             return self._db.execute(
-                "UPDATE outbox SET status = 'pending' WHERE status = 'sent'"
+                "UPDATE outbox SET status = 'pending' WHERE status = 'sent' AND sent_at < ?",
+                (sent_before.astimezone(UTC).isoformat(),),
             ).rowcount
 
     def record_receipt(

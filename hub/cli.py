@@ -22,6 +22,7 @@ from hub.commands import (
     alerts_cmds,
     demo_cmds,
     import_cmds,
+    kafka_cmds,
     ledger_cmds,
     parked_cmds,
     registry_cmds,
@@ -144,6 +145,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pubkey", metavar="PUBKEY.pem")
     p = _add(agency, "revoke-key", "吊销密钥 / revoke a key", registry_cmds.agency_revoke_key)
     p.add_argument("keyid")
+
+    kafka = sub.add_parser("kafka", help="Kafka 访问控制 / Kafka access control").add_subparsers(
+        dest="sub", required=True)
+    acls = kafka.add_parser("acls", help="按登记表设置 ACL / ACLs from the registry").add_subparsers(
+        dest="action", required=True)
+    p = _add(acls, "apply", "按登记表写入 ACL (幂等) / write the registry's ACLs (idempotent)",
+             kafka_cmds.acls_apply)
+    p.add_argument("--dry-run", action="store_true", help="只显示变更 / only show the changes")
+    p = _add(acls, "list", "列出 ACL / list the cluster's ACLs", kafka_cmds.acls_list)
+    p.add_argument("--json", action="store_true")
+    credentials = kafka.add_parser("credentials", help="SCRAM 凭据 / SCRAM credentials")
+    p = _add(credentials.add_subparsers(dest="action", required=True), "issue",
+             "生成并设置新密码 / issue a new random SCRAM password (written to a 0600 file)",
+             kafka_cmds.credentials_issue)
+    p.add_argument("name", metavar="AGENCY", help="机关编号 / agency id (or, with --service, a user)")
+    p.add_argument("--service", action="store_true",
+                   help="服务用户 (如枢纽自身) / a service principal, e.g. the hub's own user")
+    p.add_argument("--out", required=True, metavar="DIR", help="输出目录 / output directory")
 
     ledger = sub.add_parser("ledger", help="移交账本 / handover ledger").add_subparsers(
         dest="sub", required=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas.signing import SigningKey
 
 
@@ -37,6 +38,16 @@ class Settings:
     fast_rebalance: bool
     checkpoint_interval: float
     checkpoint_every: int
+    embedded_durable: bool = True
+    """`up`'s embedded broker keeps topics on disk (Tansu s3:// on SeaweedFS); LINKAGE_EMBEDDED_STORAGE=memory for the fast, forgetful engine."""
+    kafka_security: KafkaSecurity = field(default=PLAINTEXT)
+    """The hub's own Kafka principal (LINKAGE_KAFKA_SECURITY_PROTOCOL, LINKAGE_KAFKA_SASL_*)."""
+    kafka_admin_security: KafkaSecurity | None = None
+    """Who changes ACLs and SCRAM users (LINKAGE_KAFKA_ADMIN_SASL_*); None: the hub's principal."""
+    partitions: int = 1
+    """Partitions of every topic the hub creates (LINKAGE_KAFKA_PARTITIONS); keyed by case id."""
+    replication: int = 1
+    """Replication factor of those topics (LINKAGE_KAFKA_REPLICATION; 3 on Apache Kafka)."""
     witnesses: tuple[str, ...] = ()
     """Verifier keys (vkeys) of the witnesses whose cosignatures the hub keeps: from
     LINKAGE_WITNESSES (separated by spaces, commas or newlines) and, one per line,
@@ -54,6 +65,12 @@ class Settings:
             fast_rebalance=env.get("LINKAGE_FAST_REBALANCE", "0") == "1",
             checkpoint_interval=float(env.get("LINKAGE_CHECKPOINT_INTERVAL", "5")),
             checkpoint_every=int(env.get("LINKAGE_CHECKPOINT_EVERY", "1000")),
+            embedded_durable=env.get("LINKAGE_EMBEDDED_STORAGE", "durable") != "memory",
+            kafka_security=KafkaSecurity.from_env(env),
+            kafka_admin_security=(KafkaSecurity.from_env(env, "LINKAGE_KAFKA_ADMIN_")
+                                  if env.get("LINKAGE_KAFKA_ADMIN_SASL_USERNAME") else None),
+            partitions=int(env.get("LINKAGE_KAFKA_PARTITIONS", "1")),
+            replication=int(env.get("LINKAGE_KAFKA_REPLICATION", "1")),
             witnesses=tuple(env.get("LINKAGE_WITNESSES", "").replace(",", " ").split()),
         )
 
@@ -88,6 +105,11 @@ class Settings:
         if not self.hub_key_path.exists():
             SigningKey.generate().write_pair(self.keys_dir, "hub")
         return SigningKey.from_file(self.hub_key_path)
+
+    @property
+    def admin_security(self) -> KafkaSecurity:
+        """The principal that manages ACLs and credentials."""
+        return self.kafka_admin_security or self.kafka_security
 
     def require_database(self) -> str:
         if not self.database_url:

@@ -28,6 +28,7 @@ from audit.checkpointer import LedgerProofs
 from audit.errors import LedgerError
 from hub.adapters.case_store import PostgresCaseStore
 from hub.adapters.ingress_store import PostgresIngressStore
+from hub.adapters.kafka_admin import ensure_hub_topics
 from hub.adapters.kafka_publisher import BrokerUnavailable, KafkaPublisher
 from hub.adapters.postgres import StoreError, StoreUnavailable, create_pool, translated_errors
 from hub.adapters.registry_store import PostgresRegistry
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BATCH_MAX = 500
+TOPICS_CHECK_INTERVAL = 5.0
 BATCH_WITHIN = 0.02
 
 
@@ -61,8 +63,16 @@ def once(build: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
-    fast = dict(broker_rebalance_timeout=3, broker_session_timeout=6,
-                broker_heartbeat_interval=1) if settings.fast_rebalance else {}
+    fast: dict[str, Any] = dict(broker_rebalance_timeout=3, broker_session_timeout=6,
+                                broker_heartbeat_interval=1) if settings.fast_rebalance else {}
+    security = settings.kafka_security
+    if security.sasl:
+        assert security.password is not None
+        fast["broker_credentials"] = faust.SASLCredentials(
+            username=security.username, password=security.password.get_secret_value(),
+            ssl_context=security.ssl_context(), mechanism=security.mechanism)
+    elif security.protocol == "SSL":
+        fast["broker_credentials"] = faust.SSLCredentials(security.ssl_context())
     return dict(
         broker=f"kafka://{settings.require_kafka()}",
         store="memory://",
@@ -172,6 +182,22 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
             log.exception("checkpoint tick failed")
 
     app.timer(min(settings.checkpoint_interval, 1.0))(checkpoint_timer)
+
+    async def topics_timer() -> None:
+        """Re-create missing topics: a broker that lost its data (Tansu in memory restarted,
+        a topic deleted) must get them back before agencies' records can flow again. The
+        group's committed offsets are gone with them, so when the consumer rejoins its group it
+        reads the new topics from their start (auto_offset_reset=earliest), and the rules
+        runner folds from the ledger what linkage.events lost (RulesRunner.catch_up)."""
+        try:
+            missing = await ensure_hub_topics(settings, topics.hub_topics(agency_ids))
+        except Exception as exc:  # the broker being down is the outage path, not this one
+            log.warning("主题检查未完成 / topic check not done: %s", exc)
+            return
+        if missing:
+            log.error("代理丢失了主题,已重建 / the broker lost topics, re-created: %s", missing)
+
+    app.timer(TOPICS_CHECK_INTERVAL)(topics_timer)
 
     from hub.http import register_views
 

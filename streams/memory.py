@@ -35,12 +35,13 @@ class _Tables:
     outbox: list[OutboxRow] = field(default_factory=list)
     published: set[int] = field(default_factory=set)
     transactions: int = 0
+    cursor: int = 0
 
     def copy(self) -> _Tables:
         return _Tables(dict(self.cases), dict(self.next_due), dict(self.parties),
                        set(self.processed), dict(self.parked), dict(self.alerts),
                        dict(self.first_raised), list(self.outbox), set(self.published),
-                       self.transactions + 1)
+                       self.transactions + 1, self.cursor)
 
 
 class _Session:
@@ -109,6 +110,27 @@ class _Session:
         if self._ledger is None:
             return []
         return [e.record for e in await self._ledger.entries(case_id=case_id)]
+
+    async def lock_cursor(self) -> int | None:
+        return self._t.cursor
+
+    async def unprocessed_since(self, start: int, settled_before: datetime,
+                                limit: int) -> tuple[list[bytes], int]:
+        if self._ledger is None:
+            return [], start
+        entries = [e for e in await self._ledger.entries(start=start, limit=limit)]
+        settled = []
+        for entry in entries:  # received_at grows with the index: stop at the first fresh one
+            if entry.received_at >= settled_before:
+                break
+            settled.append(entry)
+        if not settled:
+            return [], start
+        return ([e.record for e in settled if e.event_id not in self._t.processed],
+                settled[-1].ledger_index + 1)
+
+    async def set_cursor(self, next_index: int) -> None:
+        self._t.cursor = next_index
 
     async def alerts_of(self, case_ids: Collection[str]) -> dict[str, Alert]:
         wanted = set(case_ids)

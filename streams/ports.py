@@ -217,6 +217,19 @@ class CaseSession(Protocol):
         """Every ledgered record of one case, in ledger order."""
         ...
 
+    async def lock_cursor(self) -> int | None:
+        """The ledger index the rules have caught up to, row-locked; None while another
+        session holds it."""
+        ...
+
+    async def unprocessed_since(self, start: int, settled_before: datetime,
+                                limit: int) -> tuple[list[bytes], int]:
+        """Up to `limit` ledger entries from `start` on, received before `settled_before`:
+        the records of those not processed yet, and the index after the last one looked at."""
+        ...
+
+    async def set_cursor(self, next_index: int) -> None: ...
+
     async def alerts_of(self, case_ids: Collection[str]) -> dict[str, Alert]:
         """The current alert of every alert id raised on these cases."""
         ...

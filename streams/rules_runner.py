@@ -58,6 +58,9 @@ OVERRIDE_ENV = "LINKAGE_RULES_OVERRIDE"
 CALENDAR_ENV = "LINKAGE_CALENDAR_OVERRIDE"
 
 SWEEP_LIMIT = 500
+CATCH_UP_LIMIT = 1000
+CATCH_UP_SETTLE = timedelta(seconds=10)
+"""The ledger catch-up leaves records younger than this to linkage.events."""
 PUBLISH_LIMIT = 500
 RETRY_FAILED_EVALUATION = timedelta(minutes=5)
 """A case whose evaluation raised (a bug) is looked at again this much later."""
@@ -335,6 +338,40 @@ class RulesRunner:
         await self.publish_outbox(publisher)
         return transitions
 
+    # -- catching up from the ledger ---------------------------------------------------------
+
+    async def catch_up(self, limit: int = CATCH_UP_LIMIT,
+                       settle: timedelta = CATCH_UP_SETTLE) -> int:
+        """Fold ledgered records that linkage.events never delivered; returns how many ledger
+        records it looked at (`limit` means: there may be more).
+
+        The ledger is the source of truth: from the stored cursor on, every record received
+        more than `settle` ago and not in `processed_events` is folded exactly as if it had
+        come from the topic (in ledger order), and the cursor moves past what was looked at.
+        Fresh records are left to the topic, so the two paths rarely meet; when they do,
+        `processed_events` and `apply` (idempotent per event id) make it harmless.
+        """
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            start = await tx.lock_cursor()
+            if start is None:
+                return 0
+            records, next_index = await tx.unprocessed_since(start, now - settle, limit)
+            events = []
+            for value in records:
+                try:
+                    events.append((decode_event(value), value))
+                except BadEvent as exc:
+                    log.error("跳过无法解析的账本记录 / skipping an unreadable ledger record: %s",
+                              exc)
+            if events:
+                log.warning("从账本补处理 %d 个事件 / catching up %d events from the ledger",
+                            len(events), len(events))
+                await self._decide_in(tx, events, now)
+            if next_index != start:
+                await tx.set_cursor(next_index)
+            return next_index - start
+
     # -- deadlines --------------------------------------------------------------------------
 
     async def sweep(self, limit: int = SWEEP_LIMIT) -> SweepResult:
@@ -350,6 +387,8 @@ class RulesRunner:
         """The worker's timer: retry parked events and sweep every due case (bounded), publish
         the outbox, gauges."""
         transitions: list[Transition] = []
+        while await self.catch_up() == CATCH_UP_LIMIT:
+            pass
         for _ in range(max_rounds):
             retried = await self.retry_parked()
             transitions += retried.transitions

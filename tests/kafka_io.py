@@ -7,18 +7,34 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
+from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas.dsse import Envelope
 from schemas.receipt import Receipt
 from schemas.signing import verify_envelope_signature
 from tests.eventually import eventually
 from tests.records import Record
 
+_CREDENTIALS: dict[str, KafkaSecurity] = {}
 
-async def produce(bootstrap: str, records: Sequence[Record]) -> None:
+
+def use_credentials(bootstrap: str, security: KafkaSecurity) -> None:
+    """The tests' clients of this bootstrap authenticate so (the cluster's admin user)."""
+    _CREDENTIALS[bootstrap] = security
+
+
+def credentials(bootstrap: str) -> KafkaSecurity:
+    """How the tests' clients of this bootstrap authenticate (PLAINTEXT unless told)."""
+    return _CREDENTIALS.get(bootstrap, PLAINTEXT)
+
+
+async def produce(bootstrap: str, records: Sequence[Record],
+                  security: KafkaSecurity | None = None) -> None:
+    security = security or credentials(bootstrap)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                max_request_size=4 * 1024 * 1024)
+                                max_request_size=4 * 1024 * 1024, **security.aiokafka())
     await producer.start()
     try:  # queued in order, acks awaited together (not one round trip per record)
         acks = [await producer.send(r.topic, r.value, key=r.key) for r in records]
@@ -31,11 +47,28 @@ def _consumer(bootstrap: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                             enable_auto_commit=False, auto_offset_reset="earliest",
                             fetch_max_bytes=8 * 1024 * 1024,
-                            max_partition_fetch_bytes=8 * 1024 * 1024)
+                            max_partition_fetch_bytes=8 * 1024 * 1024,
+                            **credentials(bootstrap).aiokafka())
 
 
-async def _assign_from_start(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
+async def partitions(bootstrap: str, topic: str) -> list[int]:
+    """The topic's partitions as the broker says now (none if it does not exist).
+
+    Asked with an admin request: a consumer's cached metadata need not list a topic (on
+    Apache Kafka it lists only those it was asked about).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **credentials(bootstrap).aiokafka())
+    await admin.start()
+    try:
+        (found,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [] if found["error_code"] else sorted(int(p["partition"]) for p in found["partitions"])
+
+
+async def _assign_from_start(consumer: AIOKafkaConsumer, bootstrap: str,
+                             topic: str) -> list[TopicPartition]:
+    tps = [TopicPartition(topic, p) for p in await partitions(bootstrap, topic)]
     if tps:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -55,7 +88,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = _consumer(bootstrap)
     await consumer.start()
     try:
-        tps = await _assign_from_start(consumer, topic)
+        tps = await _assign_from_start(consumer, bootstrap, topic)
         return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
     finally:
         await consumer.stop()
@@ -66,7 +99,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[Any, Any
     consumer = _consumer(bootstrap)
     await consumer.start()
     try:
-        tps = await _assign_from_start(consumer, topic)
+        tps = await _assign_from_start(consumer, bootstrap, topic)
         if not tps:
             return []
         ends = await consumer.end_offsets(tps)
@@ -91,7 +124,7 @@ async def _open_at_start(bootstrap: str, topic: str
                          ) -> tuple[AIOKafkaConsumer, list[TopicPartition]] | None:
     consumer = _consumer(bootstrap)
     await consumer.start()
-    tps = await _assign_from_start(consumer, topic)
+    tps = await _assign_from_start(consumer, bootstrap, topic)
     if not tps:  # not created yet, or not in this consumer's metadata: try a new one later
         await consumer.stop()
         return None

@@ -231,6 +231,28 @@ class PostgresCaseSession:
         )
         return [bytes(r["record"]) for r in rows]
 
+    # -- the ledger cursor (catch-up; hub/sql/rules_cursor.sql) ----------------------------
+
+    async def lock_cursor(self) -> int | None:
+        value = await self._conn.fetchval(
+            "SELECT next_index FROM rules_cursor FOR UPDATE SKIP LOCKED")
+        return None if value is None else int(value)
+
+    async def unprocessed_since(self, start: int, settled_before: datetime,
+                                limit: int) -> tuple[list[bytes], int]:
+        rows = await self._conn.fetch(
+            "SELECT l.ledger_index, l.record, p.event_id IS NOT NULL AS done FROM ledger l"
+            " LEFT JOIN processed_events p ON p.event_id = l.event_id"
+            " WHERE l.ledger_index >= $1 AND l.received_at < $2"
+            " ORDER BY l.ledger_index LIMIT $3", start, settled_before, limit)
+        if not rows:
+            return [], start
+        return ([bytes(r["record"]) for r in rows if not r["done"]],
+                int(rows[-1]["ledger_index"]) + 1)
+
+    async def set_cursor(self, next_index: int) -> None:
+        await self._conn.execute("UPDATE rules_cursor SET next_index = $1", next_index)
+
     # -- alerts ---------------------------------------------------------------------------
 
     async def alerts_of(

@@ -8,16 +8,24 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from connectors.kafka_security import PLAINTEXT, KafkaSecurity
+from hub.settings import Settings
 from schemas.topics import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
 
 async def ensure_topics(
-    bootstrap: str, names: Iterable[str], *, partitions: int = 1, replication: int = 1
+    bootstrap: str, names: Iterable[str], *, partitions: int = 1, replication: int = 1,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> list[str]:
-    """Create the topics that do not exist yet (never rely on auto-creation)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    """Create the topics that do not exist yet (never rely on auto-creation).
+
+    Existing topics are left as they are (a partition count is never changed here: adding
+    partitions moves case ids to other partitions and breaks per-case order in flight).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000,
+                                **security.aiokafka())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -35,3 +43,11 @@ async def ensure_topics(
         return missing
     finally:
         await admin.close()
+
+
+async def ensure_hub_topics(settings: Settings, names: Iterable[str],
+                            bootstrap: str | None = None) -> list[str]:
+    """ensure_topics with the settings' partitions, replication and the hub's credentials."""
+    return await ensure_topics(bootstrap or settings.require_kafka(), names,
+                               partitions=settings.partitions, replication=settings.replication,
+                               security=settings.kafka_security)

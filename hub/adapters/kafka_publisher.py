@@ -16,6 +16,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas.topics import MAX_MESSAGE_BYTES
 
 __all__ = ["BrokerUnavailable", "KafkaPublisher"]
@@ -41,11 +42,13 @@ class KafkaPublisher:
 
     @classmethod
     @asynccontextmanager
-    async def connect(cls, bootstrap: str) -> AsyncIterator[KafkaPublisher]:
+    async def connect(cls, bootstrap: str,
+                      security: KafkaSecurity = PLAINTEXT) -> AsyncIterator[KafkaPublisher]:
         """A plain aiokafka producer with acks=all, started for the block and stopped after."""
         # Large enough for any record ingress may quarantine (a parked record being retried).
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                    max_request_size=MAX_MESSAGE_BYTES + 64 * 1024)
+                                    max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,
+                                    **security.aiokafka())
         try:
             try:
                 await producer.start()

@@ -34,6 +34,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/rules_parked.sql", "rules_parked.sql"),
     ("hub.sql/accounts.sql", "accounts.sql"),
     ("hub.sql/statistics.sql", "statistics.sql"),
+    ("hub.sql/rules_cursor.sql", "rules_cursor.sql"),
     ("hub.sql/casework.sql", "casework.sql"),
 )
 

@@ -53,7 +53,7 @@ async def parked_retry(settings: Settings, args: argparse.Namespace) -> None:
                            f"{', '.join(map(str, sorted(missing)))}")
         processor = IngressProcessor(store, resolved.hub_key(), PostgresRegistry(pool).snapshot)
         try:
-            async with KafkaPublisher.connect(bootstrap) as publisher:
+            async with KafkaPublisher.connect(bootstrap, settings.kafka_security) as publisher:
                 for p in parked:
                     [result] = await processor.process([p.record], publisher)
                     if isinstance(result, Outcome):

@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from hub.adapters.accounts_store import PostgresAccounts
-from hub.adapters.kafka_admin import ensure_topics
+from hub.adapters.kafka_admin import ensure_hub_topics
 from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.common import CliError, database, local_time, print_json, print_table
+from hub.commands.kafka_cmds import sync_acls_if_secured
 from hub.commands.user_cmds import cli_user
 from hub.runtime import resolve, signal_up
 from hub.settings import Settings
@@ -56,9 +57,10 @@ async def agency_add(settings: Settings, args: argparse.Namespace) -> None:
                                          username=cli_user(),
                                          detail={"role": role.value, "name": args.name})
     print(f"已添加机关 / agency added: {args.id}")
+    await sync_acls_if_secured(settings)
     resolved = resolve(settings, need_database=False)
     if resolved.kafka:
-        await ensure_topics(resolved.kafka, [ingress_topic(args.id), receipts_topic(args.id)])
+        await ensure_hub_topics(resolved, [ingress_topic(args.id), receipts_topic(args.id)])
         print(f"已创建主题 / topics created: {ingress_topic(args.id)}, {receipts_topic(args.id)}")
     if signal_up(settings):
         print("已通知 `linkage-hub up` 重启工作进程 / asked `linkage-hub up` to restart its worker")
@@ -74,6 +76,7 @@ async def agency_add_key(settings: Settings, args: argparse.Namespace) -> None:
         await PostgresAccounts(pool).log(None, "agency.add_key", target=args.id, client="cli",
                                          username=cli_user(), detail={"keyid": keyid})
     print(keyid)
+    await sync_acls_if_secured(settings)
 
 
 async def agency_revoke_key(settings: Settings, args: argparse.Namespace) -> None:
@@ -83,3 +86,4 @@ async def agency_revoke_key(settings: Settings, args: argparse.Namespace) -> Non
                                          client="cli", username=cli_user(),
                                          detail={"revoked_at": when})
     print(f"已吊销 / revoked {args.keyid} at {local_time(when, seconds=True)} (+08)")
+    await sync_acls_if_secured(settings)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from hub.adapters.case_store import PostgresCaseStore
 from hub.adapters.kafka_publisher import BrokerUnavailable, KafkaPublisher
 from hub.adapters.ledger_store import PostgresLedger
@@ -31,13 +32,14 @@ def _rules(rules_path: str | None, override_path: str | None) -> RuleSet:
         raise CliError(exc.diagnostics()) from exc
 
 
-async def _publish(runner: RulesRunner, bootstrap: str | None) -> tuple[int, str]:
+async def _publish(runner: RulesRunner, bootstrap: str | None,
+                   security: KafkaSecurity = PLAINTEXT) -> tuple[int, str]:
     """Publish the outbox if a broker is known; else leave it for the worker."""
     if not bootstrap:
         return 0, "未配置 Kafka，预警留在发件箱由工作进程发布 / no Kafka known: alerts stay in " \
                   "the outbox for the worker to publish"
     try:
-        async with KafkaPublisher.connect(bootstrap) as publisher:
+        async with KafkaPublisher.connect(bootstrap, security) as publisher:
             published = await runner.publish_outbox(publisher)
     except BrokerUnavailable as exc:
         return 0, (f"Kafka 不可用，预警留在发件箱由工作进程发布 / Kafka unavailable ({exc}): "
@@ -85,7 +87,7 @@ async def rules_replay(settings: Settings, args: argparse.Namespace) -> None:
                 chunk = {c: fold.states[c] for c in case_ids[i:i + CASE_CHUNK]}
                 transitions += await runner.replay(chunk, retract=retract)
                 bar.update(len(chunk))
-        _, published = await _publish(runner, bootstrap)
+        _, published = await _publish(runner, bootstrap, settings.kafka_security)
     print(_summary(fold.events, fold.bad, len(case_ids), transitions))
     print(published)
 

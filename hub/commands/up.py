@@ -14,12 +14,12 @@ import time
 from contextlib import ExitStack
 from dataclasses import replace
 
-from hub.adapters.kafka_admin import ensure_topics
+from hub.adapters.kafka_admin import ensure_hub_topics
 from hub.adapters.postgres import create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.common import say
 from hub.commands.user_cmds import demo_users
-from hub.embedded import EmbeddedBroker, EmbeddedDatabase, free_port
+from hub.embedded import EmbeddedDatabase, child_guard, free_port, start_embedded_kafka
 from hub.runtime import clear_runtime, embedded_pgdata, resolve, write_runtime
 from hub.settings import Settings
 from schemas.topics import hub_topics
@@ -48,7 +48,7 @@ async def initialise(settings: Settings) -> list[str]:
 async def prepare(settings: Settings) -> list[str]:
     """Initialise the home and database, create every topic; returns the agency ids."""
     agencies = await initialise(settings)
-    await ensure_topics(settings.require_kafka(), hub_topics(agencies))
+    await ensure_hub_topics(settings, hub_topics(agencies))
     return agencies
 
 
@@ -58,7 +58,7 @@ async def init(settings: Settings, args: argparse.Namespace) -> None:
     resolved = resolve(settings, init=True)
     agencies = await initialise(resolved)
     if resolved.kafka:
-        await ensure_topics(resolved.kafka, hub_topics(agencies))
+        await ensure_hub_topics(resolved, hub_topics(agencies))
     state_zh, state_en = ("已是枢纽目录", "already a hub home") if existed else ("已初始化",
                                                                           "initialised")
     print(f"{state_zh} / {state_en}: {settings.home} ({len(agencies)} 个机关 / agencies)")
@@ -100,7 +100,9 @@ class RestartWindow:
 
 
 def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "hub.cli", *argv], env=env)
+    # A worker dies with `up` (even a kill -9 of it), so no orphan keeps consuming.
+    return subprocess.Popen([sys.executable, "-m", "hub.cli", *argv], env=env,
+                            preexec_fn=child_guard())
 
 
 def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
@@ -147,7 +149,7 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
             settings = replace(settings, database_url=db.dsn)
         embedded_kafka = not settings.kafka
         if embedded_kafka:
-            broker = EmbeddedBroker(log_path=settings.home / "tansu.log").start()
+            broker = start_embedded_kafka(settings.home, durable=settings.embedded_durable)
             cleanup.callback(broker.stop)
             settings = replace(settings, kafka=broker.bootstrap)
             say(f"内置 Kafka 代理 / embedded Kafka broker: {broker.bootstrap}")

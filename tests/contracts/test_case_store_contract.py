@@ -210,3 +210,25 @@ async def test_ledger_records_of_a_case_come_in_ledger_order(subject: Subject) -
     async with subject.store.transaction() as tx:
         assert await tx.ledger_records("C-1") == [b"record 0", b"record 2"]
         assert await tx.ledger_records("C-9") == []
+
+
+async def test_the_ledger_cursor_yields_settled_unprocessed_records_once(subject: Subject) -> None:
+    """The catch-up's view of the ledger: from the cursor, records received before the
+    cut-off and not processed, and where to move the cursor; fresher ones wait."""
+    entries = [NewEntry(str(uuid.uuid4()), "zs-aic", f"C-{i}", "case.opened", NOW,
+                        NOW + timedelta(seconds=i), "k", f"record {i}".encode())
+               for i in range(4)]
+    await subject.ledger_append(entries)
+    async with subject.store.transaction() as tx:
+        assert await tx.lock_cursor() == 0
+        await tx.mark_processed([entries[1].event_id])
+        records, after = await tx.unprocessed_since(0, NOW + timedelta(seconds=2.5), 10)
+        assert (records, after) == ([b"record 0", b"record 2"], 3)  # 3 is not settled yet
+        await tx.set_cursor(after)
+    async with subject.store.transaction() as tx:
+        assert await tx.lock_cursor() == 3
+        assert await tx.unprocessed_since(3, NOW, 10) == ([], 3)
+        assert await tx.unprocessed_since(3, NOW + timedelta(minutes=1), 10) == (
+            [b"record 3"], 4)
+        assert await tx.unprocessed_since(0, NOW + timedelta(minutes=1), 2) == (
+            [b"record 0"], 2)

@@ -1,4 +1,11 @@
-"""Fixtures that start real parts: a Tansu broker, PostgreSQL (embedded and TCP), a hub."""
+"""Fixtures that start real parts: a broker, PostgreSQL (embedded and TCP), a hub.
+
+One suite, two engines (issue 10 item 2): a hub runs on the embedded Tansu broker or on the
+three-broker Apache Kafka cluster (tests/conftest.py, started once per session). A module
+whose tests must hold on both overrides the `engine` fixture with `two_engines` and, if it
+uses `hub`, `hub` with `hub_on_engine` (below); its Kafka runs carry the `kafka_cluster` marker (`make test-kafka`) and are skipped, saying
+how to enable them, where Java or Maven is missing.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +24,36 @@ from hub.commands.up import prepare
 from hub.embedded import EmbeddedBroker
 from hub.settings import Settings
 from schemas.signing import SigningKey
+from tests.engines import cluster_hub_process, security, wipe
+from tests.kafka_cluster import KafkaCluster
+from tests.kafka_io import credentials, use_credentials
 from tests.support import HubProcess, agency_keys, embedded_root, make_database, stop_embedded
 
 AGENCIES = ["zs-aic", "zs-psb", "zs-procuratorate", "zs-customs"]
+
+ENGINES = [pytest.param("tansu"), pytest.param("kafka", marks=pytest.mark.kafka_cluster)]
+
+
+@pytest.fixture(scope="module")
+def engine() -> str:
+    """The broker a module's hub runs on: Tansu unless the module asks for both."""
+    return "tansu"
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def two_engines(request: pytest.FixtureRequest) -> str:
+    """Tansu, then the Apache Kafka cluster. A module opts in with
+    `@pytest.fixture(scope="module")` `def engine(two_engines: str) -> str: return two_engines`."""
+    param: str = request.param
+    return param
+
+
+def cluster_for(engine: str, request: pytest.FixtureRequest) -> KafkaCluster | None:
+    """The session's cluster for the Kafka engine (started on first use), else None."""
+    if engine != "kafka":
+        return None
+    cluster: KafkaCluster = request.getfixturevalue("kafka_cluster")
+    return cluster
 
 
 @pytest.fixture(scope="session")
@@ -38,17 +72,34 @@ class Hub:
     def connector(self, agency: str, outbox: Path, key: SigningKey | None = None) -> Connector:
         return Connector(agency, key or self.keys[agency], bootstrap=self.process.bootstrap,
                          outbox_path=outbox,
-                         hub_public_key=self.process.hub_key().public_key)
+                         hub_public_key=self.process.hub_key().public_key,
+                         security=credentials(self.process.bootstrap))
 
 
 def start_hub(backend: str, root: Path, pg_root: Path, port: int | None = None,
-              extra_keys: dict[str, Path] | None = None) -> Hub:
-    broker = (EmbeddedBroker(port=port, log_path=root / "tansu.log") if port
-              else EmbeddedBroker(log_path=root / "tansu.log")).start()
+              extra_keys: dict[str, Path] | None = None,
+              cluster: KafkaCluster | None = None) -> Hub:
+    """A hub on a Tansu broker of its own, or (`cluster`) on the Apache Kafka cluster.
+
+    On the cluster the worker authenticates as its own SCRAM user with the registry's ACLs
+    applied, topics have replication factor 3, and the tests' own clients use the admin
+    user (they read linkage.events and forge records); per-agency refusals are
+    test_kafka_access.py's.
+    """
+    database_url = make_database(backend, pg_root)
+    process: HubProcess
+    if cluster is None:
+        broker = (EmbeddedBroker(port=port, log_path=root / "tansu.log") if port
+                  else EmbeddedBroker(log_path=root / "tansu.log")).start()
+        process = HubProcess(home=root / "home", database_url=database_url, broker=broker)
+    else:
+        asyncio.run(wipe(cluster))
+        process = cluster_hub_process(cluster, root / "home", database_url)
+        use_credentials(cluster.bootstrap, security(cluster.admin_credentials))
     try:
-        process = HubProcess(home=root / "home",
-                             database_url=make_database(backend, pg_root), broker=broker)
         process.home.mkdir(parents=True, exist_ok=True)
+        if cluster is not None:
+            process.cli("kafka", "acls", "apply")
         settings = Settings.from_env(process.env())
         keys_dir = root / "agency-keys"
         keys = agency_keys(keys_dir, AGENCIES)
@@ -58,7 +109,7 @@ def start_hub(backend: str, root: Path, pg_root: Path, port: int | None = None,
         settings.hub_key()
         process.start()
     except BaseException:
-        broker.stop()  # else a failed start leaves the broker running after the session
+        process.broker.stop()  # else a failed start leaves the broker running after the session
         raise
     return Hub(process, keys, keys_dir)
 
@@ -76,14 +127,17 @@ async def _prepare_with_keys(settings: Settings, pems: list[tuple[str, str]]) ->
 
 
 @contextmanager
-def dedicated_hub(backend: str, root: Path, pg_root: Path) -> Iterator[Hub]:
+def dedicated_hub(backend: str, root: Path, pg_root: Path,
+                  cluster: KafkaCluster | None = None) -> Iterator[Hub]:
     """A hub of its own (broker, database, worker) for tests that break or kill things."""
-    running = start_hub(backend, root, pg_root)
+    running = start_hub(backend, root, pg_root, cluster=cluster)
     try:
         yield running
     finally:
         running.process.stop()
         running.process.broker.stop()
+        if cluster is not None:
+            asyncio.run(wipe(cluster))  # the next hub, or test_kafka_cluster, starts clean
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +152,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory, pg_root: Path) -> Iterator[Hub
     test (test_smoke.py), and the outage and `up` tests run on it too.
     """
     with dedicated_hub("tcp", tmp_path_factory.mktemp("hub-tcp"), pg_root) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def hub_on_engine(tmp_path_factory: pytest.TempPathFactory, pg_root: Path, engine: str,
+                  request: pytest.FixtureRequest) -> Iterator[Hub]:
+    """A module's own hub on its `engine`: for modules whose tests run on both engines, which
+    override `hub` with it (`def hub(hub_on_engine: Hub) -> Hub: return hub_on_engine`)."""
+    with dedicated_hub("tcp", tmp_path_factory.mktemp(f"hub-{engine}"), pg_root,
+                       cluster_for(engine, request)) as running:
         yield running
 
 

@@ -20,12 +20,17 @@ from schemas.dsse import ALERT_PAYLOAD_TYPE, Envelope
 from schemas.identity import uscc_check_char
 from schemas.signing import verify_envelope_signature
 from tests.eventually import eventually
+from tests.integration import both_engines
 from tests.integration.conftest import Hub
 from tests.kafka_io import produce, read_topic, wait_for
 from tests.records import Record
 from tests.support import metric_value, scrape_metrics
 
 pytestmark = pytest.mark.integration
+engine = both_engines.engine  # this module runs on both engines
+hub = both_engines.hub  # this module runs on both engines
+
+
 
 ALERTS = "linkage.alerts"
 CONTRACT_FIELDS = {"alert_id", "rule_id", "status", "case_id", "agency", "raised_at", "due_at",

@@ -11,18 +11,23 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from tests.eventually import eventually
-from tests.integration.conftest import Hub, dedicated_hub
+from tests.integration import both_engines
+from tests.integration.conftest import Hub, cluster_for, dedicated_hub
 from tests.kafka_io import open_receipt, produce, wait_for
 from tests.records import valid
 
 pytestmark = pytest.mark.integration
+engine = both_engines.engine  # this module runs on both engines
+
 
 N = 4000
 
 
 @pytest.fixture(scope="module")
-def crash_hub(tmp_path_factory: pytest.TempPathFactory, pg_root: Path) -> Iterator[Hub]:
-    with dedicated_hub("tcp", tmp_path_factory.mktemp("crash"), pg_root) as running:
+def crash_hub(tmp_path_factory: pytest.TempPathFactory, pg_root: Path, engine: str,
+              request: pytest.FixtureRequest) -> Iterator[Hub]:
+    with dedicated_hub("tcp", tmp_path_factory.mktemp(f"crash-{engine}"), pg_root,
+                       cluster_for(engine, request)) as running:
         yield running
 
 

@@ -11,11 +11,16 @@ import pytest
 from connectors.connector import Connector
 from schemas.events import EVENT_TYPES
 from schemas.signing import SigningKey
+from tests.integration import both_engines
 from tests.integration.conftest import Hub
 from tests.kafka_io import end_offsets, open_receipt, produce, read_topic, wait_for
 from tests.records import BAD_RECORDS, sample_data, sender_of, valid
 
 pytestmark = pytest.mark.integration
+engine = both_engines.engine  # this module runs on both engines
+hub = both_engines.hub  # this module runs on both engines
+
+
 
 
 async def test_every_event_type_gets_a_ledger_entry_and_receipt(hub: Hub, tmp_path: Path) -> None:

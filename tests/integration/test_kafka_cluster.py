@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -13,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from tests.eventually import eventually
-from tests.kafka_cluster import KafkaCluster, KafkaUnavailable, ScramCredentials, fetch_kafka
+from tests.kafka_cluster import KafkaCluster, ScramCredentials
 
 pytestmark = pytest.mark.kafka_cluster
 
@@ -23,14 +21,9 @@ EVENTS = "linkage.events"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
-    try:
-        fetch_kafka()
-    except KafkaUnavailable as exc:
-        pytest.skip(f"no Apache Kafka here: {exc}")
-    root: Path = tmp_path_factory.mktemp("kafka-cluster")
-    with KafkaCluster(root) as running:
-        yield running
+def cluster(kafka_cluster: KafkaCluster) -> KafkaCluster:
+    """The session's cluster (tests/conftest.py)."""
+    return kafka_cluster
 
 
 async def create_topics(cluster: KafkaCluster, *names: str) -> None:

@@ -9,10 +9,14 @@ import pytest
 
 from tests import support
 from tests.eventually import eventually
-from tests.integration.conftest import Hub, start_hub
+from tests.integration import both_engines
+from tests.integration.conftest import Hub, cluster_for, start_hub
+from tests.kafka_cluster import KafkaCluster
 from tests.records import sample_data
 
 pytestmark = pytest.mark.integration
+engine = both_engines.engine  # this module runs on both engines
+
 
 
 async def ingress_retries(hub: Hub) -> float:
@@ -25,14 +29,15 @@ async def _retried_more(hub: Hub, before: float) -> bool:
 
 
 async def test_database_outage_is_retried_until_it_ends(
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+        tmp_path_factory: pytest.TempPathFactory, engine: str,
+        request: pytest.FixtureRequest) -> None:
     root = tmp_path_factory.mktemp("db-outage")
     with support.embedded_root("outage-pg") as own_pg:
-        await _outage(root, own_pg)
+        await _outage(root, own_pg, cluster_for(engine, request))
 
 
-async def _outage(root: Path, own_pg: Path) -> None:
-    hub = await asyncio.to_thread(start_hub, "pgserver", root, own_pg)
+async def _outage(root: Path, own_pg: Path, cluster: KafkaCluster | None) -> None:
+    hub = await asyncio.to_thread(start_hub, "pgserver", root, own_pg, cluster=cluster)
     database = support._embedded[own_pg]
     connector = hub.connector("zs-aic", root / "aic.sqlite")
     await connector.start()

@@ -1,0 +1,141 @@
+"""Partitioned scale-out on the real cluster: two hub workers in one group, three partitions.
+
+Mid-stream, one worker is killed (-9), or one broker is stopped. Afterwards the ledger has no
+gap and no duplicate, every record has exactly one outcome, each case's records are in the
+ledger in the order they were sent, and the alerts are those of a fault-free run (the same
+ledger folded and assessed in memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.commands.up import prepare
+from hub.settings import Settings
+from tests.engines import ClusterHubProcess, cluster_hub_processes, security, share_hub_key, wipe
+from tests.eventually import eventually
+from tests.invariants import (
+    assert_alerts_fault_free,
+    assert_cases_hold_the_ledger,
+    assert_ledger_exactly,
+    fetch,
+    ledger_size,
+    penalty_case_steps,
+)
+from tests.kafka_cluster import KafkaCluster
+from tests.kafka_io import produce
+from tests.records import Record, event_dict, signed
+from tests.support import agency_keys, tcp_database
+
+pytestmark = [pytest.mark.integration, pytest.mark.kafka_cluster]
+
+PARTITIONS = 3
+WORKERS = 2
+CASES = 150  # three records each: opened, assessed, penalty (every other one over threshold)
+
+
+def case_records(key: Any, index: int) -> list[Record]:
+    case_id = f"SCALE-{index:04d}"
+    return [signed(key, "zs-aic", event_dict("zs-aic", t, case_id, data=d))
+            for t, d in penalty_case_steps(index)]
+
+
+class Run:
+    """One hub (two workers) on a wiped cluster with its own database."""
+
+    def __init__(self, cluster: KafkaCluster, root: Path) -> None:
+        asyncio.run(wipe(cluster))
+        self.cluster = cluster
+        self.dsn = tcp_database()
+        self.workers: list[ClusterHubProcess] = cluster_hub_processes(
+            cluster, root, self.dsn, partitions=PARTITIONS, count=WORKERS)
+        first = self.workers[0]
+        first.cli("kafka", "acls", "apply")
+        settings = Settings.from_env(first.env())
+        asyncio.run(prepare(settings))
+        settings.hub_key()
+        share_hub_key(self.workers)
+        self.key = agency_keys(root / "keys", ["zs-aic"])["zs-aic"]
+        first.cli("agency", "add-key", "zs-aic", str(root / "keys" / "zs-aic.pub.pem"))
+        self.records = [r for i in range(CASES) for r in case_records(self.key, i)]
+        for worker in self.workers:
+            worker.start()
+
+    def logs(self) -> str:
+        return "\n".join(w.log_text() for w in self.workers)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    async def send_all(self) -> None:
+        await produce(self.cluster.bootstrap, self.records,
+                      security(self.cluster.admin_credentials))
+
+    async def check(self) -> None:
+        """Every record: one ledger entry, one outcome; per-case order; alerts as fault-free."""
+        total = len(self.records)
+
+        async def complete() -> bool:
+            done = await fetch(self.dsn, "SELECT count(*) AS n FROM ingress_outcomes")
+            return int(done[0]["n"]) >= total and await ledger_size(self.dsn) >= total
+
+        await eventually(complete, 240, interval=0.2, describe=self.logs)
+        ledger = await assert_ledger_exactly(self.dsn, [str(r.event_id) for r in self.records])
+        outcomes = await fetch(self.dsn, "SELECT event_id::text AS id, status, kpartition "
+                                         "FROM ingress_outcomes")
+        assert len(outcomes) == total and {o["status"] for o in outcomes} == {"accepted"}
+        assert {o["kpartition"] for o in outcomes} == set(range(PARTITIONS)), "keyed by case"
+        sent_order: dict[str, list[str]] = {}
+        for record in self.records:
+            sent_order.setdefault(record.key.decode(), []).append(str(record.event_id))
+        ledger_order: dict[str, list[str]] = {}
+        for row in ledger:
+            ledger_order.setdefault(row["case_id"], []).append(row["id"])
+        assert ledger_order == sent_order, "a case's records were ledgered out of order"
+
+        await eventually(lambda: assert_cases_hold_the_ledger(self.dsn), 120, interval=0.2,
+                         describe=self.logs)
+        await assert_alerts_fault_free(self.dsn, logs=self.logs)
+
+
+@pytest.fixture
+def run(kafka_cluster: KafkaCluster, tmp_path: Path) -> Iterator[Run]:
+    running = Run(kafka_cluster, tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+        asyncio.run(wipe(kafka_cluster))
+
+
+async def test_one_worker_killed_mid_stream(run: Run) -> None:
+    sending = asyncio.create_task(run.send_all())  # the fault lands while records still flow
+    await eventually(lambda: _above(run.dsn, len(run.records) // 4), 120, interval=0.05,
+                     describe=run.logs)
+    run.workers[1].kill()
+    assert await ledger_size(run.dsn) < len(run.records), "the kill came too late"
+    await sending
+    await run.check()
+
+
+async def test_one_broker_stopped_mid_stream(run: Run) -> None:
+    sending = asyncio.create_task(run.send_all())
+    await eventually(lambda: _above(run.dsn, len(run.records) // 4), 120, interval=0.05,
+                     describe=run.logs)
+    await asyncio.to_thread(run.cluster.stop_broker, 2)
+    try:
+        assert await ledger_size(run.dsn) < len(run.records), "the stop came too late"
+        await sending
+        await run.check()
+    finally:
+        await asyncio.to_thread(run.cluster.start_broker, 2)
+
+
+async def _above(dsn: str, size: int) -> bool:
+    return await ledger_size(dsn) > size
