@@ -9,6 +9,7 @@ under a paced load; beside them the raw Ed25519 verify rate of this machine and 
 
     python bench/ingress.py                                  # all four, defaults below
     python bench/ingress.py --engines tansu --workers 1 -n 20000
+    python bench/ingress.py --engines tansu --http 1000      # + HTTP ingress (bench/http_ingress.py)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg
 
+from bench import http_ingress
 from connectors.connector import Connector
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from hub.commands.up import prepare
@@ -41,6 +43,8 @@ from tests.records import sample_data
 from tests.support import HubProcess, make_database, stop_embedded
 
 PARTITIONS = 2
+HTTP_MODE = {"events": 0, "concurrency": 32}
+"""Set by --http / --http-concurrency; 0 events = no HTTP run (Tansu deployments only)."""
 
 
 def verify_rate(seconds: float = 2.0) -> float:
@@ -150,6 +154,9 @@ async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced
             sent_at.update({e: now for e in ids})
             await asyncio.sleep(max(0.0, started + (i + chunk) / rate - time.time()))
         await connector.wait_for_all(timeout=900)
+        if HTTP_MODE["events"] and engine == "tansu":  # the same hub, after the Kafka phases
+            http_ingress.report(await http_ingress.http_bench(
+                first.env(), root, key, HTTP_MODE["events"], HTTP_MODE["concurrency"]))
     finally:
         await connector.stop()
     db = sqlite3.connect(outbox)
@@ -207,7 +214,11 @@ def main() -> None:
     parser.add_argument("--engines", default="tansu,kafka")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--backend", choices=["tcp", "pgserver"], default="tcp")
+    parser.add_argument("--http", type=int, default=0, metavar="N",
+                        help="then POST N events over HTTP ingress (contract section 8)")
+    parser.add_argument("--http-concurrency", type=int, default=32)
     args = parser.parse_args()
+    HTTP_MODE.update(events=args.http, concurrency=args.http_concurrency)
     print(f"date                  : {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     verify = verify_rate()
     engines = args.engines.split(",")

@@ -52,8 +52,10 @@ def plan_import(data: bytes, agency_id: str, classifier: OffenceClassifier | Non
 
 
 async def send_planned(connector: Connector, plan: PlannedImport, wait: float,
-                       out: TextIO | None = None) -> dict[str, int]:
-    """Store every event in the outbox (progress bar), then wait for the hub's receipts."""
+                       out: TextIO | None = None,
+                       progress: Callable[[str, int], object] | None = None) -> dict[str, int]:
+    """Store every event in the outbox (progress bar), then wait for the hub's receipts.
+    `progress(stage, done)` ("signed" or "receipted", events so far) serves the workbench."""
     chunk = 500
     with tqdm(total=len(plan.events), desc="签名入箱 / signing", unit="event", file=out) as bar:
         for start in range(0, len(plan.events), chunk):
@@ -61,6 +63,8 @@ async def send_planned(connector: Connector, plan: PlannedImport, wait: float,
             connector.enqueue_many([(e.type_name, e.case_id, e.data, e.event_id, e.time)
                                     for e in part])
             bar.update(len(part))
+            if progress:
+                progress("signed", start + len(part))
     ids = [e.event_id for e in plan.events]
     with tqdm(total=len(ids), desc="等待回执 / receipts", unit="event", file=out) as bar:
         done = 0
@@ -68,6 +72,8 @@ async def send_planned(connector: Connector, plan: PlannedImport, wait: float,
             await connector.wait_for_receipt(event_id, timeout=wait)
             done += 1
             bar.update(1)
+            if progress:
+                progress("receipted", done)
     counts: dict[str, int] = {}
     for event_id in ids:
         entry = connector.outbox.get(event_id)

@@ -31,10 +31,11 @@ class Capability(StrEnum):
     READ_LEDGER = "read_ledger"  # ledger browser, checkpoints, proofs
     READ_ACCESS_LOG = "read_access_log"
     MANAGE_USERS = "manage_users"  # users and agencies
+    WORK_CASES = "work_cases"  # record its agency's case events from the workbench's forms
 
 
 CAPABILITIES: dict[Role, frozenset[Capability]] = {
-    Role.OFFICER: frozenset({Capability.READ_CASES}),
+    Role.OFFICER: frozenset({Capability.READ_CASES, Capability.WORK_CASES}),
     Role.SUPERVISOR: frozenset({Capability.READ_CASES, Capability.ISSUE_SUPERVISION,
                                 Capability.READ_LEDGER}),
     Role.AUDITOR: frozenset({Capability.READ_CASES, Capability.READ_LEDGER,

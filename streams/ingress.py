@@ -57,7 +57,7 @@ from streams.verification import (
 )
 
 __all__ = ["IngressProcessor", "IngressRecord", "Outcome", "Parked", "quarantine_headers",
-           "receipt_envelope"]
+           "receipt_envelope", "stored_receipt"]
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +99,7 @@ class Outcome:
         return topic_agency(self.record.topic) or "unknown"
 
     def receipt(self) -> Receipt:
-        return Receipt(
-            event_id=self.event_id,
-            status=self.status,
-            reason=self.reason,
-            detail=self.detail,
-            ledger_index=self.ledger_index,
-            leaf_hash=base64.b64encode(self.leaf_hash).decode() if self.leaf_hash else None,
-            received_at=self.received_at,
-            record_sha256=self.record.record_hash.hex(),
-        )
+        return stored_receipt(self.stored())
 
     def stored(self) -> StoredOutcome:
         return StoredOutcome(
@@ -134,6 +125,21 @@ class Crashed:
 
 Verdict = VerifiedEvent | Rejected | Crashed
 Settled = Outcome | Parked
+
+
+def stored_receipt(stored: StoredOutcome) -> Receipt:
+    """The receipt of a stored outcome: the one definition, so that a receipt rebuilt from
+    the store (HTTP ingress, GET /api/v1/receipts) signs to the very bytes sent on Kafka."""
+    return Receipt(
+        event_id=stored.event_id,
+        status=stored.status,
+        reason=stored.reason,
+        detail=stored.detail,
+        ledger_index=stored.ledger_index,
+        leaf_hash=base64.b64encode(stored.leaf_hash).decode() if stored.leaf_hash else None,
+        received_at=stored.received_at,
+        record_sha256=stored.key[3].hex(),
+    )
 
 
 def receipt_envelope(hub_key: SigningKey, receipt: Receipt) -> bytes:

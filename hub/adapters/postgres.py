@@ -35,6 +35,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/accounts.sql", "accounts.sql"),
     ("hub.sql/statistics.sql", "statistics.sql"),
     ("hub.sql/rules_cursor.sql", "rules_cursor.sql"),
+    ("hub.sql/casework.sql", "casework.sql"),
 )
 
 T = TypeVar("T")

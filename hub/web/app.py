@@ -23,13 +23,17 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from hub.adapters.accounts_store import PostgresAccounts
+from hub.adapters.casework_store import PostgresCasework
+from hub.adapters.http_ingress import IngressProducer, PostgresReceipts
 from hub.adapters.postgres import StoreUnavailable, create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry, RegistryError
 from hub.adapters.stats_store import PostgresStatistics
 from hub.adapters.workbench_store import PostgresWorkbench
 from hub.settings import Settings
-from hub.web import api, pages, public, statistics
+from hub.web import api, casework, imports, ingress, pages, public, statistics
 from hub.web.auth import ApiProblem, LoginRequired, PageForbidden
+from hub.web.documents import MAX_DOCUMENT_BYTES, FolderStore
+from hub.web.ingress import HttpIngress
 from hub.web.state import WebConfig, Workbench
 from hub.web.supervision import KeyVault, SupervisionDesk, master_secret
 from hub.wiring import open_ledger
@@ -80,10 +84,11 @@ async def unstorable(request: Request) -> bool:
     if "\x00" in request.url.path or "%00" in request.url.query \
             or _bad_text(dict(request.query_params)):
         return True
-    if request.method in ("POST", "PUT", "PATCH"):
+    if request.method in ("POST", "PUT", "PATCH") and request.headers.get(
+            "content-type", "").startswith("application/x-www-form-urlencoded"):
+        # Only form bodies are read here: HTTP ingress reads its own body with a size cap.
         body = await request.body()
-        if request.headers.get("content-type", "").startswith(
-                "application/x-www-form-urlencoded") and (b"\x00" in body or b"%00" in body):
+        if b"\x00" in body or b"%00" in body:
             return True
         # JSON bodies are checked by their models (patterns), so that schema-valid data
         # is never refused here; the one free-text body field, a password, is only hashed.
@@ -117,6 +122,13 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
                        accounts=PostgresAccounts(pool), store=PostgresWorkbench(pool),
                        ledger=open_ledger(pool, settings), rules=startup_rules(), desk=desk)
         app.state.workbench = wb
+        producer = IngressProducer(settings.kafka) if settings.kafka else None
+        app.state.documents = FolderStore(Path(os.environ.get(
+            "LINKAGE_DOCUMENTS", settings.home / "documents")), int(os.environ.get(
+                "LINKAGE_DOCUMENT_MAX_BYTES", str(MAX_DOCUMENT_BYTES))))
+        app.state.casework = PostgresCasework(pool)
+        app.state.ingress = HttpIngress.from_env(producer, PostgresReceipts(pool),
+                                                 settings.hub_key())
         app.state.statistics = stats = PostgresStatistics(pool, wb.rules)
         refresher = asyncio.create_task(_scope_refresher(wb, stats), name="scope-refresher")
         try:
@@ -126,6 +138,8 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
             await desk.stop()
+            if producer is not None:
+                await producer.stop()
             await owner.close()
             await pool.close()
 
@@ -139,6 +153,9 @@ def create_app(settings: Settings, config: WebConfig | None = None) -> FastAPI:
     )
     app.include_router(public.router)
     app.include_router(api.router)
+    app.include_router(ingress.router)
+    app.include_router(imports.router)
+    app.include_router(casework.router)
     app.include_router(statistics.api)
     app.include_router(pages.router)
     app.include_router(statistics.pages)

@@ -157,7 +157,9 @@ def started(web_root: Path) -> Iterator[Stack]:
                    LINKAGE_LOCKOUT_THRESHOLD=str(LOCKOUT),
                    LINKAGE_WORKER_METRICS_URL=f"http://127.0.0.1:{hub.process.http_port}/metrics",
                    LINKAGE_MASTER_SECRET="test-master-secret",
-                   LINKAGE_WITNESSES=WITNESS.vkey())
+                   LINKAGE_WITNESSES=WITNESS.vkey(),
+                   LINKAGE_INGRESS_RATE="20", LINKAGE_INGRESS_BURST="30",
+                   LINKAGE_DOCUMENT_MAX_BYTES=str(1024 * 1024))
         log = open(hub.process.home / "web.log", "ab")
         web = subprocess.Popen([sys.executable, "-m", "hub.cli", "web"], env=env,
                                stdout=log, stderr=log)
