@@ -1,4 +1,5 @@
-"""Statistics benchmark: the statistics page's queries, the monthly bulletin (PDF + XLSX)
+"""Statistics benchmark (named so it does not shadow the standard `statistics` module the other
+benchmarks import when run from bench/): the statistics page's queries, the monthly bulletin (PDF + XLSX)
 and the 双公示 export over 1,000,000 cases on the local PostgreSQL.
 
 What is measured, honestly:
@@ -16,7 +17,7 @@ What is measured, honestly:
 3. the refresh: `--fold` real cases folded from events, written to `cases`, re-derived by
    `refresh()` (the per-case cost of keeping the tables as events arrive).
 
-    python bench/statistics.py [--cases 1000000] [--repeat 5] [--fold 2000] [--no-pdf]
+    python bench/stats_queries.py [--cases 1000000] [--repeat 5] [--fold 2000] [--no-pdf]
 
 (The file is named after what it measures, so it shadows the standard `statistics` module
 for itself: it does not import it.)
