@@ -2,7 +2,10 @@
 
 Prints events/s end to end, p50/p99 latency from the connector's send to the ledger
 commit (the hub's `received_at`, stamped in the committing transaction) and to the
-receipt back at the connector, and the raw Ed25519 verify rate of this machine.
+receipt back at the connector, the raw Ed25519 verify rate of this machine, and the
+primary figure on a shared machine: CPU µs per event of each process (bench/cpu.py)
+beside the crypto floor (one agency-signature verify + one receipt signature) measured
+in the same run.
 
     python bench/ingress.py [-n 20000]            # throughput: everything offered at once
     python bench/ingress.py -n 5000 --rate 300    # latency under a paced load
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -23,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg
 
+from bench.cpu import CpuMeter, crypto_floor, descendants
 from connectors.connector import Connector
 from hub.adapters.postgres import create_pool
 from hub.adapters.registry_store import PostgresRegistry
@@ -68,6 +73,13 @@ async def run(n: int, backend: str, root: Path, database_url: str, rate: float) 
     try:
         warm = connector.enqueue("case.opened", "WARM", sample_data("case.opened"))
         await connector.wait_for_receipt(warm, timeout=120)
+        meter = CpuMeter()
+        assert hub.process is not None and broker.process is not None
+        meter.add("hub worker", descendants(hub.process.pid))
+        meter.add("broker (Tansu)", descendants(broker.process.pid))
+        meter.add("PostgreSQL backends", await database_backends(hub.database_url))
+        meter.add("connector (this bench)", [os.getpid()])
+        meter.start()
         data = sample_data("case.assessed")
         sent_at: dict[str, float] = {}
         started = time.time()
@@ -85,6 +97,8 @@ async def run(n: int, backend: str, root: Path, database_url: str, rate: float) 
                 await asyncio.sleep(0)
         await connector.wait_for_all(timeout=900)
         elapsed = time.time() - started
+        meter.add("PostgreSQL backends", await database_backends(hub.database_url))
+        meter.stop()
         import sqlite3
 
         db = sqlite3.connect(root / "o.sqlite")
@@ -106,10 +120,28 @@ async def run(n: int, backend: str, root: Path, database_url: str, rate: float) 
         else:
             print("  (all events enqueued at once: latency includes queueing behind the backlog)")
         print(f"send → receipt           : p50 {pct(to_receipt, 50):,.0f} ms, p99 {pct(to_receipt, 99):,.0f} ms")
+        verify_us, sign_us = crypto_floor()
+        print(f"crypto floor             : {verify_us + sign_us:,.0f} µs CPU/event (verify "
+              f"{verify_us:,.0f} + receipt signature {sign_us:,.0f}), measured now")
+        print("CPU per accepted event   :")
+        for line in meter.report(len(rows), verify_us + sign_us,
+                                 ["hub worker", "PostgreSQL backends"]):
+            print(line)
     finally:
         await connector.stop()
         hub.stop()
         broker.stop()
+
+
+async def database_backends(database_url: str) -> list[int]:
+    """The PostgreSQL server processes serving the benchmark's database (not this query's)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                " AND pid <> pg_backend_pid()")
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
 
 
 def main() -> None:
