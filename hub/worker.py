@@ -26,6 +26,7 @@ from prometheus_client import Counter
 from audit.checkpointer import LedgerProofs
 from audit.errors import LedgerError
 from hub.adapters.case_store import PostgresCaseStore
+from hub.adapters.faust_app import LinkageApp
 from hub.adapters.ingress_store import PostgresIngressStore
 from hub.adapters.kafka_publisher import BrokerUnavailable, KafkaPublisher
 from hub.adapters.postgres import StoreError, StoreUnavailable, create_pool, translated_errors
@@ -83,7 +84,8 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
 
 def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
     """A faust app with the ingress agent over `linkage.ingress.<agency>` for each agency."""
-    app = faust.App("linkage-hub", **faust_settings(settings))
+    app = LinkageApp("linkage-hub", fetch_wait_ms=settings.fetch_wait_ms,
+                     **faust_settings(settings))
     state: dict[str, Any] = {}
     ingress = app.topic(*[topics.ingress_topic(a) for a in agency_ids],
                         key_type=bytes, value_type=bytes,
