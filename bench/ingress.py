@@ -58,7 +58,8 @@ def pct(values: list[float], q: float) -> float:
 
 async def run(n: int, backend: str, root: Path, database_url: str, rate: float) -> None:
     broker = EmbeddedBroker(log_path=root / "tansu.log").start()
-    hub = HubProcess(home=root / "home", database_url=database_url, broker=broker)
+    hub = HubProcess(home=root / "home", database_url=database_url, broker=broker,
+                     separate_rules=True)  # as `up` runs them
     hub.home.mkdir(parents=True)
     settings = Settings.from_env(hub.env())
     await prepare(settings)
@@ -75,7 +76,9 @@ async def run(n: int, backend: str, root: Path, database_url: str, rate: float) 
         await connector.wait_for_receipt(warm, timeout=120)
         meter = CpuMeter()
         assert hub.process is not None and broker.process is not None
-        meter.add("hub worker", descendants(hub.process.pid))
+        meter.add("hub ingress worker", descendants(hub.process.pid))
+        if hub.rules_process is not None:
+            meter.add("hub rules worker", descendants(hub.rules_process.pid))
         meter.add("broker (Tansu)", descendants(broker.process.pid))
         meter.add("PostgreSQL backends", await database_backends(hub.database_url))
         meter.add("connector (this bench)", [os.getpid()])
@@ -111,7 +114,8 @@ async def run(n: int, backend: str, root: Path, database_url: str, rate: float) 
         await conn.close()
         commit = [(r["received_at"].timestamp() - sent_at[r["event_id"]]) * 1000 for r in rows]
         to_receipt = [(receipt_at[e] - sent_at[e]) * 1000 for e in sent_at]
-        print(f"backend                  : {backend} PostgreSQL, Tansu broker, 1 worker, 2 cores")
+        print(f"backend                  : {backend} PostgreSQL, Tansu broker, ingress and rules "
+              f"workers (as `up`), 2 cores")
         print(f"events                   : {n} (accepted {len(rows)})")
         print(f"throughput               : {n / elapsed:,.0f} events/s end to end")
         print(f"send → ledger commit     : p50 {pct(commit, 50):,.0f} ms, p99 {pct(commit, 99):,.0f} ms")
@@ -125,7 +129,8 @@ async def run(n: int, backend: str, root: Path, database_url: str, rate: float) 
               f"{verify_us:,.0f} + receipt signature {sign_us:,.0f}), measured now")
         print("CPU per accepted event   :")
         for line in meter.report(len(rows), verify_us + sign_us,
-                                 ["hub worker", "PostgreSQL backends"]):
+                                 ["hub ingress worker", "hub rules worker",
+                                  "PostgreSQL backends"]):
             print(line)
     finally:
         await connector.stop()

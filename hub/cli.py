@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="演示时间加速倍数 / demo time acceleration (default 1440: a day per minute)")
     p = _add(sub, "worker", "运行枢纽工作进程 / run the hub worker (used by `up`)", up.run_worker)
     p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    p.add_argument("--role", default="all", choices=["all", "ingress", "rules"],
+                   help="接入、规则(各自进程与消费组,`up` 即如此运行)或全部 / ingress, rules "
+                        "(own process and consumer group, as `up` runs them) or all")
 
     p = _add(sub, "demo", "运行模拟机关 / run the simulated agencies (used by `up --demo`)",
              demo_cmds.demo)

@@ -37,6 +37,9 @@ class Settings:
     fast_rebalance: bool
     checkpoint_interval: float
     checkpoint_every: int
+    rules_http_port: int = 8471
+    """The rules process's /healthz and /metrics (LINKAGE_RULES_HTTP_PORT, default
+    LINKAGE_HTTP_PORT + 1)."""
     fetch_wait_ms: int = 500
     """How long the broker may hold the hub's consumer fetches (LINKAGE_FETCH_WAIT_MS).
     Apache Kafka's long poll answers as soon as data arrives, so there the wait costs no
@@ -61,6 +64,8 @@ class Settings:
             fast_rebalance=env.get("LINKAGE_FAST_REBALANCE", "0") == "1",
             checkpoint_interval=float(env.get("LINKAGE_CHECKPOINT_INTERVAL", "5")),
             checkpoint_every=int(env.get("LINKAGE_CHECKPOINT_EVERY", "1000")),
+            rules_http_port=int(env.get("LINKAGE_RULES_HTTP_PORT")
+                                or int(env.get("LINKAGE_HTTP_PORT", "8470")) + 1),
             fetch_wait_ms=int(env.get("LINKAGE_FETCH_WAIT_MS") or (
                 50 if env.get("LINKAGE_FAST_REBALANCE", "0") == "1" else 500)),
             witnesses=tuple(env.get("LINKAGE_WITNESSES", "").replace(",", " ").split()),

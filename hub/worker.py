@@ -9,6 +9,11 @@ it never kills the worker and is never acknowledged early.
 The rules agent reads `linkage.events` the same way (streams/rules_runner.py): case state and
 alert changes are committed, the alert outbox is published, then the batch is acknowledged.
 A 1 s timer sweeps cases whose deadline has passed and publishes what the outbox still holds.
+
+Roles: `up` runs the ingress role and the rules role as two processes, the rules one in its own
+consumer group (`linkage-hub-rules`) with /healthz and /metrics on LINKAGE_RULES_HTTP_PORT, so
+the rules' CPU (which grows with case size) never delays a receipt; `worker` alone (role
+`all`, the tests' hub) runs both agents in one process as before.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 import faust
@@ -45,6 +50,9 @@ T = TypeVar("T")
 BATCH_MAX = 500
 BATCH_WITHIN = 0.02
 
+Role = Literal["all", "ingress", "rules"]
+ROLES: tuple[Role, ...] = ("all", "ingress", "rules")
+
 
 def once(build: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
     """An async getter that builds its value on first use (inside the worker's loop), once."""
@@ -60,7 +68,7 @@ def once(build: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
     return get
 
 
-def faust_settings(settings: Settings) -> dict[str, Any]:
+def faust_settings(settings: Settings, http_port: int | None = None) -> dict[str, Any]:
     fast = dict(broker_rebalance_timeout=3, broker_session_timeout=6,
                 broker_heartbeat_interval=1) if settings.fast_rebalance else {}
     return dict(
@@ -74,7 +82,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         producer_max_request_size=topics.MAX_MESSAGE_BYTES + 64 * 1024,
         consumer_max_fetch_size=topics.MAX_MESSAGE_BYTES + 64 * 1024,
         web_enabled=True,
-        web_port=settings.http_port,
+        web_port=settings.http_port if http_port is None else http_port,
         web_bind="127.0.0.1",
         broker_commit_every=BATCH_MAX,
         broker_commit_interval=0.5,
@@ -82,14 +90,14 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     )
 
 
-def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
-    """A faust app with the ingress agent over `linkage.ingress.<agency>` for each agency."""
-    app = LinkageApp("linkage-hub", fetch_wait_ms=settings.fetch_wait_ms,
-                     **faust_settings(settings))
+def build_app(settings: Settings, agency_ids: Sequence[str], role: Role = "all") -> faust.App:
+    """The faust app of one role: ingress (the agent over `linkage.ingress.<agency>` for each
+    agency, the checkpointer and the HTTP service), rules, or both."""
+    rules_only = role == "rules"
+    app = LinkageApp("linkage-hub-rules" if rules_only else "linkage-hub",
+                     fetch_wait_ms=settings.fetch_wait_ms,
+                     **faust_settings(settings, settings.rules_http_port if rules_only else None))
     state: dict[str, Any] = {}
-    ingress = app.topic(*[topics.ingress_topic(a) for a in agency_ids],
-                        key_type=bytes, value_type=bytes,
-                        key_serializer="raw", value_serializer="raw")
 
     async def open_pool() -> asyncpg.Pool:
         pool = await create_pool(settings.require_database(), max_size=8)
@@ -97,6 +105,17 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
         return pool
 
     shared_pool = once(open_pool)
+    publisher = KafkaPublisher.over_faust(app)
+    if role in ("all", "rules"):
+        _rules_agents(app, settings, shared_pool, publisher)
+    if rules_only:
+        from hub.http import register_views
+
+        register_views(app, state)  # /healthz and this process's /metrics
+        return app
+    ingress = app.topic(*[topics.ingress_topic(a) for a in agency_ids],
+                        key_type=bytes, value_type=bytes,
+                        key_serializer="raw", value_serializer="raw")
 
     async def open_processor() -> IngressProcessor:
         pool = await shared_pool()
@@ -104,8 +123,6 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
                                 PostgresRegistry(pool).snapshot)
 
     processor = once(open_processor)
-
-    publisher = KafkaPublisher.over_faust(app)
 
     @app.agent(ingress)
     async def ingress_agent(stream: Any) -> None:
@@ -120,7 +137,35 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
             for e in events:
                 await stream.ack(e)
 
-    # The rules layer (streams/rules_runner.py): accepted events -> case state -> alerts.
+    async def open_signed_ledger() -> LedgerProofs:
+        return open_ledger(await shared_pool(), settings, publisher)
+
+    ledger = once(open_signed_ledger)
+
+    async def checkpoint_timer() -> None:
+        """Issue a checkpoint when due (audit/checkpointer.py); never kills the worker."""
+        try:
+            async with translated_errors():
+                await (await ledger()).checkpointer.tick()
+        except (TimeoutError, StoreUnavailable, StoreError, BrokerUnavailable, OSError) as exc:
+            log.warning("检查点暂未签发 / checkpoint not issued yet: %s", exc)
+        except LedgerError as exc:
+            log.error("拒绝签发检查点 / refusing to issue a checkpoint: %s", exc.diagnostics())
+        except Exception:  # a bug or a broker error: log, retry at the next tick
+            log.exception("checkpoint tick failed")
+
+    app.timer(min(settings.checkpoint_interval, 1.0))(checkpoint_timer)
+
+    from hub.http import register_views
+
+    register_views(app, state, ledger)
+    return app
+
+
+def _rules_agents(app: faust.App, settings: Settings,
+                  shared_pool: Callable[[], Awaitable[asyncpg.Pool]],
+                  publisher: KafkaPublisher) -> None:
+    """The rules layer (streams/rules_runner.py): accepted events -> case state -> alerts."""
     rules = startup_rules()  # a bad rule file stops the start-up here
     accepted = app.topic(topics.EVENTS, key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw")
@@ -152,30 +197,6 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
             log.exception("rules tick failed")
 
     app.timer(1.0)(rules_timer)
-
-    async def open_signed_ledger() -> LedgerProofs:
-        return open_ledger(await shared_pool(), settings, publisher)
-
-    ledger = once(open_signed_ledger)
-
-    async def checkpoint_timer() -> None:
-        """Issue a checkpoint when due (audit/checkpointer.py); never kills the worker."""
-        try:
-            async with translated_errors():
-                await (await ledger()).checkpointer.tick()
-        except (TimeoutError, StoreUnavailable, StoreError, BrokerUnavailable, OSError) as exc:
-            log.warning("检查点暂未签发 / checkpoint not issued yet: %s", exc)
-        except LedgerError as exc:
-            log.error("拒绝签发检查点 / refusing to issue a checkpoint: %s", exc.diagnostics())
-        except Exception:  # a bug or a broker error: log, retry at the next tick
-            log.exception("checkpoint tick failed")
-
-    app.timer(min(settings.checkpoint_interval, 1.0))(checkpoint_timer)
-
-    from hub.http import register_views
-
-    register_views(app, state, ledger)
-    return app
 
 
 async def process_until_done(
@@ -211,9 +232,9 @@ async def until_done(
         delay = min(delay * 2, 10.0)
 
 
-def run(settings: Settings, agency_ids: Sequence[str], loglevel: str) -> None:
-    """Run the faust worker for these agencies in this process until SIGINT/SIGTERM."""
-    worker = faust.Worker(build_app(settings, agency_ids), loglevel=loglevel, quiet=True)
+def run(settings: Settings, agency_ids: Sequence[str], loglevel: str, role: Role = "all") -> None:
+    """Run the faust worker of this role in this process until SIGINT/SIGTERM."""
+    worker = faust.Worker(build_app(settings, agency_ids, role), loglevel=loglevel, quiet=True)
     # No terminal spinner: the worker runs under `up` (or a service manager), whose output
     # it would garble, and faust's spinner writes to stdout at exit, which raises (and
     # prints a traceback) when that stdout is a pipe whose reader is gone (`up | tee`).

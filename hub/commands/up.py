@@ -69,7 +69,7 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> None:
     """Run the faust worker in this process until SIGINT/SIGTERM."""
     from hub.worker import run  # the faust app is loaded only by the worker process
 
-    run(settings, asyncio.run(prepare(settings)), args.loglevel)
+    run(settings, asyncio.run(prepare(settings)), args.loglevel, args.role)
 
 
 class RestartWindow:
@@ -160,7 +160,10 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
                    LINKAGE_HOME=str(settings.home),
                    LINKAGE_FAST_REBALANCE="1" if embedded_kafka else
                    os.environ.get("LINKAGE_FAST_REBALANCE", "0"))
-        children.append(_spawn(["worker"], env))
+        # Two worker processes (hub/worker.py): ingress, and the rules in their own consumer
+        # group, so the rules' CPU never delays a receipt.
+        roles = {0: ["worker", "--role", "ingress"], 1: ["worker", "--role", "rules"]}
+        children.extend(_spawn(argv, env) for argv in roles.values())
         say(f"枢纽已启动 / hub running: {len(agencies)} agencies, "
             f"http://127.0.0.1:{settings.http_port}/metrics  (Ctrl-C 停止 / to stop)")
         if args.demo:
@@ -168,8 +171,11 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
             children.append(_spawn(demo_args, env))
         restarts = RestartWindow()
         while not stopping:
-            worker = children[0]
-            if reload_worker or worker.poll() is not None:
+            for slot, argv in roles.items():
+                worker = children[slot]
+                reloading = reload_worker and slot == 0  # only ingress subscribes per agency
+                if not reloading and worker.poll() is None:
+                    continue
                 if worker.poll() is None:
                     say("重启工作进程以订阅新机关 / restarting the worker to subscribe new "
                         "agencies")
@@ -184,6 +190,7 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
                             f"the worker exited more than {restarts.limit} times within "
                             f"{restarts.window:.0f} s")
                     time.sleep(restarts.backoff)
-                reload_worker = False
-                children[0] = _spawn(["worker"], env)  # it creates any missing topics first
+                if slot == 0:
+                    reload_worker = False
+                children[slot] = _spawn(argv, env)  # it creates any missing topics first
             time.sleep(0.2)
