@@ -1,10 +1,11 @@
-"""The hub's faust-streaming worker: the ingress agent, the checkpointer and the HTTP service.
+"""The hub's faust-streaming worker: ingress, the checkpointer, the HTTP service, the rules.
 
-The ingress agent reads every registered agency's ingress topic with manual acks
-(`noack_take`): a batch is acknowledged only after its outcomes are committed in
-PostgreSQL and every publish was acknowledged by the broker, so faust commits offsets
-only of records whose effects are durable. A failing batch is retried with back-off;
-it never kills the worker and is never acknowledged early.
+Ingress reads every registered agency's ingress topic in batches (a BatchConsumer service of
+the faust app, hub/adapters/batch_consumer.py: faust's per-record stream machinery cost as
+much CPU as the signature check): offsets are committed only after the batch's outcomes are
+committed in PostgreSQL and every publish was acknowledged by the broker, so only records
+whose effects are durable are ever committed. A failing batch is retried with back-off; it
+never kills the worker and is never committed early.
 
 The rules agent reads `linkage.events` the same way (streams/rules_runner.py): case state and
 alert changes are committed, the alert outbox is published, then the batch is acknowledged.
@@ -26,10 +27,12 @@ from typing import Any, Literal, TypeVar
 
 import asyncpg
 import faust
+from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
 from audit.checkpointer import LedgerProofs
 from audit.errors import LedgerError
+from hub.adapters.batch_consumer import attach_batch_consumer
 from hub.adapters.case_store import PostgresCaseStore
 from hub.adapters.faust_app import LinkageApp
 from hub.adapters.ingress_store import PostgresIngressStore
@@ -90,12 +93,32 @@ def faust_settings(settings: Settings, http_port: int | None = None) -> dict[str
     )
 
 
+def ingress_consumer_config(settings: Settings) -> dict[str, Any]:
+    """aiokafka settings of the ingress BatchConsumer, matching what faust gave its consumer."""
+    fast = dict(session_timeout_ms=6000, heartbeat_interval_ms=1000,
+                rebalance_timeout_ms=3000) if settings.fast_rebalance else {}
+    return dict(
+        bootstrap_servers=settings.require_kafka(),
+        group_id="linkage-hub",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.fetch_wait_ms,  # see Settings.fetch_wait_ms for why
+        max_partition_fetch_bytes=topics.MAX_MESSAGE_BYTES + 64 * 1024,
+        # A batch is retried until the database is back (process_until_done); faust's
+        # default poll interval (1,000 s) keeps such a wait from costing the assignment.
+        max_poll_interval_ms=1_000_000,
+        **fast,
+    )
+
+
 def build_app(settings: Settings, agency_ids: Sequence[str], role: Role = "all") -> faust.App:
     """The faust app of one role: ingress (the agent over `linkage.ingress.<agency>` for each
     agency, the checkpointer and the HTTP service), rules, or both."""
     rules_only = role == "rules"
-    app = LinkageApp("linkage-hub-rules" if rules_only else "linkage-hub",
-                     fetch_wait_ms=settings.fetch_wait_ms,
+    # faust's consumer carries only the rules agent, in its own group; the ingress topics are
+    # read by the BatchConsumer below in the group `linkage-hub` (the offsets faust committed
+    # there before stay valid). An ingress-only app starts no faust consumer at all.
+    app = LinkageApp("linkage-hub-app" if role == "ingress" else "linkage-hub-rules",
+                     fetch_wait_ms=settings.fetch_wait_ms, consume=role != "ingress",
                      **faust_settings(settings, settings.rules_http_port if rules_only else None))
     state: dict[str, Any] = {}
 
@@ -113,9 +136,6 @@ def build_app(settings: Settings, agency_ids: Sequence[str], role: Role = "all")
 
         register_views(app, state)  # /healthz and this process's /metrics
         return app
-    ingress = app.topic(*[topics.ingress_topic(a) for a in agency_ids],
-                        key_type=bytes, value_type=bytes,
-                        key_serializer="raw", value_serializer="raw")
 
     async def open_processor() -> IngressProcessor:
         pool = await shared_pool()
@@ -124,18 +144,15 @@ def build_app(settings: Settings, agency_ids: Sequence[str], role: Role = "all")
 
     processor = once(open_processor)
 
-    @app.agent(ingress)
-    async def ingress_agent(stream: Any) -> None:
-        async for events in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN):
-            records = [
-                IngressRecord(e.message.topic, e.message.partition, e.message.offset,
-                              e.message.key, e.message.value, e.message.timestamp
-                              and int(e.message.timestamp * 1000))
-                for e in events
-            ]
-            await process_until_done(await processor(), records, publisher)
-            for e in events:
-                await stream.ack(e)
+    async def ingress_batch(messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Returns once every outcome is committed and every publish acknowledged."""
+        records = [IngressRecord(m.topic, m.partition, m.offset, m.key, m.value,
+                                 m.timestamp if m.timestamp > 0 else None) for m in messages]
+        await process_until_done(await processor(), records, publisher)
+
+    attach_batch_consumer(app, topics=[topics.ingress_topic(a) for a in agency_ids],
+                          config=ingress_consumer_config(settings), handle=ingress_batch,
+                          max_records=BATCH_MAX)
 
     async def open_signed_ledger() -> LedgerProofs:
         return open_ledger(await shared_pool(), settings, publisher)

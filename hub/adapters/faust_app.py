@@ -1,4 +1,5 @@
-"""A faust App whose Kafka consumer waits at most `fetch_wait_ms` per fetch (faust fixes 1,500).
+"""A faust App whose Kafka consumer waits at most `fetch_wait_ms` per fetch (faust fixes 1,500),
+or which starts no consumer of its own (`consume=False`).
 
 faust-streaming 0.15 builds the worker's aiokafka consumer with `fetch_max_wait_ms=1500`
 hard-coded (faust/transport/drivers/aiokafka.py, `_create_worker_consumer`) and has no
@@ -39,9 +40,14 @@ class _Transport(Transport):
 class LinkageApp(faust.App):
     """faust.App with the consumer's fetch wait set by the hub (see the module docstring)."""
 
-    def __init__(self, *args: Any, fetch_wait_ms: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_wait_ms: int, consume: bool = True,
+                 **kwargs: Any) -> None:
         self.fetch_wait_ms = fetch_wait_ms
         super().__init__(*args, **kwargs)
+        if not consume:
+            # An app without agents (the ingress role reads through a BatchConsumer): faust's
+            # own consumer would crash subscribing to no topic, so it is not started at all.
+            self.boot_strategy = self.BootStrategy(self, enable_kafka_consumer=False)
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.settings import Settings
-from hub.worker import build_app
+from hub.worker import build_app, ingress_consumer_config
 
 
 def settings(tmp_path: Path, **env: str) -> Settings:
@@ -26,6 +26,8 @@ async def test_the_workers_aiokafka_consumer_gets_the_configured_wait(tmp_path: 
     consumer = thread._create_worker_consumer(app.transport)
     try:
         assert consumer._fetch_max_wait_ms == 37
-        assert consumer._group_id == "linkage-hub"  # faust's consumer otherwise as it built it
+        assert consumer._group_id == "linkage-hub-rules"  # otherwise as faust built it
     finally:
         await consumer.stop()
+    assert ingress_consumer_config(settings(tmp_path, LINKAGE_FETCH_WAIT_MS="37"))[
+        "fetch_max_wait_ms"] == 37  # the ingress BatchConsumer's own aiokafka consumer
