@@ -15,7 +15,12 @@ are not included. `--db` also runs the real command (`linkage-hub rules replay`,
 against a fresh database on the local PostgreSQL whose ledger holds the same records, and
 times it end to end (ledger read + fold + store + evaluate + diff + outbox).
 
-    python bench/replay.py [--cases 100000] [--db] [--db-cases 20000]
+`--mix v1.1` adds three kinds of case that exercise the contract v1.1 rules (a 检察意见 after
+non-prosecution, a complaint decided by opening a case, a case fined by a second agency) and
+gives shared parties valid 统一社会信用代码 so the screening signals match them; the default
+mix (`v1.0`) is the workload of the earlier measurements, so figures stay comparable.
+
+    python bench/replay.py [--cases 100000] [--db] [--db-cases 20000] [--mix v1.0|v1.1]
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from audit.ledger import NewEntry
 from connectors.events import build_event
 from hub.adapters.ledger_store import PostgresLedger
 from schemas.dsse import EVENT_PAYLOAD_TYPE
+from schemas.identity import uscc_check_char
 from schemas.signing import SigningKey
 from streams.rules import CaseState, assess, load_rules
 from streams.rules_runner import CaseFold
@@ -83,6 +89,29 @@ def _steps(kind: int, base: datetime, party: str, rng: random.Random) -> list[St
     if kind == 1:  # over the threshold, penalised instead: 3 events
         return [opened, over, ("zs-aic", "penalty.decided", 48.0, {
             "decision_no": "罚", "decided_at": at(48), "fine": "20000.00", "confiscated": "0.00"})]
+    if kind == 4:  # v1.1 reverse transfer: prosecution declined, a 检察意见, its reply: 5 events
+        return [opened, over,
+                ("zs-procuratorate", "prosecution.decided", 200.0, {
+                    "decided_at": at(200), "prosecuted": False, "reasons": "不起诉"}),
+                ("zs-procuratorate", "opinion.issued", 210.0, {
+                    "opinion_id": "OP", "to_agency": "zs-aic", "issued_at": at(210),
+                    "proposal": "administrative_penalty", "summary": "建议处罚"}),
+                ("zs-aic", "opinion.replied", 400.0, {
+                    "opinion_id": "OP", "replied_at": at(400),
+                    "outcome": rng.choice(["penalty_imposed", "no_penalty"]), "reasons": ""})]
+    if kind == 5:  # v1.1 complaint decided by opening a case, reporter told: 4 events
+        clue = {"clue_id": "Q", "channel": "ecommerce_platform", "received_at": at(-48),
+                "summary": "平台通报", "platform": "某平台", "reporter_named": True}
+        return [("zs-aic", "clue.received", -48.0, clue),
+                (opened[0], opened[1], opened[2], {**opened[3], "clue_id": "Q"}), under,
+                ("zs-aic", "clue.answered", 30.0, {"clue_id": "Q", "answered_at": at(30),
+                                                  "outcome": "case_opened"})]
+    if kind == 6:  # v1.1 screening: the same party fined by customs, near the threshold: 4
+        return [("zs-customs", *opened[1:]), ("zs-customs", *under[1:]),
+                ("zs-customs", "penalty.decided", 48.0, {
+                    "decision_no": "关罚", "decided_at": at(48), "fine": "9000.00",
+                    "confiscated": "0.00"}),
+                ("zs-customs", "case.closed", 72.0, {"closed_at": at(72), "outcome": "结案"})]
     if kind == 2:  # under the threshold (split cases when the party is shared), closed: 3-4
         steps = [opened, under]
         if rng.random() < 0.5:
@@ -94,16 +123,27 @@ def _steps(kind: int, base: datetime, party: str, rng: random.Random) -> list[St
         "documents": [{"kind": k, "title": k, "sha256": "ab" * 32} for k in DOCS[:2]]})]
 
 
-def generate(cases: int, seed: int = 7) -> list[Generated]:
+def _valid_uscc(n: int) -> str:
+    body = f"91442000MA{n:07d}"
+    return body + uscc_check_char(body)
+
+
+def generate(cases: int, seed: int = 7, mix: str = "v1.0") -> list[Generated]:
     """Signed records of `cases` cases, in event-time order (the order a ledger receives them)."""
     rng = random.Random(seed)
-    keys = {a: SigningKey.generate() for a in ("zs-aic", "zs-psb")}
+    keys = {a: SigningKey.generate()
+            for a in ("zs-aic", "zs-psb", "zs-customs", "zs-procuratorate")}
     now = datetime.now(UTC)
     records: list[Generated] = []
+    kinds = 7 if mix == "v1.1" else 4
     for i in range(cases):
-        party = f"9144{rng.randrange(cases // 20 + 1):08d}" if rng.random() < 0.1 else f"P{i:010d}"
+        if rng.random() < 0.1:
+            shared = rng.randrange(cases // 20 + 1)
+            party = _valid_uscc(shared) if mix == "v1.1" else f"9144{shared:08d}"
+        else:
+            party = f"P{i:010d}"
         base = now - timedelta(days=rng.uniform(5, 90))
-        for agency, type_name, hours, data in _steps(rng.randrange(4), base, party, rng):
+        for agency, type_name, hours, data in _steps(rng.randrange(kinds), base, party, rng):
             event_time = base + timedelta(hours=hours)
             event_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             _, raw = build_event(agency, type_name, f"B-{i:07d}", data, event_id=event_id,
@@ -194,12 +234,15 @@ def main() -> None:
                         help="also time `rules replay` on the local PostgreSQL (LINKAGE_TEST_TCP_DSN)")
     parser.add_argument("--db-cases", type=int, default=20_000,
                         help="cases for the PostgreSQL run (default 20000)")
+    parser.add_argument("--mix", choices=["v1.0", "v1.1"], default="v1.0",
+                        help="v1.1 adds reverse-transfer, complaint and screening cases")
     args = parser.parse_args()
     print(f"date                         : {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
           f"Python {sys.version.split()[0]}, one process")
     started = time.perf_counter()
-    records = generate(args.cases)
-    print(f"generate (setup, not timed)  : {args.cases:,} cases, {len(records):,} signed records "
+    records = generate(args.cases, mix=args.mix)
+    print(f"generate (setup, not timed)  : {args.cases:,} cases ({args.mix} mix), "
+          f"{len(records):,} signed records "
           f"in {time.perf_counter() - started:.1f} s")
     in_memory(records, args.cases)
     if args.db:

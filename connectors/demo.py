@@ -138,6 +138,62 @@ SCENARIOS: tuple[Scenario, ...] = (
             "parties": _party("中山市小榄某灯饰商行", "92442000MA56NP901D")}),
         Step("zs-customs", "case.assessed", 3, lambda t: {"assessed_at": t, "sales_amount": "27000.00"}),
     )),
+    # Contract v1.1: reverse transfer. Prosecution declined, a 检察意见 proposes a penalty and
+    # the agency never replies (OPINION_NOT_ANSWERED after two months).
+    Scenario("不起诉后检察意见未回复(反向衔接)", "Opinion after non-prosecution, never answered (reverse transfer)",
+             "RV-OPINION", (
+        Step("zs-aic", "case.opened", 0, lambda t: {
+            "offence": "trademark_counterfeiting", "opened_at": t, "summary": "网店销售假冒注册商标的灯具配件",
+            "parties": _party("中山市东凤某电器商行", "91442000MA57QR2345")}),
+        Step("zs-aic", "case.assessed", 4, lambda t: {"assessed_at": t, "illegal_business_amount": "52000.00"}),
+        Step("zs-aic", "transfer.decided", 8, lambda t: {"report_at": t, "decided_at": t, "approved": True}),
+        Step("zs-aic", "case.transferred", 12, lambda t: {
+            "to_agency": "zs-psb", "transferred_at": t, "documents": _docs(ALL_DOCS)}),
+        Step("zs-psb", "transfer.accepted", 14, lambda t: {"accepted_at": t, "receipt_no": "ZSGA-2026-207"}),
+        Step("zs-psb", "filing.decided", 30, lambda t: {"decided_at": t, "filed": True, "reasons": "达到立案追诉标准", "complex": False}),
+        Step("zs-aic", "evidence.handed_over", 40, lambda t: {
+            "handover_id": "H-RV-1", "to_agency": "zs-psb", "handed_over_at": t,
+            "items": [{"item_id": "PART-1", "description": "假冒商标灯具配件", "quantity": 1500}]}),
+        Step("zs-procuratorate", "prosecution.decided", 400, lambda t: {
+            "decided_at": t, "prosecuted": False, "reasons": "犯罪情节轻微，认罪认罚，决定不起诉"}),
+        Step("zs-procuratorate", "opinion.issued", 410, lambda t: {
+            "opinion_id": "ZSJ-YJ-2026-9", "to_agency": "zs-aic", "issued_at": t,
+            "proposal": "administrative_penalty", "summary": "建议依法给予没收违法所得及罚款的行政处罚"}),
+    ), pending_hours=24 * 70),
+    # Contract v1.1: an e-commerce platform's notice (seed item 18) nobody decided on.
+    Scenario("电商平台通报售假线索(逾期未决定)", "E-commerce platform notice, not decided", "CL-PLATFORM", (
+        Step("zs-aic", "clue.received", 0, lambda t: {
+            "clue_id": "PT-2026-0815", "channel": "ecommerce_platform", "received_at": t,
+            "platform": "某电商平台", "summary": "平台监测到店铺销售疑似假冒注册商标灯具",
+            "parties": _party("中山市横栏某灯饰网店", "91442000MA58TU5673")}),
+    ), pending_hours=24 * 60),
+    # Contract v1.1: a named report (seed item 20); a case is opened, the reporter never told.
+    Scenario("实名举报立案后未告知举报人", "Named report: case opened, reporter not told", "CL-REPORT", (
+        Step("zs-aic", "clue.received", 0, lambda t: {
+            "clue_id": "12345-2026-3321", "channel": "hotline_12345", "received_at": t,
+            "summary": "12345 热线实名举报某店销售假冒商标灯泡", "reporter_named": True}),
+        Step("zs-aic", "case.opened", 48, lambda t: {
+            "offence": "trademark_counterfeiting", "opened_at": t, "summary": "根据实名举报立案",
+            "clue_id": "12345-2026-3321",
+            "parties": _party("中山市南头某灯泡经营部", "91442000MA4UAAAA15")}),
+    ), pending_hours=24 * 20),
+    # Screening (practice): a fine at 90% of the 50,000 threshold (降格处理), and the same shop
+    # fined by a second agency (多头受罚) — one party, validated 统一社会信用代码.
+    Scenario("临界数额罚款(降格处理筛查)", "A fine at 90% of the threshold (screening)", "SC-NEAR", (
+        Step("zs-aic", "case.opened", 0, lambda t: {
+            "offence": "counterfeit_goods_sale", "opened_at": t, "summary": "销售假冒品牌开关插座",
+            "parties": _party("中山市横栏某灯饰网店", "91442000MA58TU5673")}),
+        Step("zs-aic", "case.assessed", 6, lambda t: {"assessed_at": t, "sales_amount": "45000.00"}),
+        Step("zs-aic", "penalty.decided", 30, lambda t: {
+            "decision_no": "中工商罚〔2026〕88号", "decided_at": t, "fine": "30000.00", "confiscated": "4500.00"}),
+    )),
+    Scenario("海关再次处罚同一网店(多头受罚筛查)", "Customs fines the same shop too (screening)", "SC-MULTI", (
+        Step("zs-customs", "case.opened", 0, lambda t: {
+            "offence": "counterfeit_goods_sale", "opened_at": t, "summary": "出口环节查获同款假冒开关插座",
+            "parties": _party("中山市横栏某灯饰网店", "91442000MA58TU5673")}),
+        Step("zs-customs", "penalty.decided", 20, lambda t: {
+            "decision_no": "中关缉违字〔2026〕31号", "decided_at": t, "fine": "20000.00", "confiscated": "0.00"}),
+    )),
 )
 
 
@@ -332,6 +388,16 @@ async def run_demo(bootstrap: str, home: Path, hub_public_key: Ed25519PublicKey,
             await c.stop()
 
 
+def legal_times(
+    scenario: Scenario, now: datetime, accelerate: float
+) -> list[tuple[Step, datetime]]:
+    """Each step with its back-dated legal time (see the module docstring)."""
+    span = max(s.at_hours for s in scenario.steps)
+    margin = timedelta(seconds=86400 / accelerate) if scenario.pending_hours else timedelta()
+    start = now - timedelta(hours=span + scenario.pending_hours) + margin
+    return [(step, start + timedelta(hours=step.at_hours)) for step in scenario.steps]
+
+
 def _show_receipt(receipt: Receipt | None, tally: Tally) -> str:
     if receipt is None:
         return "等待回执超时 / no receipt yet"
@@ -368,15 +434,11 @@ async def run_scenario(scenario: Scenario, case_id: str, connectors: dict[str, C
                        accelerate: float, tally: Tally) -> list[str]:
     """Send a scenario's steps, stamped with back-dated legal times (see module docstring);
     returns the event ids."""
-    span = max(s.at_hours for s in scenario.steps)
-    margin = timedelta(seconds=86400 / accelerate) if scenario.pending_hours else timedelta()
-    start = datetime.now(UTC) - timedelta(hours=span + scenario.pending_hours) + margin
     # Send the whole back-dated history at once: step by step, the hub would judge each
     # intermediate state against the real clock (e.g. an approval with the handover not yet
     # sent looks overdue) and raise alerts that the next step resolves.
     sent = []
-    for step in scenario.steps:
-        legal_time = start + timedelta(hours=step.at_hours)
+    for step, legal_time in legal_times(scenario, datetime.now(UTC), accelerate):
         connector = connectors[step.agency]
         sent.append((step, connector, await connector.publish(
             step.type_name, case_id, step.data(legal_time.isoformat()), time=legal_time)))

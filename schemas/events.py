@@ -69,6 +69,10 @@ class CaseOpened(EventData):
     opened_at: Timestamp
     parties: list[Party] = Field(min_length=1)
     summary: str
+    clue_id: str | None = Field(default=None, min_length=1)  # v1.1: the clue it came from
+    # Extension: when the act was committed, if the agency knows (the thresholds in force then
+    # apply, 刑法 Art 12); the rules fall back to `opened_at`.
+    committed_at: Timestamp | None = None
 
 
 AMOUNT_FIELDS: tuple[str, ...] = (
@@ -255,6 +259,51 @@ class CaseClosed(EventData):
     outcome: str = Field(min_length=1)
 
 
+class ProsecutionDecided(EventData):
+    model_config = ConfigDict(title="起诉或不起诉决定 / Prosecution decided")
+    decided_at: Timestamp
+    prosecuted: bool
+    reasons: str
+
+
+class OpinionIssued(EventData):
+    model_config = ConfigDict(title="检察意见（反向衔接） / Procuratorate opinion issued")
+    opinion_id: str = Field(min_length=1)
+    to_agency: AgencyId = _AGENCY
+    issued_at: Timestamp
+    proposal: Literal["administrative_penalty", "disciplinary_sanction", "other"]
+    summary: str
+
+
+class OpinionReplied(EventData):
+    model_config = ConfigDict(title="检察意见回复 / Opinion replied")
+    opinion_id: str = Field(min_length=1)
+    replied_at: Timestamp
+    outcome: Literal["penalty_imposed", "no_penalty", "other"]
+    reasons: str | None = None  # required by the rules (not the schema) for `no_penalty`
+
+
+
+class ClueReceived(EventData):
+    model_config = ConfigDict(title="举报投诉受理 / Clue received")
+    clue_id: str = Field(min_length=1)
+    channel: Literal["hotline_12345", "online", "ecommerce_platform", "letter", "visit", "other"]
+    received_at: Timestamp
+    summary: str
+    parties: list[Party] | None = None
+    platform: str | None = None  # the e-commerce platform's name (channel ecommerce_platform)
+    # Extension: the reporter gave a name (实名举报): the reporter must then be told whether a
+    # case was opened (SAMR Order 20 Art 31).
+    reporter_named: bool | None = None
+
+
+class ClueAnswered(EventData):
+    model_config = ConfigDict(title="举报投诉答复 / Clue answered")
+    clue_id: str = Field(min_length=1)
+    answered_at: Timestamp
+    outcome: Literal["case_opened", "transferred", "no_violation", "other"]
+
+
 @dataclass(frozen=True)
 class EventTypeSpec:
     """One row of the contract's event table."""
@@ -300,5 +349,11 @@ EVENT_TYPES: dict[str, EventTypeSpec] = {
         _spec("investigation.requested", InvestigationRequested),
         _spec("investigation.responded", InvestigationResponded),
         _spec("case.closed", CaseClosed),
+        # contract v1.1: reverse transfer and public complaints
+        _spec("prosecution.decided", ProsecutionDecided, Role.PROCURATORATE),
+        _spec("opinion.issued", OpinionIssued, Role.PROCURATORATE),
+        _spec("opinion.replied", OpinionReplied, _ADMIN),
+        _spec("clue.received", ClueReceived, _ADMIN, _POLICE),
+        _spec("clue.answered", ClueAnswered, _ADMIN, _POLICE),
     )
 }

@@ -214,7 +214,7 @@ class RulesRunner:
         self._rules = rules
         self._clock = clock
         self._publishing = asyncio.Lock()
-        self._related = any(rule.id == "SPLIT_CASES" for rule in rules.enabled_rules())
+        self._related = rules.needs_related()  # split cases and the party-history signals
 
     @property
     def store(self) -> CaseStore:

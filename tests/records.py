@@ -52,6 +52,15 @@ def sample_data(type_name: str) -> dict[str, Any]:
         "investigation.requested": {"to_agency": "zs-customs", "request_id": "Q-1"},
         "investigation.responded": {"request_id": "Q-1", "responded_at": t},
         "case.closed": {"closed_at": t, "outcome": "移送后结案"},
+        "prosecution.decided": {"decided_at": t, "prosecuted": False, "reasons": "犯罪情节轻微"},
+        "opinion.issued": {"opinion_id": "OP-1", "to_agency": "zs-aic", "issued_at": t,
+                           "proposal": "administrative_penalty", "summary": "建议给予行政处罚"},
+        "opinion.replied": {"opinion_id": "OP-1", "replied_at": t, "outcome": "penalty_imposed",
+                            "reasons": "已处罚款"},
+        "clue.received": {"clue_id": "CL-1", "channel": "ecommerce_platform", "received_at": t,
+                          "summary": "平台通报疑似售假店铺", "platform": "某电商平台",
+                          "reporter_named": True},
+        "clue.answered": {"clue_id": "CL-1", "answered_at": t, "outcome": "case_opened"},
     }
     return catalogue[type_name]
 
@@ -72,13 +81,29 @@ OWN_TIME: dict[str, str] = {
     "supervision.requested": "requested_at",
     "supervision.issued": "issued_at",
     "case.closed": "closed_at",
+    "prosecution.decided": "decided_at",
+    "opinion.issued": "issued_at",
+    "opinion.replied": "replied_at",
+    "clue.received": "received_at",
+    "clue.answered": "answered_at",
 }
 """The data field that carries each event type's own time (what the rules read)."""
+
+
+V11_SENDER_ROLES: dict[str, frozenset[str]] = {
+    "prosecution.decided": frozenset({"procuratorate"}),
+    "opinion.issued": frozenset({"procuratorate"}),
+    "opinion.replied": frozenset({"administrative"}),
+    "clue.received": frozenset({"administrative", "police"}),
+    "clue.answered": frozenset({"administrative", "police"}),
+}
+"""Contract v1.1 (2026-11-27) §2: the added event types and the roles that may send them."""
 
 
 SENDER_ROLE = {
     "transfer.accepted": "zs-psb", "transfer.forwarded": "zs-psb", "filing.decided": "zs-psb",
     "reconsideration.decided": "zs-psb", "supervision.issued": "zs-procuratorate",
+    "prosecution.decided": "zs-procuratorate", "opinion.issued": "zs-procuratorate",
 }
 
 

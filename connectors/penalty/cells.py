@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Final
 
 from connectors.penalty.records import AmountUnit, CellValueError, PartyCategory, ReasonCode
+from schemas.identity import USCC_CHARSET, uscc_check_char
 
 _MAX_INTEGER_DIGITS_YUAN: Final = 16  # the contract's money: at most 16 integer digits
 _AMOUNT_RE: Final = re.compile(r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?")
@@ -129,27 +130,6 @@ def parse_date(text: str) -> date:
     )
 
 
-_USCC_CHARSET: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100-2015: no I, O, S, V, Z
-_USCC_WEIGHTS: Final = tuple(pow(3, i, 31) for i in range(17))  # 1, 3, 9, 27, 19, 26, ...
-
-
-def uscc_check_char(body: str) -> str:
-    """The 18th character of a 统一社会信用代码 for its first 17 (GB 32100-2015, mod 31)."""
-    if len(body) != 17 or any(ch not in _USCC_CHARSET for ch in body):
-        raise ValueError("a USCC body is 17 characters of 0-9 and A-Y without I, O, S, V, Z")
-    total = sum(_USCC_CHARSET.index(ch) * w for ch, w in zip(body, _USCC_WEIGHTS, strict=True))
-    return _USCC_CHARSET[(31 - total % 31) % 31]
-
-
-def is_valid_uscc(code: str) -> bool:
-    """True when `code` is an 18-character USCC whose check character is right."""
-    return (
-        len(code) == 18
-        and all(ch in _USCC_CHARSET for ch in code)
-        and uscc_check_char(code[:17]) == code[17]
-    )
-
-
 def clean_code(text: str) -> str:
     """A code as typed: full-width folded, Excel text markers (="…", leading ') and spaces out."""
     cleaned = nfkc(text)
@@ -174,7 +154,7 @@ def parse_uscc(text: str) -> str:
             f"统一社会信用代码应为 18 位，实际为 {len(code)} 位",
             f"a unified social credit code has 18 characters, this one has {len(code)}",
         )
-    bad = sorted({ch for ch in code if ch not in _USCC_CHARSET})
+    bad = sorted({ch for ch in code if ch not in USCC_CHARSET})
     if bad:
         raise CellValueError(
             ReasonCode.BAD_USCC,

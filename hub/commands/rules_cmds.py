@@ -95,6 +95,7 @@ def _unconfirmed(rules: RuleSet) -> int:
     count = 0
     for rule in rules.enabled_rules():
         count += rule.unconfirmed + sum(d.unconfirmed for d in rule.deadlines.values())
+        count += sum(p.unconfirmed for p in rule.params.values())
     for offence in rules.offences.values():
         count += sum(t.unconfirmed for t in offence.thresholds.values() if t.enabled)
     return count

@@ -21,9 +21,7 @@ from schemas.money import format_money
 from streams.rules._thresholds import (
     Indication,
     Run,
-    aggregate,
-    format_figure,
-    indication,
+    case_indication,
     indication_runs,
 )
 from streams.rules.calendar import to_shanghai
@@ -85,7 +83,7 @@ class CaseView:
 
     @cached_property
     def grounds(self) -> Indication:
-        return indication(self.rules, self.case.offence, self.case.figures)
+        return case_indication(self.rules, self.case)
 
     @cached_property
     def first_transfer_at(self) -> datetime | None:
@@ -126,9 +124,20 @@ class CaseView:
 Policy = Callable[[CaseView, Rule], Iterator[Obligation]]
 
 
-def _with_deadline(rule: Rule, name: str, clock_start: datetime, **fields: Any) -> Obligation:
+def with_deadline(
+    rule: Rule,
+    name: str,
+    clock_start: datetime,
+    *,
+    deadline: Deadline | None = None,
+    **fields: Any,
+) -> Obligation:
+    """An obligation due `rule.deadlines[name]` (or the given deadline) after `clock_start`."""
     return Obligation(
-        deadline=rule.deadline(name), deadline_name=name, clock_start=clock_start, **fields
+        deadline=deadline or rule.deadline(name),
+        deadline_name=name,
+        clock_start=clock_start,
+        **fields,
     )
 
 
@@ -140,7 +149,7 @@ def should_transfer(view: CaseView, rule: Rule) -> Iterator[Obligation]:
     offence_zh, offence_en = view.offence_titles()
     for run in view.runs:
         why_zh, why_en = run.grounds.describe()
-        yield _with_deadline(
+        yield with_deadline(
             rule,
             "transfer",
             run.start,
@@ -202,7 +211,7 @@ def transfer_decision_late(view: CaseView, rule: Rule) -> Iterator[Obligation]:
     """SC Art 5: the head decides within 3 days of the transfer report. The report is known only
     from the decision event, so lateness is seen when the decision arrives (status resolved)."""
     for decision in view.case.transfer_decisions:
-        yield _with_deadline(
+        yield with_deadline(
             rule,
             "decision",
             decision.report_at,
@@ -226,7 +235,7 @@ def handover_late(view: CaseView, rule: Rule) -> Iterator[Obligation]:
         return
     approval = approvals[0]
     transferred_at = view.first_transfer_at
-    yield _with_deadline(
+    yield with_deadline(
         rule,
         "handover",
         approval.decided_at,
@@ -288,7 +297,7 @@ def not_accepted(view: CaseView, rule: Rule) -> Iterator[Obligation]:
         first_handoff[record.to_agency] = record.at if current is None else min(current, record.at)
     for to_agency, handed_at in sorted(first_handoff.items()):
         accepted_at = first_at(a for a in view.case.acceptances if a.agency == to_agency)
-        yield _with_deadline(
+        yield with_deadline(
             rule,
             "acceptance",
             handed_at,
@@ -314,7 +323,7 @@ def forward_late(view: CaseView, rule: Rule) -> Iterator[Obligation]:
             received_at = min(view.handoffs_to(forward.agency), default=None)
         if received_at is None:
             continue
-        yield _with_deadline(
+        yield with_deadline(
             rule,
             "forward",
             received_at,
@@ -349,7 +358,7 @@ def filing_overdue(view: CaseView, rule: Rule) -> Iterator[Obligation]:
         decided_at = decisions[0].decided_at if decisions else None
         complex_case = bool(decisions) and decisions[0].complex
         name = ("economic_complex" if complex_case else "economic") if economic else "general"
-        yield _with_deadline(
+        yield with_deadline(
             rule,
             name,
             accepted_at,
@@ -395,7 +404,7 @@ def non_filing_not_reconsidered(view: CaseView, rule: Rule) -> Iterator[Obligati
             for d in view.case.filing_decisions
             if d.filed and d.agency == decision.agency and d.decided_at >= after
         )
-        yield _with_deadline(
+        yield with_deadline(
             rule,
             "contest",
             decision.decided_at,
@@ -429,7 +438,7 @@ def reconsideration_overdue(view: CaseView, rule: Rule) -> Iterator[Obligation]:
             for d in view.case.filing_decisions
             if not d.filed and d.decided_at <= request.requested_at
         ]
-        yield _with_deadline(
+        yield with_deadline(
             rule,
             "decision",
             request.requested_at,
@@ -460,7 +469,7 @@ def supervision_not_requested(view: CaseView, rule: Rule) -> Iterator[Obligation
             first_at(s for s in view.case.supervisions if s.issued_at >= after),
             first_at(d for d in view.case.filing_decisions if d.filed and d.decided_at >= after),
         )
-        yield _with_deadline(
+        yield with_deadline(
             rule,
             "request",
             after,
@@ -490,7 +499,7 @@ def non_filing_not_explained(view: CaseView, rule: Rule) -> Iterator[Obligation]
             for d in view.case.filing_decisions
             if d.agency == supervision.to_agency and d.decided_at >= supervision.issued_at
         )
-        yield _with_deadline(
+        yield with_deadline(
             rule,
             "explanation",
             supervision.issued_at,
@@ -514,7 +523,7 @@ def ordered_filing_overdue(view: CaseView, rule: Rule) -> Iterator[Obligation]:
         filed_at = first_at(
             d for d in view.case.filing_decisions if d.filed and d.agency == supervision.to_agency
         )
-        yield _with_deadline(
+        yield with_deadline(
             rule,
             "filing",
             supervision.issued_at,
@@ -539,7 +548,7 @@ def seized_goods_not_handed_over(view: CaseView, rule: Rule) -> Iterator[Obligat
     if filed_at is None or not has_items:
         return
     handed_at = first_at(h for h in view.case.handovers if h.agency == view.agency)
-    yield _with_deadline(
+    yield with_deadline(
         rule,
         "handover",
         filed_at,
@@ -553,92 +562,3 @@ def seized_goods_not_handed_over(view: CaseView, rule: Rule) -> Iterator[Obligat
         detail_zh="公安机关立案后，行政执法机关未在期限内移交涉案物品",
         detail_en="seized items were not handed over to police within the deadline after filing",
     )
-
-
-def _handled(case: CaseState) -> bool:
-    """Handled administratively (a penalty decided) or criminally (police filed): I-2004 Art 12."""
-    return bool(case.penalties) or any(d.filed for d in case.filing_decisions)
-
-
-def split_cases(view: CaseView, rule: Rule) -> Iterator[Obligation]:
-    """I-2004 Art 12: unhandled violations add up. Cases of the same offence sharing a party key
-    (id_type, id_number) with this one, each under every threshold and none handled, whose
-    figures together meet a threshold. Raised when the last of the figures used was assessed;
-    resolved by this case's transfer."""
-    case = view.case
-    if case.offence is None or view.grounds or _handled(case) or not case.figures.as_of:
-        return
-    keys = case.party_keys
-    group: dict[str, CaseState] = {}
-    for other in view.related:
-        if (
-            other.case_id == case.case_id
-            or other.offence != case.offence
-            or not (other.party_keys & keys)
-            or not other.figures.as_of
-            or _handled(other)
-            or indication(view.rules, other.offence, other.figures)
-        ):
-            continue
-        group.setdefault(other.case_id, other)
-    if not group:
-        return
-    members = [case, *(group[case_id] for case_id in sorted(group))]
-    total = aggregate(members)
-    grounds = indication(view.rules, case.offence, total)
-    if not grounds.met:
-        return
-    raised_at = max(max(member.figures.as_of.values()) for member in members)
-    transferred_at = view.first_transfer_at
-    if transferred_at is not None and transferred_at <= raised_at:
-        return
-    why_zh, why_en = grounds.describe()
-    shared = sorted(
-        {f"{kind}:{number}" for other in group.values() for kind, number in other.party_keys & keys}
-    )
-    yield Obligation(
-        trigger="split",
-        responsible=view.agency,
-        raised_at=raised_at,
-        satisfied_at=transferred_at,
-        unconfirmed=grounds.unconfirmed,
-        facts={
-            **grounds.facts(),
-            "related_cases": [
-                {"case_id": other.case_id, "agency": other.agency} for other in members[1:]
-            ],
-            "shared_parties": shared,
-            "aggregate": {
-                name: format_figure(name, value)
-                for name in sorted((*total.amounts, *total.counts))
-                if (value := total.value(name)) is not None
-            },
-        },
-        detail_zh=(
-            f"同一当事人的 {len(members)} 起案件均未达追诉标准，合计达到（{why_zh}），"
-            "应累计计算并移送"
-        ),
-        detail_en=(
-            f"{len(members)} cases against the same party are each under the threshold and "
-            f"together meet it ({why_en}); they add up and call for a transfer"
-        ),
-    )
-
-
-POLICIES: Mapping[str, Policy] = {
-    "SHOULD_TRANSFER": should_transfer,
-    "PENALTY_INSTEAD_OF_TRANSFER": penalty_instead_of_transfer,
-    "TRANSFER_DECISION_LATE": transfer_decision_late,
-    "HANDOVER_LATE": handover_late,
-    "DOCUMENTS_MISSING": documents_missing,
-    "NOT_ACCEPTED": not_accepted,
-    "FORWARD_LATE": forward_late,
-    "FILING_OVERDUE": filing_overdue,
-    "NON_FILING_NOT_RECONSIDERED": non_filing_not_reconsidered,
-    "RECONSIDERATION_OVERDUE": reconsideration_overdue,
-    "SUPERVISION_NOT_REQUESTED": supervision_not_requested,
-    "NON_FILING_NOT_EXPLAINED": non_filing_not_explained,
-    "ORDERED_FILING_OVERDUE": ordered_filing_overdue,
-    "SEIZED_GOODS_NOT_HANDED_OVER": seized_goods_not_handed_over,
-    "SPLIT_CASES": split_cases,
-}

@@ -1,10 +1,19 @@
-"""Which entry thresholds a case's figures meet, and since when (runs over the assessment history)."""
+"""Which entry thresholds a case's figures meet, and since when (runs over the assessment history).
+
+Thresholds change over time (刑法 Art 12, 从旧兼从轻): each entry of the rule file carries the
+day it took effect (and, when replaced, the day it stopped). A case is judged by the entries
+in force on the day the act was committed (`CaseState.committed_at`: the opening's
+`committed_at`, else `opened_at`), unless the entries in force on the day it is judged (the
+assessment's own day) are more lenient: grounds exist only where the figures meet a threshold
+of *both* (a later, lower figure never reaches back; a later, higher one always does). The
+grounds reported are those of the law at the act.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +48,7 @@ class MetThreshold:
             "threshold": self.trigger_id,
             "criminal_law_article": self.article,
             "legal_basis": self.trigger.legal_basis,
+            "effective_from": self.trigger.effective_from.isoformat(),
             "figures": {name: format_figure(name, value) for name, value in self.values},
             "minimums": {
                 name: format_figure(name, minimum) for name, minimum in self.trigger.min.items()
@@ -75,16 +85,25 @@ class MetThreshold:
 
 
 def met_thresholds(
-    offence: Offence, rules: OffenceRules, figures: Figures
+    offence: Offence,
+    rules: OffenceRules,
+    figures: Figures,
+    day: date | None = None,
+    scale: Decimal | None = None,
 ) -> tuple[MetThreshold, ...]:
-    """Every enabled threshold entry of the offence that the figures meet."""
+    """Every enabled threshold entry of the offence in force on `day` (any day if None) that the
+    figures meet; with `scale`, each minimum amount or count multiplied by it (screening)."""
     met: list[MetThreshold] = []
     for trigger_id, trigger in rules.thresholds.items():
-        if not trigger.enabled:
+        if not trigger.enabled or (day is not None and not trigger.in_force_on(day)):
             continue
         values: list[tuple[str, Decimal]] = []
         for name, minimum in trigger.min.items():
             value = figures.value(name)
+            if scale is not None and not (
+                _figures.kind_of(name) == "count" and name in _figures.NON_ADDITIVE_COUNTS
+            ):
+                minimum = minimum * scale
             if value is None or value < minimum:
                 break
             values.append((name, value))
@@ -101,6 +120,8 @@ class Indication:
 
     met: tuple[MetThreshold, ...] = ()
     suspicion: bool = False
+    act_day: date | None = None  # the law in force on this day decides (刑法 Art 12)
+    lenient_day: date | None = None  # a later day whose law was also applied (从轻)
 
     def __bool__(self) -> bool:
         return bool(self.met) or self.suspicion
@@ -114,6 +135,10 @@ class Indication:
 
     def facts(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"thresholds_met": [m.facts() for m in self.met]}
+        if self.act_day is not None:
+            facts["law_in_force_on"] = self.act_day.isoformat()
+        if self.lenient_day is not None:
+            facts["also_judged_by_law_of"] = self.lenient_day.isoformat()
         if self.suspicion:
             facts["reasonable_suspicion"] = True
         return facts
@@ -127,14 +152,62 @@ class Indication:
         )
 
 
-def indication(rules: RuleSet, offence: Offence | None, figures: Figures) -> Indication:
-    """The grounds the figures give for the offence under these rules (none if offence unknown)."""
+def _same_law(rules: OffenceRules, first: date, second: date) -> bool:
+    """True when the same enabled entries are in force on both days."""
+    return all(
+        trigger.in_force_on(first) == trigger.in_force_on(second)
+        for trigger in rules.thresholds.values()
+        if trigger.enabled
+    )
+
+
+def shanghai_day(moment: datetime | None) -> date | None:
+    return to_shanghai(moment).date() if moment is not None else None
+
+
+def indication(
+    rules: RuleSet,
+    offence: Offence | None,
+    figures: Figures,
+    act_day: date | None = None,
+    judged_day: date | None = None,
+    scale: Decimal | None = None,
+) -> Indication:
+    """The grounds the figures give for the offence (none if the offence is unknown), under the
+    law in force on `act_day` and, where it differs, also under the law of `judged_day`
+    (从旧兼从轻, see the module docstring). Without days, every enabled entry counts."""
     if offence is None:
         return Indication()
     offence_rules = rules.offences[offence]
+    act_day = act_day or judged_day
+    met = met_thresholds(offence, offence_rules, figures, act_day, scale)
+    lenient_day: date | None = None
+    if (
+        met
+        and act_day is not None
+        and judged_day is not None
+        and judged_day > act_day
+        and not _same_law(offence_rules, act_day, judged_day)
+    ):
+        lenient_day = judged_day
+        if not met_thresholds(offence, offence_rules, figures, judged_day, scale):
+            met = ()
     return Indication(
-        met=met_thresholds(offence, offence_rules, figures),
+        met=met,
         suspicion=offence_rules.reasonable_suspicion and figures.flag("reasonable_suspicion"),
+        act_day=act_day,
+        lenient_day=lenient_day,
+    )
+
+
+def case_indication(
+    rules: RuleSet, case: CaseState, figures: Figures | None = None, scale: Decimal | None = None
+) -> Indication:
+    """`indication` for a case's (or the given) figures, judged on the day of the last assessment."""
+    figures = figures if figures is not None else case.figures
+    judged = max(figures.as_of.values(), default=None)
+    return indication(
+        rules, case.offence, figures, shanghai_day(case.committed_at), shanghai_day(judged), scale
     )
 
 
@@ -166,9 +239,12 @@ def indication_runs(case: CaseState, rules: RuleSet) -> tuple[Run, ...]:
     figures = Figures()
     start: tuple[datetime, str] | None = None
     grounds = Indication()
+    act_day = shanghai_day(case.committed_at)
     for assessment in case.assessments:
         figures = figures.updated(assessment)
-        now_grounds = indication(rules, case.offence, figures)
+        now_grounds = indication(
+            rules, case.offence, figures, act_day, shanghai_day(assessment.assessed_at)
+        )
         if now_grounds and start is None:
             start = (assessment.assessed_at, assessment.event_id)
         elif not now_grounds and start is not None:

@@ -15,6 +15,13 @@ The reading of the law this module encodes (linkage-law.md, "Counting days"):
   while a weekend made a working day by 调休 is a working day. Days inside the period are
   never skipped; only the last day moves. Example: 3 days from 2025-09-29 would end on
   2025-10-02, inside 国庆 (2025-10-01..08), so it ends at the end of 2025-10-09.
+* A period counted in **working days** (工作日: 15 working days to check a report) counts
+  only working days of the official calendar, 调休 working weekends included, from the day
+  after the start; it ends at the end of its last working day, so it needs no extension.
+* A period counted in **months** (2 months to reply to a 检察意见) ends on the day of the
+  last month that corresponds to the start day, or on that month's last day when it has no
+  such day (民法典 第二百零二条: 到期月的对应日为期间的最后一日；没有对应日的，月末日为期间
+  的最后一日), moved to the first working day after it when that day is a rest day (第二百零三条).
 * A period counted in **hours** (24 hours from the approval) is exact elapsed time from the
   instant it starts, and is never extended (the law extends periods counted in days).
 * Working days come from the `chinesecalendar` library (module `chinese_calendar`), which
@@ -27,6 +34,7 @@ The reading of the law this module encodes (linkage-law.md, "Counting days"):
 
 from __future__ import annotations
 
+import calendar as gregorian
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,7 +54,8 @@ END_OF_DAY = time(23, 59, 59, 999_999)
 ONE_TICK = timedelta(microseconds=1)  # from the last on-time instant to the first late one
 _MAX_EXTENSION_DAYS = 60  # a longer run of rest days is a broken override, not a calendar
 
-Unit = Literal["days", "hours"]
+Unit = Literal["days", "hours", "working_days", "months"]
+_MAX_WORKING_DAYS = 366  # a longer period in working days is a broken configuration
 
 
 class YearOverride(BaseModel):
@@ -209,6 +218,36 @@ def add_days(start: datetime, days: int, calendar: WorkCalendar) -> DueTime:
     return DueTime(end_of_day(last), nominal, unverified)
 
 
+def _unverified(calendar: WorkCalendar, first: date, last: date) -> tuple[int, ...]:
+    return tuple(y for y in range(first.year, last.year + 1) if not calendar.knows(y))
+
+
+def add_working_days(start: datetime, days: int, calendar: WorkCalendar) -> DueTime:
+    """End of the `days`-th working day after `start`'s Shanghai date (调休 weekends count)."""
+    if not 0 <= days <= _MAX_WORKING_DAYS:
+        raise ValueError(f"working days must be between 0 and {_MAX_WORKING_DAYS}")
+    first = to_shanghai(start).date()
+    day, counted = first, 0
+    while counted < days:
+        day += timedelta(days=1)
+        if calendar.is_workday(day):
+            counted += 1
+    return DueTime(end_of_day(day), day, _unverified(calendar, first, day))
+
+
+def add_months(start: datetime, months: int, calendar: WorkCalendar) -> DueTime:
+    """End of the day corresponding to `start`'s Shanghai date `months` months later (the month's
+    last day when it has none), holiday-extended like a period in days."""
+    if months < 0:
+        raise ValueError("months must be >= 0")
+    first = to_shanghai(start).date()
+    index = first.month - 1 + months
+    year, month = first.year + index // 12, index % 12 + 1
+    nominal = date(year, month, min(first.day, gregorian.monthrange(year, month)[1]))
+    last = calendar.first_workday_from(nominal)
+    return DueTime(end_of_day(last), nominal, _unverified(calendar, nominal, last))
+
+
 def add_hours(start: datetime, hours: int) -> DueTime:
     """`start` plus exactly `hours` hours (elapsed time, never extended)."""
     if hours < 0:
@@ -220,4 +259,8 @@ def due_after(start: datetime, amount: int, unit: Unit, calendar: WorkCalendar) 
     """The deadline `amount` `unit` after `start` under this module's reading of the law."""
     if unit == "days":
         return add_days(start, amount, calendar)
+    if unit == "working_days":
+        return add_working_days(start, amount, calendar)
+    if unit == "months":
+        return add_months(start, amount, calendar)
     return add_hours(start, amount)

@@ -27,6 +27,7 @@ from schemas.cloudevent import CloudEvent
 from schemas.events import (
     Offence,
 )
+from schemas.identity import validated_identity
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -66,8 +67,14 @@ class PartyRef(BaseModel):
     name: str
 
     @property
+    def identity(self) -> tuple[str, str] | None:
+        """("USCC", code) / ("PRC_ID", number) when validated (schemas.identity), else None."""
+        return validated_identity(self.id_type, self.id_number)
+
+    @property
     def key(self) -> tuple[str, str]:
-        return (self.id_type, self.id_number)
+        """The validated identity when there is one, else (id_type, id_number) as written."""
+        return self.identity or (self.id_type, self.id_number)
 
 
 class Record(BaseModel):
@@ -91,6 +98,8 @@ class OpeningRecord(Record):
     sent_at: datetime
     offence: Offence
     parties: tuple[PartyRef, ...]
+    clue_id: str | None = None
+    committed_at: datetime | None = None
 
     @property
     def at(self) -> datetime:
@@ -283,6 +292,60 @@ class ClosureRecord(Record):
         return self.closed_at
 
 
+class ProsecutionRecord(Record):
+    decided_at: datetime
+    prosecuted: bool
+    reasons: str
+
+    @property
+    def at(self) -> datetime:
+        return self.decided_at
+
+
+class OpinionRecord(Record):
+    opinion_id: str
+    to_agency: str
+    issued_at: datetime
+    proposal: Literal["administrative_penalty", "disciplinary_sanction", "other"]
+
+    @property
+    def at(self) -> datetime:
+        return self.issued_at
+
+
+class OpinionReplyRecord(Record):
+    opinion_id: str
+    replied_at: datetime
+    outcome: Literal["penalty_imposed", "no_penalty", "other"]
+    reasons: str | None = None
+
+    @property
+    def at(self) -> datetime:
+        return self.replied_at
+
+
+class ClueRecord(Record):
+    clue_id: str
+    channel: str
+    received_at: datetime
+    reporter_named: bool | None = None
+    platform: str | None = None
+
+    @property
+    def at(self) -> datetime:
+        return self.received_at
+
+
+class ClueAnswerRecord(Record):
+    clue_id: str
+    answered_at: datetime
+    outcome: Literal["case_opened", "transferred", "no_violation", "other"]
+
+    @property
+    def at(self) -> datetime:
+        return self.answered_at
+
+
 class CaseState(BaseModel):
     """Everything the rules need to know about one case, as of the events applied so far."""
 
@@ -311,6 +374,12 @@ class CaseState(BaseModel):
     handovers: tuple[HandoverRecord, ...] = ()
     evidence_receipts: tuple[EvidenceReceiptRecord, ...] = ()
     closures: tuple[ClosureRecord, ...] = ()
+    # Contract v1.1: reverse transfer and public complaints.
+    prosecutions: tuple[ProsecutionRecord, ...] = ()
+    opinions: tuple[OpinionRecord, ...] = ()
+    opinion_replies: tuple[OpinionReplyRecord, ...] = ()
+    clues: tuple[ClueRecord, ...] = ()
+    clue_answers: tuple[ClueAnswerRecord, ...] = ()
     # Every event applied, sorted: apply() ignores an id it has seen.
     event_ids: tuple[str, ...] = ()
 
@@ -320,7 +389,21 @@ class CaseState(BaseModel):
 
     @property
     def party_keys(self) -> frozenset[tuple[str, str]]:
+        """Keys linking cases across agencies (validated identities where possible)."""
         return frozenset(party.key for party in self.parties)
+
+    @property
+    def identities(self) -> frozenset[tuple[str, str]]:
+        """The parties' validated identities only (USCC / PRC_ID): what screening matches on."""
+        return frozenset(i for party in self.parties if (i := party.identity) is not None)
+
+    @property
+    def committed_at(self) -> datetime | None:
+        """When the act was committed, best known: the opening's `committed_at`, else `opened_at`."""
+        if not self.openings:
+            return None
+        opening = self.openings[-1]
+        return opening.committed_at or opening.opened_at
 
     @property
     def report_at(self) -> datetime | None:

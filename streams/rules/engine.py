@@ -1,6 +1,6 @@
 """The pure rules engine: a case state, a rule set and a time in; alert decisions out.
 
-`evaluate(case, rules, now, related)` runs the policy of every enabled rule (streams.rules._policies)
+`evaluate(case, rules, now, related)` runs the policy of every enabled rule (streams.rules._policy_table)
 and judges each obligation it returns against `now`:
 
 * an act due by a deadline, not done, deadline passed (`now` > due_at)  -> "open"
@@ -35,7 +35,8 @@ from typing import Any, Literal, TypeAlias
 
 from schemas.alert import Alert
 from streams.rules._errors import ConfigError, Problem
-from streams.rules._policies import POLICIES, CaseView, Obligation, iso
+from streams.rules._policies import CaseView, Obligation, iso
+from streams.rules._policy_table import POLICIES
 from streams.rules.calendar import DueTime, due_after, to_shanghai
 from streams.rules.case_state import CaseState
 from streams.rules.rules_config import Rule, RuleSet

@@ -16,21 +16,11 @@ from pydantic import ValidationError
 from schemas.events import (
     EVENT_TYPES,
     CaseAssessed,
-    CaseClosed,
     CaseOpened,
     CaseTransferred,
     EventData,
     EvidenceHandedOver,
     EvidenceReceived,
-    FilingDecided,
-    PenaltyDecided,
-    ReconsiderationDecided,
-    ReconsiderationRequested,
-    SupervisionIssued,
-    SupervisionRequested,
-    TransferAccepted,
-    TransferDecided,
-    TransferForwarded,
 )
 from streams.rules import _figures
 from streams.rules._errors import CaseEventError
@@ -40,14 +30,19 @@ from streams.rules.case_state import (
     CaseEvent,
     CaseState,
     ClosureRecord,
+    ClueAnswerRecord,
+    ClueRecord,
     EvidenceReceiptRecord,
     Figures,
     FilingRecord,
     ForwardRecord,
     HandoverRecord,
     OpeningRecord,
+    OpinionRecord,
+    OpinionReplyRecord,
     PartyRef,
     PenaltyRecord,
+    ProsecutionRecord,
     ReconsiderationDecisionRecord,
     ReconsiderationRequestRecord,
     Record,
@@ -124,38 +119,14 @@ def _on_opened(state: CaseState, event: CaseEvent, data: CaseOpened) -> dict[str
             PartyRef(kind=p.kind, id_type=p.id_type, id_number=p.id_number, name=p.name)
             for p in data.parties
         ),
+        clue_id=data.clue_id,
+        committed_at=data.committed_at,
     )
     return {"openings": _insert(state.openings, record)}
 
 
 def _on_assessed(state: CaseState, event: CaseEvent, data: CaseAssessed) -> dict[str, Any]:
     return {"assessments": _insert(state.assessments, _assessment(event, data))}
-
-
-def _on_penalty(state: CaseState, event: CaseEvent, data: PenaltyDecided) -> dict[str, Any]:
-    record = PenaltyRecord(
-        event_id=event.event_id,
-        agency=event.agency,
-        decided_at=data.decided_at,
-        decision_no=data.decision_no,
-        fine=data.fine,
-        confiscated=data.confiscated,
-    )
-    return {"penalties": _insert(state.penalties, record)}
-
-
-def _on_transfer_decided(
-    state: CaseState, event: CaseEvent, data: TransferDecided
-) -> dict[str, Any]:
-    record = TransferDecisionRecord(
-        event_id=event.event_id,
-        agency=event.agency,
-        report_at=data.report_at,
-        decided_at=data.decided_at,
-        approved=data.approved,
-        reasons=data.reasons,
-    )
-    return {"transfer_decisions": _insert(state.transfer_decisions, record)}
 
 
 def _on_transferred(state: CaseState, event: CaseEvent, data: CaseTransferred) -> dict[str, Any]:
@@ -167,78 +138,6 @@ def _on_transferred(state: CaseState, event: CaseEvent, data: CaseTransferred) -
         document_kinds=tuple(sorted({document.kind for document in data.documents})),
     )
     return {"transfers": _insert(state.transfers, record)}
-
-
-def _on_accepted(state: CaseState, event: CaseEvent, data: TransferAccepted) -> dict[str, Any]:
-    record = AcceptanceRecord(
-        event_id=event.event_id,
-        agency=event.agency,
-        accepted_at=data.accepted_at,
-        receipt_no=data.receipt_no,
-    )
-    return {"acceptances": _insert(state.acceptances, record)}
-
-
-def _on_forwarded(state: CaseState, event: CaseEvent, data: TransferForwarded) -> dict[str, Any]:
-    record = ForwardRecord(
-        event_id=event.event_id,
-        agency=event.agency,
-        forwarded_at=data.forwarded_at,
-        to_agency=data.to_agency,
-    )
-    return {"forwards": _insert(state.forwards, record)}
-
-
-def _on_filing(state: CaseState, event: CaseEvent, data: FilingDecided) -> dict[str, Any]:
-    record = FilingRecord(
-        event_id=event.event_id,
-        agency=event.agency,
-        decided_at=data.decided_at,
-        filed=data.filed,
-        complex=data.complex,
-        reasons=data.reasons,
-    )
-    return {"filing_decisions": _insert(state.filing_decisions, record)}
-
-
-def _on_reconsideration_requested(
-    state: CaseState, event: CaseEvent, data: ReconsiderationRequested
-) -> dict[str, Any]:
-    record = ReconsiderationRequestRecord(
-        event_id=event.event_id, agency=event.agency, requested_at=data.requested_at
-    )
-    return {"reconsideration_requests": _insert(state.reconsideration_requests, record)}
-
-
-def _on_reconsideration_decided(
-    state: CaseState, event: CaseEvent, data: ReconsiderationDecided
-) -> dict[str, Any]:
-    record = ReconsiderationDecisionRecord(
-        event_id=event.event_id, agency=event.agency, decided_at=data.decided_at, upheld=data.upheld
-    )
-    return {"reconsideration_decisions": _insert(state.reconsideration_decisions, record)}
-
-
-def _on_supervision_requested(
-    state: CaseState, event: CaseEvent, data: SupervisionRequested
-) -> dict[str, Any]:
-    record = SupervisionRequestRecord(
-        event_id=event.event_id, agency=event.agency, requested_at=data.requested_at
-    )
-    return {"supervision_requests": _insert(state.supervision_requests, record)}
-
-
-def _on_supervision_issued(
-    state: CaseState, event: CaseEvent, data: SupervisionIssued
-) -> dict[str, Any]:
-    record = SupervisionRecord(
-        event_id=event.event_id,
-        agency=event.agency,
-        issued_at=data.issued_at,
-        kind=data.kind,
-        to_agency=data.to_agency,
-    )
-    return {"supervisions": _insert(state.supervisions, record)}
 
 
 def _on_handed_over(state: CaseState, event: CaseEvent, data: EvidenceHandedOver) -> dict[str, Any]:
@@ -263,31 +162,41 @@ def _on_received(state: CaseState, event: CaseEvent, data: EvidenceReceived) -> 
     )
     return {"evidence_receipts": _insert(state.evidence_receipts, record)}
 
+def _copying(target: str, record_type: type[Record]) -> Handler:
+    """A handler for a step whose record fields are the event data's fields of the same names
+    (besides the event id and sender), inserted into the state's tuple `target`."""
+    names = [n for n in record_type.model_fields if n not in Record.model_fields]
 
-def _on_closed(state: CaseState, event: CaseEvent, data: CaseClosed) -> dict[str, Any]:
-    record = ClosureRecord(
-        event_id=event.event_id, agency=event.agency, closed_at=data.closed_at, outcome=data.outcome
-    )
-    return {"closures": _insert(state.closures, record)}
+    def handle(state: CaseState, event: CaseEvent, data: EventData) -> dict[str, Any]:
+        values = {name: getattr(data, name) for name in names}
+        record = record_type(event_id=event.event_id, agency=event.agency, **values)
+        return {target: _insert(getattr(state, target), record)}
+
+    return handle
 
 
 # Types without a handler (clue.notified, investigation.*) only mark their event id as seen.
 _HANDLERS: Mapping[str, Handler] = {
     "case.opened": _on_opened,
     "case.assessed": _on_assessed,
-    "penalty.decided": _on_penalty,
-    "transfer.decided": _on_transfer_decided,
+    "penalty.decided": _copying("penalties", PenaltyRecord),
+    "transfer.decided": _copying("transfer_decisions", TransferDecisionRecord),
     "case.transferred": _on_transferred,
-    "transfer.accepted": _on_accepted,
-    "transfer.forwarded": _on_forwarded,
-    "filing.decided": _on_filing,
-    "reconsideration.requested": _on_reconsideration_requested,
-    "reconsideration.decided": _on_reconsideration_decided,
-    "supervision.requested": _on_supervision_requested,
-    "supervision.issued": _on_supervision_issued,
+    "transfer.accepted": _copying("acceptances", AcceptanceRecord),
+    "transfer.forwarded": _copying("forwards", ForwardRecord),
+    "filing.decided": _copying("filing_decisions", FilingRecord),
+    "reconsideration.requested": _copying("reconsideration_requests", ReconsiderationRequestRecord),
+    "reconsideration.decided": _copying("reconsideration_decisions", ReconsiderationDecisionRecord),
+    "supervision.requested": _copying("supervision_requests", SupervisionRequestRecord),
+    "supervision.issued": _copying("supervisions", SupervisionRecord),
     "evidence.handed_over": _on_handed_over,
     "evidence.received": _on_received,
-    "case.closed": _on_closed,
+    "case.closed": _copying("closures", ClosureRecord),
+    "prosecution.decided": _copying("prosecutions", ProsecutionRecord),
+    "opinion.issued": _copying("opinions", OpinionRecord),
+    "opinion.replied": _copying("opinion_replies", OpinionReplyRecord),
+    "clue.received": _copying("clues", ClueRecord),
+    "clue.answered": _copying("clue_answers", ClueAnswerRecord),
 }
 
 
@@ -305,7 +214,7 @@ def _derive(state: CaseState) -> CaseState:
                 *state.reconsideration_requests,
                 *state.supervision_requests,
             )
-        )
+        ) or _earliest(state.clues)
         agency = first_admin_step.agency if first_admin_step is not None else None
     figures = Figures()
     for assessment in state.assessments:

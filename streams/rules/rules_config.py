@@ -21,8 +21,9 @@ from __future__ import annotations
 import copy
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -62,7 +63,11 @@ Anchor = Literal[
     "reconsideration_decided",
     "supervision_issued",  # the procuratorate asked police (explain / order filing)
     "filing_notice",  # police decided to file (立案通知)
+    "opinion_issued",  # the procuratorate issued a 检察意见 (reverse transfer)
+    "clue_received",  # an agency received a report or complaint (举报投诉)
+    "clue_decided",  # the agency decided whether to open a case on it
 ]
+ParamKind = Literal["int", "ratio", "agencies"]
 DocumentKind = Literal[
     "transfer_letter", "investigation_report", "seized_items_list", "inspection_report", "other"
 ]
@@ -70,10 +75,13 @@ DocumentKind = Literal[
 
 @dataclass(frozen=True)
 class RuleSpec:
-    """What the engine needs from a rule's configuration: its deadlines, each with its clock."""
+    """What the engine needs from a rule's configuration: its deadlines, each with its clock,
+    its parameters and their kinds, and whether it looks at other cases of the same parties."""
 
     deadlines: Mapping[str, Anchor]
     needs_documents: bool = False
+    params: Mapping[str, ParamKind] = field(default_factory=dict)
+    needs_related: bool = False
 
 
 RULE_CATALOGUE: Mapping[str, RuleSpec] = {
@@ -93,7 +101,25 @@ RULE_CATALOGUE: Mapping[str, RuleSpec] = {
     "NON_FILING_NOT_EXPLAINED": RuleSpec({"explanation": "supervision_issued"}),
     "ORDERED_FILING_OVERDUE": RuleSpec({"filing": "supervision_issued"}),
     "SEIZED_GOODS_NOT_HANDED_OVER": RuleSpec({"handover": "filing_notice"}),
-    "SPLIT_CASES": RuleSpec({}),
+    "SPLIT_CASES": RuleSpec({}, params={"window_days": "int"}, needs_related=True),
+    # Reverse transfer (行刑反向衔接)
+    "OPINION_NOT_ANSWERED": RuleSpec({"reply": "opinion_issued"}),
+    "OPINION_NO_PENALTY_UNREASONED": RuleSpec({}),
+    "PENALTY_AFTER_NON_FILING": RuleSpec({"penalty": "non_filing_notice"}),
+    # Public reports and complaints (举报投诉)
+    "COMPLAINT_NOT_DECIDED": RuleSpec(
+        {"decision": "clue_received"},
+        params={"extension_working_days": "int", "agencies": "agencies"},
+    ),
+    "REPORTER_NOT_TOLD": RuleSpec({"notice": "clue_decided"}, params={"agencies": "agencies"}),
+    # Screening signals (practice, not statute)
+    "NEAR_THRESHOLD_PENALTY": RuleSpec({}, params={"ratio": "ratio"}),
+    "REPEAT_PARTY": RuleSpec(
+        {}, params={"window_days": "int", "repeat_ratio": "ratio"}, needs_related=True
+    ),
+    "MULTI_AGENCY_PENALTIES": RuleSpec(
+        {}, params={"window_days": "int", "min_agencies": "int"}, needs_related=True
+    ),
 }
 
 _STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -130,8 +156,32 @@ class Deadline(BaseModel):
     note: str = ""
 
 
+class Param(BaseModel):
+    """A rule's figure other than a deadline (a window, a ratio, the agencies it covers)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: int | str | tuple[str, ...]
+    unconfirmed: bool = False
+    note: str = ""
+
+
+def _ratio(value: object) -> Decimal | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        ratio = Decimal(value)
+    except InvalidOperation:
+        return None
+    return ratio if ratio.is_finite() and 0 < ratio <= 1 else None
+
+
+Actor = Literal["administrative", "police", "procuratorate"]
+
+
 class Rule(BaseModel):
-    """One alert rule: its titles, its legal source, its deadlines, whether it runs."""
+    """One alert rule: its titles, its legal source, who must act, whether it states the law or a
+    practice, its deadlines and parameters, whether it runs."""
 
     model_config = _STRICT
 
@@ -139,14 +189,35 @@ class Rule(BaseModel):
     title_zh: str = Field(min_length=1)
     title_en: str = Field(min_length=1)
     legal_basis: str = Field(min_length=1)
+    kind: Literal["law", "practice"] = "law"
+    actor: tuple[Actor, ...] = Field(default=(), strict=False)  # who must act
     enabled: bool = True
     unconfirmed: bool = False
     note: str = ""
     deadlines: dict[str, Deadline] = Field(default_factory=dict)
     required_documents: tuple[DocumentKind, ...] | None = Field(default=None, strict=False)
+    params: dict[str, Param] = Field(default_factory=dict, strict=False)
 
     def deadline(self, name: str) -> Deadline:
         return self.deadlines[name]
+
+    def int_param(self, name: str) -> int:
+        value = self.params[name].value
+        assert isinstance(value, int), name  # checked by semantic_problems
+        return value
+
+    def ratio_param(self, name: str) -> Decimal:
+        ratio = _ratio(self.params[name].value)
+        assert ratio is not None, name
+        return ratio
+
+    def agencies_param(self, name: str) -> frozenset[str]:
+        value = self.params[name].value
+        assert isinstance(value, tuple), name
+        return frozenset(value)
+
+    def param_unconfirmed(self, *names: str) -> bool:
+        return any(self.params[name].unconfirmed for name in names)
 
 
 class ThresholdTrigger(BaseModel):
@@ -160,9 +231,16 @@ class ThresholdTrigger(BaseModel):
     tier: str | None = None
     criminal_law_article: int | None = None
     legal_basis: str = Field(min_length=1)
+    effective_from: date  # the day the figure took effect (刑法 Art 12: the law at the act)
+    effective_until: date | None = None  # the day a replacing figure took effect (exclusive)
     enabled: bool = True
     unconfirmed: bool = False
     note: str = ""
+
+    def in_force_on(self, day: date) -> bool:
+        return self.effective_from <= day and (
+            self.effective_until is None or day < self.effective_until
+        )
 
 
 class OffenceRules(BaseModel):
@@ -223,6 +301,14 @@ class RuleSet(BaseModel):
     def enabled_rules(self) -> list[Rule]:
         return [rule for rule in self.rules.values() if rule.enabled]
 
+    def needs_related(self) -> bool:
+        """True when an enabled rule looks at other cases sharing a party (the caller must pass
+        them as `related`)."""
+        return any(
+            (spec := RULE_CATALOGUE.get(rule.id)) is not None and spec.needs_related
+            for rule in self.enabled_rules()
+        )
+
 
 def _trigger_problems(path: str, trigger: ThresholdTrigger) -> list[Problem]:
     problems: list[Problem] = []
@@ -248,6 +334,14 @@ def _trigger_problems(path: str, trigger: ThresholdTrigger) -> list[Problem]:
             problems.append(Problem(where, "数量门槛必须为整数", "a count threshold is an integer"))
         if value <= 0:
             problems.append(Problem(where, "门槛必须大于 0", "a threshold must be greater than 0"))
+    if trigger.effective_until is not None and trigger.effective_until <= trigger.effective_from:
+        problems.append(
+            Problem(
+                f"{path}.effective_until",
+                "失效日期必须晚于生效日期",
+                "effective_until must be after effective_from",
+            )
+        )
     for index, flag in enumerate(trigger.flags):
         if _figures.kind_of(flag) != "flag":
             problems.append(
@@ -272,6 +366,45 @@ def _unconfirmed_note(path: str, unconfirmed: bool, note: str) -> list[Problem]:
     return []
 
 
+def _param_problems(path: str, rule: Rule, spec: RuleSpec) -> list[Problem]:
+    problems: list[Problem] = []
+    for name, kind in spec.params.items():
+        where = f"{path}.params.{name}"
+        param = rule.params.get(name)
+        if param is None:
+            problems.append(Problem(where, "缺少参数", "missing parameter"))
+            continue
+        problems += _unconfirmed_note(where, param.unconfirmed, param.note)
+        value = param.value
+        if kind == "int" and not (
+            isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        ):
+            problems.append(
+                Problem(f"{where}.value", "须为非负整数", "must be a non-negative integer")
+            )
+        elif kind == "ratio" and _ratio(value) is None:
+            problems.append(
+                Problem(
+                    f"{where}.value",
+                    '须为 0 到 1 之间的小数字符串，例如 "0.8"',
+                    'must be a decimal string in (0, 1], e.g. "0.8"',
+                )
+            )
+        elif kind == "agencies" and not isinstance(value, tuple):
+            problems.append(
+                Problem(f"{where}.value", "须为机关编号列表", "must be a list of agency ids")
+            )
+    for name in rule.params.keys() - spec.params.keys():
+        problems.append(
+            Problem(
+                f"{path}.params.{name}",
+                "该规则没有此参数",
+                "this rule has no such parameter; known: " + (", ".join(spec.params) or "none"),
+            )
+        )
+    return problems
+
+
 def semantic_problems(ruleset: RuleSet) -> list[Problem]:
     """What the field types cannot say: known rule ids, each deadline's clock, figure names."""
     problems: list[Problem] = []
@@ -286,6 +419,10 @@ def semantic_problems(ruleset: RuleSet) -> list[Problem]:
                 Problem(f"{path}.id", "id 必须与表名一致", f"id must equal the table name {key!r}")
             )
         problems += _unconfirmed_note(path, rule.unconfirmed, rule.note)
+        if not rule.actor:
+            problems.append(
+                Problem(f"{path}.actor", "须写明由谁履行", "must name who must act (actor)")
+            )
         spec = RULE_CATALOGUE.get(key)
         if spec is None:
             problems.append(
@@ -322,6 +459,7 @@ def semantic_problems(ruleset: RuleSet) -> list[Problem]:
             problems.append(
                 Problem(f"{path}.required_documents", "缺少必备材料清单", "missing document list")
             )
+        problems += _param_problems(path, rule, spec)
         if not spec.needs_documents and rule.required_documents is not None:
             problems.append(
                 Problem(
@@ -465,3 +603,45 @@ def load_rules(
         base_file=str(base_path),
         override_file=str(override) if override is not None else None,
     )
+
+
+_ACTOR_LABELS: Mapping[str, str] = {
+    "administrative": "行政执法机关 / agency",
+    "police": "公安机关 / police",
+    "procuratorate": "检察机关 / procuratorate",
+}
+_UNIT_LABELS: Mapping[str, str] = {
+    "days": "days",
+    "hours": "hours",
+    "working_days": "working days",
+    "months": "months",
+}
+
+
+def _deadline_cell(rule: Rule) -> str:
+    cells = []
+    for name, deadline in rule.deadlines.items():
+        flag = " (UNCONFIRMED)" if deadline.unconfirmed else ""
+        cells.append(
+            f"{name}: {deadline.amount} {_UNIT_LABELS[deadline.unit]} from "
+            f"`{deadline.starts}`{flag}"
+        )
+    return "; ".join(cells) or "—"
+
+
+def rules_table(ruleset: RuleSet) -> str:
+    """The Markdown table of docs/rules.md: every rule id, law or practice, who must act, its
+    deadline and its source (a test keeps the page in step with the shipped rule file)."""
+    lines = [
+        "| rule | 中文 / English | law or practice | who must act | deadline | source |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rule in ruleset.rules.values():
+        kind = "法定 / law" if rule.kind == "law" else "实践 / practice"
+        actors = ", ".join(_ACTOR_LABELS[actor] for actor in rule.actor)
+        flag = " — UNCONFIRMED figures" if rule.unconfirmed else ""
+        lines.append(
+            f"| `{rule.id}` | {rule.title_zh} / {rule.title_en} | {kind} | {actors} | "
+            f"{_deadline_cell(rule)} | {rule.legal_basis}{flag} |"
+        )
+    return "\n".join(lines)

@@ -17,6 +17,7 @@ from connectors.connector import Connector
 from hub.embedded import free_port
 from schemas.alert import Alert
 from schemas.dsse import ALERT_PAYLOAD_TYPE, Envelope
+from schemas.identity import uscc_check_char
 from schemas.signing import verify_envelope_signature
 from tests.eventually import eventually
 from tests.integration.conftest import Hub
@@ -187,22 +188,38 @@ async def test_split_cases_across_agencies_raise_then_retract(hub: Hub, aic: Con
     customs = hub.connector("zs-customs", tmp_path / "customs.sqlite")
     await customs.start()
     try:
-        party = [{"kind": "organization", "id_type": "USCC",
-                  "id_number": f"9244{uuid.uuid4().hex[:8]}", "name": "小榄某灯饰商行"}]
+        body = f"92442000MA{uuid.uuid4().int % 10**7:07d}"
+        code = body + uscc_check_char(body)
+        # the two agencies spell the identifier's type differently: one validated party
+        spelled = {"aic": "USCC", "customs": "统一社会信用代码"}
         cases = {c: f"SPL-{uuid.uuid4().hex[:6]}" for c in ("aic", "customs")}
-        for who, connector, amount in (("aic", aic, "32000.00"), ("customs", customs, "27000.00")):
+        for who, connector, amount in (("aic", aic, "42000.00"), ("customs", customs, "27000.00")):
+            party = {"kind": "organization", "id_type": spelled[who], "id_number": code,
+                     "name": "小榄某灯饰商行"}
             await send(connector, "case.opened", cases[who], {
                 "offence": "counterfeit_goods_sale", "opened_at": ago(hours=6),
-                "summary": "假冒品牌灯具", "parties": party})
+                "summary": "假冒品牌灯具", "parties": [party]})
             await send(connector, "case.assessed", cases[who], {"assessed_at": ago(hours=5),
                                                                 "sales_amount": amount})
         for case_id in cases.values():  # the second case's events re-evaluate the first one
             [(_, alert)] = await alerts_on_topic(hub, case_id, "SPLIT_CASES", "open")
-            assert alert.facts["aggregate"]["sales_amount"] == "59000.00"
+            assert alert.facts["aggregate"]["sales_amount"] == "69000.00"
+            assert alert.facts["shared_parties"] == [f"USCC:{code}"]
         await send(aic, "penalty.decided", cases["aic"], {
-            "decision_no": "中工商罚〔2026〕11号", "decided_at": ago(hours=1),
+            "decision_no": "中工商罚〔2026〕11号", "decided_at": ago(hours=3),
             "fine": "5000.00", "confiscated": "0.00"})
-        for case_id in cases.values():  # handled administratively: no longer adds up
+        # 42,000 is 84% of 50,000: the fine is screened (practice), which also shows the
+        # penalty's transaction committed; the split stays (a fine on a part does not handle
+        # the whole, docs/rules.md reading 9).
+        await alerts_on_topic(hub, cases["aic"], "NEAR_THRESHOLD_PENALTY", "open")
+        for case_id in cases.values():
+            listed = json.loads(hub.process.cli("alerts", "list", "--case", case_id,
+                                                "--json").stdout)
+            assert {(a["rule_id"], a["status"]) for a in listed} >= {("SPLIT_CASES", "open")}
+        # revised figures below every threshold retract it on both cases
+        await send(customs, "case.assessed", cases["customs"], {"assessed_at": ago(hours=1),
+                                                                "sales_amount": "5000.00"})
+        for case_id in cases.values():
             [(_, gone)] = await alerts_on_topic(hub, case_id, "SPLIT_CASES", "resolved")
             assert gone.facts["resolution"] == "no_longer_supported"
     finally:

@@ -34,6 +34,9 @@ def test_demo_shows_accepted_duplicate_rejected_and_its_alerts(demo_hub: Hub) ->
     # the overdue deadline (HANDOVER_LATE, raised by the sweep after the back-dated day
     # lapses) and rules raised on arrival
     assert {"HANDOVER_LATE", "PENALTY_INSTEAD_OF_TRANSFER", "SPLIT_CASES"} <= alerts, out
+    # contract v1.1: reverse transfer, complaints, and the screening signals (practice)
+    assert {"OPINION_NOT_ANSWERED", "COMPLAINT_NOT_DECIDED", "REPORTER_NOT_TOLD",
+            "NEAR_THRESHOLD_PENALTY", "MULTI_AGENCY_PENALTIES"} <= alerts, out
     summary = re.search(r"接收 accepted (\d+), 重复 duplicate (\d+), 拒收 rejected (\d+); "
                         r"预警 / alerts: 预警 open (\d+)", out)
     assert summary is not None, out

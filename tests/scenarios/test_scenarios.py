@@ -10,8 +10,9 @@ Scenario shape (TOML, one `[[scenario]]` per case):
     checks = [ { at = "...", alerts = ["SHOULD_TRANSFER:open"] }, ... ]
 
 Event shorthand: `type`, `at` (the type's own *_at time), optional `case` (default "C1"),
-`agency` (default by role), `time` (send time, default `at`), `party` (an id_number) for
-case.opened, `docs` (document kinds) for case.transferred; any other key is a data field.
+`agency` (default by role), `time` (send time, default `at`), `party` (an id_number) and
+`id_type` (default "USCC") for case.opened, `docs` (document kinds) for case.transferred; any
+other key is a data field.
 Defaults fill the remaining required fields; the data is then validated by the contract models.
 
 At each check the runner folds, per case, the events sent by then, evaluates the check's case
@@ -55,6 +56,7 @@ POLICE_TYPES = {
     "filing.decided",
     "reconsideration.decided",
 }
+PROCURATORATE_TYPES = {"supervision.issued", "prosecution.decided", "opinion.issued"}
 ALL_DOCS = ["transfer_letter", "investigation_report", "seized_items_list", "inspection_report"]
 SHA = "0" * 64
 
@@ -62,11 +64,18 @@ SHA = "0" * 64
 def _defaults(kind: str, index: int, spec: dict[str, Any]) -> dict[str, Any]:
     if kind == "case.opened":
         party = spec.pop("party", "91442000MA0000001X")
+        id_type = spec.pop("id_type", "USCC")
+        person = id_type in ("身份证", "居民身份证", "PRC_ID")
         return {
             "offence": "trademark_counterfeiting",
             "summary": "案情摘要",
             "parties": [
-                {"kind": "organization", "id_type": "USCC", "id_number": party, "name": "某公司"}
+                {
+                    "kind": "person" if person else "organization",
+                    "id_type": id_type,
+                    "id_number": party,
+                    "name": "某人" if person else "某公司",
+                }
             ],
         }
     if kind == "penalty.decided":
@@ -104,6 +113,22 @@ def _defaults(kind: str, index: int, spec: dict[str, Any]) -> dict[str, Any]:
         return {"handover_id": "H1", "discrepancies": []}
     if kind == "case.closed":
         return {"outcome": "结案"}
+    if kind == "prosecution.decided":
+        return {"prosecuted": False, "reasons": "犯罪情节轻微，决定不起诉"}
+    if kind == "opinion.issued":
+        return {
+            "opinion_id": "OP1",
+            "to_agency": "zs-aic",
+            "proposal": "administrative_penalty",
+            "summary": "建议给予行政处罚",
+        }
+    if kind == "opinion.replied":
+        reasons = {} if "outcome" in spec else {"reasons": "已作出行政处罚"}
+        return {"opinion_id": "OP1", "outcome": "penalty_imposed", **reasons}
+    if kind == "clue.received":
+        return {"clue_id": "Q1", "channel": "hotline_12345", "summary": "群众举报"}
+    if kind == "clue.answered":
+        return {"clue_id": "Q1", "outcome": "case_opened"}
     return {}
 
 
@@ -118,7 +143,7 @@ def build_event(scenario_id: str, index: int, raw: dict[str, Any]) -> CaseEvent:
         "zs-psb"
         if kind in POLICE_TYPES
         else "zs-procuratorate"
-        if kind == "supervision.issued"
+        if kind in PROCURATORATE_TYPES
         else "zs-aic"
     )
     agency = spec.pop("agency", default_agency)

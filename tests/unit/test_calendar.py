@@ -10,6 +10,8 @@ import pytest
 from streams.rules import ConfigError, WorkCalendar, YearOverride, add_days, add_hours, due_after
 from streams.rules.calendar import (
     SHANGHAI,
+    add_months,
+    add_working_days,
     end_of_day,
     load_calendar_override,
     parse_calendar_override,
@@ -157,3 +159,72 @@ def test_a_calendar_with_no_working_day_in_sight_is_an_error() -> None:
     calendar = WorkCalendar({2027: YearOverride(holidays=rest)})
     with pytest.raises(ConfigError, match="working day"):
         add_days(at("2026-12-31T10:00:00+08:00"), 1, calendar)
+
+
+# -- working days (SAMR Order 20: 工作日) and months (民法典 Arts 201-203) -----------------------
+
+
+def test_working_days_skip_ordinary_weekends() -> None:
+    # Fri 2025-03-07 + 1 working day = Mon 03-10
+    due = add_working_days(at("2025-03-07T16:00:00+08:00"), 1, OFFICIAL)
+    assert due.at == at("2025-03-10T23:59:59.999999+08:00")
+
+
+def test_working_days_count_a_tiaoxiu_sunday() -> None:
+    # Fri 2025-09-26 + 1 working day = Sun 09-28, a 调休 working day (国庆 2025)
+    assert add_working_days(at("2025-09-26T10:00:00+08:00"), 1, OFFICIAL).at.date() == date(
+        2025, 9, 28
+    )
+
+
+def test_working_days_skip_a_holiday_and_count_both_tiaoxiu_days() -> None:
+    # 2025-09-30 + 1 = 10-09 (10-01..08 off); + 2 = 10-10; + 3 = Sat 10-11 (调休 working day)
+    start = at("2025-09-30T10:00:00+08:00")
+    days = [add_working_days(start, n, OFFICIAL).at.date() for n in (1, 2, 3)]
+    assert days == [date(2025, 10, 9), date(2025, 10, 10), date(2025, 10, 11)]
+
+
+def test_working_days_started_on_a_holiday() -> None:
+    # received on 2025-10-03 (holiday): the first working day is 10-09
+    assert add_working_days(at("2025-10-03T10:00:00+08:00"), 1, OFFICIAL).at.date() == date(
+        2025, 10, 9
+    )
+
+
+def test_working_days_on_the_shanghai_date_and_in_unknown_years() -> None:
+    # 2025-03-07T17:00Z is Saturday 03-08 01:00 in Shanghai: + 1 working day = Mon 03-10
+    assert add_working_days(at("2025-03-07T17:00:00+00:00"), 1, OFFICIAL).at.date() == date(
+        2025, 3, 10
+    )
+    due = add_working_days(at("2027-03-05T10:00:00+08:00"), 1, OFFICIAL)
+    assert due.at.date() == date(2027, 3, 8) and due.unverified_years == (2027,)
+    override = WorkCalendar({2027: YearOverride(holidays=(date(2027, 3, 8),))})
+    due = add_working_days(at("2027-03-05T10:00:00+08:00"), 1, override)
+    assert due.at.date() == date(2027, 3, 9) and due.unverified_years == ()
+
+
+def test_working_days_bounds() -> None:
+    assert add_working_days(at("2025-03-07T10:00:00+08:00"), 0, OFFICIAL).at.date() == date(
+        2025, 3, 7
+    )
+    with pytest.raises(ValueError):
+        add_working_days(at("2025-03-07T10:00:00+08:00"), -1, OFFICIAL)
+    with pytest.raises(ValueError):
+        add_working_days(at("2025-03-07T10:00:00+08:00"), 367, OFFICIAL)
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "last_day"),
+    [
+        ("2025-01-15T10:00:00+08:00", 2, "2025-03-17"),  # 03-15 is a Saturday -> Monday
+        ("2024-12-31T10:00:00+08:00", 2, "2025-02-28"),  # no Feb 31: the month's last day
+        ("2023-12-31T10:00:00+08:00", 2, "2024-02-29"),  # leap year
+        ("2025-12-31T10:00:00+08:00", 2, "2026-02-28"),  # a 调休 Saturday: not extended
+        ("2025-08-01T10:00:00+08:00", 2, "2025-10-09"),  # 10-01 in 国庆: first working day after
+        ("2025-11-30T10:00:00+08:00", 3, "2026-02-28"),  # no Feb 30; 02-28 is a 调休 Saturday
+    ],
+)
+def test_months_end_on_the_corresponding_day(start: str, months: int, last_day: str) -> None:
+    due = add_months(at(start), months, OFFICIAL)
+    assert due.at == end_of_day(date.fromisoformat(last_day))
+    assert due_after(at(start), months, "months", OFFICIAL) == due

@@ -17,10 +17,8 @@ from connectors.penalty.cells import (
     date_to_excel_serial,
     decision_key,
     excel_serial_to_date,
-    is_valid_uscc,
     parse_amount,
     parse_date,
-    uscc_check_char,
 )
 from connectors.penalty.columns import normalise_header
 from connectors.penalty.mapping import (
@@ -44,6 +42,7 @@ from connectors.penalty.records import (
 from connectors.penalty.report import ImportReport, import_penalty_csv
 from schemas.cloudevent import CloudEvent
 from schemas.events import Offence
+from schemas.identity import is_valid_uscc, uscc_check_char
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "penalty"
 NOW = datetime(2025, 1, 1, tzinfo=UTC)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,10 +12,13 @@ import pytest
 
 from schemas.events import Offence
 from streams.rules import RULE_CATALOGUE, CaseState, ConfigError, evaluate, load_rules, parse_rules
-from streams.rules._policies import POLICIES
+from streams.rules._policy_table import POLICIES
 from streams.rules.rules_config import default_rules_path, merge
 
 BASE: dict[str, Any] = tomllib.loads(default_rules_path().read_text(encoding="utf-8"))
+
+
+SINCE = {"effective_from": date(2004, 12, 22)}
 
 
 def paths(error: ConfigError) -> list[str]:
@@ -24,7 +27,7 @@ def paths(error: ConfigError) -> list[str]:
 
 def test_the_shipped_file_loads_with_every_rule_and_offence() -> None:
     rules = load_rules()
-    assert rules.version == "2026.1"
+    assert rules.version == "2026.2"
     assert set(rules.rules) == set(RULE_CATALOGUE)
     assert set(rules.offences) == set(Offence)
     assert all(rule.enabled for rule in rules.rules.values())
@@ -55,11 +58,12 @@ def test_unconfirmed_figures_are_flagged_with_a_note() -> None:
     }
     assert (Offence.COUNTERFEIT_GOODS_SALE, "illegal_gains_amxi") in flagged
     assert (Offence.INFRINGING_COPIES_SALE, "illegal_gains_2025") in flagged
-    assert all(
-        trigger.unconfirmed
-        for offence in (Offence.ILLEGAL_MARKS, Offence.PATENT_COUNTERFEITING)
-        for trigger in rules.offences[offence].thresholds.values()
-    )
+    # 215 / 216: the 2004 figures are the law until the 2025 interpretation, then stand in
+    # for its lowered (unknown) figures, flagged.
+    for offence in (Offence.ILLEGAL_MARKS, Offence.PATENT_COUNTERFEITING):
+        for trigger_id, trigger in rules.offences[offence].thresholds.items():
+            assert trigger.unconfirmed == trigger_id.endswith("_2025"), trigger_id
+            assert trigger.unconfirmed == (trigger.effective_from == date(2025, 4, 26))
     for offence, trigger_id in flagged:
         assert "UNCONFIRMED" in rules.offences[offence].thresholds[trigger_id].note
 
@@ -245,12 +249,20 @@ def test_threshold_figures_are_checked() -> None:
             "trademark_counterfeiting": {
                 "thresholds": {
                     "illegal_business_amount": {"min": {"illegal_busines_amount": "50000"}},
-                    "mixed": {"min": {"copies+sales_amount": 3}, "legal_basis": "x"},
-                    "copies": {"min": {"copies": "500.50"}, "legal_basis": "x"},
-                    "zero": {"min": {"copies": 0}, "legal_basis": "x"},
-                    "flagged": {"flags": ["bankrupt"], "legal_basis": "x"},
-                    "empty": {"legal_basis": "x"},
-                    "unsure": {"min": {"copies": 1}, "legal_basis": "x", "unconfirmed": True},
+                    "mixed": {"min": {"copies+sales_amount": 3}, "legal_basis": "x", **SINCE},
+                    "copies": {"min": {"copies": "500.50"}, "legal_basis": "x", **SINCE},
+                    "zero": {"min": {"copies": 0}, "legal_basis": "x", **SINCE},
+                    "flagged": {"flags": ["bankrupt"], "legal_basis": "x", **SINCE},
+                    "empty": {"legal_basis": "x", **SINCE},
+                    "unsure": {
+                        "min": {"copies": 1}, "legal_basis": "x", "unconfirmed": True, **SINCE
+                    },
+                    "ends_first": {
+                        "min": {"copies": 1},
+                        "legal_basis": "x",
+                        "effective_from": date(2025, 1, 1),
+                        "effective_until": date(2024, 1, 1),
+                    },
                 }
             }
         }
@@ -267,6 +279,7 @@ def test_threshold_figures_are_checked() -> None:
         f"{prefix}.flagged.flags[0]",
         f"{prefix}.empty",
         f"{prefix}.unsure.note",
+        f"{prefix}.ends_first.effective_until",
     } <= found
 
 
@@ -277,7 +290,7 @@ def test_type_errors_are_reported_before_semantic_ones() -> None:
             "trademark_counterfeiting": {
                 "thresholds": {
                     "illegal_gains": {"min": {"illegal_gains": 30000.5}},
-                    "empty": {"legal_basis": "x"},
+                    "empty": {"legal_basis": "x", **SINCE},
                 }
             }
         }
@@ -320,3 +333,48 @@ def test_a_separate_calendar_file_is_merged(tmp_path: Path) -> None:
     rules = load_rules(calendar_override=path)
     assert rules.work_calendar.knows(2028)
     assert not rules.work_calendar.is_workday(datetime(2028, 1, 3).date())
+
+
+def test_docs_rule_table_is_current() -> None:
+    from streams.rules.rules_config import rules_table
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert rules_table(load_rules()) in page, "regenerate the table of docs/rules.md"
+
+
+def test_every_rule_says_law_or_practice_and_who_acts() -> None:
+    rules = load_rules()
+    screening = {"NEAR_THRESHOLD_PENALTY", "REPEAT_PARTY", "MULTI_AGENCY_PENALTIES"}
+    for rule in rules.rules.values():
+        assert rule.actor, rule.id
+        assert (rule.kind == "practice") == (rule.id in screening), rule.id
+
+
+def test_rule_parameters_are_checked() -> None:
+    bad = {
+        "rules": {
+            "NEAR_THRESHOLD_PENALTY": {"params": {"ratio": {"value": "1.5"}}},
+            "REPEAT_PARTY": {"params": {"window_days": {"value": "two years"}, "extra": {"value": 1}}},
+            "COMPLAINT_NOT_DECIDED": {"params": {"agencies": {"value": 3}}},
+            "MULTI_AGENCY_PENALTIES": {
+                "params": {"min_agencies": {"value": 2, "unconfirmed": True, "note": ""}}
+            },
+            "SHOULD_TRANSFER": {"actor": []},
+        }
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_rules(BASE, bad)
+    assert {
+        "rules.NEAR_THRESHOLD_PENALTY.params.ratio.value",
+        "rules.REPEAT_PARTY.params.window_days.value",
+        "rules.REPEAT_PARTY.params.extra",
+        "rules.COMPLAINT_NOT_DECIDED.params.agencies.value",
+        "rules.MULTI_AGENCY_PENALTIES.params.min_agencies.note",
+        "rules.SHOULD_TRANSFER.actor",
+    } <= set(paths(caught.value))
+
+
+def test_needs_related_follows_the_enabled_rules() -> None:
+    off = {rule: {"enabled": False} for rule in ("SPLIT_CASES", "REPEAT_PARTY", "MULTI_AGENCY_PENALTIES")}
+    assert load_rules().needs_related()
+    assert not parse_rules(BASE, {"rules": off}).needs_related()

@@ -271,3 +271,80 @@ def test_assess_is_evaluate_and_next_due_in_one_pass() -> None:
         assert result.decisions == evaluate(state, rules, now)
         assert result.next_due == next_due(state, rules, now)
     assert assess(state, rules, opened + timedelta(days=10)).decisions  # overdue by then
+
+
+# -- several cases of one party, every kind of event (contract v1.1 included) ----------------
+
+PARTIES = [("USCC", "91442000MA4UAAAA15"), ("统一社会信用代码", "91442000ma4uaaaa15"),
+           ("身份证", "442000198001011239")]
+AGENCIES = ["zs-aic", "zs-customs", "zs-qts", "zs-culture"]
+moments = st.datetimes(min_value=datetime(2024, 6, 1), max_value=datetime(2026, 6, 1)).map(
+    lambda t: t.replace(tzinfo=SHANGHAI, microsecond=0)
+)
+amounts = st.integers(min_value=10_000, max_value=55_000).map(lambda n: f"{n}.00")
+
+
+@st.composite
+def party_history(draw: st.DrawFn, case_id: str) -> Timeline:
+    """One case of a shared party: any subset of steps, at any times, in any order of time."""
+    id_type, number = draw(st.sampled_from(PARTIES))
+    agency = draw(st.sampled_from(AGENCIES))
+    line = Timeline(case_id, number)
+    opened = draw(moments)
+    opening: dict[str, Any] = {
+        "offence": draw(st.sampled_from(["trademark_counterfeiting", "infringing_copies_sale"])),
+        "summary": "案情",
+        "parties": [{"kind": "organization", "id_type": id_type, "id_number": number,
+                     "name": "某公司"}],
+    }
+    if draw(st.booleans()):
+        opening["committed_at"] = (opened - timedelta(days=draw(st.integers(0, 400)))).isoformat()
+    if draw(st.booleans()):
+        opening["clue_id"] = "Q1"
+    line.add("case.opened", opened, agency=agency, **opening)
+    for _ in range(draw(st.integers(0, 2))):
+        figure = draw(st.sampled_from(["illegal_business_amount", "illegal_gains"]))
+        line.add("case.assessed", draw(moments), agency=agency, **{figure: draw(amounts)})
+    if draw(st.booleans()):
+        line.add("penalty.decided", draw(moments), agency=agency, decision_no=f"罚-{case_id}",
+                 fine=draw(amounts), confiscated="0.00")
+    if draw(st.booleans()):
+        line.add("filing.decided", draw(moments), agency="zs-psb", filed=False, reasons="不构成犯罪")
+    if draw(st.booleans()):
+        line.add("opinion.issued", draw(moments), agency="zs-procuratorate", opinion_id="OP1",
+                 to_agency=agency, proposal="administrative_penalty", summary="建议处罚")
+        reasons = draw(st.sampled_from(["", "已过时效"]))
+        line.add("opinion.replied", draw(moments), agency=agency, opinion_id="OP1",
+                 outcome=draw(st.sampled_from(["no_penalty", "penalty_imposed"])), reasons=reasons)
+    if draw(st.booleans()):
+        line.add("clue.received", draw(moments), agency=agency, clue_id="Q1",
+                 channel="hotline_12345", summary="举报", reporter_named=draw(st.booleans()))
+        if draw(st.booleans()):
+            line.add("clue.answered", draw(moments), agency=agency, clue_id="Q1",
+                     outcome="case_opened")
+    return line
+
+
+def judge_all(events: list[CaseEvent], now: datetime) -> dict[str, Any]:
+    states: dict[str, CaseState] = {}
+    for event in events:
+        states[event.case_id] = apply(states.get(event.case_id), event)
+    judged: dict[str, Any] = {}
+    for case_id, state in sorted(states.items()):
+        related = [o for o in states.values() if o.case_id != case_id and o.party_keys & state.party_keys]
+        judged[case_id] = (evaluate(state, RULES, now, related), next_due(state, RULES, now))
+    return judged
+
+
+@SETTINGS
+@given(data=st.data())
+def test_the_same_events_of_one_partys_cases_raise_the_same_alerts_in_any_order(
+    data: st.DataObject,
+) -> None:
+    lines = [data.draw(party_history(f"C{i}")) for i in range(data.draw(st.integers(2, 4)))]
+    events = [event for line in lines for event in line.events]
+    shuffled = list(data.draw(st.permutations(events)))
+    for now in (datetime(2025, 6, 1, tzinfo=SHANGHAI), datetime(2026, 9, 1, tzinfo=SHANGHAI)):
+        expected = judge_all(events, now)
+        assert judge_all(shuffled, now) == expected
+        assert judge_all(shuffled + shuffled[: len(shuffled) // 2], now) == expected  # redelivery
