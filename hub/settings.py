@@ -40,6 +40,10 @@ class Settings:
     rules_http_port: int = 8471
     """The rules process's /healthz and /metrics (LINKAGE_RULES_HTTP_PORT, default
     LINKAGE_HTTP_PORT + 1)."""
+    rules_fetch_wait_ms: int = 500
+    """The same for the rules consumer (LINKAGE_RULES_FETCH_WAIT_MS). No receipt waits on the
+    rules, and a short wait there only buys polling: on Tansu it cost the broker, PostgreSQL
+    and the rules process more CPU per event (smaller batches) for alerts ~0.2 s sooner."""
     fetch_wait_ms: int = 500
     """How long the broker may hold the hub's consumer fetches (LINKAGE_FETCH_WAIT_MS).
     Apache Kafka's long poll answers as soon as data arrives, so there the wait costs no
@@ -66,6 +70,7 @@ class Settings:
             checkpoint_every=int(env.get("LINKAGE_CHECKPOINT_EVERY", "1000")),
             rules_http_port=int(env.get("LINKAGE_RULES_HTTP_PORT")
                                 or int(env.get("LINKAGE_HTTP_PORT", "8470")) + 1),
+            rules_fetch_wait_ms=int(env.get("LINKAGE_RULES_FETCH_WAIT_MS") or "500"),
             fetch_wait_ms=int(env.get("LINKAGE_FETCH_WAIT_MS") or (
                 50 if env.get("LINKAGE_FAST_REBALANCE", "0") == "1" else 500)),
             witnesses=tuple(env.get("LINKAGE_WITNESSES", "").replace(",", " ").split()),

@@ -118,7 +118,8 @@ def build_app(settings: Settings, agency_ids: Sequence[str], role: Role = "all")
     # read by the BatchConsumer below in the group `linkage-hub` (the offsets faust committed
     # there before stay valid). An ingress-only app starts no faust consumer at all.
     app = LinkageApp("linkage-hub-app" if role == "ingress" else "linkage-hub-rules",
-                     fetch_wait_ms=settings.fetch_wait_ms, consume=role != "ingress",
+                     fetch_wait_ms=settings.rules_fetch_wait_ms,  # faust's consumer: rules only
+                     consume=role != "ingress",
                      **faust_settings(settings, settings.rules_http_port if rules_only else None))
     state: dict[str, Any] = {}
 

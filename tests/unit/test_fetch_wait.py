@@ -18,14 +18,15 @@ def test_the_default_wait_is_short_only_for_the_embedded_broker(tmp_path: Path) 
     assert settings(tmp_path, LINKAGE_FAST_REBALANCE="1").fetch_wait_ms == 50
     assert settings(tmp_path, LINKAGE_FAST_REBALANCE="1",
                     LINKAGE_FETCH_WAIT_MS="200").fetch_wait_ms == 200
+    assert settings(tmp_path, LINKAGE_FAST_REBALANCE="1").rules_fetch_wait_ms == 500
 
 
 async def test_the_workers_aiokafka_consumer_gets_the_configured_wait(tmp_path: Path) -> None:
-    app = build_app(settings(tmp_path, LINKAGE_FETCH_WAIT_MS="37"), ["zs-aic"])
+    app = build_app(settings(tmp_path, LINKAGE_RULES_FETCH_WAIT_MS="37"), ["zs-aic"])
     thread = app.consumer._new_consumer_thread()
     consumer = thread._create_worker_consumer(app.transport)
     try:
-        assert consumer._fetch_max_wait_ms == 37
+        assert consumer._fetch_max_wait_ms == 37  # faust's consumer carries only the rules
         assert consumer._group_id == "linkage-hub-rules"  # otherwise as faust built it
     finally:
         await consumer.stop()
