@@ -153,7 +153,7 @@ def build_app(settings: Settings, agency_ids: Sequence[str], role: Role = "all")
 
     attach_batch_consumer(app, topics=[topics.ingress_topic(a) for a in agency_ids],
                           config=ingress_consumer_config(settings), handle=ingress_batch,
-                          max_records=BATCH_MAX)
+                          max_records=BATCH_MAX, within=BATCH_WITHIN)
 
     async def open_signed_ledger() -> LedgerProofs:
         return open_ledger(await shared_pool(), settings, publisher)
