@@ -1,8 +1,9 @@
-"""PostgresCheckpointStore: the ledger's signed checkpoints and witnesses' cosignatures (asyncpg).
+"""The checkpoint store port: stored signed checkpoints and witnesses' cosignatures.
 
-Rows are derived from the signed note itself (size and root are parsed from its text), so
-a stored row can never disagree with the note it carries. See audit/checkpoints.sql for
-why there is at most one checkpoint per tree size.
+A stored checkpoint is derived from the signed note itself (size and root are parsed from its
+text), so it can never disagree with the note it carries. Implementations: InMemoryCheckpoint
+Store (audit.memory) and PostgresCheckpointStore (hub.adapters.checkpoint_store; see
+hub/sql/checkpoints.sql for why there is at most one checkpoint per tree size).
 """
 
 from __future__ import annotations

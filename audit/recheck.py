@@ -1,4 +1,4 @@
-"""Full re-check of the ledger in PostgreSQL: indexes, leaves, stored nodes, agency signatures, checkpoints.
+"""Full re-check of a ledger (any LedgerReader): indexes, leaves, stored nodes, agency signatures, checkpoints.
 
 Every check runs entry by entry in ledger order, so the first failure raised is the
 first bad index. Per entry ``i``: the index is ``i`` (no gap, no duplicate), the record

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from audit.errors import LedgerError
+from hub.access import Role
 from hub.adapters.postgres import StoreError, StoreUnavailable
 from hub.adapters.registry_store import RegistryError
 from hub.commands import (
@@ -27,6 +28,7 @@ from hub.commands import (
     rules_cmds,
     schema_cmds,
     up,
+    user_cmds,
     witness_cmds,
 )
 from hub.commands.common import (
@@ -85,6 +87,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", default="all", choices=["all", "ingress", "rules"],
                    help="接入、规则(各自进程与消费组,`up` 即如此运行)或全部 / ingress, rules "
                         "(own process and consumer group, as `up` runs them) or all")
+
+    p = _add(sub, "web", "运行工作台与 HTTP 服务 / serve the workbench and HTTP API (used by `up`)",
+             user_cmds.run_web)
+    p.add_argument("--host", default="127.0.0.1", help="监听地址 / bind address")
+    p.add_argument("--loglevel", default="warning",
+                   choices=["critical", "error", "warning", "info", "debug"])
+
+    users = sub.add_parser("user", help="工作台用户 / workbench users").add_subparsers(
+        dest="sub", required=True)
+    p = _add(users, "add", "添加用户 / add a user", user_cmds.user_add)
+    p.add_argument("username")
+    p.add_argument("--agency", required=True, help="机关编号 / agency id")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--name", default="", help="姓名 / display name")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="从标准输入读取密码 / read the password from stdin")
+    p = _add(users, "list", "列出用户 / list users", user_cmds.user_list)
+    p.add_argument("--json", action="store_true")
+    p = _add(users, "disable", "停用用户并吊销令牌 / disable a user, revoke its tokens",
+             user_cmds.user_disable)
+    p.add_argument("username")
 
     p = _add(sub, "demo", "运行模拟机关 / run the simulated agencies (used by `up --demo`)",
              demo_cmds.demo)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, Literal, TypeVar
@@ -85,7 +86,11 @@ def faust_settings(settings: Settings, http_port: int | None = None) -> dict[str
         producer_max_request_size=topics.MAX_MESSAGE_BYTES + 64 * 1024,
         consumer_max_fetch_size=topics.MAX_MESSAGE_BYTES + 64 * 1024,
         web_enabled=True,
-        web_port=settings.http_port if http_port is None else http_port,
+        # Under `up` the worker's own web server (metrics, health) moves to an internal port
+        # and `linkage-hub web` serves LINKAGE_HTTP_PORT (docs/workbench.md); the rules process
+        # has its own (LINKAGE_RULES_HTTP_PORT).
+        web_port=http_port if http_port is not None else int(
+            os.environ.get("LINKAGE_WORKER_HTTP_PORT") or settings.http_port),
         web_bind="127.0.0.1",
         broker_commit_every=BATCH_MAX,
         broker_commit_interval=0.5,

@@ -3,6 +3,7 @@
 #   scripts/services.sh postgres   PostgreSQL over TCP on 127.0.0.1:5432, password auth,
 #                                  user postgres / password postgres (LINKAGE_TEST_TCP_DSN's default)
 #   scripts/services.sh java       Java and Maven, for the Apache Kafka cluster tests
+#   scripts/services.sh browser    Debian's Chromium and the Noto CJK fonts, for the browser tests
 set -euo pipefail
 
 apt_install() {
@@ -28,6 +29,17 @@ java() {
   # Apache Kafka for the cluster tests: its jars come from Maven Central (deploy/kafka/pom.xml).
   command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 \
     || apt_install default-jre-headless maven
+}
+
+node() {
+  # npm installs the workbench's front-end packages (htmx) at set-up.
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+}
+
+browser() {
+  # Browser tests drive Debian's Chromium through Playwright (never a browser download).
+  [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi "noto.*cjk" \
+    || apt_install chromium fonts-noto-cjk
 }
 
 for service in "$@"; do "$service"; done

@@ -52,6 +52,7 @@ from streams.verification import (
     RegistrySnapshot,
     Rejected,
     VerifiedEvent,
+    key_revoked,
     verify_record,
 )
 
@@ -255,6 +256,7 @@ class IngressProcessor:
     ) -> list[Outcome]:
         """Classify the batch inside one unit: replay, reject, append or duplicate."""
         seen = await unit.stored_outcomes([r.record_key for r in records])
+        verdicts = await _recheck_revocations(unit, verdicts, now)
         candidates = [v.event_id for v in verdicts if isinstance(v, VerifiedEvent)]
         in_ledger = await unit.ledger_entries(candidates)
         outcomes: list[Outcome | None] = []
@@ -355,6 +357,16 @@ def _duplicate(record: IngressRecord, verdict: Verdict, in_ledger: dict[str, Led
               f" {original.ledger_index}" + ("" if same else " (内容不同 / with different content)"))
     return Outcome(record, ReceiptStatus.DUPLICATE, verdict.event_id, now, None, detail,
                    original.ledger_index, original.leaf_hash, case_id=verdict.case_id)
+
+
+async def _recheck_revocations(unit: IngressUnit, verdicts: Sequence[Verdict],
+                               now: datetime) -> list[Verdict]:
+    """Verified records whose key was revoked by `now`, as committed under the append lock,
+    become KEY_REVOKED: a stale registry snapshot never lets one into the ledger."""
+    revoked = await unit.revocations([v.keyid for v in verdicts if isinstance(v, VerifiedEvent)])
+    return [key_revoked(v.keyid, revoked[v.keyid], v.event_id)
+            if isinstance(v, VerifiedEvent) and v.keyid in revoked and revoked[v.keyid] <= now
+            else v for v in verdicts]
 
 
 def quarantine_headers(outcome: Outcome) -> list[tuple[str, bytes]]:

@@ -70,6 +70,10 @@ class _MemoryUnit:
                             e.event_time, e.received_at, e.keyid, e.record, leaf_hash(e.record))
                 for n, e in enumerate(entries)]
 
+    async def revocations(self, keyids: Sequence[str]) -> dict[str, datetime]:
+        revoked = self._store.revoked
+        return {k: revoked[k] for k in keyids if k in revoked}
+
     async def store_outcomes(self, outcomes: Sequence[StoredOutcome]) -> None:
         for o in outcomes:
             _check_text(o.key[0], o.event_id, o.reason, o.detail)
@@ -90,6 +94,8 @@ class InMemoryIngressStore:
         self.outcomes: dict[RecordKey, StoredOutcome] = {}
         self.parked_records: dict[RecordKey, ParkedRecord] = {}
         self.refuse = refuse
+        self.revoked: dict[str, datetime] = {}
+        """Key revocations as committed (keyid -> time), which units read under the lock."""
         self.units_committed = 0
         self._lock = asyncio.Lock()
 

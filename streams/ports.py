@@ -108,6 +108,15 @@ class IngressUnit(Protocol):
         """Append at the next ledger indexes (with their Merkle nodes)."""
         ...
 
+    async def revocations(self, keyids: Sequence[str]) -> dict[str, datetime]:
+        """Revocation times of those of these keys that are revoked, as committed now.
+
+        Read under the append lock, which revoking a key also takes: the registry snapshot
+        verification used may be up to REGISTRY_TTL old, and a record signed by a key revoked
+        meanwhile must not enter the ledger (`ledger verify` would rightly flag it).
+        """
+        ...
+
     async def store_outcomes(self, outcomes: Sequence[StoredOutcome]) -> None: ...
 
 

@@ -64,6 +64,12 @@ class Rejected(Exception):
         return Rejected(self.reason, self.detail, event_id)
 
 
+def key_revoked(keyid: str, revoked_at: datetime, event_id: str | None = None) -> Rejected:
+    """The KEY_REVOKED rejection, wherever the revocation is found (snapshot or store)."""
+    return Rejected(Reason.KEY_REVOKED, f"keyid {keyid} revoked at {revoked_at.isoformat()}",
+                    event_id)
+
+
 @dataclass(frozen=True)
 class VerifiedEvent:
     """A record that passed every check; `value` is the record's bytes exactly as received."""
@@ -131,7 +137,8 @@ def _check_signature(envelope: Envelope, keys: Mapping[str, KeyRecord], now: dat
     usable = [(s, k) for s, k in known if not k.revoked_by(now)]
     if not usable:
         record = known[0][1]
-        raise Rejected(Reason.KEY_REVOKED, f"keyid {record.keyid} revoked at {record.revoked_at}")
+        assert record.revoked_at is not None
+        raise key_revoked(record.keyid, record.revoked_at)
     for signature, record in usable:
         if verify_envelope_signature(envelope, signature.signature_bytes(), record.public_key):
             return record

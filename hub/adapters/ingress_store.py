@@ -62,6 +62,14 @@ class _PostgresUnit:
     async def append(self, entries: Sequence[NewEntry]) -> list[LedgerEntry]:
         return await self._ledger.append(self._conn, entries, self._head)
 
+    async def revocations(self, keyids: Sequence[str]) -> dict[str, datetime]:
+        if not keyids:
+            return {}
+        rows = await self._conn.fetch(
+            "SELECT keyid, revoked_at FROM agency_keys"
+            " WHERE keyid = ANY($1::text[]) AND revoked_at IS NOT NULL", list(set(keyids)))
+        return {row["keyid"]: row["revoked_at"] for row in rows}
+
     async def store_outcomes(self, outcomes: Sequence[StoredOutcome]) -> None:
         if not outcomes:
             return

@@ -32,6 +32,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/cases.sql", "cases.sql"),
     ("hub.sql/parked.sql", "parked.sql"),
     ("hub.sql/rules_parked.sql", "rules_parked.sql"),
+    ("hub.sql/accounts.sql", "accounts.sql"),
 )
 
 T = TypeVar("T")

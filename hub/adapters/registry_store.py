@@ -79,9 +79,12 @@ class PostgresRegistry:
         return keyid
 
     async def revoke_key(self, keyid: str, when: datetime | None = None) -> datetime:
-        async with translated_errors(), self._pool.acquire() as conn:
+        async with translated_errors(), self._pool.acquire() as conn, conn.transaction():
+            # Take the ledger's append lock first: a revocation then falls between two ingress
+            # batches, and each batch re-reads revocations under that lock before appending.
+            await conn.execute("SELECT 1 FROM ledger_head FOR UPDATE")
             revoked = await conn.fetchval(
-                "UPDATE agency_keys SET revoked_at = coalesce($2, now())"
+                "UPDATE agency_keys SET revoked_at = coalesce($2, clock_timestamp())"
                 " WHERE keyid = $1 AND revoked_at IS NULL RETURNING revoked_at",
                 keyid.lower(), when,
             )

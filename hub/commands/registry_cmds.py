@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hub.adapters.accounts_store import PostgresAccounts
 from hub.adapters.kafka_admin import ensure_topics
 from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.common import CliError, database, local_time, print_json, print_table
+from hub.commands.user_cmds import cli_user
 from hub.runtime import resolve, signal_up
 from hub.settings import Settings
 from schemas.events import Role
@@ -50,6 +52,9 @@ async def agency_add(settings: Settings, args: argparse.Namespace) -> None:
         raise CliError(f"角色无效 / invalid role: {args.role}") from exc
     async with database(settings, restricted=False) as pool:
         await PostgresRegistry(pool).add_agency(args.id, role, args.name, args.name_en or "")
+        await PostgresAccounts(pool).log(None, "agency.add", target=args.id, client="cli",
+                                         username=cli_user(),
+                                         detail={"role": role.value, "name": args.name})
     print(f"已添加机关 / agency added: {args.id}")
     resolved = resolve(settings, need_database=False)
     if resolved.kafka:
@@ -66,10 +71,15 @@ async def agency_add_key(settings: Settings, args: argparse.Namespace) -> None:
     pem = Path(args.pubkey).read_bytes()
     async with database(settings, restricted=False) as pool:
         keyid = await PostgresRegistry(pool).add_key(args.id, pem)
+        await PostgresAccounts(pool).log(None, "agency.add_key", target=args.id, client="cli",
+                                         username=cli_user(), detail={"keyid": keyid})
     print(keyid)
 
 
 async def agency_revoke_key(settings: Settings, args: argparse.Namespace) -> None:
     async with database(settings, restricted=False) as pool:
         when = await PostgresRegistry(pool).revoke_key(args.keyid)
+        await PostgresAccounts(pool).log(None, "agency.revoke_key", target=args.keyid,
+                                         client="cli", username=cli_user(),
+                                         detail={"revoked_at": when})
     print(f"已吊销 / revoked {args.keyid} at {local_time(when, seconds=True)} (+08)")

@@ -18,7 +18,8 @@ from hub.adapters.kafka_admin import ensure_topics
 from hub.adapters.postgres import create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.common import say
-from hub.embedded import EmbeddedBroker, EmbeddedDatabase
+from hub.commands.user_cmds import demo_users
+from hub.embedded import EmbeddedBroker, EmbeddedDatabase, free_port
 from hub.runtime import clear_runtime, embedded_pgdata, resolve, write_runtime
 from hub.settings import Settings
 from schemas.topics import hub_topics
@@ -160,17 +161,42 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
                    LINKAGE_HOME=str(settings.home),
                    LINKAGE_FAST_REBALANCE="1" if embedded_kafka else
                    os.environ.get("LINKAGE_FAST_REBALANCE", "0"))
-        # Two worker processes (hub/worker.py): ingress, and the rules in their own consumer
-        # group, so the rules' CPU never delays a receipt.
-        roles = {0: ["worker", "--role", "ingress"], 1: ["worker", "--role", "rules"]}
-        children.extend(_spawn(argv, env) for argv in roles.values())
+        worker_port = free_port()
+        env.update(LINKAGE_WORKER_HTTP_PORT=str(worker_port),
+                   LINKAGE_WORKER_METRICS_URL=f"http://127.0.0.1:{worker_port}/metrics")
+        env.setdefault("LINKAGE_RULES_HTTP_PORT", str(free_port()))
+        # Two worker processes (hub/worker.py): ingress (slot 0), and the rules in their own
+        # consumer group (slot 2), so the rules' CPU never delays a receipt.
+        roles = {0: ["worker", "--role", "ingress"], 2: ["worker", "--role", "rules"]}
+        children.append(_spawn(roles[0], env))
+        children.append(_spawn(["web"], env))  # the workbench on LINKAGE_HTTP_PORT
+        children.append(_spawn(roles[2], env))
+        if args.demo:
+            created = asyncio.run(demo_users(settings))
+            for username, role, password in created:
+                say(f"演示用户 / demo user: {username:<10} {role:<20} 密码 password: {password}")
+            if not created:
+                say("演示用户已存在，密码见首次启动时的输出 / demo users exist already; their "
+                    "passwords were printed at the first start")
         say(f"枢纽已启动 / hub running: {len(agencies)} agencies, "
-            f"http://127.0.0.1:{settings.http_port}/metrics  (Ctrl-C 停止 / to stop)")
+            f"工作台 workbench http://127.0.0.1:{settings.http_port}/  (Ctrl-C 停止 / to stop)")
         if args.demo:
             demo_args = ["demo", "--accelerate", str(args.accelerate)]
             children.append(_spawn(demo_args, env))
         restarts = RestartWindow()
+        web_restarts = RestartWindow()
         while not stopping:
+            web = children[1]
+            if web.poll() is not None:
+                say(f"工作台进程退出 (代码 {web.returncode}),重启 / workbench exited "
+                    f"(code {web.returncode}), restarting")
+                if web_restarts.exited(time.monotonic()):
+                    raise SystemExit(
+                        f"工作台进程在 {web_restarts.window:.0f} 秒内退出超过 "
+                        f"{web_restarts.limit} 次 / the workbench exited more than "
+                        f"{web_restarts.limit} times within {web_restarts.window:.0f} s")
+                time.sleep(web_restarts.backoff)
+                children[1] = _spawn(["web"], env)
             for slot, argv in roles.items():
                 worker = children[slot]
                 reloading = reload_worker and slot == 0  # only ingress subscribes per agency

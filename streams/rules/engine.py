@@ -184,3 +184,31 @@ def next_due(case: CaseState, rules: RuleSet, now: datetime) -> datetime | None:
     """The earliest instant after `now` at which `evaluate` could change without a new event."""
     pending = _judge(case, rules, now, ())[1]
     return min(pending) if pending else None
+
+
+@dataclass(frozen=True)
+class PendingDeadline:
+    """A legal deadline of a case still running: neither met nor missed yet."""
+
+    rule_id: str
+    due: DueTime
+
+
+def pending_deadlines(
+    case: CaseState, rules: RuleSet, now: datetime, related: Sequence[CaseState] = ()
+) -> list[PendingDeadline]:
+    """Every deadline of `case` still running as of `now`, soonest first (what the
+    workbench's case page lists as open deadlines; `next_due` is the first of them)."""
+    now = to_shanghai(now)
+    view = CaseView(case, rules, related)
+    pending: list[PendingDeadline] = []
+    for rule in _enabled_rules(rules):
+        for found in POLICIES[rule.id](view, rule):
+            if found.deadline is None or found.clock_start is None or found.satisfied_at:
+                continue
+            due = due_after(
+                found.clock_start, found.deadline.amount, found.deadline.unit, rules.work_calendar
+            )
+            if now <= due.at:
+                pending.append(PendingDeadline(rule.id, due))
+    return sorted(pending, key=lambda p: (p.due.at, p.rule_id))

@@ -13,7 +13,9 @@ import pytest
 from audit.ledger import NewEntry
 from audit.merkle import leaf_hash
 from hub.adapters.ingress_store import PostgresIngressStore
+from hub.adapters.registry_store import PostgresRegistry
 from schemas.receipt import ReceiptStatus
+from schemas.signing import SigningKey, public_pem
 from streams.errors import StoreRefused
 from streams.ingress_memory import InMemoryIngressStore
 from streams.ports import IngressRecord, IngressStore, StoredOutcome
@@ -103,3 +105,24 @@ async def test_parked_records_count_attempts_and_keep_their_resolution(
     assert [p.parked_id for p in await store.parked([first.parked_id])] == []
     [resolved] = await store.parked([first.parked_id], include_resolved=True)
     assert (resolved.outcome, resolved.resolved_at) == ("accepted", T0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_unit_reads_key_revocations_as_committed(backend: str,
+                                                          new_pool: PoolFactory) -> None:
+    key, other = SigningKey.generate(), SigningKey.generate()
+    if backend == "memory":
+        memory = InMemoryIngressStore()
+        memory.revoked[key.keyid] = T0
+        store: IngressStore = memory
+    else:
+        pool = await new_pool(restricted=False)  # the registry's writes need the owner's role
+        registry = PostgresRegistry(pool)
+        await registry.seed()
+        for k in (key, other):
+            await registry.add_key("zs-aic", public_pem(k.public_key))
+        await registry.revoke_key(key.keyid, T0)
+        store = PostgresIngressStore(pool)
+    async with store.unit() as unit:
+        assert await unit.revocations([key.keyid, other.keyid, "f" * 64]) == {key.keyid: T0}
+        assert await unit.revocations([]) == {}

@@ -45,17 +45,21 @@ def start_hub(backend: str, root: Path, pg_root: Path, port: int | None = None,
               extra_keys: dict[str, Path] | None = None) -> Hub:
     broker = (EmbeddedBroker(port=port, log_path=root / "tansu.log") if port
               else EmbeddedBroker(log_path=root / "tansu.log")).start()
-    process = HubProcess(home=root / "home", database_url=make_database(backend, pg_root),
-                         broker=broker)
-    process.home.mkdir(parents=True, exist_ok=True)
-    settings = Settings.from_env(process.env())
-    keys_dir = root / "agency-keys"
-    keys = agency_keys(keys_dir, AGENCIES)
-    pems = [(a, (keys_dir / f"{a}.pub.pem").read_text()) for a in AGENCIES]
-    pems += [(a, pub.read_text()) for a, pub in (extra_keys or {}).items()]
-    asyncio.run(_prepare_with_keys(settings, pems))  # in process: no CLI start-up per key
-    settings.hub_key()
-    process.start()
+    try:
+        process = HubProcess(home=root / "home",
+                             database_url=make_database(backend, pg_root), broker=broker)
+        process.home.mkdir(parents=True, exist_ok=True)
+        settings = Settings.from_env(process.env())
+        keys_dir = root / "agency-keys"
+        keys = agency_keys(keys_dir, AGENCIES)
+        pems = [(a, (keys_dir / f"{a}.pub.pem").read_text()) for a in AGENCIES]
+        pems += [(a, pub.read_text()) for a, pub in (extra_keys or {}).items()]
+        asyncio.run(_prepare_with_keys(settings, pems))  # in process: no CLI start-up per key
+        settings.hub_key()
+        process.start()
+    except BaseException:
+        broker.stop()  # else a failed start leaves the broker running after the session
+        raise
     return Hub(process, keys, keys_dir)
 
 
@@ -82,9 +86,12 @@ def dedicated_hub(backend: str, root: Path, pg_root: Path) -> Iterator[Hub]:
         running.process.broker.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory, pg_root: Path) -> Iterator[Hub]:
-    """A hub per module on the machine's PostgreSQL over TCP (the production set-up).
+    """One hub for the modules that only use it (not break it), on the machine's PostgreSQL
+    over TCP (the production set-up). Tests use their own case and event ids and assert
+    with >= where the ledger is shared, so they do not depend on running first; a test that
+    kills, tampers with or stops something has a hub of its own (`dedicated_hub`).
 
     The suite runs once, not once per PostgreSQL flavour: both are PostgreSQL behind the same
     asyncpg. The embedded pgserver that `linkage-hub up` uses by default has its own smoke

@@ -16,6 +16,7 @@ from connectors.connector import Connector
 from schemas.signing import SigningKey, load_public_pem
 from tests.integration.conftest import Hub
 from tests.records import sample_data
+from tests.support import embedded_root
 
 pytestmark = pytest.mark.integration
 
@@ -162,7 +163,12 @@ def test_bad_input_against_a_running_hub_is_one_line(hub: Hub) -> None:
         assert result.stderr.startswith("错误 / error: ")
 
 
-def test_init_makes_a_hub_home_that_other_commands_then_use(tmp_path: Path) -> None:
+def test_init_makes_a_hub_home_that_other_commands_then_use() -> None:
+    with embedded_root("init-home") as root:  # the home's embedded database lives under it
+        _init_makes_a_hub_home_that_other_commands_then_use(root)
+
+
+def _init_makes_a_hub_home_that_other_commands_then_use(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items()
            if k not in ("LINKAGE_KAFKA", "LINKAGE_DATABASE_URL")}
     env["LINKAGE_HOME"] = str(tmp_path / "home")

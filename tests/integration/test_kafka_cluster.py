@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
+from tests.eventually import eventually
 from tests.kafka_cluster import KafkaCluster, KafkaUnavailable, ScramCredentials, fetch_kafka
 
 pytestmark = pytest.mark.kafka_cluster
@@ -59,15 +59,14 @@ async def describe(cluster: KafkaCluster, topic: str) -> dict[str, object]:
 async def wait_isr(cluster: KafkaCluster, topic: str, expected: list[int],
                    timeout: float = 60.0) -> None:
     """Poll until partition 0's in-sync replicas are exactly expected, or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
+    async def in_sync() -> bool:
         partitions = (await describe(cluster, topic))["partitions"]
-        assert isinstance(partitions, list)
-        in_sync = sorted(int(node) for node in partitions[0]["isr"])
-        if in_sync == expected:
-            return
-        assert time.monotonic() < deadline, f"ISR of {topic} is {in_sync}, not {expected}"
-        await asyncio.sleep(0.25)
+        assert isinstance(partitions, list) and partitions, f"{topic}: no partitions yet"
+        found = sorted(int(node) for node in partitions[0]["isr"])
+        assert found == expected, f"ISR of {topic} is {found}, not {expected}"
+        return True
+
+    await eventually(in_sync, timeout=timeout, interval=0.25)
 
 
 def producer(cluster: KafkaCluster, user: ScramCredentials) -> AIOKafkaProducer:
@@ -78,24 +77,28 @@ def producer(cluster: KafkaCluster, user: ScramCredentials) -> AIOKafkaProducer:
 async def send_retrying(sender: AIOKafkaProducer, topic: str, value: bytes,
                         timeout: float = 60.0) -> None:
     """acks=all send, retried while leadership, ISR or fresh ACLs settle (polled, with a deadline)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    async def sent() -> bool:
         try:
             await sender.send_and_wait(topic, value, key=b"case-1")
-            return
-        except KafkaError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
+        except KafkaError as exc:
+            raise AssertionError(f"send to {topic} failed: {exc!r}") from exc
+        return True
+
+    await eventually(sent, timeout=timeout, interval=0.5)
 
 
 async def test_admin_creates_rf3_topic_and_round_trips_with_acks_all(
         cluster: KafkaCluster) -> None:
     topic = f"smoke.{uuid.uuid4().hex[:8]}"
     await create_topics(cluster, topic)
-    partition = (await describe(cluster, topic))["partitions"]
-    assert isinstance(partition, list)
-    assert len(partition[0]["replicas"]) == 3
+
+    async def partitions() -> list[dict[str, object]]:  # the new topic's metadata may lag
+        found = (await describe(cluster, topic))["partitions"]
+        assert isinstance(found, list)
+        return found
+
+    partition = await eventually(partitions, timeout=30, interval=0.2)
+    assert len(partition[0]["replicas"]) == 3  # type: ignore[arg-type]
 
     sender = producer(cluster, cluster.admin_credentials)
     await sender.start()

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -102,13 +101,6 @@ async def _publish_one(key: SigningKey, bootstrap: str, directory: Path) -> Outb
         await connector.stop()
 
 
-def _eventually(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
-
-
 def _processes_with(fragment: str) -> list[int]:
     """Pids whose command line contains fragment (e.g. the broker's listener URL)."""
     found = []
@@ -126,12 +118,14 @@ def _processes_with(fragment: str) -> list[int]:
 def test_ctrl_c_on_up_piped_to_tee_stops_everything_without_a_traceback(tmp_path: Path) -> None:
     """`linkage-hub up --demo | tee log`, then Ctrl-C mid-demo: the terminal's SIGINT reaches
     the whole group and kills tee first, so up's stdout is a broken pipe while it stops."""
+    with embedded_root("up-tee") as root:
+        _ctrl_c_on_up_piped_to_tee(tmp_path, root / "home")
+
+
+def _ctrl_c_on_up_piped_to_tee(tmp_path: Path, home: Path) -> None:
     env = {k: v for k, v in os.environ.items()
            if k not in ("LINKAGE_KAFKA", "LINKAGE_DATABASE_URL")}
-    home = tmp_path / "home"
-    rules_port = free_port()
-    env.update(LINKAGE_HOME=str(home), LINKAGE_HTTP_PORT=str(free_port()),
-               LINKAGE_RULES_HTTP_PORT=str(rules_port))
+    env.update(LINKAGE_HOME=str(home), LINKAGE_HTTP_PORT=str(free_port()))
     stderr_path = tmp_path / "up.stderr"
     with open(stderr_path, "wb") as stderr:
         up = subprocess.Popen([sys.executable, "-m", "hub.cli", "up", "--demo"], env=env,
@@ -154,8 +148,10 @@ def test_ctrl_c_on_up_piped_to_tee_stops_everything_without_a_traceback(tmp_path
         up.stdout.close()  # tee is gone
         os.killpg(up.pid, signal.SIGINT)  # Ctrl-C
         up.wait(timeout=90)
-        _eventually(lambda: not _processes_with(broker_url), 30, "the broker stops")
-        _eventually(lambda: not (home / "runtime.json").exists(), 5, "runtime.json removed")
+        eventually_sync(lambda: not _processes_with(broker_url), 30,
+                        describe=lambda: "the broker stops")
+        eventually_sync(lambda: not (home / "runtime.json").exists(), 5,
+                        describe=lambda: "runtime.json removed")
         assert not (home / "pgdata" / "postmaster.pid").exists()
     finally:
         if up.poll() is None:

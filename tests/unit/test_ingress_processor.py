@@ -69,6 +69,25 @@ async def test_a_resend_with_other_content_is_a_duplicate_bound_to_its_own_bytes
     assert duplicate["ledger_index"] == accepted["ledger_index"]
 
 
+async def test_a_key_revoked_after_the_registry_snapshot_is_refused_not_ledgered() -> None:
+    store, offsets = InMemoryIngressStore(), Offsets()
+    store.revoked[AIC.keyid] = datetime.now(UTC) - timedelta(seconds=1)  # the snapshot says active
+    record = valid(AIC, "zs-aic", "case.opened")
+    [outcome], publisher = await run(store, [offsets.record(record)])
+    assert isinstance(outcome, Outcome)
+    assert (outcome.status, outcome.reason) == (ReceiptStatus.REJECTED, "KEY_REVOKED")
+    assert (await store.ledger.tree_head()).size == 0
+    [receipt] = receipts(publisher)
+    assert receipt["reason"] == "KEY_REVOKED" and receipt["event_id"] == record.event_id
+
+
+async def test_a_key_revoked_after_the_record_was_received_does_not_undo_it() -> None:
+    store, offsets = InMemoryIngressStore(), Offsets()
+    store.revoked[AIC.keyid] = datetime.now(UTC) + timedelta(hours=1)
+    [outcome], _ = await run(store, [offsets.record(valid(AIC, "zs-aic", "case.opened"))])
+    assert isinstance(outcome, Outcome) and outcome.status is ReceiptStatus.ACCEPTED
+
+
 async def test_a_redelivered_record_gets_the_same_receipt_again() -> None:
     store = InMemoryIngressStore()
     record = Offsets().record(valid(AIC, "zs-aic", "case.opened"))
