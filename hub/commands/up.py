@@ -162,9 +162,10 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
                    LINKAGE_FAST_REBALANCE="1" if embedded_kafka else
                    os.environ.get("LINKAGE_FAST_REBALANCE", "0"))
         worker_port = free_port()
-        env.update(LINKAGE_WORKER_HTTP_PORT=str(worker_port),
-                   LINKAGE_WORKER_METRICS_URL=f"http://127.0.0.1:{worker_port}/metrics")
         env.setdefault("LINKAGE_RULES_HTTP_PORT", str(free_port()))
+        env.update(LINKAGE_WORKER_HTTP_PORT=str(worker_port),
+                   LINKAGE_WORKER_METRICS_URL=f"http://127.0.0.1:{worker_port}/metrics "
+                   f"http://127.0.0.1:{env['LINKAGE_RULES_HTTP_PORT']}/metrics")
         # Two worker processes (hub/worker.py): ingress (slot 0), and the rules in their own
         # consumer group (slot 2), so the rules' CPU never delays a receipt.
         roles = {0: ["worker", "--role", "ingress"], 2: ["worker", "--role", "rules"]}

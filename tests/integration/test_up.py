@@ -34,8 +34,8 @@ def test_up_runs_embedded_and_stops_cleanly(tmp_path: Path) -> None:
 def _up_runs_embedded_and_stops_cleanly(tmp_path: Path, home: Path) -> None:
     env = {k: v for k, v in os.environ.items()
            if k not in ("LINKAGE_KAFKA", "LINKAGE_DATABASE_URL")}
-    rules_port = free_port()
-    env.update(LINKAGE_HOME=str(home), LINKAGE_HTTP_PORT=str(free_port()),
+    rules_port, public_port = free_port(), free_port()
+    env.update(LINKAGE_HOME=str(home), LINKAGE_HTTP_PORT=str(public_port),
                LINKAGE_RULES_HTTP_PORT=str(rules_port))
     up = subprocess.Popen([sys.executable, "-m", "hub.cli", "up"], env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -74,9 +74,12 @@ def _up_runs_embedded_and_stops_cleanly(tmp_path: Path, home: Path) -> None:
         entry = asyncio.run(_publish_one(key, runtime["kafka"], tmp_path))
         assert entry.status == "accepted"
         # The rules run in their own process, which serves its own /metrics (its timer sets
-        # the open-alerts gauge once it reached the database).
+        # the open-alerts gauge once it reached the database); the public /metrics carries
+        # both workers' (each exports the gauge, so it appears once per worker).
         async def rules_metrics() -> bool:
-            return "linkage_alerts_open " in await scrape_metrics(rules_port)
+            public = await scrape_metrics(public_port)
+            return ("linkage_alerts_open " in await scrape_metrics(rules_port)
+                    and public.count("# TYPE linkage_alerts_open gauge") == 2)
 
         eventually_sync(rules_metrics, timeout=60, describe=lambda: "".join(lines))
         up.send_signal(signal.SIGINT)
