@@ -117,6 +117,18 @@ def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
             child.wait()
 
 
+def _after_exit(child: subprocess.Popen[bytes], window: RestartWindow, zh: str,
+                en: str) -> None:
+    """Say that a supervised child exited; stop `up` if it exits too often (SystemExit),
+    else wait the window's back-off before the caller starts it again."""
+    say(f"{zh}退出 (代码 {child.returncode}),重启 / {en} exited (code {child.returncode}), "
+        "restarting")
+    if window.exited(time.monotonic()):
+        raise SystemExit(f"{zh}在 {window.window:.0f} 秒内退出超过 {window.limit} 次 / {en} "
+                         f"exited more than {window.limit} times within {window.window:.0f} s")
+    time.sleep(window.backoff)
+
+
 def run_up(settings: Settings, args: argparse.Namespace) -> None:
     """Start everything; on Ctrl-C / SIGTERM stop it all, whatever failed on the way.
 
@@ -185,14 +197,7 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
         while not stopping:
             web = children[1]
             if web.poll() is not None:
-                say(f"工作台进程退出 (代码 {web.returncode}),重启 / workbench exited "
-                    f"(code {web.returncode}), restarting")
-                if web_restarts.exited(time.monotonic()):
-                    raise SystemExit(
-                        f"工作台进程在 {web_restarts.window:.0f} 秒内退出超过 "
-                        f"{web_restarts.limit} 次 / the workbench exited more than "
-                        f"{web_restarts.limit} times within {web_restarts.window:.0f} s")
-                time.sleep(web_restarts.backoff)
+                _after_exit(web, web_restarts, "工作台进程", "the workbench")
                 children[1] = _spawn(["web"], env)
             worker = children[0]
             if reload_worker or worker.poll() is not None:
@@ -202,14 +207,7 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
                     worker.send_signal(signal.SIGINT)
                     worker.wait(30)
                 else:
-                    say(f"工作进程退出 (代码 {worker.returncode}),重启 / worker exited "
-                        f"(code {worker.returncode}), restarting")
-                    if restarts.exited(time.monotonic()):
-                        raise SystemExit(
-                            f"工作进程在 {restarts.window:.0f} 秒内退出超过 {restarts.limit} 次 / "
-                            f"the worker exited more than {restarts.limit} times within "
-                            f"{restarts.window:.0f} s")
-                    time.sleep(restarts.backoff)
+                    _after_exit(worker, restarts, "工作进程", "the worker")
                 reload_worker = False
                 children[0] = _spawn(["worker"], env)  # it creates any missing topics first
             time.sleep(0.2)
