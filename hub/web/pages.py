@@ -201,11 +201,16 @@ async def _board_context(wb: Workbench, principal: Principal, params: dict[str, 
 BOARD_KEYS = ("status", "agency", "offence", "rule", "from", "to", "limit")
 
 
+def _board_params(request: Request) -> dict[str, str]:
+    """The board's filters from the query string; the board shows open alerts by default."""
+    return {k: request.query_params.get(k, "open" if k == "status" else "") for k in BOARD_KEYS}
+
+
 @router.get("/board")
 async def board(request: Request, principal: CaseReader, wb: WB,
                 offset: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
-    params = {k: request.query_params.get(k, "open" if k == "status" else "") for k in BOARD_KEYS}
+    params = _board_params(request)
     context = await _board_context(wb, principal, params, offset, limit)
     return render(request, "board.html", **context)
 
@@ -215,7 +220,7 @@ async def board_rows(request: Request, principal: CaseReader, wb: WB,
                      offset: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
                      limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
     """The board's live part (htmx polls it every few seconds)."""
-    params = {k: request.query_params.get(k, "open" if k == "status" else "") for k in BOARD_KEYS}
+    params = _board_params(request)
     context = await _board_context(wb, principal, params, offset, limit)
     return render(request, "_board_rows.html", **context)
 
