@@ -6,6 +6,10 @@ Kafka cluster with SASL/SCRAM and ACLs, RF 3, min ISR 2) and number of hub worke
 end with everything offered at once, then p50/p99 from the connector's send to the ledger
 commit (the hub's `received_at`, stamped in the committing transaction) and to the receipt
 under a paced load; beside them the raw Ed25519 verify rate of this machine and the ratio.
+On Tansu it also prints the primary figure on a shared machine: CPU µs per accepted event of
+each process (bench/cpu.py: ingress worker, rules worker, broker, PostgreSQL backends, this
+benchmark's connector) over the throughput phase, beside the crypto floor (one agency-signature
+verify + one receipt signature) measured in the same run.
 
     python bench/ingress.py                                  # all four, defaults below
     python bench/ingress.py --engines tansu --workers 1 -n 20000
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import statistics
 import sys
@@ -31,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 
 from bench import http_ingress
+from bench.cpu import CpuMeter, crypto_floor, descendants
 from connectors.connector import Connector
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from hub.commands.up import prepare
@@ -76,6 +82,7 @@ class Result:
     receipt_p99: float
     paced: int
     rate: float
+    cpu: list[str]
 
 
 @dataclass
@@ -86,6 +93,7 @@ class Deployment:
     bootstrap: str
     security: KafkaSecurity
     stop_broker: object = None
+    broker_pid: int | None = None
 
 
 def tansu_hub(root: Path, database_url: str, workers: int) -> Deployment:
@@ -93,14 +101,15 @@ def tansu_hub(root: Path, database_url: str, workers: int) -> Deployment:
     processes = []
     for index in range(workers):
         process = HubProcess(home=root / f"home-{index}", database_url=database_url,
-                             broker=broker)
+                             broker=broker, separate_rules=True)  # as `up` runs them
         process.home.mkdir(parents=True)
         processes.append(process)
     settings = Settings.from_env(dict(processes[0].env(), LINKAGE_KAFKA_PARTITIONS=str(PARTITIONS)))
     asyncio.run(prepare(settings))
     settings.hub_key()
     share_hub_key(processes)  # type: ignore[arg-type]
-    return Deployment(processes, broker.bootstrap, PLAINTEXT, broker.stop)
+    assert broker.process is not None
+    return Deployment(processes, broker.bootstrap, PLAINTEXT, broker.stop, broker.process.pid)
 
 
 def kafka_hub(cluster: KafkaCluster, root: Path, database_url: str, workers: int) -> Deployment:
@@ -134,8 +143,10 @@ async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced
     try:
         warm = connector.enqueue("case.opened", "WARM", sample_data("case.opened"))
         await connector.wait_for_receipt(warm, timeout=180)
+        meter = await cpu_meter(deployment)
         data = sample_data("case.assessed")
         # Throughput: everything offered at once.
+        meter.start()
         started = time.time()
         for i in range(0, n, 500):
             connector.enqueue_many([("case.assessed", f"B-{j % 1000}", data, None, None)
@@ -143,6 +154,8 @@ async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced
             await asyncio.sleep(0)
         await connector.wait_for_all(timeout=1800)
         throughput = n / (time.time() - started)
+        meter.add("PostgreSQL backends", await database_backends(first.database_url))
+        meter.stop()
         # Latency: a paced load, 50 small batches per second.
         sent_at: dict[str, float] = {}
         chunk = max(1, int(rate / 50))
@@ -170,7 +183,44 @@ async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced
     commit = [(r["received_at"].timestamp() - sent_at[r["event_id"]]) * 1000 for r in rows]
     to_receipt = [(receipt_at[e] - sent_at[e]) * 1000 for e in sent_at]
     return Result(engine, len(deployment.workers), n, throughput, pct(commit, 50),
-                  pct(commit, 99), pct(to_receipt, 50), pct(to_receipt, 99), paced, rate)
+                  pct(commit, 99), pct(to_receipt, 50), pct(to_receipt, 99), paced, rate,
+                  cpu_lines(meter, n) if deployment.broker_pid else [])
+
+
+async def cpu_meter(deployment: Deployment) -> CpuMeter:
+    """The processes whose CPU the throughput phase reads (bench/cpu.py)."""
+    meter = CpuMeter()
+    for process in deployment.workers:
+        if isinstance(process, HubProcess):
+            assert process.process is not None
+            meter.add("hub ingress worker", descendants(process.process.pid))
+            if process.rules_process is not None:
+                meter.add("hub rules worker", descendants(process.rules_process.pid))
+    if deployment.broker_pid:
+        meter.add("broker (Tansu)", descendants(deployment.broker_pid))
+    meter.add("PostgreSQL backends", await database_backends(deployment.workers[0].database_url))
+    meter.add("connector (this bench)", [os.getpid()])
+    return meter
+
+
+def cpu_lines(meter: CpuMeter, events: int) -> list[str]:
+    verify_us, sign_us = crypto_floor()
+    return [f"crypto floor             : {verify_us + sign_us:,.0f} µs CPU/event (verify "
+            f"{verify_us:,.0f} + receipt signature {sign_us:,.0f}), measured now",
+            "CPU per accepted event (throughput phase):",
+            *meter.report(events, verify_us + sign_us,
+                          ["hub ingress worker", "hub rules worker", "PostgreSQL backends"])]
+
+
+async def database_backends(database_url: str) -> list[int]:
+    """The PostgreSQL server processes serving the benchmark's database (not this query's)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = "
+                                "current_database() AND pid <> pg_backend_pid()")
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
 
 
 def run_one(engine: str, workers: int, cluster: KafkaCluster | None, backend: str, n: int,
@@ -199,6 +249,10 @@ def report(results: Sequence[Result], verify: float) -> None:
         print(f"{r.engine:<8} {r.workers:>7} {r.throughput:>9,.0f} {r.throughput / verify:>8.3f} "
               f"{r.commit_p50:>9,.0f}ms {r.commit_p99:>5,.0f}ms {r.receipt_p50:>10,.0f}ms "
               f"{r.receipt_p99:>5,.0f}ms")
+    for r in results:
+        if r.cpu:
+            print(f"\n{r.engine}, {r.workers} worker(s):")
+            print("\n".join(r.cpu))
     if results:
         r = results[0]
         print(f"(throughput: {r.events} events offered at once; latency: {r.paced} events paced "

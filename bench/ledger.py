@@ -38,7 +38,7 @@ from audit.checkpointer import Checkpointer
 from audit.ledger import NewEntry
 from audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from audit.note_keys import Ed25519Signer
-from audit.recheck import SignatureCheck, verify_ledger
+from audit.recheck import ParallelSignatureCheck, SignatureCheck, verify_ledger
 from connectors.events import build_event
 from hub.adapters.checkpoint_store import PostgresCheckpointStore
 from hub.adapters.ledger_store import PostgresLedger
@@ -225,7 +225,11 @@ async def bench(pool: asyncpg.Pool, executor: ProcessPoolExecutor, sizes: list[i
         if size <= verify_max:
             elapsed = await timed(lambda: verify_ledger(
                 ledger, store, SignatureCheck(keys), checkpointer.verifier, origin=ORIGIN))
-            verified = f"{size / elapsed:,.0f}"
+            with ParallelSignatureCheck(keys) as pooled:  # as `ledger verify` runs it
+                elapsed_pooled = await timed(lambda: verify_ledger(
+                    ledger, store, SignatureCheck(keys), checkpointer.verifier, origin=ORIGIN,
+                    check_many=pooled))
+            verified = f"{size / elapsed:,.0f} (one core), {size / elapsed_pooled:,.0f} (pool)"
         print(f"{size:>10,}  {loaded:>12}  {inclusion:>12.2f}  {consistency:>14.2f}  "
               f"{verified:>13}", flush=True)
 

@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from schemas.reasons import Reason
 
@@ -84,6 +85,20 @@ class OutboxEntry:
     attempts: int
 
 
+class ReceiptRow(NamedTuple):
+    """One receipt as the outbox applies it, with the receipts position after it."""
+
+    partition: int
+    next_offset: int
+    event_id: str | None
+    status: str
+    reason: str | None
+    detail: str | None
+    ledger_index: int | None
+    leaf_hash: str | None
+    record_sha256: str | None = None
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -139,13 +154,32 @@ class Outbox:
     def awaiting_receipt(self) -> list[OutboxEntry]:
         return self._select("WHERE status IN ('pending', 'sent') ORDER BY seq", ())
 
-    def mark_sent(self, event_ids: list[str]) -> None:
+    def awaiting_count(self) -> int:
+        """How many entries still await a receipt (an index count: no rows are loaded)."""
         with self._lock:
-            self._db.executemany(
-                "UPDATE outbox SET status = CASE WHEN status = 'pending' THEN 'sent' ELSE status"
-                " END, attempts = attempts + 1, sent_at = ? WHERE event_id = ?",
-                [(_now(), e) for e in event_ids],
-            )
+            row = self._db.execute(
+                "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sent')").fetchone()
+        return int(row[0])
+
+    def mark_sent(self, event_ids: list[str]) -> None:
+        """Mark a batch the broker acknowledged, in one transaction (one fsync per batch).
+
+        Nothing depends on this write surviving a crash: on start every `sent` entry is
+        pending again (requeue_unreceipted), so it is only bookkeeping.
+        """
+        now = _now()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "UPDATE outbox SET status = CASE WHEN status = 'pending' THEN 'sent' ELSE"
+                    " status END, attempts = attempts + 1, sent_at = ? WHERE event_id = ?",
+                    [(now, e) for e in event_ids],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def requeue_unreceipted(self, sent_before: datetime | None = None) -> int:
         """Everything sent but not receipted (and sent before `sent_before`) is sent again."""
@@ -171,39 +205,55 @@ class Outbox:
         leaf_hash: str | None,
         record_sha256: str | None = None,
     ) -> bool:
-        """Apply one receipt and advance the receipts position, atomically; False if ignored.
+        """Apply one receipt and advance the receipts position, atomically; False if ignored."""
+        return self.record_receipts([ReceiptRow(partition, next_offset, event_id, status, reason,
+                                                detail, ledger_index, leaf_hash,
+                                                record_sha256)])[0]
 
+    def record_receipts(self, receipts: list[ReceiptRow]) -> list[bool]:
+        """Apply receipts in order and advance the receipts positions in ONE transaction
+        (one fsync per batch); for each, False if it was ignored.
+
+        The commit comes before the caller tells anyone (a waiter, the consumer position),
+        so a receipt is durable before it is acknowledged, batch or not.
         `accepted` is never overwritten: a later duplicate receipt of a re-send keeps it. A
         receipt whose `record_sha256` is not the hash of the entry's bytes judged other
         bytes with the same event id: it changes nothing.
         """
-        applies = event_id is not None
+        applied: list[bool] = []
+        positions: dict[int, int] = {}
+        now = _now()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                if event_id is not None and record_sha256 is not None:
-                    row = self._db.execute("SELECT value FROM outbox WHERE event_id = ?",
-                                           (event_id,)).fetchone()
-                    applies = row is not None and hashlib.sha256(
-                        bytes(row[0])).hexdigest() == record_sha256.lower()
-                if applies:
-                    self._db.execute(
-                        "UPDATE outbox SET status = ?, reason = ?, detail = ?,"
-                        " ledger_index = coalesce(?, ledger_index),"
-                        " leaf_hash = coalesce(?, leaf_hash), receipt_at = ?"
-                        " WHERE event_id = ? AND status <> 'accepted'",
-                        (status, reason, detail, ledger_index, leaf_hash, _now(), event_id),
-                    )
-                self._db.execute(
+                for r in receipts:
+                    applies = r.event_id is not None
+                    if r.event_id is not None and r.record_sha256 is not None:
+                        row = self._db.execute("SELECT value FROM outbox WHERE event_id = ?",
+                                               (r.event_id,)).fetchone()
+                        applies = row is not None and hashlib.sha256(
+                            bytes(row[0])).hexdigest() == r.record_sha256.lower()
+                    if applies:
+                        self._db.execute(
+                            "UPDATE outbox SET status = ?, reason = ?, detail = ?,"
+                            " ledger_index = coalesce(?, ledger_index),"
+                            " leaf_hash = coalesce(?, leaf_hash), receipt_at = ?"
+                            " WHERE event_id = ? AND status <> 'accepted'",
+                            (r.status, r.reason, r.detail, r.ledger_index, r.leaf_hash, now,
+                             r.event_id),
+                        )
+                    applied.append(applies)
+                    positions[r.partition] = r.next_offset
+                self._db.executemany(
                     "INSERT INTO receipt_positions (kpartition, next_offset) VALUES (?, ?)"
                     " ON CONFLICT (kpartition) DO UPDATE SET next_offset = excluded.next_offset",
-                    (partition, next_offset),
+                    list(positions.items()),
                 )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return applies
+        return applied
 
     def receipt_positions(self) -> dict[int, int]:
         with self._lock:

@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="演示时间加速倍数 / demo time acceleration (default 1440: a day per minute)")
     p = _add(sub, "worker", "运行枢纽工作进程 / run the hub worker (used by `up`)", up.run_worker)
     p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    p.add_argument("--role", default="all", choices=["all", "ingress", "rules"],
+                   help="接入、规则(各自进程与消费组,`up` 即如此运行)或全部 / ingress, rules "
+                        "(own process and consumer group, as `up` runs them) or all")
 
     p = _add(sub, "web", "运行工作台与 HTTP 服务 / serve the workbench and HTTP API (used by `up`)",
              user_cmds.run_web)

@@ -1,14 +1,20 @@
-"""The hub's faust-streaming worker: the ingress agent, the checkpointer and the HTTP service.
+"""The hub's faust-streaming worker: ingress, the checkpointer, the HTTP service, the rules.
 
-The ingress agent reads every registered agency's ingress topic with manual acks
-(`noack_take`): a batch is acknowledged only after its outcomes are committed in
-PostgreSQL and every publish was acknowledged by the broker, so faust commits offsets
-only of records whose effects are durable. A failing batch is retried with back-off;
-it never kills the worker and is never acknowledged early.
+Ingress reads every registered agency's ingress topic in batches (a BatchConsumer service of
+the faust app, hub/adapters/batch_consumer.py: faust's per-record stream machinery cost as
+much CPU as the signature check): offsets are committed only after the batch's outcomes are
+committed in PostgreSQL and every publish was acknowledged by the broker, so only records
+whose effects are durable are ever committed. A failing batch is retried with back-off; it
+never kills the worker and is never committed early.
 
 The rules agent reads `linkage.events` the same way (streams/rules_runner.py): case state and
 alert changes are committed, the alert outbox is published, then the batch is acknowledged.
 A 1 s timer sweeps cases whose deadline has passed and publishes what the outbox still holds.
+
+Roles: `up` runs the ingress role and the rules role as two processes, the rules one in its own
+consumer group (`linkage-hub-rules`) with /healthz and /metrics on LINKAGE_RULES_HTTP_PORT, so
+the rules' CPU (which grows with case size) never delays a receipt; `worker` alone (role
+`all`, the tests' hub) runs both agents in one process as before.
 """
 
 from __future__ import annotations
@@ -18,15 +24,18 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 import faust
+from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
 from audit.checkpointer import LedgerProofs
 from audit.errors import LedgerError
+from hub.adapters.batch_consumer import attach_batch_consumer
 from hub.adapters.case_store import PostgresCaseStore
+from hub.adapters.faust_app import LinkageApp
 from hub.adapters.ingress_store import PostgresIngressStore
 from hub.adapters.kafka_admin import ensure_hub_topics
 from hub.adapters.kafka_publisher import BrokerUnavailable, KafkaPublisher
@@ -47,6 +56,9 @@ BATCH_MAX = 500
 TOPICS_CHECK_INTERVAL = 5.0
 BATCH_WITHIN = 0.02
 
+Role = Literal["all", "ingress", "rules"]
+ROLES: tuple[Role, ...] = ("all", "ingress", "rules")
+
 
 def once(build: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
     """An async getter that builds its value on first use (inside the worker's loop), once."""
@@ -62,7 +74,7 @@ def once(build: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
     return get
 
 
-def faust_settings(settings: Settings) -> dict[str, Any]:
+def faust_settings(settings: Settings, http_port: int | None = None) -> dict[str, Any]:
     fast: dict[str, Any] = dict(broker_rebalance_timeout=3, broker_session_timeout=6,
                                 broker_heartbeat_interval=1) if settings.fast_rebalance else {}
     security = settings.kafka_security
@@ -85,8 +97,10 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         consumer_max_fetch_size=topics.MAX_MESSAGE_BYTES + 64 * 1024,
         web_enabled=True,
         # Under `up` the worker's own web server (metrics, health) moves to an internal port
-        # and `linkage-hub web` serves LINKAGE_HTTP_PORT (docs/workbench.md).
-        web_port=int(os.environ.get("LINKAGE_WORKER_HTTP_PORT") or settings.http_port),
+        # and `linkage-hub web` serves LINKAGE_HTTP_PORT (docs/workbench.md); the rules process
+        # has its own (LINKAGE_RULES_HTTP_PORT).
+        web_port=http_port if http_port is not None else int(
+            os.environ.get("LINKAGE_WORKER_HTTP_PORT") or settings.http_port),
         web_bind="127.0.0.1",
         broker_commit_every=BATCH_MAX,
         broker_commit_interval=0.5,
@@ -94,13 +108,36 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     )
 
 
-def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
-    """A faust app with the ingress agent over `linkage.ingress.<agency>` for each agency."""
-    app = faust.App("linkage-hub", **faust_settings(settings))
+def ingress_consumer_config(settings: Settings) -> dict[str, Any]:
+    """aiokafka settings of the ingress BatchConsumer, matching what faust gave its consumer."""
+    fast = dict(session_timeout_ms=6000, heartbeat_interval_ms=1000,
+                rebalance_timeout_ms=3000) if settings.fast_rebalance else {}
+    return dict(
+        bootstrap_servers=settings.require_kafka(),
+        group_id="linkage-hub",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.fetch_wait_ms,  # see Settings.fetch_wait_ms for why
+        max_partition_fetch_bytes=topics.MAX_MESSAGE_BYTES + 64 * 1024,
+        # A batch is retried until the database is back (process_until_done); faust's
+        # default poll interval (1,000 s) keeps such a wait from costing the assignment.
+        max_poll_interval_ms=1_000_000,
+        **settings.kafka_security.aiokafka(),
+        **fast,
+    )
+
+
+def build_app(settings: Settings, agency_ids: Sequence[str], role: Role = "all") -> faust.App:
+    """The faust app of one role: ingress (the agent over `linkage.ingress.<agency>` for each
+    agency, the checkpointer and the HTTP service), rules, or both."""
+    rules_only = role == "rules"
+    # faust's consumer carries only the rules agent, in its own group; the ingress topics are
+    # read by the BatchConsumer below in the group `linkage-hub` (the offsets faust committed
+    # there before stay valid). An ingress-only app starts no faust consumer at all.
+    app = LinkageApp("linkage-hub-app" if role == "ingress" else "linkage-hub-rules",
+                     fetch_wait_ms=settings.rules_fetch_wait_ms,  # faust's consumer: rules only
+                     consume=role != "ingress",
+                     **faust_settings(settings, settings.rules_http_port if rules_only else None))
     state: dict[str, Any] = {}
-    ingress = app.topic(*[topics.ingress_topic(a) for a in agency_ids],
-                        key_type=bytes, value_type=bytes,
-                        key_serializer="raw", value_serializer="raw")
 
     async def open_pool() -> asyncpg.Pool:
         pool = await create_pool(settings.require_database(), max_size=8)
@@ -108,6 +145,14 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
         return pool
 
     shared_pool = once(open_pool)
+    publisher = KafkaPublisher.over_faust(app)
+    if role in ("all", "rules"):
+        _rules_agents(app, settings, shared_pool, publisher)
+    if rules_only:
+        from hub.http import register_views
+
+        register_views(app, state)  # /healthz and this process's /metrics
+        return app
 
     async def open_processor() -> IngressProcessor:
         pool = await shared_pool()
@@ -116,53 +161,15 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
 
     processor = once(open_processor)
 
-    publisher = KafkaPublisher.over_faust(app)
+    async def ingress_batch(messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Returns once every outcome is committed and every publish acknowledged."""
+        records = [IngressRecord(m.topic, m.partition, m.offset, m.key, m.value,
+                                 m.timestamp if m.timestamp > 0 else None) for m in messages]
+        await process_until_done(await processor(), records, publisher)
 
-    @app.agent(ingress)
-    async def ingress_agent(stream: Any) -> None:
-        async for events in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN):
-            records = [
-                IngressRecord(e.message.topic, e.message.partition, e.message.offset,
-                              e.message.key, e.message.value, e.message.timestamp
-                              and int(e.message.timestamp * 1000))
-                for e in events
-            ]
-            await process_until_done(await processor(), records, publisher)
-            for e in events:
-                await stream.ack(e)
-
-    # The rules layer (streams/rules_runner.py): accepted events -> case state -> alerts.
-    rules = startup_rules()  # a bad rule file stops the start-up here
-    accepted = app.topic(topics.EVENTS, key_type=bytes, value_type=bytes,
-                         key_serializer="raw", value_serializer="raw")
-
-    async def open_rules_runner() -> RulesRunner:
-        return RulesRunner(PostgresCaseStore(await shared_pool()), settings.hub_key(), rules)
-
-    rules_runner = once(open_rules_runner)
-
-    async def rules_batch(values: list[bytes]) -> None:
-        await (await rules_runner()).process(values, publisher)
-
-    @app.agent(accepted)
-    async def rules_agent(stream: Any) -> None:
-        """Acknowledge a batch only after its alert changes are committed and published."""
-        async for events in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN):
-            values = [e.message.value for e in events]
-            await until_done(partial(rules_batch, values), "rules batch", metrics.RULES_RETRIES)
-            for e in events:
-                await stream.ack(e)
-
-    async def rules_timer() -> None:
-        """Deadline sweep and outbox publisher (streams/rules_runner.py); never kills the worker."""
-        try:
-            await (await rules_runner()).tick(publisher)
-        except (TimeoutError, StoreUnavailable, StoreError, BrokerUnavailable, OSError) as exc:
-            log.warning("期限巡检暂未完成 / deadline sweep not done yet: %s", exc)
-        except Exception:  # a bug or a broker error: log, retry at the next tick
-            log.exception("rules tick failed")
-
-    app.timer(1.0)(rules_timer)
+    attach_batch_consumer(app, topics=[topics.ingress_topic(a) for a in agency_ids],
+                          config=ingress_consumer_config(settings), handle=ingress_batch,
+                          max_records=BATCH_MAX, within=BATCH_WITHIN)
 
     async def open_signed_ledger() -> LedgerProofs:
         return open_ledger(await shared_pool(), settings, publisher)
@@ -205,6 +212,43 @@ def build_app(settings: Settings, agency_ids: Sequence[str]) -> faust.App:
     return app
 
 
+def _rules_agents(app: faust.App, settings: Settings,
+                  shared_pool: Callable[[], Awaitable[asyncpg.Pool]],
+                  publisher: KafkaPublisher) -> None:
+    """The rules layer (streams/rules_runner.py): accepted events -> case state -> alerts."""
+    rules = startup_rules()  # a bad rule file stops the start-up here
+    accepted = app.topic(topics.EVENTS, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw")
+
+    async def open_rules_runner() -> RulesRunner:
+        return RulesRunner(PostgresCaseStore(await shared_pool()), settings.hub_key(), rules)
+
+    rules_runner = once(open_rules_runner)
+
+    async def rules_batch(values: list[bytes]) -> None:
+        await (await rules_runner()).process(values, publisher)
+
+    @app.agent(accepted)
+    async def rules_agent(stream: Any) -> None:
+        """Acknowledge a batch only after its alert changes are committed and published."""
+        async for events in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN):
+            values = [e.message.value for e in events]
+            await until_done(partial(rules_batch, values), "rules batch", metrics.RULES_RETRIES)
+            for e in events:
+                await stream.ack(e)
+
+    async def rules_timer() -> None:
+        """Deadline sweep and outbox publisher (streams/rules_runner.py); never kills the worker."""
+        try:
+            await (await rules_runner()).tick(publisher)
+        except (TimeoutError, StoreUnavailable, StoreError, BrokerUnavailable, OSError) as exc:
+            log.warning("期限巡检暂未完成 / deadline sweep not done yet: %s", exc)
+        except Exception:  # a bug or a broker error: log, retry at the next tick
+            log.exception("rules tick failed")
+
+    app.timer(1.0)(rules_timer)
+
+
 async def process_until_done(
     processor: IngressProcessor, records: Sequence[IngressRecord], publisher: KafkaPublisher
 ) -> None:
@@ -238,9 +282,9 @@ async def until_done(
         delay = min(delay * 2, 10.0)
 
 
-def run(settings: Settings, agency_ids: Sequence[str], loglevel: str) -> None:
-    """Run the faust worker for these agencies in this process until SIGINT/SIGTERM."""
-    worker = faust.Worker(build_app(settings, agency_ids), loglevel=loglevel, quiet=True)
+def run(settings: Settings, agency_ids: Sequence[str], loglevel: str, role: Role = "all") -> None:
+    """Run the faust worker of this role in this process until SIGINT/SIGTERM."""
+    worker = faust.Worker(build_app(settings, agency_ids, role), loglevel=loglevel, quiet=True)
     # No terminal spinner: the worker runs under `up` (or a service manager), whose output
     # it would garble, and faust's spinner writes to stdout at exit, which raises (and
     # prints a traceback) when that stdout is a pipe whose reader is gone (`up | tee`).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from functools import lru_cache
 
 
 def strict_b64decode(s: str) -> bytes:
@@ -22,12 +23,16 @@ _STANDARD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _URL_SAFE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
+@lru_cache(maxsize=4096)
 def dsse_b64decode(text: str) -> bytes:
     """Decode DSSE base64: standard or URL-safe alphabet (never mixed), padding optional.
 
     The DSSE envelope spec allows either encoding; like the reference implementations,
     padding may be left out. Anything else (whitespace, mixed alphabets, a length that no
     base64 text can have) raises ValueError.
+
+    Memoised (bytes are immutable; errors are not cached): reading one record decoded its
+    payload seven times (validators, signature check, event parse, receipt).
     """
     if _STANDARD.fullmatch(text):
         altchars = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 MAX_DEPTH = 64
@@ -130,8 +131,28 @@ def loads_strict(data: bytes) -> Any:
                                   f"{exc.pos}): {exc.msg}") from None
     except ValueError as exc:  # e.g. int digits limit
         raise StrictJsonError("", f"数值无效 / invalid number: {str(exc)[:60]}") from None
-    _check_tree(document)
+    if _SUSPECT.search(text) or not _shallow_enough(document):
+        _check_tree(document)  # the exact check, naming where the problem is
     return document
+
+
+_SUSPECT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+"""The only ways valid UTF-8 JSON text can put U+0000 or a lone surrogate into a string (json
+rejects raw control characters in strings, and the UTF-8 decode rejects raw surrogates). Text
+without them needs only the depth walk; a false alarm (e.g. an escaped backslash before
+`u0000`) just takes the full check."""
+
+
+def _shallow_enough(document: Any) -> bool:
+    """True when no container sits at depth MAX_DEPTH or deeper (the fast path of the walk)."""
+    stack: list[tuple[Any, int]] = [(document, 0)] if isinstance(document, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth >= MAX_DEPTH:
+            return False
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return True
 
 
 def load_object(data: bytes) -> dict[str, Any]:

@@ -168,6 +168,10 @@ class HubProcess:
     broker: EmbeddedBroker
     http_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    separate_rules: bool = False
+    """Run the rules in their own process (`worker --role rules`), as `up` does."""
+    rules_process: subprocess.Popen[bytes] | None = None
+    rules_http_port: int = field(default_factory=free_port)
 
     @property
     def bootstrap(self) -> str:
@@ -176,29 +180,37 @@ class HubProcess:
     def env(self) -> dict[str, str]:
         return dict(os.environ, LINKAGE_HOME=str(self.home), LINKAGE_KAFKA=self.bootstrap,
                     LINKAGE_DATABASE_URL=self.database_url, LINKAGE_FAST_REBALANCE="1",
-                    LINKAGE_HTTP_PORT=str(self.http_port), LINKAGE_CHECKPOINT_INTERVAL="0.5")
+                    LINKAGE_HTTP_PORT=str(self.http_port), LINKAGE_CHECKPOINT_INTERVAL="0.5",
+                    LINKAGE_RULES_HTTP_PORT=str(self.rules_http_port))
 
     def start(self) -> HubProcess:
         log = open(self.home / "worker.log", "ab")
+        role = ["--role", "ingress"] if self.separate_rules else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "worker", "--loglevel", "warn"],
+            [sys.executable, "-m", "hub.cli", "worker", "--loglevel", "warn", *role],
             env=self.env(), stdout=log, stderr=log,
         )
+        if self.separate_rules:
+            self.rules_process = subprocess.Popen(
+                [sys.executable, "-m", "hub.cli", "worker", "--loglevel", "warn", "--role",
+                 "rules"], env=self.env(), stdout=log, stderr=log)
         return self
 
     def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        for process in (self.process, self.rules_process):
+            if process and process.poll() is None:
+                process.kill()
+                process.wait()
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        for process in (self.process, self.rules_process):
+            if process and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([sys.executable, "-m", "hub.cli", *args], env=self.env(),

@@ -18,7 +18,13 @@ from audit.errors import LedgerError, VerificationError
 from audit.export import ExportWriter, verify_export_dir
 from audit.ledger import LedgerEntry
 from audit.merkle import CompactRange, leaf_hash
-from audit.recheck import SignatureCheck, key_from_json, key_to_json, verify_ledger
+from audit.recheck import (
+    ParallelSignatureCheck,
+    SignatureCheck,
+    key_from_json,
+    key_to_json,
+    verify_ledger,
+)
 from hub.adapters.ledger_store import PostgresLedger
 from hub.adapters.postgres import translated_errors
 from hub.adapters.registry_store import PostgresRegistry
@@ -118,12 +124,13 @@ async def ledger_verify(settings: Settings, args: argparse.Namespace) -> None:
     async with _signed_ledger(settings) as session:
         ledger = session.ledger
         keys = (await session.registry.snapshot()).keys
-        with _progress() as progress:
+        # Signature checks on every core (ParallelSignatureCheck); errors keep ledger order.
+        with _progress() as progress, ParallelSignatureCheck(keys) as check_many:
             try:
                 report = await verify_ledger(
                     ledger.ledger, ledger.store, SignatureCheck(keys),
                     ledger.checkpointer.verifier, origin=settings.origin, batch=args.batch,
-                    progress=progress)
+                    progress=progress, check_many=check_many)
             except VerificationError as exc:
                 raise _failure(exc, "账本", "ledger") from exc
     print(report.summary())

@@ -70,7 +70,7 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> None:
     """Run the faust worker in this process until SIGINT/SIGTERM."""
     from hub.worker import run  # the faust app is loaded only by the worker process
 
-    run(settings, asyncio.run(prepare(settings)), args.loglevel)
+    run(settings, asyncio.run(prepare(settings)), args.loglevel, args.role)
 
 
 class RestartWindow:
@@ -176,10 +176,16 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
                    LINKAGE_FAST_REBALANCE="1" if embedded_kafka else
                    os.environ.get("LINKAGE_FAST_REBALANCE", "0"))
         worker_port = free_port()
+        env.setdefault("LINKAGE_RULES_HTTP_PORT", str(free_port()))
         env.update(LINKAGE_WORKER_HTTP_PORT=str(worker_port),
-                   LINKAGE_WORKER_METRICS_URL=f"http://127.0.0.1:{worker_port}/metrics")
-        children.append(_spawn(["worker"], env))
+                   LINKAGE_WORKER_METRICS_URL=f"http://127.0.0.1:{worker_port}/metrics "
+                   f"http://127.0.0.1:{env['LINKAGE_RULES_HTTP_PORT']}/metrics")
+        # Two worker processes (hub/worker.py): ingress (slot 0), and the rules in their own
+        # consumer group (slot 2), so the rules' CPU never delays a receipt.
+        roles = {0: ["worker", "--role", "ingress"], 2: ["worker", "--role", "rules"]}
+        children.append(_spawn(roles[0], env))
         children.append(_spawn(["web"], env))  # the workbench on LINKAGE_HTTP_PORT
+        children.append(_spawn(roles[2], env))
         if args.demo:
             created = asyncio.run(demo_users(settings))
             for username, role, password in created:
@@ -199,8 +205,11 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
             if web.poll() is not None:
                 _after_exit(web, web_restarts, "工作台进程", "the workbench")
                 children[1] = _spawn(["web"], env)
-            worker = children[0]
-            if reload_worker or worker.poll() is not None:
+            for slot, argv in roles.items():
+                worker = children[slot]
+                reloading = reload_worker and slot == 0  # only ingress subscribes per agency
+                if not reloading and worker.poll() is None:
+                    continue
                 if worker.poll() is None:
                     say("重启工作进程以订阅新机关 / restarting the worker to subscribe new "
                         "agencies")
@@ -208,6 +217,7 @@ def run_up(settings: Settings, args: argparse.Namespace) -> None:
                     worker.wait(30)
                 else:
                     _after_exit(worker, restarts, "工作进程", "the worker")
-                reload_worker = False
-                children[0] = _spawn(["worker"], env)  # it creates any missing topics first
+                if slot == 0:
+                    reload_worker = False
+                children[slot] = _spawn(argv, env)  # it creates any missing topics first
             time.sleep(0.2)

@@ -86,13 +86,13 @@ async def healthz(wb: WB) -> dict[str, Any]:
 
 @router.get("/metrics", tags=["public"], response_class=PlainTextResponse)
 async def metrics(wb: WB) -> Response:
-    """Prometheus：工作台自身指标加上工作进程的指标 / the workbench's and the worker's metrics."""
+    """Prometheus：工作台自身指标加上工作进程的指标 / the workbench's and the workers' metrics."""
     body = generate_latest(REGISTRY)
-    if wb.config.worker_metrics_url:
+    # One URL per worker process, separated by spaces (`up`: ingress, then rules).
+    for url in (wb.config.worker_metrics_url or "").split():
         try:
             timeout = aiohttp.ClientTimeout(total=2)
-            async with aiohttp.ClientSession(timeout=timeout) as http, \
-                    http.get(wb.config.worker_metrics_url) as answer:
+            async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as answer:
                 if answer.status == 200:
                     body = await answer.read() + body
         except (aiohttp.ClientError, TimeoutError, OSError):

@@ -137,6 +137,10 @@ class WorkCalendar:
     """Which days are working days in mainland China: the official calendar plus an override."""
 
     overrides: Mapping[int, YearOverride] = field(default_factory=dict)
+    _first_workday: dict[date, date] = field(default_factory=dict, init=False, repr=False,
+                                             compare=False, hash=False)
+    """Memo of first_workday_from: a replay asks it for the same few hundred days millions
+    of times, and the calendar never changes once built."""
 
     def knows(self, year: int) -> bool:
         """True when the year's calendar is official (library) or given by the operator."""
@@ -155,9 +159,13 @@ class WorkCalendar:
 
     def first_workday_from(self, day: date) -> date:
         """`day` itself if it is a working day, else the first working day after it."""
+        known = self._first_workday.get(day)
+        if known is not None:
+            return known
         for offset in range(_MAX_EXTENSION_DAYS + 1):
             candidate = day + timedelta(days=offset)
             if self.is_workday(candidate):
+                self._first_workday[day] = candidate
                 return candidate
         raise ConfigError(
             [

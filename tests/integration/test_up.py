@@ -21,7 +21,7 @@ from hub.embedded import free_port
 from schemas.signing import SigningKey
 from tests.eventually import eventually_sync
 from tests.records import sample_data
-from tests.support import embedded_root
+from tests.support import embedded_root, scrape_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,9 @@ def test_up_runs_embedded_and_stops_cleanly(tmp_path: Path) -> None:
 def _up_runs_embedded_and_stops_cleanly(tmp_path: Path, home: Path) -> None:
     env = {k: v for k, v in os.environ.items()
            if k not in ("LINKAGE_KAFKA", "LINKAGE_DATABASE_URL")}
-    env.update(LINKAGE_HOME=str(home), LINKAGE_HTTP_PORT=str(free_port()))
+    rules_port, public_port = free_port(), free_port()
+    env.update(LINKAGE_HOME=str(home), LINKAGE_HTTP_PORT=str(public_port),
+               LINKAGE_RULES_HTTP_PORT=str(rules_port))
     up = subprocess.Popen([sys.executable, "-m", "hub.cli", "up"], env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # Read `up`'s output all along, not just until "hub running": the worker it spawns writes
@@ -71,6 +73,15 @@ def _up_runs_embedded_and_stops_cleanly(tmp_path: Path, home: Path) -> None:
         cli("agency", "add-key", "zs-tobacco", str(tmp_path / "zs-tobacco.pub.pem"))
         entry = asyncio.run(_publish_one(key, runtime["kafka"], tmp_path))
         assert entry.status == "accepted"
+        # The rules run in their own process, which serves its own /metrics (its timer sets
+        # the open-alerts gauge once it reached the database); the public /metrics carries
+        # both workers' (each exports the gauge, so it appears once per worker).
+        async def rules_metrics() -> bool:
+            public = await scrape_metrics(public_port)
+            return ("linkage_alerts_open " in await scrape_metrics(rules_port)
+                    and public.count("# TYPE linkage_alerts_open gauge") == 2)
+
+        eventually_sync(rules_metrics, timeout=60, describe=lambda: "".join(lines))
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
         eventually_sync(lambda: any("已停止 / stopped" in line for line in lines), timeout=10,

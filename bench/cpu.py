@@ -1,0 +1,133 @@
+"""CPU time per process from /proc, the machine's load, and the hub's crypto floor.
+
+On a shared machine events/s moves with everyone else's work; the CPU a process spent
+per event (utime + stime from /proc/<pid>/stat, children it waited for excluded) does not,
+so the benchmarks report that as their primary figure.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (all its threads); 0.0 when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # fields 14 and 15 of proc(5)
+
+
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it (from /proc/<pid>/task/*/children)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                pass
+    return found
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / TICK, sum(values[:8]) / TICK
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds per named group of processes between start() and stop()."""
+
+    groups: dict[str, list[int]] = field(default_factory=dict)
+    _before: dict[tuple[str, int], float] = field(default_factory=dict)
+    _after: dict[tuple[str, int], float] = field(default_factory=dict)
+    _machine: tuple[float, float] = (0.0, 0.0)
+    _machine_after: tuple[float, float] = (0.0, 0.0)
+    _load: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    _wall: float = 0.0
+
+    def add(self, name: str, pids: Iterable[int]) -> None:
+        known = self.groups.setdefault(name, [])
+        for pid in pids:
+            if pid not in known:
+                known.append(pid)
+                self._before.setdefault((name, pid), cpu_seconds(pid) if not self._after else 0.0)
+
+    def start(self) -> None:
+        self._before = {(n, p): cpu_seconds(p) for n, pids in self.groups.items() for p in pids}
+        self._machine = machine_busy()
+        self._load = os.getloadavg()
+        self._wall = time.monotonic()
+
+    def stop(self) -> None:
+        self._after = {(n, p): cpu_seconds(p) for n, pids in self.groups.items() for p in pids}
+        self._machine_after = machine_busy()
+        self._wall = time.monotonic() - self._wall
+
+    def seconds(self, name: str) -> float:
+        return sum(max(0.0, self._after.get((name, p), 0.0) - self._before.get((name, p), 0.0))
+                   for p in self.groups.get(name, []))
+
+    def report(self, events: int, floor_us: float, hub_groups: Iterable[str]) -> list[str]:
+        """Lines: µs of CPU per event per group, the hub's total against the floor, load."""
+        lines = []
+        for name in self.groups:
+            lines.append(f"  {name:<22} : {self.seconds(name) / events * 1e6:8,.0f} µs/event")
+        hub = sum(self.seconds(n) for n in hub_groups) / events * 1e6
+        lines.append(f"  {'hub total':<22} : {hub:8,.0f} µs/event = {hub / floor_us:.1f}× the "
+                     f"crypto floor ({floor_us:,.0f} µs)")
+        busy = self._machine_after[0] - self._machine[0]
+        total = self._machine_after[1] - self._machine[1]
+        ours = sum(self.seconds(n) for n in self.groups)
+        lines.append(f"  machine                : load average {self._load[0]:.2f} at start, "
+                     f"{os.getloadavg()[0]:.2f} at end; {busy / total:.0%} of "
+                     f"{os.cpu_count()} cores busy over {self._wall:.0f} s, "
+                     f"{max(0.0, busy - ours) / self._wall:.2f} cores of it not ours")
+        return lines
+
+
+def crypto_floor(seconds: float = 1.0) -> tuple[float, float]:
+    """CPU µs of (one agency-signature verify, one receipt signature with its JSON)."""
+    from connectors.events import build_event
+    from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope
+    from schemas.receipt import Receipt, ReceiptStatus
+    from schemas.signing import SigningKey, verify_envelope_signature
+    from streams.ingress import receipt_envelope
+    from tests.records import sample_data
+
+    agency, hub = SigningKey.generate(), SigningKey.generate()
+    event_id, event = build_event("zs-aic", "case.assessed", "B-1", sample_data("case.assessed"))
+    envelope = Envelope.model_validate_json(agency.sign_envelope(EVENT_PAYLOAD_TYPE, event)
+                                            .to_json_bytes())
+    signature = envelope.signatures[0].signature_bytes()
+    receipt = Receipt(event_id=event_id, status=ReceiptStatus.ACCEPTED, reason=None, detail=None,
+                      ledger_index=123456,
+                      leaf_hash="A" * 43 + "=", received_at=datetime.now(UTC),
+                      record_sha256="ab" * 32)
+
+    def per_call(operation: object) -> float:
+        assert callable(operation)
+        count, started = 0, time.process_time()
+        while time.process_time() - started < seconds / 2:
+            for _ in range(200):
+                operation()
+            count += 200
+        return (time.process_time() - started) / count * 1e6
+
+    verify = per_call(lambda: verify_envelope_signature(envelope, signature, agency.public_key))
+    sign = per_call(lambda: receipt_envelope(hub, receipt))
+    return verify, sign
