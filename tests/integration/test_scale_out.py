@@ -97,11 +97,17 @@ class Run:
         """Every record: one ledger entry, one outcome; per-case order; alerts as fault-free."""
         total = len(self.records)
 
-        async def complete() -> bool:
-            done = await fetch(self.dsn, "SELECT count(*) AS n FROM ingress_outcomes")
-            return int(done[0]["n"]) >= total and await ledger_size(self.dsn) >= total
+        seen: dict[str, object] = {}
 
-        await eventually(complete, 240, interval=0.2, describe=self.logs)
+        async def complete() -> bool:
+            done = await fetch(self.dsn, "SELECT kpartition, count(*) AS n FROM ingress_outcomes"
+                                         " GROUP BY kpartition ORDER BY kpartition")
+            seen["outcomes per partition"] = {r["kpartition"]: r["n"] for r in done}
+            seen["ledger"] = await ledger_size(self.dsn)
+            return sum(int(r["n"]) for r in done) >= total and int(str(seen["ledger"])) >= total
+
+        await eventually(complete, 240, interval=0.2,
+                         describe=lambda: f"{total} sent; {seen}\n{self.logs()}")
         ledger = await assert_ledger_exactly(self.dsn, [str(r.event_id) for r in self.records])
         outcomes = await fetch(self.dsn, "SELECT event_id::text AS id, status, kpartition "
                                          "FROM ingress_outcomes")
