@@ -94,14 +94,15 @@ class Run:
         return after
 
     async def check(self) -> None:
-        """Every record: one ledger entry, one outcome; per-case order; alerts as fault-free."""
+        """Every record: one ledger entry, accepted; per-case order; alerts as fault-free."""
         total = len(self.records)
 
         seen: dict[str, object] = {}
 
         async def complete() -> bool:
-            done = await fetch(self.dsn, "SELECT kpartition, count(*) AS n FROM ingress_outcomes"
-                                         " GROUP BY kpartition ORDER BY kpartition")
+            done = await fetch(self.dsn, "SELECT kpartition, count(DISTINCT event_id) AS n "
+                                         "FROM ingress_outcomes GROUP BY kpartition "
+                                         "ORDER BY kpartition")
             seen["outcomes per partition"] = {r["kpartition"]: r["n"] for r in done}
             seen["ledger"] = await ledger_size(self.dsn)
             return sum(int(r["n"]) for r in done) >= total and int(str(seen["ledger"])) >= total
@@ -111,7 +112,11 @@ class Run:
         ledger = await assert_ledger_exactly(self.dsn, [str(r.event_id) for r in self.records])
         outcomes = await fetch(self.dsn, "SELECT event_id::text AS id, status, kpartition "
                                          "FROM ingress_outcomes")
-        assert len(outcomes) == total and {o["status"] for o in outcomes} == {"accepted"}
+        # A producer retry (NotLeaderForPartition while a broker stops; the tests' producer is
+        # not idempotent) may write a record twice: each copy has its own outcome, the same
+        # acceptance. So: every sent event, and nothing else, accepted; no other status.
+        assert {o["id"] for o in outcomes} == {str(r.event_id) for r in self.records}
+        assert {o["status"] for o in outcomes} == {"accepted"}
         assert {o["kpartition"] for o in outcomes} == set(range(PARTITIONS)), "keyed by case"
         sent_order: dict[str, list[str]] = {}
         for record in self.records:
