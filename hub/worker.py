@@ -7,14 +7,17 @@ committed in PostgreSQL and every publish was acknowledged by the broker, so onl
 whose effects are durable are ever committed. A failing batch is retried with back-off; it
 never kills the worker and is never committed early.
 
-The rules agent reads `linkage.events` the same way (streams/rules_runner.py): case state and
-alert changes are committed, the alert outbox is published, then the batch is acknowledged.
+The rules read `linkage.events` the same way, through a second BatchConsumer in their own
+group (streams/rules_runner.py): case state and alert changes are committed, the alert outbox
+is published, then the batch's offsets are committed. faust runs no consumer of its own: it
+owns the lifecycle (the consumers are services of the app), the producer, the timers and the
+web server.
 A 1 s timer sweeps cases whose deadline has passed and publishes what the outbox still holds.
 
 Roles: `up` runs the ingress role and the rules role as two processes, the rules one in its own
 consumer group (`linkage-hub-rules`) with /healthz and /metrics on LINKAGE_RULES_HTTP_PORT, so
 the rules' CPU (which grows with case size) never delays a receipt; `worker` alone (role
-`all`, the tests' hub) runs both agents in one process as before.
+`all`, the tests' hub) runs both consumers in one process.
 """
 
 from __future__ import annotations
@@ -108,15 +111,31 @@ def faust_settings(settings: Settings, http_port: int | None = None) -> dict[str
     )
 
 
+INGRESS_GROUP = "linkage-hub"
+RULES_GROUP = "linkage-hub-rules"
+"""Consumer groups: both start with the hub's group id, which its Kafka ACLs cover as a prefix
+(hub/kafka_access.py). The names are those faust's agents used, so committed offsets carry over."""
+
+
 def ingress_consumer_config(settings: Settings) -> dict[str, Any]:
-    """aiokafka settings of the ingress BatchConsumer, matching what faust gave its consumer."""
+    """aiokafka settings of the ingress BatchConsumer (Settings.fetch_wait_ms says why its wait)."""
+    return consumer_config(settings, INGRESS_GROUP, settings.fetch_wait_ms)
+
+
+def rules_consumer_config(settings: Settings) -> dict[str, Any]:
+    """aiokafka settings of the rules BatchConsumer (no receipt waits on it: a longer wait)."""
+    return consumer_config(settings, RULES_GROUP, settings.rules_fetch_wait_ms)
+
+
+def consumer_config(settings: Settings, group_id: str, fetch_wait_ms: int) -> dict[str, Any]:
+    """aiokafka settings of a BatchConsumer, matching what faust gave its consumer."""
     fast = dict(session_timeout_ms=6000, heartbeat_interval_ms=1000,
                 rebalance_timeout_ms=3000) if settings.fast_rebalance else {}
     return dict(
         bootstrap_servers=settings.require_kafka(),
-        group_id="linkage-hub",
+        group_id=group_id,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=settings.fetch_wait_ms,  # see Settings.fetch_wait_ms for why
+        fetch_max_wait_ms=fetch_wait_ms,
         max_partition_fetch_bytes=topics.MAX_MESSAGE_BYTES + 64 * 1024,
         # A batch is retried until the database is back (process_until_done); faust's
         # default poll interval (1,000 s) keeps such a wait from costing the assignment.
@@ -130,12 +149,9 @@ def build_app(settings: Settings, agency_ids: Sequence[str], role: Role = "all")
     """The faust app of one role: ingress (the agent over `linkage.ingress.<agency>` for each
     agency, the checkpointer and the HTTP service), rules, or both."""
     rules_only = role == "rules"
-    # faust's consumer carries only the rules agent, in its own group; the ingress topics are
-    # read by the BatchConsumer below in the group `linkage-hub` (the offsets faust committed
-    # there before stay valid). An ingress-only app starts no faust consumer at all.
-    app = LinkageApp("linkage-hub-app" if role == "ingress" else "linkage-hub-rules",
-                     fetch_wait_ms=settings.rules_fetch_wait_ms,  # faust's consumer: rules only
-                     consume=role != "ingress",
+    # Both roles read through BatchConsumers (their own aiokafka consumers and groups), so
+    # the app starts no faust consumer; its id names no consumer group.
+    app = LinkageApp(f"linkage-hub-{role}",
                      **faust_settings(settings, settings.rules_http_port if rules_only else None))
     state: dict[str, Any] = {}
 
@@ -217,8 +233,6 @@ def _rules_agents(app: faust.App, settings: Settings,
                   publisher: KafkaPublisher) -> None:
     """The rules layer (streams/rules_runner.py): accepted events -> case state -> alerts."""
     rules = startup_rules()  # a bad rule file stops the start-up here
-    accepted = app.topic(topics.EVENTS, key_type=bytes, value_type=bytes,
-                         key_serializer="raw", value_serializer="raw")
 
     async def open_rules_runner() -> RulesRunner:
         return RulesRunner(PostgresCaseStore(await shared_pool()), settings.hub_key(), rules)
@@ -228,14 +242,14 @@ def _rules_agents(app: faust.App, settings: Settings,
     async def rules_batch(values: list[bytes]) -> None:
         await (await rules_runner()).process(values, publisher)
 
-    @app.agent(accepted)
-    async def rules_agent(stream: Any) -> None:
-        """Acknowledge a batch only after its alert changes are committed and published."""
-        async for events in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN):
-            values = [e.message.value for e in events]
-            await until_done(partial(rules_batch, values), "rules batch", metrics.RULES_RETRIES)
-            for e in events:
-                await stream.ack(e)
+    async def accepted_batch(messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Returns (and the offsets are committed) only once the batch's alert changes are
+        committed and published."""
+        values = [m.value or b"" for m in messages]
+        await until_done(partial(rules_batch, values), "rules batch", metrics.RULES_RETRIES)
+
+    attach_batch_consumer(app, topics=[topics.EVENTS], config=rules_consumer_config(settings),
+                          handle=accepted_batch, max_records=BATCH_MAX, within=BATCH_WITHIN)
 
     async def rules_timer() -> None:
         """Deadline sweep and outbox publisher (streams/rules_runner.py); never kills the worker."""

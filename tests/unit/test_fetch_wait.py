@@ -1,11 +1,11 @@
-"""The hub's Kafka consumer waits at most Settings.fetch_wait_ms per fetch, not faust's 1,500."""
+"""The hub's Kafka consumers wait at most their configured fetch wait, never faust's 1,500 ms."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from hub.settings import Settings
-from hub.worker import build_app, ingress_consumer_config
+from hub.worker import build_app, ingress_consumer_config, rules_consumer_config
 
 
 def settings(tmp_path: Path, **env: str) -> Settings:
@@ -21,14 +21,15 @@ def test_the_default_wait_is_short_only_for_the_embedded_broker(tmp_path: Path) 
     assert settings(tmp_path, LINKAGE_FAST_REBALANCE="1").rules_fetch_wait_ms == 500
 
 
-async def test_the_workers_aiokafka_consumer_gets_the_configured_wait(tmp_path: Path) -> None:
-    app = build_app(settings(tmp_path, LINKAGE_RULES_FETCH_WAIT_MS="37"), ["zs-aic"])
-    thread = app.consumer._new_consumer_thread()
-    consumer = thread._create_worker_consumer(app.transport)
-    try:
-        assert consumer._fetch_max_wait_ms == 37  # faust's consumer carries only the rules
-        assert consumer._group_id == "linkage-hub-rules"  # otherwise as faust built it
-    finally:
-        await consumer.stop()
-    assert ingress_consumer_config(settings(tmp_path, LINKAGE_FETCH_WAIT_MS="37"))[
-        "fetch_max_wait_ms"] == 37  # the ingress BatchConsumer's own aiokafka consumer
+def test_each_batch_consumer_gets_its_configured_wait(tmp_path: Path) -> None:
+    configured = settings(tmp_path, LINKAGE_FETCH_WAIT_MS="37", LINKAGE_RULES_FETCH_WAIT_MS="41")
+    assert ingress_consumer_config(configured)["fetch_max_wait_ms"] == 37
+    assert rules_consumer_config(configured)["fetch_max_wait_ms"] == 41
+
+
+def test_faust_starts_no_consumer_of_its_own(tmp_path: Path) -> None:
+    """faust's consumer would wait its hard-coded 1,500 ms per fetch: it must not run."""
+    for role in ("all", "ingress", "rules"):
+        app = build_app(settings(tmp_path), ["zs-aic"], role)  # type: ignore[arg-type]
+        assert not app.boot_strategy.enable_kafka_consumer
+        assert not app.agents
