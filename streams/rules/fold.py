@@ -200,8 +200,25 @@ _HANDLERS: Mapping[str, Handler] = {
 }
 
 
-def _derive(state: CaseState) -> CaseState:
-    """Recompute the summary fields from the sorted steps."""
+def _figures_after(before: CaseState, after: CaseState) -> Figures:
+    """`after`'s figures (every assessment laid over the previous in order), from `before`'s.
+
+    Incremental (issue 14): when the assessments are unchanged, or the new one sorts last
+    (the usual case), the result is `before.figures` (with it laid over): equal to folding
+    them all again, which is done only when an assessment arrives out of order."""
+    old, new = before.assessments, after.assessments
+    if new is old:
+        return before.figures
+    if len(new) == len(old) + 1 and new[:-1] == old:
+        return before.figures.updated(new[-1])
+    figures = Figures()
+    for assessment in new:
+        figures = figures.updated(assessment)
+    return figures
+
+
+def _derive(state: CaseState, figures: Figures) -> CaseState:
+    """Recompute the summary fields from the sorted steps (`figures`: see `_figures_after`)."""
     opening = state.openings[-1] if state.openings else None
     if opening is not None:
         agency: str | None = opening.agency
@@ -216,9 +233,6 @@ def _derive(state: CaseState) -> CaseState:
             )
         ) or _earliest(state.clues)
         agency = first_admin_step.agency if first_admin_step is not None else None
-    figures = Figures()
-    for assessment in state.assessments:
-        figures = figures.updated(assessment)
     return state.model_copy(
         update={
             "agency": agency,
@@ -258,7 +272,8 @@ def apply(state: CaseState | None, event: CaseEvent) -> CaseState:
     updates = handler(state, event, data) if handler is not None else {}
     index = bisect.bisect_left(state.event_ids, event.event_id)
     event_ids = (*state.event_ids[:index], event.event_id, *state.event_ids[index:])
-    return _derive(state.model_copy(update={**updates, "event_ids": event_ids}))
+    updated = state.model_copy(update={**updates, "event_ids": event_ids})
+    return _derive(updated, _figures_after(state, updated))
 
 
 def fold(events: Iterable[CaseEvent], state: CaseState | None = None) -> CaseState | None:
