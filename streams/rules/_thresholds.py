@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from schemas.events import Offence
@@ -29,9 +30,15 @@ from streams.rules.rules_config import OffenceRules, RuleSet, ThresholdTrigger
 
 def format_figure(name: str, value: Decimal) -> str:
     """A count as an integer ("500"), an amount in yuan with two decimals ("50000.00")."""
-    if all(_figures.kind_of(part) == "count" for part in name.split("+")):
+    if _is_count(name):
         return str(int(value))
     return format_money(value)
+
+
+@lru_cache(maxsize=256)
+def _is_count(name: str) -> bool:
+    """Every part of the (possibly "a+b") figure name is a count; names come from the rule file."""
+    return all(_figures.kind_of(part) == "count" for part in name.split("+"))
 
 
 @dataclass(frozen=True)
