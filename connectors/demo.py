@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from connectors.connector import Connector, ReceiptTimeout
+from connectors.console import say
 from connectors.events import build_event
 from connectors.outbox import STATUS_LABEL, describe_outcome
 from schemas.alert import Alert
@@ -291,7 +292,7 @@ async def watch_alerts(bootstrap: str, hub_public_key: Ed25519PublicKey, cases: 
                 continue
             seen.add((alert.alert_id, alert.status))
             tally.alerts[alert.status] += 1
-            print(describe_alert(alert), flush=True)
+            say(describe_alert(alert))
     finally:
         await consumer.stop()
 
@@ -364,22 +365,22 @@ async def run_demo(bootstrap: str, home: Path, hub_public_key: Ed25519PublicKey,
                                if (e := aic.outbox.get(event_id)) and e.status == "accepted"),
                               None)
         if first_accepted is not None:
-            print("↻ 重发一条已接收的记录（如确认丢失后的重试）/ re-send an accepted record "
-                  "(as after a lost acknowledgement)", flush=True)
+            say("↻ 重发一条已接收的记录（如确认丢失后的重试）/ re-send an accepted record "
+                  "(as after a lost acknowledgement)")
             entry = aic.outbox.get(first_accepted)
             assert entry is not None
             receipt = await send_raw_and_read_receipt(
                 bootstrap, aic, entry.case_id, entry.value,
                 lambda r: r.event_id == first_accepted)
-            print("  → " + _show_receipt(receipt, tally), flush=True)
+            say("  → " + _show_receipt(receipt, tally))
         await send_bad_records(bootstrap, aic, bad_case, tally)
         remaining = alerts_due - asyncio.get_running_loop().time()
         if remaining > 0:
-            print(f"… 等待到期预警（约 {remaining:.0f} 秒）/ waiting about {remaining:.0f} s for "
-                  "deadline alerts", flush=True)
+            say(f"… 等待到期预警（约 {remaining:.0f} 秒）/ waiting about {remaining:.0f} s for "
+                  "deadline alerts")
             await asyncio.sleep(remaining)
-        print(f"演示完成 / demo done. {tally.summary()}\n"
-              "查看 / see: `linkage-hub ledger list`, `linkage-hub alerts list`", flush=True)
+        say(f"演示完成 / demo done. {tally.summary()}\n"
+              "查看 / see: `linkage-hub ledger list`, `linkage-hub alerts list`")
         return tally
     finally:
         watcher.cancel()
@@ -427,7 +428,7 @@ async def send_bad_records(bootstrap: str, aic: Connector, case: str, tally: Tal
                 outcome = describe_outcome(entry.status, entry.reason, entry.detail)
             except ReceiptTimeout:
                 outcome = "等待回执超时 / no receipt yet"
-        print(f"  ✗ {label}\n      → {outcome}", flush=True)
+        say(f"  ✗ {label}\n      → {outcome}")
 
 
 async def run_scenario(scenario: Scenario, case_id: str, connectors: dict[str, Connector],
@@ -452,5 +453,5 @@ async def run_scenario(scenario: Scenario, case_id: str, connectors: dict[str, C
         except ReceiptTimeout:
             outcome = "等待回执超时 / no receipt yet"
         lines.append(f"  {step.agency:<12} {step.type_name:<22} → {outcome}")
-    print("\n".join(lines), flush=True)  # one block per case, not interleaved
+    say("\n".join(lines))  # one block per case, not interleaved
     return [event_id for _, _, event_id in sent]

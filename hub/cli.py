@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from audit.errors import LedgerError
+from connectors.console import silence_stdout
 from hub.access import Role
 from hub.adapters.postgres import StoreError, StoreUnavailable
 from hub.adapters.registry_store import RegistryError
@@ -39,7 +40,6 @@ from hub.commands.common import (
     non_negative_int,
     positive_float,
     positive_int,
-    silence_stdout,
 )
 from hub.embedded import EmbeddedError
 from hub.settings import HomeNotInitialised, Settings

@@ -14,10 +14,10 @@ import time
 from contextlib import ExitStack
 from dataclasses import replace
 
+from connectors.console import say
 from hub.adapters.kafka_admin import ensure_hub_topics
 from hub.adapters.postgres import create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry
-from hub.commands.common import say
 from hub.commands.user_cmds import demo_users
 from hub.embedded import EmbeddedDatabase, child_guard, free_port, start_embedded_kafka
 from hub.runtime import clear_runtime, embedded_pgdata, resolve, write_runtime
