@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, get_origin
 
 import asyncpg
 
@@ -126,6 +126,11 @@ class PostgresCaseStore:
             )
         return [Alert.model_validate_json(r["payload"]) for r in rows]
 
+
+_STEP_LISTS = frozenset(
+    f for f, info in CaseState.model_fields.items()
+    if f not in ("event_ids", "parties") and get_origin(info.annotation) is tuple)
+"""CaseState's sorted lists of steps (records), which a save may extend in place."""
 
 _VERSIONED = ("c.case_id, c.version,"
               " CASE WHEN c.version = k.known THEN NULL ELSE c.state END AS state")
@@ -273,12 +278,14 @@ class PostgresCaseSession:
 
         A case this session read at version v is saved as a patch: only the top-level fields
         whose value is not the very object it read (`apply` shares every unchanged one) are
-        serialised and merged into the row (`||`), and its party index is left alone when
-        its parties are; the row must still be at v (it is, under the lock), else, like a
-        case never read, the whole state is written."""
+        serialised and merged into the row (`||`); a list of steps that only gained one step
+        at its end (the usual event) sends that step alone, appended to the stored list, so
+        the JSON written per event does not grow with the case. Its party index is left
+        alone when its parties are. The row must still be at v (it is, under the lock), else,
+        like a case never read, the whole state is written."""
         if not states:
             return
-        patched: list[tuple[CaseState, int, str]] = []
+        patched: list[tuple[CaseState, int, str, str]] = []
         whole: list[CaseState] = []
         moved: list[CaseState] = []  # parties changed (or unknown): rewrite the party index
         for state in states:
@@ -289,20 +296,28 @@ class PostgresCaseSession:
                 continue
             version, old = before
             changed = {f for f in CaseState.model_fields if getattr(state, f) is not getattr(old, f)}
-            patched.append((state, version, state.model_dump_json(include=changed)))
+            appended = {f: steps[-1] for f in changed & _STEP_LISTS
+                        if len(steps := getattr(state, f)) == len(getattr(old, f)) + 1
+                        and steps[:-1] == getattr(old, f)}
+            append = "{" + ",".join(f'"{f}":[{step.model_dump_json()}]'
+                                    for f, step in appended.items()) + "}"
+            patched.append((state, version, state.model_dump_json(include=changed - {*appended}),
+                            append))
             if state.parties != old.parties:
                 moved.append(state)
         saved: dict[str, int] = {}
         if patched:
             rows = await self._conn.fetch(
-                "UPDATE cases c SET state = c.state || s.patch::jsonb, agency = s.agency,"
-                " updated_at = now(), version = c.version + 1"
-                " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])"
-                " AS s(case_id, base, patch, agency)"
+                "UPDATE cases c SET state = c.state || s.patch::jsonb || coalesce(("
+                "   SELECT jsonb_object_agg(a.k, coalesce(c.state -> a.k, '[]') || a.v)"
+                "   FROM jsonb_each(s.append::jsonb) AS a(k, v)), '{}'),"
+                " agency = s.agency, updated_at = now(), version = c.version + 1"
+                " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])"
+                " AS s(case_id, base, patch, append, agency)"
                 " WHERE c.case_id = s.case_id AND c.version = s.base"
                 " RETURNING c.case_id, c.version",
                 [p[0].case_id for p in patched], [p[1] for p in patched],
-                [p[2] for p in patched], [p[0].agency for p in patched],
+                [p[2] for p in patched], [p[3] for p in patched], [p[0].agency for p in patched],
             )
             saved.update((r["case_id"], r["version"]) for r in rows)
             whole += [p[0] for p in patched if p[0].case_id not in saved]

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 import pytest
@@ -65,10 +66,11 @@ def opened(case_id: str) -> CaseState:
     return apply(CaseState(case_id=case_id), decode_event(record.value))
 
 
-def assessed(state: CaseState, amount: str) -> CaseState:
-    """`state` after one more assessment (a new event id each call)."""
+def assessed(state: CaseState, amount: str, at: datetime | None = None) -> CaseState:
+    """`state` after one more assessment (a new event id each call), made now or `at`."""
     event = event_dict("zs-aic", "case.assessed", state.case_id)
-    event["data"] = {"assessed_at": event["time"], "illegal_business_amount": amount}
+    event["data"] = {"assessed_at": at.isoformat() if at else event["time"],
+                     "illegal_business_amount": amount}
     return apply(state, decode_event(signed(KEY, "zs-aic", event).value))
 
 
@@ -289,6 +291,26 @@ async def test_a_rolled_back_save_is_never_read_back(subject: Subject) -> None:
     other = assessed(first, "10.00")
     await save(theirs, other)
     assert await stored(mine, "C-1") == other
+
+
+async def test_steps_saved_in_or_out_of_order_read_back_as_saved(subject: Subject) -> None:
+    """A step sorting last (PostgreSQL appends it to the stored list), one sorting first (the
+    list is written again), two saves in one transaction: another process reads each state."""
+    state = assessed(opened("C-1"), "10.00", NOW)
+    await save(subject.store, state)
+    for at in (NOW + timedelta(hours=1), NOW - timedelta(hours=1)):
+        state = assessed(state, "20.00", at)
+        await save(subject.store, state)
+        assert await stored(subject.twin(), "C-1") == state
+    async with subject.store.transaction() as tx:
+        await tx.lock_cases({"C-1"})
+        state = assessed(state, "30.00", NOW + timedelta(hours=2))
+        await tx.save_cases([state])
+        state = assessed(state, "40.00", NOW + timedelta(hours=3))
+        await tx.save_cases([state])
+    assert [a.amounts["illegal_business_amount"] for a in state.assessments] == [
+        Decimal(v) for v in ("20.00", "10.00", "20.00", "30.00", "40.00")]
+    assert await stored(subject.twin(), "C-1") == state
 
 
 async def test_a_saved_case_with_new_parties_moves_in_the_party_index(subject: Subject) -> None:
