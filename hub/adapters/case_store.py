@@ -36,8 +36,11 @@ def _state(text: str) -> CaseState:
     return CaseState.model_validate_json(text)
 
 
-CACHED_CASES = 20_000
-"""Parsed case states a store keeps (least recently used dropped first); a few tens of MB."""
+CACHED_EVENTS = 20_000
+"""How many events' worth of parsed case states a store keeps, least recently used dropped
+first. A parsed state takes about 3 KB per event it holds (measured: 11.6 KB for a case of
+four events, its JSON 1.7 KB), so about 60 MB; counted in events, not cases, so a few huge
+cases cannot take unbounded memory."""
 
 
 class StateCache:
@@ -49,8 +52,9 @@ class StateCache:
     immutable `CaseState` values, shared without copying.
     """
 
-    def __init__(self, size: int = CACHED_CASES) -> None:
-        self._size = size
+    def __init__(self, events: int = CACHED_EVENTS) -> None:
+        self._budget = events
+        self._held = 0
         self._entries: OrderedDict[str, tuple[int, CaseState]] = OrderedDict()
 
     def version_of(self, case_id: str) -> int | None:
@@ -66,10 +70,20 @@ class StateCache:
         return entry[1]
 
     def put(self, case_id: str, version: int, state: CaseState) -> None:
+        before = self._entries.pop(case_id, None)
+        if before is not None:
+            self._held -= _weight(before[1])
+        if _weight(state) > self._budget:
+            return
         self._entries[case_id] = (version, state)
-        self._entries.move_to_end(case_id)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        self._held += _weight(state)
+        while self._held > self._budget:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self._held -= _weight(dropped)
+
+
+def _weight(state: CaseState) -> int:
+    return 1 + len(state.event_ids)
 
 
 def _parked(row: Mapping[str, Any]) -> ParkedEvent:

@@ -254,8 +254,9 @@ class _RunsSoFar:
     ended: tuple[Run, ...]
 
 
-RUNS_MEMO_SIZE = 20_000
-"""Cases whose walk `indication_runs` keeps (least recently used dropped first)."""
+RUNS_MEMO_SIZE = 5_000
+"""Cases whose walk `indication_runs` keeps (least recently used dropped first); a walk holds
+the figures and runs of its case (its assessments are shared with the case's state)."""
 _runs_memo: OrderedDict[str, _RunsSoFar] = OrderedDict()
 _runs_lock = threading.Lock()
 
