@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="规则文件 / rule file (default: LINKAGE_RULES or the shipped one)")
     p.add_argument("--override", metavar="FILE",
                    help="覆盖文件 / override file (default: LINKAGE_RULES_OVERRIDE)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="并行进程数 / processes, the cases split among them (default: every core)")
     p = _add(rules, "check", "检查规则文件或覆盖文件 / validate a rule or override file",
              rules_cmds.rules_check)
     p.add_argument("file", metavar="FILE")

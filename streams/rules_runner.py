@@ -423,7 +423,9 @@ class RulesRunner:
                         refold.add(record)
                     folded = refold.states.get(case_id, current)
                 merged[case_id] = folded
-            await tx.save_cases(list(merged.values()))
+            # A case whose stored state already is the folded one (the usual case: the worker
+            # saw every event) is not written again: no JSON, no row version, no party index.
+            await tx.save_cases([s for c, s in merged.items() if s != stored[c]])
             return await self._reevaluate(tx, merged, now, retract=retract)
 
     # -- publishing -------------------------------------------------------------------------

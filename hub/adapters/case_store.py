@@ -5,14 +5,22 @@ change happens in a `transaction()` session (see hub/sql/cases.sql for the locki
 rules runner decides what to write. asyncpg errors become the hub's own (StoreUnavailable,
 StoreError) at this seam. Case states are stored as the JSON of `streams.rules.CaseState`,
 alerts as the JSON of the contract's alert payload (`schemas.alert.Alert`).
+
+Parsed states are kept per process (`StateCache`), keyed by case id and the row's `version`
+(hub/sql/case_versions.sql), so locking a case whose row has not changed since this process
+last read or wrote it costs no JSON transfer and no parse: the cost of an event no longer grows
+with how many events its case already has (issue 14). The row stays authoritative: the state
+is sent only when its version differs from the cached one, and a session's own saves enter the
+cache only when its transaction commits (a rolled-back save leaves the cache as it was).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, get_origin
 
 import asyncpg
 
@@ -28,6 +36,56 @@ def _state(text: str) -> CaseState:
     return CaseState.model_validate_json(text)
 
 
+CACHED_EVENTS = 20_000
+"""How many events' worth of parsed case states a store keeps, least recently used dropped
+first. A parsed state takes about 3 KB per event it holds (measured: 11.6 KB for a case of
+four events, its JSON 1.7 KB), so about 60 MB; counted in events, not cases, so a few huge
+cases cannot take unbounded memory."""
+
+
+class StateCache:
+    """Case states this process has read or committed, by case id, with the row version.
+
+    Correct with several writing processes because a version is only ever compared, under
+    the row lock, with the row's current one: every committed save increments it (one writer
+    at a time holds the lock), so equal versions mean the same committed state. Entries are
+    immutable `CaseState` values, shared without copying.
+    """
+
+    def __init__(self, events: int = CACHED_EVENTS) -> None:
+        self._budget = events
+        self._held = 0
+        self._entries: OrderedDict[str, tuple[int, CaseState]] = OrderedDict()
+
+    def version_of(self, case_id: str) -> int | None:
+        entry = self._entries.get(case_id)
+        return None if entry is None else entry[0]
+
+    def get(self, case_id: str, version: int) -> CaseState | None:
+        """The cached state if it was cached at exactly this version."""
+        entry = self._entries.get(case_id)
+        if entry is None or entry[0] != version:
+            return None
+        self._entries.move_to_end(case_id)
+        return entry[1]
+
+    def put(self, case_id: str, version: int, state: CaseState) -> None:
+        before = self._entries.pop(case_id, None)
+        if before is not None:
+            self._held -= _weight(before[1])
+        if _weight(state) > self._budget:
+            return
+        self._entries[case_id] = (version, state)
+        self._held += _weight(state)
+        while self._held > self._budget:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self._held -= _weight(dropped)
+
+
+def _weight(state: CaseState) -> int:
+    return 1 + len(state.event_ids)
+
+
 def _parked(row: Mapping[str, Any]) -> ParkedEvent:
     return ParkedEvent(str(row["event_id"]), row["case_id"], bytes(row["record"]), row["error"],
                        row["retry_at"], row["attempts"])
@@ -36,14 +94,20 @@ def _parked(row: Mapping[str, Any]) -> ParkedEvent:
 class PostgresCaseStore:
     """The rules layer's tables through an asyncpg pool; no rule logic."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, cache: StateCache | None = None) -> None:
         self._pool = pool
+        self.cache = cache or StateCache()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresCaseSession]:
         """One connection and transaction; commits when the block exits normally."""
-        async with translated_errors(), self._pool.acquire() as conn, conn.transaction():
-            yield PostgresCaseSession(conn)
+        async with translated_errors(), self._pool.acquire() as conn:
+            async with conn.transaction():
+                session = PostgresCaseSession(conn, self.cache)
+                yield session
+            # Committed: the states this session read or saved are now what the rows hold.
+            for case_id, (version, state) in session.seen.items():
+                self.cache.put(case_id, version, state)
 
     async def parked_events(self) -> list[ParkedEvent]:
         async with translated_errors(), self._pool.acquire() as conn:
@@ -77,11 +141,53 @@ class PostgresCaseStore:
         return [Alert.model_validate_json(r["payload"]) for r in rows]
 
 
+_STEP_LISTS = frozenset(
+    f for f, info in CaseState.model_fields.items()
+    if f not in ("event_ids", "parties") and get_origin(info.annotation) is tuple)
+"""CaseState's sorted lists of steps (records), which a save may extend in place."""
+
+_VERSIONED = ("c.case_id, c.version,"
+              " CASE WHEN c.version = k.known THEN NULL ELSE c.state END AS state")
+"""The columns of a case read through the cache: its state only when the version differs."""
+
+
 class PostgresCaseSession:
     """The statements of one case-store transaction, on its connection."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, cache: StateCache | None = None) -> None:
         self._conn = conn
+        self._cache = cache or StateCache(0)
+        self.seen: dict[str, tuple[int, CaseState]] = {}
+        """(version, state) of every case row this session read or wrote, for the cache."""
+
+    def _version_known(self, case_id: str) -> int | None:
+        mine = self.seen.get(case_id)
+        return mine[0] if mine is not None else self._cache.version_of(case_id)
+
+    async def _states(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, CaseState]:
+        """States of rows carrying (case_id, version, state-or-NULL): NULL when the version is
+        the one this session or the cache holds, which is then reused instead of parsed."""
+        found: dict[str, CaseState] = {}
+        for r in rows:
+            case_id, version = r["case_id"], r["version"]
+            mine = self.seen.get(case_id)
+            if r["state"] is not None:
+                state = _state(r["state"])
+            elif mine is not None and mine[0] == version:
+                state = mine[1]
+            else:
+                cached = self._cache.get(case_id, version)
+                if cached is None:  # evicted meanwhile (another session): read the row after all
+                    row = await self._conn.fetchrow(
+                        "SELECT version, state FROM cases WHERE case_id = $1", case_id)
+                    version, cached = row["version"], _state(row["state"])
+                state = cached
+            self.seen[case_id] = (version, state)
+            found[case_id] = state
+        return found
+
+    def _known(self, case_ids: Sequence[str]) -> list[int | None]:
+        return [self._version_known(c) for c in case_ids]
 
     # -- events ---------------------------------------------------------------------------
 
@@ -148,22 +254,24 @@ class PostgresCaseSession:
             ids,
         )
         rows = await self._conn.fetch(
-            "SELECT case_id, state FROM cases WHERE case_id = ANY($1::text[])"
-            " ORDER BY case_id FOR UPDATE",
-            ids,
+            f"SELECT {_VERSIONED} FROM cases c JOIN unnest($1::text[], $2::bigint[])"
+            " AS k(case_id, known) USING (case_id) ORDER BY case_id FOR UPDATE OF c",
+            ids, self._known(ids),
         )
-        return {r["case_id"]: _state(r["state"]) for r in rows}
+        return await self._states(rows)
 
     async def lock_due(
         self, now: datetime, limit: int
     ) -> dict[str, CaseState]:
         """Row-lock up to `limit` cases whose next deadline has passed, skipping locked ones."""
         rows = await self._conn.fetch(
-            "SELECT case_id, state FROM cases WHERE next_due_at <= $1"
+            "SELECT case_id FROM cases WHERE next_due_at <= $1"
             " ORDER BY next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
             now, limit,
         )
-        return {r["case_id"]: _state(r["state"]) for r in rows}
+        due = [r["case_id"] for r in rows]
+        states = await self.load_cases(due)  # locked above, so read as locked
+        return {c: states[c] for c in due}
 
     async def load_cases(
         self, case_ids: Collection[str]
@@ -171,22 +279,81 @@ class PostgresCaseSession:
         """Case states without a lock (the related cases an evaluation reads)."""
         if not case_ids:
             return {}
+        ids = list(case_ids)
         rows = await self._conn.fetch(
-            "SELECT case_id, state FROM cases WHERE case_id = ANY($1::text[])", list(case_ids)
+            f"SELECT {_VERSIONED} FROM cases c JOIN unnest($1::text[], $2::bigint[])"
+            " AS k(case_id, known) USING (case_id)",
+            ids, self._known(ids),
         )
-        return {r["case_id"]: _state(r["state"]) for r in rows}
+        return await self._states(rows)
 
     async def save_cases(self, states: Sequence[CaseState]) -> None:
-        """Store these (locked) cases' states and replace their party index entries."""
+        """Store these (locked) cases' states and replace their party index entries.
+
+        A case this session read at version v is saved as a patch: only the top-level fields
+        whose value is not the very object it read (`apply` shares every unchanged one) are
+        serialised and merged into the row (`||`); a list of steps that only gained one step
+        at its end (the usual event) sends that step alone, appended to the stored list, so
+        the JSON written per event does not grow with the case. Its party index is left
+        alone when its parties are. The row must still be at v (it is, under the lock), else,
+        like a case never read, the whole state is written."""
         if not states:
             return
+        patched: list[tuple[CaseState, int, str, str]] = []
+        whole: list[CaseState] = []
+        moved: list[CaseState] = []  # parties changed (or unknown): rewrite the party index
+        for state in states:
+            before = self.seen.get(state.case_id)
+            if before is None:
+                whole.append(state)
+                moved.append(state)
+                continue
+            version, old = before
+            changed = {f for f in CaseState.model_fields if getattr(state, f) is not getattr(old, f)}
+            appended = {f: steps[-1] for f in changed & _STEP_LISTS
+                        if len(steps := getattr(state, f)) == len(getattr(old, f)) + 1
+                        and steps[:-1] == getattr(old, f)}
+            append = "{" + ",".join(f'"{f}":[{step.model_dump_json()}]'
+                                    for f, step in appended.items()) + "}"
+            patched.append((state, version, state.model_dump_json(include=changed - {*appended}),
+                            append))
+            if state.parties != old.parties:
+                moved.append(state)
+        saved: dict[str, int] = {}
+        if patched:
+            rows = await self._conn.fetch(
+                "UPDATE cases c SET state = c.state || s.patch::jsonb || coalesce(("
+                "   SELECT jsonb_object_agg(a.k, coalesce(c.state -> a.k, '[]') || a.v)"
+                "   FROM jsonb_each(s.append::jsonb) AS a(k, v)), '{}'),"
+                " agency = s.agency, updated_at = now(), version = c.version + 1"
+                " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])"
+                " AS s(case_id, base, patch, append, agency)"
+                " WHERE c.case_id = s.case_id AND c.version = s.base"
+                " RETURNING c.case_id, c.version",
+                [p[0].case_id for p in patched], [p[1] for p in patched],
+                [p[2] for p in patched], [p[3] for p in patched], [p[0].agency for p in patched],
+            )
+            saved.update((r["case_id"], r["version"]) for r in rows)
+            whole += [p[0] for p in patched if p[0].case_id not in saved]
+            moved += [p[0] for p in patched if p[0].case_id not in saved]
+        if whole:
+            rows = await self._conn.fetch(
+                "UPDATE cases c SET state = s.state::jsonb, agency = s.agency, updated_at = now(),"
+                " version = c.version + 1"
+                " FROM unnest($1::text[], $2::text[], $3::text[]) AS s(case_id, state, agency)"
+                " WHERE c.case_id = s.case_id RETURNING c.case_id, c.version",
+                [s.case_id for s in whole], [s.model_dump_json() for s in whole],
+                [s.agency for s in whole],
+            )
+            saved.update((r["case_id"], r["version"]) for r in rows)
+        for state in states:
+            if state.case_id in saved:
+                self.seen[state.case_id] = (saved[state.case_id], state)
+        if moved:
+            await self._replace_parties(moved)
+
+    async def _replace_parties(self, states: Sequence[CaseState]) -> None:
         ids = [s.case_id for s in states]
-        await self._conn.execute(
-            "UPDATE cases c SET state = s.state::jsonb, agency = s.agency, updated_at = now()"
-            " FROM unnest($1::text[], $2::text[], $3::text[]) AS s(case_id, state, agency)"
-            " WHERE c.case_id = s.case_id",
-            ids, [s.model_dump_json() for s in states], [s.agency for s in states],
-        )
         await self._conn.execute("DELETE FROM case_parties WHERE case_id = ANY($1::text[])", ids)
         keys = [(kind, number, s.case_id) for s in states for kind, number in s.party_keys]
         if keys:

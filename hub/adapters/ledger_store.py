@@ -117,6 +117,21 @@ class PostgresLedger(ProofsFromNodes):
             )
         return [_entry(r) for r in rows]
 
+    async def records(self, start: int, stop: int, limit: int, part: int = 0,
+                      parts: int = 1) -> list[tuple[int, bytes]]:
+        """(index, record) of up to `limit` entries from `start` to before `stop`, in ledger
+        order, of the cases in partition `part` of `parts` (by a hash of the case id, so
+        every entry of a case falls in one partition: `rules replay` folds each partition in
+        its own process)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT ledger_index, record FROM ledger WHERE ledger_index >= $1"
+                " AND ledger_index < $2 AND ($4 = 1 OR (hashtext(case_id) & 2147483647) % $4 = $3)"
+                " ORDER BY ledger_index LIMIT $5",
+                start, stop, part, parts, limit,
+            )
+        return [(r["ledger_index"], bytes(r["record"])) for r in rows]
+
     async def entries_by_event_ids(
         self, conn: asyncpg.Connection, event_ids: Sequence[str]
     ) -> dict[str, LedgerEntry]:

@@ -36,6 +36,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/statistics.sql", "statistics.sql"),
     ("hub.sql/rules_cursor.sql", "rules_cursor.sql"),
     ("hub.sql/casework.sql", "casework.sql"),
+    ("hub.sql/case_versions.sql", "case_versions.sql"),
 )
 
 T = TypeVar("T")

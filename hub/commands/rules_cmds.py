@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import multiprocessing
+import os
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -14,7 +19,7 @@ from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from hub.adapters.case_store import PostgresCaseStore
 from hub.adapters.kafka_publisher import BrokerUnavailable, KafkaPublisher
 from hub.adapters.ledger_store import PostgresLedger
-from hub.adapters.postgres import translated_errors
+from hub.adapters.postgres import create_pool, translated_errors
 from hub.commands.common import CliError, database
 from hub.runtime import resolve
 from hub.settings import Settings
@@ -23,6 +28,8 @@ from streams.rules_runner import CaseFold, RulesRunner, Transition, rules_from_e
 
 LEDGER_CHUNK = 5000
 CASE_CHUNK = 500
+REPLAY_CONCURRENCY = 2
+"""Chunk transactions at once (the CLI's pool has two connections)."""
 
 
 def _rules(rules_path: str | None, override_path: str | None) -> RuleSet:
@@ -47,49 +54,136 @@ async def _publish(runner: RulesRunner, bootstrap: str | None,
     return published, f"已发布到 linkage.alerts / published to linkage.alerts: {published}"
 
 
-def _summary(events: int, bad: int, cases: int, transitions: Sequence[Transition]) -> str:
-    raised = sum(1 for t in transitions if t.alert.status == "open")
-    resolved = len(transitions) - raised
-    return (f"重放 {events} 个事件（跳过 {bad} 个），评估 {cases} 个案件：新预警 {raised} 条，"
-            f"解除 {resolved} 条\nreplayed {events} events ({bad} skipped), evaluated {cases} "
-            f"cases: {raised} alerts raised, {resolved} resolved")
+@dataclass(frozen=True)
+class Tally:
+    """What one replay (or one partition of it) did, for the summary line."""
+
+    events: int = 0
+    bad: int = 0
+    cases: int = 0
+    raised: int = 0
+    resolved: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+def _summary(tally: Tally) -> str:
+    t = tally
+    return (f"重放 {t.events} 个事件（跳过 {t.bad} 个），评估 {t.cases} 个案件：新预警 {t.raised} 条，"
+            f"解除 {t.resolved} 条\nreplayed {t.events} events ({t.bad} skipped), evaluated "
+            f"{t.cases} cases: {t.raised} alerts raised, {t.resolved} resolved")
 
 
 async def rules_replay(settings: Settings, args: argparse.Namespace) -> None:
+    """Re-evaluate every case from the ledger, in `--jobs` processes (default: every core).
+
+    The work is split by case (a hash of the case id, PostgresLedger.records): each process
+    reads only its cases' ledger records, folds them and replays them in chunks; no case is
+    in two processes, so they never wait for each other's row locks (issue 14: one process
+    left the other cores idle, and folding and evaluating are CPU-bound)."""
     rules = _rules(args.rules, args.override)
     if not (settings.keys_dir / "hub.key.pem").exists():
         raise CliError(f"找不到枢纽密钥 {settings.keys_dir}，请在枢纽的 LINKAGE_HOME 下运行 / "
                        f"no hub key in {settings.keys_dir}: run with the hub's LINKAGE_HOME")
     # Rules other than the worker's may raise alerts; only the worker's own rules retract them.
     retract = args.rules is None and args.override is None
+    jobs = max(1, getattr(args, "jobs", None) or os.cpu_count() or 1)
     bootstrap = resolve(settings, need_database=False).kafka
     async with database(settings) as pool, translated_errors():
-        ledger = PostgresLedger(pool)
-        size = (await ledger.tree_head()).size
-        fold = CaseFold()
-        with tqdm(total=size, unit="event", desc="读取账本 / ledger", file=sys.stderr,
-                  disable=None, mininterval=0.5) as bar:
-            start = 0
-            while start < size:
-                entries = await ledger.entries(start=start, limit=LEDGER_CHUNK)
-                if not entries:
-                    break
-                for entry in entries:
-                    fold.add(entry.record)
-                start = entries[-1].ledger_index + 1
-                bar.update(len(entries))
+        size = (await PostgresLedger(pool).tree_head()).size
         runner = RulesRunner(PostgresCaseStore(pool), settings.hub_key(), rules)
-        case_ids = sorted(fold.states)
-        transitions: list[Transition] = []
-        with tqdm(total=len(case_ids), unit="case", desc="评估 / evaluate", file=sys.stderr,
-                  disable=None, mininterval=0.5) as bar:
-            for i in range(0, len(case_ids), CASE_CHUNK):
-                chunk = {c: fold.states[c] for c in case_ids[i:i + CASE_CHUNK]}
-                transitions += await runner.replay(chunk, retract=retract)
-                bar.update(len(chunk))
+        if jobs == 1:
+            tally = await _replay_part(runner, PostgresLedger(pool), retract, size, 0, 1)
+        else:
+            tally = await _replay_in_processes(settings, args, retract, size, jobs)
         _, published = await _publish(runner, bootstrap, settings.kafka_security)
-    print(_summary(fold.events, fold.bad, len(case_ids), transitions))
+    print(_summary(tally))
     print(published)
+
+
+async def _replay_in_processes(settings: Settings, args: argparse.Namespace, retract: bool,
+                               size: int, jobs: int) -> Tally:
+    dsn = resolve(settings).require_database()
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool, \
+            tqdm(total=jobs, unit="part", desc="重放 / replay", file=sys.stderr,
+                 disable=None) as bar:
+        async def one(part: int) -> Tally:
+            found = await loop.run_in_executor(pool, _part_in_process, dsn, settings,
+                                               args.rules, args.override, retract, size,
+                                               part, jobs)
+            bar.update(1)
+            return found
+
+        tallies = await asyncio.gather(*(one(part) for part in range(jobs)))
+    return sum(tallies, Tally())
+
+
+def _part_in_process(dsn: str, settings: Settings, rules_path: str | None,
+                     override_path: str | None, retract: bool, size: int, part: int,
+                     parts: int) -> Tally:
+    """One partition of a replay, in a pool process with its own connections."""
+    async def run() -> Tally:
+        async with translated_errors():  # the hub's errors travel back; asyncpg's may not
+            pool = await create_pool(dsn, max_size=REPLAY_CONCURRENCY)
+            try:
+                runner = RulesRunner(PostgresCaseStore(pool), settings.hub_key(),
+                                     _rules(rules_path, override_path))
+                return await _replay_part(runner, PostgresLedger(pool), retract, size, part,
+                                          parts)
+            finally:
+                await pool.close()
+
+    return asyncio.run(run())
+
+
+async def _replay_part(runner: RulesRunner, ledger: PostgresLedger, retract: bool, size: int,
+                       part: int, parts: int) -> Tally:
+    """Fold the ledger records (up to `size`) of partition `part`, replay its cases."""
+    fold = CaseFold()
+    with tqdm(total=size, unit="event", desc="读取账本 / ledger", file=sys.stderr,
+              disable=None if parts == 1 else True, mininterval=0.5) as bar:
+        # The next chunk is read while this one is folded (PostgreSQL and this process
+        # work at once).
+        reading: asyncio.Future[list[tuple[int, bytes]]] | None = asyncio.ensure_future(
+            ledger.records(0, size, LEDGER_CHUNK, part, parts))
+        while reading is not None:
+            records = await reading
+            reading = None if len(records) < LEDGER_CHUNK else asyncio.ensure_future(
+                ledger.records(records[-1][0] + 1, size, LEDGER_CHUNK, part, parts))
+            for _, record in records:
+                fold.add(record)
+            bar.update(len(records))
+    case_ids = sorted(fold.states)
+    with tqdm(total=len(case_ids), unit="case", desc="评估 / evaluate", file=sys.stderr,
+              disable=None if parts == 1 else True, mininterval=0.5) as bar:
+        transitions = await _replay_chunks(runner, fold, case_ids, retract, bar.update)
+    raised = sum(1 for t in transitions if t.alert.status == "open")
+    return Tally(fold.events, fold.bad, len(case_ids), raised, len(transitions) - raised)
+
+
+async def _replay_chunks(runner: RulesRunner, fold: CaseFold, case_ids: Sequence[str],
+                         retract: bool, done: Callable[[int], object]) -> list[Transition]:
+    """`runner.replay` over chunks of CASE_CHUNK cases, REPLAY_CONCURRENCY transactions at once.
+
+    Chunks are disjoint sets of cases, each locked in case-id order by its own transaction, so
+    concurrent chunks never wait for each other's locks: while one waits for PostgreSQL, this
+    process evaluates the next (issue 14: strictly sequential chunks left a core idle). A case
+    evaluated next to a related case of another chunk reads that case's stored state as
+    committed when it looks, before or after the other chunk's write, just as a sequential
+    replay sees the cases of later chunks before they are replayed."""
+    slots = asyncio.Semaphore(REPLAY_CONCURRENCY)
+
+    async def one(chunk: Sequence[str]) -> list[Transition]:
+        async with slots:
+            found = await runner.replay({c: fold.states[c] for c in chunk}, retract=retract)
+        done(len(chunk))
+        return found
+
+    chunks = [case_ids[i:i + CASE_CHUNK] for i in range(0, len(case_ids), CASE_CHUNK)]
+    results = await asyncio.gather(*(one(chunk) for chunk in chunks))
+    return [t for found in results for t in found]
 
 
 def _unconfirmed(rules: RuleSet) -> int:

@@ -11,25 +11,34 @@ grounds reported are those of the law at the act.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from schemas.events import Offence
 from schemas.money import format_money
 from streams.rules import _figures
 from streams.rules.calendar import to_shanghai
-from streams.rules.case_state import CaseState, Figures
+from streams.rules.case_state import AssessmentRecord, CaseState, Figures
 from streams.rules.rules_config import OffenceRules, RuleSet, ThresholdTrigger
 
 
 def format_figure(name: str, value: Decimal) -> str:
     """A count as an integer ("500"), an amount in yuan with two decimals ("50000.00")."""
-    if all(_figures.kind_of(part) == "count" for part in name.split("+")):
+    if _is_count(name):
         return str(int(value))
     return format_money(value)
+
+
+@lru_cache(maxsize=256)
+def _is_count(name: str) -> bool:
+    """Every part of the (possibly "a+b") figure name is a count; names come from the rule file."""
+    return all(_figures.kind_of(part) == "count" for part in name.split("+"))
 
 
 @dataclass(frozen=True)
@@ -231,16 +240,61 @@ class Run:
         return facts
 
 
+@dataclass(frozen=True)
+class _RunsSoFar:
+    """`indication_runs`' walk after a prefix of one case's assessments, to go on from."""
+
+    rules: RuleSet
+    offence: Offence
+    act_day: date | None
+    assessments: tuple[AssessmentRecord, ...]
+    figures: Figures
+    start: tuple[datetime, str] | None
+    grounds: Indication
+    ended: tuple[Run, ...]
+
+
+RUNS_MEMO_SIZE = 5_000
+"""Cases whose walk `indication_runs` keeps (least recently used dropped first); a walk holds
+the figures and runs of its case (its assessments are shared with the case's state)."""
+_runs_memo: OrderedDict[str, _RunsSoFar] = OrderedDict()
+_runs_lock = threading.Lock()
+
+
+def _resumable(case: CaseState, rules: RuleSet, act_day: date | None) -> _RunsSoFar | None:
+    """The remembered walk of this case if its assessments are a prefix of the case's now.
+
+    Records are compared by identity first (a state from `apply` or the case store's cache
+    shares them with the last one), then by value, never by event id alone: an id does not
+    prove the same content in a test or a replay under other rules."""
+    with _runs_lock:
+        memo = _runs_memo.get(case.case_id)
+        if memo is not None:
+            _runs_memo.move_to_end(case.case_id)
+    if (memo is None or memo.rules is not rules or memo.offence != case.offence
+            or memo.act_day != act_day or len(memo.assessments) > len(case.assessments)):
+        return None
+    if all(a is b or a == b for a, b in zip(memo.assessments, case.assessments, strict=False)):
+        return memo
+    return None
+
+
 def indication_runs(case: CaseState, rules: RuleSet) -> tuple[Run, ...]:
-    """Replay the assessments in time order; each run starts where grounds appear, ends where they go."""
+    """Replay the assessments in time order; each run starts where grounds appear, ends where they go.
+
+    Incremental (issue 14): the walk is remembered per case, and a later call whose case
+    has the same assessments plus later ones (the usual new event) walks only the new ones,
+    so assessing a case no longer costs a threshold check per assessment it ever had. An
+    assessment sorted before the remembered ones, another offence, act day or rule set start
+    the walk over; the result is the same either way."""
     if case.offence is None:
         return ()
-    runs: list[Run] = []
-    figures = Figures()
-    start: tuple[datetime, str] | None = None
-    grounds = Indication()
     act_day = shanghai_day(case.committed_at)
-    for assessment in case.assessments:
+    memo = _resumable(case, rules, act_day)
+    if memo is None:
+        memo = _RunsSoFar(rules, case.offence, act_day, (), Figures(), None, Indication(), ())
+    figures, start, grounds, ended = memo.figures, memo.start, memo.grounds, list(memo.ended)
+    for assessment in case.assessments[len(memo.assessments):]:
         figures = figures.updated(assessment)
         now_grounds = indication(
             rules, case.offence, figures, act_day, shanghai_day(assessment.assessed_at)
@@ -248,12 +302,20 @@ def indication_runs(case: CaseState, rules: RuleSet) -> tuple[Run, ...]:
         if now_grounds and start is None:
             start = (assessment.assessed_at, assessment.event_id)
         elif not now_grounds and start is not None:
-            runs.append(Run(start[0], start[1], assessment.assessed_at, grounds))
+            ended.append(Run(start[0], start[1], assessment.assessed_at, grounds))
             start = None
         grounds = now_grounds
+    if len(case.assessments) > len(memo.assessments):
+        walked = _RunsSoFar(rules, case.offence, act_day, case.assessments, figures, start,
+                            grounds, tuple(ended))
+        with _runs_lock:
+            _runs_memo[case.case_id] = walked
+            _runs_memo.move_to_end(case.case_id)
+            while len(_runs_memo) > RUNS_MEMO_SIZE:
+                _runs_memo.popitem(last=False)
     if start is not None:
-        runs.append(Run(start[0], start[1], None, grounds))
-    return tuple(runs)
+        return (*ended, Run(start[0], start[1], None, grounds))
+    return tuple(ended)
 
 
 def aggregate(cases: Iterable[CaseState]) -> Figures:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -109,6 +110,12 @@ class OpeningRecord(Record):
         return (self.opened_at, self.sent_at, self.event_id)
 
 
+@lru_cache(maxsize=256)
+def _parts(name: str) -> tuple[str, ...]:
+    """The figures a threshold's name adds up ("a+b"); names come from the rule file."""
+    return tuple(name.split("+"))
+
+
 class Figures(BaseModel):
     """Figures of a case: amounts in yuan, counts, flags, and when each was last assessed."""
 
@@ -121,8 +128,7 @@ class Figures(BaseModel):
 
     def value(self, name: str) -> Decimal | None:
         """An amount or count as a Decimal; a sum "a+b" of whichever parts are known."""
-        parts = name.split("+")
-        values = [self._one(part) for part in parts]
+        values = [self._one(part) for part in _parts(name)]
         known = [value for value in values if value is not None]
         return sum(known, Decimal(0)) if known else None
 

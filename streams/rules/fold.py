@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -200,34 +200,54 @@ _HANDLERS: Mapping[str, Handler] = {
 }
 
 
-def _derive(state: CaseState) -> CaseState:
-    """Recompute the summary fields from the sorted steps."""
-    opening = state.openings[-1] if state.openings else None
+def _figures_after(before: CaseState, new: tuple[AssessmentRecord, ...]) -> Figures:
+    """The figures of assessments `new` (each laid over the previous in order), from `before`'s.
+
+    Incremental (issue 14): when the assessments are unchanged, or the new one sorts last
+    (the usual case), the result is `before.figures` (with it laid over): equal to folding
+    them all again, which is done only when an assessment arrives out of order."""
+    old = before.assessments
+    if new is old:
+        return before.figures
+    if len(new) == len(old) + 1 and new[:-1] == old:
+        return before.figures.updated(new[-1])
+    figures = Figures()
+    for assessment in new:
+        figures = figures.updated(assessment)
+    return figures
+
+
+def _derived(state: CaseState, updates: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary fields of `state` with the step tuples `updates` laid over it (computed
+    before the one copy `apply` makes, not on a copy made first)."""
+
+    def steps(name: str) -> tuple[Record, ...]:
+        found: tuple[Record, ...] = updates[name] if name in updates else getattr(state, name)
+        return found
+
+    openings = cast(tuple[OpeningRecord, ...], steps("openings"))
+    opening = openings[-1] if openings else None
     if opening is not None:
         agency: str | None = opening.agency
     else:
         first_admin_step = _earliest(
             (
-                *state.penalties,
-                *state.transfer_decisions,
-                *state.transfers,
-                *state.reconsideration_requests,
-                *state.supervision_requests,
+                *steps("penalties"),
+                *steps("transfer_decisions"),
+                *steps("transfers"),
+                *steps("reconsideration_requests"),
+                *steps("supervision_requests"),
             )
-        ) or _earliest(state.clues)
+        ) or _earliest(steps("clues"))
         agency = first_admin_step.agency if first_admin_step is not None else None
-    figures = Figures()
-    for assessment in state.assessments:
-        figures = figures.updated(assessment)
-    return state.model_copy(
-        update={
-            "agency": agency,
-            "offence": opening.offence if opening else None,
-            "opened_at": opening.opened_at if opening else None,
-            "parties": opening.parties if opening else (),
-            "figures": figures,
-        }
-    )
+    assessments = updates.get("assessments", state.assessments)
+    return {
+        "agency": agency,
+        "offence": opening.offence if opening else None,
+        "opened_at": opening.opened_at if opening else None,
+        "parties": opening.parties if opening else (),
+        "figures": _figures_after(state, assessments),
+    }
 
 
 def parse_event_data(event: CaseEvent) -> EventData:
@@ -258,7 +278,8 @@ def apply(state: CaseState | None, event: CaseEvent) -> CaseState:
     updates = handler(state, event, data) if handler is not None else {}
     index = bisect.bisect_left(state.event_ids, event.event_id)
     event_ids = (*state.event_ids[:index], event.event_id, *state.event_ids[index:])
-    return _derive(state.model_copy(update={**updates, "event_ids": event_ids}))
+    return state.model_copy(
+        update={**updates, "event_ids": event_ids, **_derived(state, updates)})
 
 
 def fold(events: Iterable[CaseEvent], state: CaseState | None = None) -> CaseState | None:

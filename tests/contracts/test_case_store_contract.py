@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 import pytest
 
 from audit.ledger import NewEntry
 from audit.memory import InMemoryLedger
+from hub.adapters import case_store
 from hub.adapters.case_store import PostgresCaseStore
 from hub.adapters.ledger_store import PostgresLedger
 from schemas.alert import Alert
@@ -34,6 +36,8 @@ KEY = SigningKey.generate()
 class Subject:
     store: CaseStore
     ledger: Any  # appends ledger rows that `ledger_records` reads
+    twin: Callable[[], CaseStore]
+    """Another process's store over the same data (in memory: the same store, one process)."""
 
     async def ledger_append(self, entries: Sequence[NewEntry]) -> None:
         await self.ledger(entries)
@@ -44,14 +48,15 @@ async def subject(request: pytest.FixtureRequest, new_pool: PoolFactory) -> Subj
     """create_case_store(): an empty store of each implementation, with its ledger."""
     if request.param == "memory":
         ledger = InMemoryLedger()
-        return Subject(InMemoryCaseStore(ledger), ledger.append)
+        memory = InMemoryCaseStore(ledger)
+        return Subject(memory, ledger.append, lambda: memory)
     pool = await new_pool()
 
     async def append(entries: Sequence[NewEntry]) -> None:
         async with pool.acquire() as conn, conn.transaction():
             await PostgresLedger(pool).append(conn, entries)
 
-    return Subject(PostgresCaseStore(pool), append)
+    return Subject(PostgresCaseStore(pool), append, lambda: PostgresCaseStore(pool))
 
 
 @functools.cache
@@ -59,6 +64,25 @@ def opened(case_id: str) -> CaseState:
     """A case opened by an event whose party (tests.records' sample) every such case shares."""
     record = signed(KEY, "zs-aic", event_dict("zs-aic", "case.opened", case_id))
     return apply(CaseState(case_id=case_id), decode_event(record.value))
+
+
+def assessed(state: CaseState, amount: str, at: datetime | None = None) -> CaseState:
+    """`state` after one more assessment (a new event id each call), made now or `at`."""
+    event = event_dict("zs-aic", "case.assessed", state.case_id)
+    event["data"] = {"assessed_at": at.isoformat() if at else event["time"],
+                     "illegal_business_amount": amount}
+    return apply(state, decode_event(signed(KEY, "zs-aic", event).value))
+
+
+async def stored(store: CaseStore, case_id: str) -> CaseState:
+    async with store.transaction() as tx:
+        return (await tx.lock_cases({case_id}))[case_id]
+
+
+async def save(store: CaseStore, state: CaseState) -> None:
+    async with store.transaction() as tx:
+        await tx.lock_cases({state.case_id})
+        await tx.save_cases([state])
 
 
 def alert(alert_id: str, case_id: str, status: Literal["open", "resolved"] = "open",
@@ -232,3 +256,108 @@ async def test_the_ledger_cursor_yields_settled_unprocessed_records_once(subject
             [b"record 3"], 4)
         assert await tx.unprocessed_since(0, NOW + timedelta(minutes=1), 2) == (
             [b"record 0"], 2)
+
+
+async def test_a_case_saved_by_another_process_is_read_as_saved(subject: Subject) -> None:
+    """Two writers of one case (e.g. the rules process and `rules replay`): each reads the
+    other's last committed state, whatever it read or saved itself before (issue 14: a
+    process may keep parsed states, never past a change of the row)."""
+    mine, theirs = subject.store, subject.twin()
+    first = opened("C-1")
+    await save(mine, first)
+    assert await stored(mine, "C-1") == first
+    second = assessed(first, "60000.00")
+    await save(theirs, second)
+    assert await stored(mine, "C-1") == second
+    third = assessed(second, "70000.00")
+    await save(mine, third)
+    assert await stored(theirs, "C-1") == third
+    async with theirs.transaction() as tx:
+        assert await tx.load_cases({"C-1"}) == {"C-1": third}
+
+
+async def test_a_rolled_back_save_is_never_read_back(subject: Subject) -> None:
+    """A save whose transaction rolls back leaves no trace, even when another process then
+    saves the case once (the row's version moves on as if the first save had happened)."""
+    mine, theirs = subject.store, subject.twin()
+    first = opened("C-1")
+    await save(mine, first)
+    with pytest.raises(Boom):
+        async with mine.transaction() as tx:
+            await tx.lock_cases({"C-1"})
+            await tx.save_cases([assessed(first, "60000.00")])
+            raise Boom
+    assert await stored(theirs, "C-1") == first
+    other = assessed(first, "10.00")
+    await save(theirs, other)
+    assert await stored(mine, "C-1") == other
+
+
+async def test_steps_saved_in_or_out_of_order_read_back_as_saved(subject: Subject) -> None:
+    """A step sorting last (PostgreSQL appends it to the stored list), one sorting first (the
+    list is written again), two saves in one transaction: another process reads each state."""
+    state = assessed(opened("C-1"), "10.00", NOW)
+    await save(subject.store, state)
+    for at in (NOW + timedelta(hours=1), NOW - timedelta(hours=1)):
+        state = assessed(state, "20.00", at)
+        await save(subject.store, state)
+        assert await stored(subject.twin(), "C-1") == state
+    async with subject.store.transaction() as tx:
+        await tx.lock_cases({"C-1"})
+        state = assessed(state, "30.00", NOW + timedelta(hours=2))
+        await tx.save_cases([state])
+        state = assessed(state, "40.00", NOW + timedelta(hours=3))
+        await tx.save_cases([state])
+    assert [a.amounts["illegal_business_amount"] for a in state.assessments] == [
+        Decimal(v) for v in ("20.00", "10.00", "20.00", "30.00", "40.00")]
+    assert await stored(subject.twin(), "C-1") == state
+
+
+async def test_a_saved_case_with_new_parties_moves_in_the_party_index(subject: Subject) -> None:
+    """Saving a case read in the same transaction (stored as a patch by PostgreSQL) keeps the
+    party index in step: parties gained and lost, and unchanged parties kept."""
+    await save(subject.store, CaseState(case_id="C-2"))
+    await save(subject.store, opened("C-1"))
+    async with subject.store.transaction() as tx:
+        await tx.lock_cases({"C-2"})
+        await tx.save_cases([opened("C-2")])
+        assert await tx.neighbours({"C-1"}) == {"C-1": {"C-2"}}
+    await save(subject.store, assessed(await stored(subject.store, "C-2"), "5.00"))
+    async with subject.store.transaction() as tx:
+        assert await tx.neighbours({"C-1"}) == {"C-1": {"C-2"}}
+        await tx.lock_cases({"C-2"})
+        await tx.save_cases([CaseState(case_id="C-2")])
+        assert await tx.neighbours({"C-1"}) == {}
+    assert await stored(subject.twin(), "C-2") == CaseState(case_id="C-2")
+
+
+async def test_postgres_parses_a_case_only_when_its_row_changed(
+        new_pool: PoolFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14: locking a case this process read or saved, unchanged since, costs no parse of
+    its state JSON (the rules' cost per event must not grow with the case); a save by another
+    process (another store) is parsed once, then reused."""
+    parsed: list[str] = []
+    original = case_store._state
+
+    def counting(text: str) -> CaseState:
+        state = original(text)
+        parsed.append(state.case_id)
+        return state
+
+    monkeypatch.setattr(case_store, "_state", counting)
+    pool = await new_pool()
+    mine, theirs = PostgresCaseStore(pool), PostgresCaseStore(pool)
+    first = opened("C-1")
+    await save(mine, first)
+    parsed.clear()
+    for _ in range(3):
+        assert await stored(mine, "C-1") == first
+    assert parsed == []
+    second = assessed(first, "60000.00")
+    await save(theirs, second)
+    assert parsed == ["C-1"]  # theirs had never read it
+    for _ in range(3):
+        assert await stored(mine, "C-1") == second
+    async with mine.transaction() as tx:
+        assert await tx.load_cases({"C-1"}) == {"C-1": second}
+    assert parsed == ["C-1", "C-1"]
