@@ -37,6 +37,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/rules_cursor.sql", "rules_cursor.sql"),
     ("hub.sql/casework.sql", "casework.sql"),
     ("hub.sql/case_versions.sql", "case_versions.sql"),
+    ("hub.sql/statistics_months.sql", "statistics_months.sql"),
 )
 
 T = TypeVar("T")
