@@ -53,11 +53,17 @@ def key_to_json(key: KeyRecord) -> dict[str, Any]:
 
 def key_from_json(doc: Mapping[str, Any]) -> KeyRecord:
     """The inverse of key_to_json; an older export's key without ``added_at`` reads as None."""
-    added, revoked = doc.get("added_at"), doc.get("revoked_at")
-    return KeyRecord(doc["keyid"], doc["agency_id"], Role(doc["role"]),
-                     load_public_pem(doc["public_pem"]),
-                     datetime.fromisoformat(revoked) if revoked else None,
-                     datetime.fromisoformat(added) if added else None)
+    try:
+        added, revoked = doc.get("added_at"), doc.get("revoked_at")
+        return KeyRecord(doc["keyid"], doc["agency_id"], Role(doc["role"]),
+                         load_public_pem(doc["public_pem"]),
+                         datetime.fromisoformat(revoked) if revoked else None,
+                         datetime.fromisoformat(added) if added else None)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a damaged agency_keys.json
+        keyid = doc.get("keyid") if isinstance(doc, Mapping) else None
+        raise VerificationError(
+            "bad_key", f"导出的机关密钥 {keyid!r} 无法读取: {exc}",
+            f"exported agency key {keyid!r} cannot be read: {exc}") from exc
 
 
 def _bad(reason: str, index: int | None, zh: str, en: str) -> VerificationError:

@@ -141,3 +141,16 @@ def test_exported_keys_carry_added_at_and_older_exports_still_read() -> None:
     assert key_from_json(doc).revoked_at == T0 + timedelta(days=1)
     del doc["added_at"]  # written before key histories carried it
     assert key_from_json(doc).added_at is None
+
+
+@pytest.mark.parametrize("damage", [
+    {"added_at": "yesterday"}, {"revoked_at": "2026-13-45"}, {"public_pem": "not a key"},
+    {"role": "mayor"}])
+def test_a_damaged_exported_key_is_a_finding_not_a_traceback(damage: dict[str, str]) -> None:
+    doc = {**key_to_json(key(T0)), **damage}
+    with pytest.raises(VerificationError) as caught:
+        key_from_json(doc)
+    assert caught.value.reason == "bad_key"
+    missing = {k: v for k, v in key_to_json(key(T0)).items() if k != "keyid"}
+    with pytest.raises(VerificationError):
+        key_from_json(missing)
