@@ -145,7 +145,11 @@ def _verify_export(directory: Path, hub_vkey: str | None, tolerance: timedelta) 
                        f"(no manifest.json): {directory}")
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     keys_doc = json.loads((directory / "agency_keys.json").read_text(encoding="utf-8"))
-    check = SignatureCheck({k["keyid"]: key_from_json(k) for k in keys_doc}, tolerance)
+    try:
+        records = [key_from_json(k) for k in keys_doc]
+    except VerificationError as exc:
+        raise _failure(exc, "导出", "export") from exc
+    check = SignatureCheck({r.keyid: r for r in records}, tolerance)
     with _progress(int(manifest["tree_size"])) as progress:
         def check_entry(entry: LedgerEntry) -> None:
             check(entry)
