@@ -3,8 +3,8 @@
 Every check runs entry by entry in ledger order, so the first failure raised is the
 first bad index. Per entry ``i``: the index is ``i`` (no gap, no duplicate), the record
 re-hashes to the stored leaf hash, its DSSE envelope carries a valid signature by the
-agency key it was accepted under (registered to that agency, not revoked at
-``received_at``) and its event names the stored id, agency and case, and every Merkle
+agency key it was accepted under (registered to that agency, within its key window at
+``received_at``: added before it, not yet revoked; see :mod:`audit.key_window`) and its event names the stored id, agency and case, and every Merkle
 node its append completes equals the stored one. Signed checkpoints are verified with
 the hub key and their roots compared when the recomputed tree reaches their size.
 The same :class:`SignatureCheck` serves the offline check of an export.
@@ -19,7 +19,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from audit.checkpoint import open_checkpoint
 from audit.checkpoint_store import CheckpointStore, StoredCheckpoint
 from audit.errors import VerificationError
+from audit.key_window import KEY_ADDED_TOLERANCE, KeyWindowViolation, key_window_violation
 from audit.ledger import LedgerEntry, LedgerReader
 from audit.merkle import CompactRange, NodeId, leaf_hash
 from audit.note_keys import NoteVerifier
@@ -43,17 +44,26 @@ Progress = Callable[[int, int], None]
 
 
 def key_to_json(key: KeyRecord) -> dict[str, Any]:
-    """An agency key as exported: id, agency, role, SPKI PEM, revocation time."""
+    """An agency key as exported: id, agency, role, SPKI PEM, registration and revocation time."""
     return {"keyid": key.keyid, "agency_id": key.agency_id, "role": key.role.value,
             "public_pem": public_pem(key.public_key),
+            "added_at": key.added_at.isoformat() if key.added_at else None,
             "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None}
 
 
 def key_from_json(doc: Mapping[str, Any]) -> KeyRecord:
-    revoked = doc.get("revoked_at")
-    return KeyRecord(doc["keyid"], doc["agency_id"], Role(doc["role"]),
-                     load_public_pem(doc["public_pem"]),
-                     datetime.fromisoformat(revoked) if revoked else None)
+    """The inverse of key_to_json; an older export's key without ``added_at`` reads as None."""
+    try:
+        added, revoked = doc.get("added_at"), doc.get("revoked_at")
+        return KeyRecord(doc["keyid"], doc["agency_id"], Role(doc["role"]),
+                         load_public_pem(doc["public_pem"]),
+                         datetime.fromisoformat(revoked) if revoked else None,
+                         datetime.fromisoformat(added) if added else None)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a damaged agency_keys.json
+        keyid = doc.get("keyid") if isinstance(doc, Mapping) else None
+        raise VerificationError(
+            "bad_key", f"导出的机关密钥 {keyid!r} 无法读取: {exc}",
+            f"exported agency key {keyid!r} cannot be read: {exc}") from exc
 
 
 def _bad(reason: str, index: int | None, zh: str, en: str) -> VerificationError:
@@ -61,10 +71,19 @@ def _bad(reason: str, index: int | None, zh: str, en: str) -> VerificationError:
 
 
 class SignatureCheck:
-    """Re-verifies an entry's agency signature with the key it was accepted under."""
+    """Re-verifies an entry's agency signature with the key it was accepted under.
 
-    def __init__(self, keys: Mapping[str, KeyRecord]) -> None:
+    ``undated`` counts the entries whose key has no ``added_at`` (an older export), for
+    which the added-before-received rule could not be applied.
+    """
+
+    def __init__(self, keys: Mapping[str, KeyRecord],
+                 tolerance: timedelta = KEY_ADDED_TOLERANCE) -> None:
+        if tolerance < timedelta(0):
+            raise ValueError("tolerance must not be negative")
         self._keys = keys
+        self.tolerance = tolerance
+        self.undated = 0
 
     def __call__(self, entry: LedgerEntry) -> None:
         i = entry.ledger_index
@@ -83,12 +102,7 @@ class SignatureCheck:
             raise _bad("unknown_key", i,
                        f"条目 {i} 的密钥 {entry.keyid} 未登记给机关 {entry.agency_id}",
                        f"entry {i}: key {entry.keyid} is not registered to {entry.agency_id}")
-        if key.revoked_by(entry.received_at):
-            raise _bad("key_revoked", i,
-                       f"条目 {i} 接收时（{entry.received_at.isoformat()}）密钥已于 "
-                       f"{key.revoked_at} 吊销",
-                       f"entry {i}: key revoked at {key.revoked_at}, before it was received "
-                       f"at {entry.received_at.isoformat()}")
+        self._check_window(key, entry)
         if not any(s.keyid == key.keyid
                    and verify_envelope_signature(envelope, s.signature_bytes(), key.public_key)
                    for s in envelope.signatures):
@@ -102,6 +116,25 @@ class SignatureCheck:
                        f"entry {i}: stored (event, agency, case) {stored} differ from the "
                        f"signed event's {signed}")
 
+    def _check_window(self, key: KeyRecord, entry: LedgerEntry) -> None:
+        i, received = entry.ledger_index, entry.received_at.isoformat()
+        if key.added_at is None:
+            self.undated += 1
+        violation = key_window_violation(key, entry.received_at, self.tolerance)
+        if violation is KeyWindowViolation.NOT_YET_ADDED:
+            assert key.added_at is not None
+            slack = self.tolerance.total_seconds()
+            raise _bad(violation.value, i,
+                       f"条目 {i} 接收于 {received}，但其密钥 {key.keyid} 于 "
+                       f"{key.added_at.isoformat()} 才登记（容差 {slack:g} 秒）",
+                       f"entry {i} was received at {received}, but its key {key.keyid} was "
+                       f"only registered at {key.added_at.isoformat()} (tolerance {slack:g} s)")
+        if violation is KeyWindowViolation.REVOKED:
+            raise _bad(violation.value, i,
+                       f"条目 {i} 接收时（{received}）密钥已于 {key.revoked_at} 吊销",
+                       f"entry {i}: key revoked at {key.revoked_at}, before it was received "
+                       f"at {received}")
+
 
 CheckMany = Callable[[Sequence[LedgerEntry]], Awaitable[Mapping[int, VerificationError]]]
 """Checks a batch of entries at once; the error of each entry that fails, by ledger index."""
@@ -109,9 +142,9 @@ CheckMany = Callable[[Sequence[LedgerEntry]], Awaitable[Mapping[int, Verificatio
 _worker_check: SignatureCheck | None = None
 
 
-def _start_worker(keys: list[dict[str, Any]]) -> None:
+def _start_worker(keys: list[dict[str, Any]], tolerance: timedelta) -> None:
     global _worker_check
-    _worker_check = SignatureCheck({k["keyid"]: key_from_json(k) for k in keys})
+    _worker_check = SignatureCheck({k["keyid"]: key_from_json(k) for k in keys}, tolerance)
 
 
 def _check_chunk(entries: list[LedgerEntry]) -> list[tuple[int, str, str, str]]:
@@ -133,11 +166,13 @@ class ParallelSignatureCheck:
     in ledger order, so the first failure is still the first bad index. Use as a context
     manager (it owns the pool)."""
 
-    def __init__(self, keys: Mapping[str, KeyRecord], workers: int | None = None) -> None:
+    def __init__(self, keys: Mapping[str, KeyRecord], workers: int | None = None,
+                 tolerance: timedelta = KEY_ADDED_TOLERANCE) -> None:
         self.workers = workers or os.cpu_count() or 1
         self._pool = ProcessPoolExecutor(
             self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=([key_to_json(k) for k in keys.values()],))
+            initializer=_start_worker,
+            initargs=([key_to_json(k) for k in keys.values()], tolerance))
 
     def __enter__(self) -> ParallelSignatureCheck:
         return self

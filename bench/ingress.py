@@ -154,6 +154,9 @@ async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced
             await asyncio.sleep(0)
         await connector.wait_for_all(timeout=1800)
         throughput = n / (time.time() - started)
+        # The rules process may still be folding when the last receipt arrives: its CPU per
+        # event counts only once it has caught up with the ledger.
+        await rules_caught_up(first.database_url)
         meter.add("PostgreSQL backends", await database_backends(first.database_url))
         meter.stop()
         # Latency: a paced load, 50 small batches per second.
@@ -210,6 +213,22 @@ def cpu_lines(meter: CpuMeter, events: int) -> list[str]:
             "CPU per accepted event (throughput phase):",
             *meter.report(events, verify_us + sign_us,
                           ["hub ingress worker", "hub rules worker", "PostgreSQL backends"])]
+
+
+async def rules_caught_up(database_url: str, timeout: float = 600) -> None:
+    """Wait until the rules have folded every ledgered event (processed_events)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            behind = await conn.fetchval("SELECT (SELECT count(*) FROM ledger) - "
+                                         "(SELECT count(*) FROM processed_events)")
+            if behind <= 0:
+                return
+            await asyncio.sleep(0.2)
+        print(f"(the rules were still {behind} events behind after {timeout:.0f} s)")
+    finally:
+        await conn.close()
 
 
 async def database_backends(database_url: str) -> list[int]:

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from audit.errors import LedgerError
+from audit.key_window import KEY_ADDED_TOLERANCE
 from connectors.console import silence_stdout
 from hub.access import Role
 from hub.adapters.postgres import StoreError, StoreUnavailable
@@ -193,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="离线校验导出目录，不连数据库 / verify an export directory offline")
     p.add_argument("--hub-vkey", metavar="VKEY",
                    help="受信任的枢纽验证密钥 / trusted hub verifier key (with --export)")
+    p.add_argument("--key-time-tolerance", type=non_negative_int, metavar="SECONDS",
+                   default=int(KEY_ADDED_TOLERANCE.total_seconds()),
+                   help="条目接收时间可早于其密钥登记时间的秒数（默认 %(default)s）/ seconds by which "
+                        "an entry's received_at may precede its key's added_at (default "
+                        "%(default)s; docs/ledger.md)")
     p.add_argument("--batch", type=positive_int, default=2000, help=argparse.SUPPRESS)
     p = _add(ledger, "export", "导出账本供离线校验 / export the ledger for offline verification",
              ledger_cmds.ledger_export)

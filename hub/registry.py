@@ -161,7 +161,7 @@ class InMemoryRegistry:
     async def snapshot(self) -> RegistrySnapshot:
         keys = {
             keyid: KeyRecord(keyid, k.info.agency_id, self._agencies[k.info.agency_id].role,
-                             k.public_key, k.info.revoked_at)
+                             k.public_key, k.info.revoked_at, k.info.added_at)
             for keyid, k in self._keys.items()
         }
         permissions: dict[Role, set[str]] = {}

@@ -132,13 +132,15 @@ def verify_envelope_signature(
 
 @dataclass(frozen=True)
 class KeyRecord:
-    """What the registry knows of one agency key."""
+    """What the registry knows of one agency key; `added_at` is None only where unknown
+    (a ledger export written before key histories carried it)."""
 
     keyid: str
     agency_id: str
     role: Role
     public_key: Ed25519PublicKey
     revoked_at: datetime | None = None
+    added_at: datetime | None = None
 
     def revoked_by(self, when: datetime) -> bool:
         return self.revoked_at is not None and self.revoked_at <= when

@@ -115,7 +115,7 @@ class PostgresRegistry:
     async def snapshot(self) -> RegistrySnapshot:
         async with translated_errors(), self._pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT k.keyid, k.agency_id, a.role, k.public_pem, k.revoked_at"
+                "SELECT k.keyid, k.agency_id, a.role, k.public_pem, k.added_at, k.revoked_at"
                 " FROM agency_keys k JOIN agencies a USING (agency_id)"
             )
             perms = await conn.fetch("SELECT role, event_type FROM role_permissions")
@@ -123,7 +123,7 @@ class PostgresRegistry:
         keys = {
             r["keyid"]: KeyRecord(
                 r["keyid"], r["agency_id"], Role(r["role"]), load_public_pem(r["public_pem"]),
-                r["revoked_at"],
+                r["revoked_at"], r["added_at"],
             )
             for r in rows
         }

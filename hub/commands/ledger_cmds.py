@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -118,17 +119,19 @@ def _progress(total: int | None = None) -> Iterator[Callable[[int, int], None]]:
 
 
 async def ledger_verify(settings: Settings, args: argparse.Namespace) -> None:
+    tolerance = timedelta(seconds=args.key_time_tolerance)
     if args.export:
-        _verify_export(Path(args.export), args.hub_vkey)
+        _verify_export(Path(args.export), args.hub_vkey, tolerance)
         return
     async with _signed_ledger(settings) as session:
         ledger = session.ledger
         keys = (await session.registry.snapshot()).keys
         # Signature checks on every core (ParallelSignatureCheck); errors keep ledger order.
-        with _progress() as progress, ParallelSignatureCheck(keys) as check_many:
+        with _progress() as progress, ParallelSignatureCheck(
+                keys, tolerance=tolerance) as check_many:
             try:
                 report = await verify_ledger(
-                    ledger.ledger, ledger.store, SignatureCheck(keys),
+                    ledger.ledger, ledger.store, SignatureCheck(keys, tolerance),
                     ledger.checkpointer.verifier, origin=settings.origin, batch=args.batch,
                     progress=progress, check_many=check_many)
             except VerificationError as exc:
@@ -136,13 +139,17 @@ async def ledger_verify(settings: Settings, args: argparse.Namespace) -> None:
     print(report.summary())
 
 
-def _verify_export(directory: Path, hub_vkey: str | None) -> None:
+def _verify_export(directory: Path, hub_vkey: str | None, tolerance: timedelta) -> None:
     if not (directory / "manifest.json").is_file():
         raise CliError(f"不是账本导出目录（缺少 manifest.json）/ not a ledger export directory "
                        f"(no manifest.json): {directory}")
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     keys_doc = json.loads((directory / "agency_keys.json").read_text(encoding="utf-8"))
-    check = SignatureCheck({k["keyid"]: key_from_json(k) for k in keys_doc})
+    try:
+        records = [key_from_json(k) for k in keys_doc]
+    except VerificationError as exc:
+        raise _failure(exc, "导出", "export") from exc
+    check = SignatureCheck({r.keyid: r for r in records}, tolerance)
     with _progress(int(manifest["tree_size"])) as progress:
         def check_entry(entry: LedgerEntry) -> None:
             check(entry)
@@ -153,6 +160,13 @@ def _verify_export(directory: Path, hub_vkey: str | None) -> None:
         except VerificationError as exc:
             raise _failure(exc, "导出", "export") from exc
     print(report.summary())
+    if check.undated:
+        # An export written before agency_keys.json carried added_at: say what was not checked.
+        print(f"注意：{check.undated} 个条目的密钥在导出中没有登记时间（added_at，旧版导出），"
+              f"未核对密钥是否在接收前已登记\n"
+              f"note: {check.undated} entries' keys have no added_at in this export (an older "
+              f"export): whether each key was registered before the entry was received was "
+              f"not checked")
 
 
 async def ledger_export(settings: Settings, args: argparse.Namespace) -> None:

@@ -97,6 +97,10 @@ async def test_the_snapshot_holds_every_key_with_its_role_and_revocation(
     assert not snapshot.keys[revoked].revoked_by(when - timedelta(seconds=1))
     [agency] = [a for a in await registry.agencies() if a.agency_id == "zs-a"]
     assert [k.status for k in agency.keys] == ["active", "revoked"]
+    # The snapshot carries each key's registration time, for the ledger re-check's window.
+    assert {k.keyid: k.added_at for k in agency.keys} == {
+        k: snapshot.keys[k].added_at for k in (active, revoked)}
+    assert all(k.added_at is not None for k in agency.keys)
 
 
 async def test_revoking_twice_or_an_unknown_key_is_refused(registry: Any) -> None:

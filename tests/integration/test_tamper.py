@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,64 @@ async def test_tampered_export_is_pinned_offline(hub: Hub, ledger: int, tmp_path
     result = hub.process.cli("ledger", "verify", "--export", str(out), check=False)
     assert result.returncode != 0
     assert "first bad index 4:" in result.stderr and f"[{reason}]" in result.stderr
+
+
+def export_fails_at(hub: Hub, out: Path, index: int, reason: str) -> None:
+    result = hub.process.cli("ledger", "verify", "--export", str(out), check=False)
+    assert result.returncode != 0, result.stdout
+    assert f"first bad index {index}:" in result.stderr and f"[{reason}]" in result.stderr
+
+
+@pytest.mark.parametrize("moved", ["received_at", "added_at"])
+async def test_entry_received_before_its_key_was_added(
+        hub: Hub, ledger: int, superuser: asyncpg.Connection, tmp_path: Path,
+        moved: str) -> None:
+    """An entry signed by a key registered only after the entry's received_at (beyond the
+    tolerance) is named, by `ledger verify` and offline in an export: either the entry is
+    back-dated (its received_at is not in the Merkle leaf) or the key row is (re)inserted
+    later, as an insider registering a key and back-filling entries would leave it."""
+    entry = await row(superuser, 4)
+    keyid = entry["keyid"]
+    added_at = await superuser.fetchval("SELECT added_at FROM agency_keys WHERE keyid = $1",
+                                        keyid)
+    if moved == "received_at":
+        bad, undo = 4, ("UPDATE ledger SET received_at = $1 WHERE ledger_index = 4",
+                        entry["received_at"])
+        await superuser.execute("UPDATE ledger SET received_at = $1 WHERE ledger_index = 4",
+                                added_at - timedelta(minutes=2))
+    else:
+        bad, undo = 0, ("UPDATE agency_keys SET added_at = $1 WHERE keyid = $2", added_at, keyid)
+        latest = await superuser.fetchval("SELECT max(received_at) FROM ledger")
+        await superuser.execute("UPDATE agency_keys SET added_at = $1 WHERE keyid = $2",
+                                latest + timedelta(minutes=2), keyid)
+    try:
+        message = verify_fails_at(hub, bad, "key_not_yet_added")
+        assert "才登记" in message and "only registered at" in message and keyid in message
+        hub.process.cli("ledger", "export", "--out", str(tmp_path / "export"))
+        export_fails_at(hub, tmp_path / "export", bad, "key_not_yet_added")
+        # The tolerance is the auditor's to widen; a wide one accepts the entry.
+        wide = hub.process.cli("ledger", "verify", "--key-time-tolerance", "86400", check=False)
+        assert wide.returncode == 0, wide.stderr
+    finally:
+        await superuser.execute(*undo)
+    verify_passes(hub)
+
+
+async def test_export_carries_key_history_and_an_older_export_still_verifies(
+        hub: Hub, ledger: int, tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    hub.process.cli("ledger", "export", "--out", str(out))
+    keys = json.loads((out / "agency_keys.json").read_text())
+    assert keys and all(datetime.fromisoformat(k["added_at"]) for k in keys)
+    result = hub.process.cli("ledger", "verify", "--export", str(out))
+    assert "export OK" in result.stdout and "added_at" not in result.stdout
+    for k in keys:  # as written before agency_keys.json carried added_at
+        del k["added_at"]
+    (out / "agency_keys.json").write_text(json.dumps(keys))
+    result = hub.process.cli("ledger", "verify", "--export", str(out))
+    assert "export OK" in result.stdout
+    assert f"note: {ledger} entries' keys have no added_at" in result.stdout
+    assert f"注意：{ledger} 个条目的密钥在导出中没有登记时间" in result.stdout
 
 
 async def test_witness_refuses_a_fork(hub: Hub, ledger: int, superuser: asyncpg.Connection,
