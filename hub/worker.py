@@ -163,7 +163,7 @@ def build_app(settings: Settings, agency_ids: Sequence[str], role: Role = "all")
     shared_pool = once(open_pool)
     publisher = KafkaPublisher.over_faust(app)
     if role in ("all", "rules"):
-        _rules_agents(app, settings, shared_pool, publisher)
+        _rules_consumer(app, settings, shared_pool, publisher)
     if rules_only:
         from hub.http import register_views
 
@@ -228,7 +228,7 @@ def build_app(settings: Settings, agency_ids: Sequence[str], role: Role = "all")
     return app
 
 
-def _rules_agents(app: faust.App, settings: Settings,
+def _rules_consumer(app: faust.App, settings: Settings,
                   shared_pool: Callable[[], Awaitable[asyncpg.Pool]],
                   publisher: KafkaPublisher) -> None:
     """The rules layer (streams/rules_runner.py): accepted events -> case state -> alerts."""
