@@ -18,6 +18,7 @@ from audit.errors import LedgerError
 from audit.key_window import KEY_ADDED_TOLERANCE
 from connectors.console import silence_stdout
 from hub.access import Role
+from hub.adapters.kafka_publisher import BrokerUnavailable
 from hub.adapters.postgres import StoreError, StoreUnavailable
 from hub.adapters.registry_store import RegistryError
 from hub.commands import (
@@ -308,7 +309,8 @@ def describe_error(exc: BaseException) -> tuple[str, int] | None:
         return str(exc), exc.code
     if isinstance(exc, LedgerError):
         return f"{exc.diagnostics()} [{exc.reason}]", 1
-    if isinstance(exc, HomeNotInitialised | StoreUnavailable | StoreError | EmbeddedError):
+    if isinstance(exc, HomeNotInitialised | StoreUnavailable | StoreError | EmbeddedError
+                  | BrokerUnavailable):
         return str(exc), 2
     if isinstance(exc, RegistryError | KeyFormatError):
         return str(exc), 1

@@ -6,13 +6,25 @@ import logging
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+)
 
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
+from hub.adapters.kafka_publisher import BrokerUnavailable
 from hub.settings import Settings
 from schemas.topics import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
+
+_UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError)
+"""The admin client's errors that mean "the broker is not (yet) answering": BrokerUnavailable
+at this seam, which callers may retry. Anything else (authorisation, bad config) stays what
+aiokafka says, for the CLI to report."""
 
 
 async def ensure_topics(
@@ -26,7 +38,12 @@ async def ensure_topics(
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000,
                                 **security.aiokafka())
-    await admin.start()
+    try:
+        await admin.start()
+    except _UNREACHABLE as exc:
+        await admin.close()
+        raise BrokerUnavailable(f"Kafka 代理 {bootstrap} 未应答 / the Kafka broker at "
+                                f"{bootstrap} does not answer: {exc}") from exc
     try:
         existing = set(await admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
@@ -41,6 +58,9 @@ async def ensure_topics(
                 pass
             log.info("created topics %s", missing)
         return missing
+    except _UNREACHABLE as exc:
+        raise BrokerUnavailable(f"Kafka 代理 {bootstrap} 未应答 / the Kafka broker at "
+                                f"{bootstrap} does not answer: {exc}") from exc
     finally:
         await admin.close()
 

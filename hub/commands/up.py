@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from connectors.console import say
 from hub.adapters.kafka_admin import ensure_hub_topics
+from hub.adapters.kafka_publisher import BrokerUnavailable
 from hub.adapters.postgres import create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry
 from hub.commands.user_cmds import demo_users
@@ -45,11 +46,29 @@ async def initialise(settings: Settings) -> list[str]:
         await pool.close()
 
 
-async def prepare(settings: Settings) -> list[str]:
-    """Initialise the home and database, create every topic; returns the agency ids."""
+BROKER_READY_TIMEOUT = 60.0
+"""How long `prepare` waits for a broker that is not answering yet. A broker just started may
+accept connections before it serves requests: Tansu on S3 after a kill -9, while it reads its
+state back, closed the first metadata request (seen in test_durable_up)."""
+
+
+async def prepare(settings: Settings, ready_timeout: float = BROKER_READY_TIMEOUT) -> list[str]:
+    """Initialise the home and database, create every topic (waiting up to `ready_timeout`
+    seconds for a broker that does not answer yet); returns the agency ids."""
     agencies = await initialise(settings)
-    await ensure_hub_topics(settings, hub_topics(agencies))
-    return agencies
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ready_timeout
+    delay = 0.25
+    while True:
+        try:
+            await ensure_hub_topics(settings, hub_topics(agencies))
+            return agencies
+        except BrokerUnavailable as exc:
+            if loop.time() + delay > deadline:
+                raise
+            log.warning("等待 Kafka 代理就绪 / waiting for the Kafka broker: %s", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 4.0)
 
 
 async def init(settings: Settings, args: argparse.Namespace) -> None:
