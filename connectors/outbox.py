@@ -151,9 +151,6 @@ class Outbox:
     def unsent(self, limit: int = 500) -> list[OutboxEntry]:
         return self._select("WHERE status = 'pending' ORDER BY seq LIMIT ?", (limit,))
 
-    def awaiting_receipt(self) -> list[OutboxEntry]:
-        return self._select("WHERE status IN ('pending', 'sent') ORDER BY seq", ())
-
     def awaiting_count(self) -> int:
         """How many entries still await a receipt (an index count: no rows are loaded)."""
         with self._lock:

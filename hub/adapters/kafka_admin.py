@@ -40,11 +40,6 @@ async def ensure_topics(
                                 **security.aiokafka())
     try:
         await admin.start()
-    except _UNREACHABLE as exc:
-        await admin.close()
-        raise BrokerUnavailable(f"Kafka 代理 {bootstrap} 未应答 / the Kafka broker at "
-                                f"{bootstrap} does not answer: {exc}") from exc
-    try:
         existing = set(await admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         if missing:
