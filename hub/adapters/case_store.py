@@ -229,26 +229,35 @@ class PostgresCaseSession:
         return mine[0] if mine is not None else self._cache.version_of(case_id)
 
     async def _states(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, CaseState]:
-        """States of rows carrying (case_id, version, state-or-NULL): NULL when the version is
-        the one this session or the cache holds, which is then reused instead of parsed."""
+        """States of rows carrying (case_id, version[, state-or-NULL]): without a state, the
+        one this session or the cache holds at that version is reused instead of parsed; a
+        state neither holds (never read, changed, or evicted meanwhile) is read, all such in
+        one more statement."""
         found: dict[str, CaseState] = {}
+        missing: list[str] = []
         for r in rows:
             case_id, version = r["case_id"], r["version"]
             mine = self.seen.get(case_id)
-            if r["state"] is not None:
-                state = _state(r["state"])
+            text = r.get("state")
+            if text is not None:
+                state: CaseState | None = _state(text)
             elif mine is not None and mine[0] == version:
                 state = mine[1]
             else:
-                cached = self._cache.get(case_id, version)
-                if cached is None:  # evicted meanwhile (another session): read the row after all
-                    row = await self._conn.fetchrow(
-                        f"SELECT c.version, {STATE_SQL} AS state FROM cases c"
-                        " WHERE c.case_id = $1", case_id)
-                    version, cached = row["version"], _state(row["state"])
-                state = cached
+                state = self._cache.get(case_id, version)
+            if state is None:
+                missing.append(case_id)
+                continue
             self.seen[case_id] = (version, state)
             found[case_id] = state
+        if missing:
+            for r in await self._conn.fetch(
+                    f"SELECT c.case_id, c.version, {STATE_SQL} AS state FROM cases c"
+                    " WHERE c.case_id = ANY($1::text[])", missing):
+                state = _state(r["state"])
+                self.seen[r["case_id"]] = (r["version"], state)
+                found[r["case_id"]] = state
+            found = {r["case_id"]: found[r["case_id"]] for r in rows if r["case_id"] in found}
         return found
 
     def _known(self, case_ids: Sequence[str]) -> list[int | None]:
@@ -318,11 +327,13 @@ class PostgresCaseSession:
             " ORDER BY id ON CONFLICT DO NOTHING",
             ids,
         )
+        # The lock first, the states after (in _states): a state read in the locking
+        # statement would come from its snapshot, taken before the lock was granted, so a
+        # writer committing meanwhile would show its row's new version but not its new
+        # case_state_events rows. A version this process holds needs no second statement.
         rows = await self._conn.fetch(
-            f"SELECT {_VERSIONED} FROM cases c JOIN unnest($1::text[], $2::bigint[])"
-            " AS k(case_id, known) USING (case_id) ORDER BY case_id FOR UPDATE OF c",
-            ids, self._known(ids),
-        )
+            "SELECT case_id, version FROM cases WHERE case_id = ANY($1::text[])"
+            " ORDER BY case_id FOR UPDATE", ids)
         return await self._states(rows)
 
     async def lock_due(
