@@ -400,6 +400,9 @@ class PostgresCaseSession:
                 moved.append(state)
         saved: dict[str, int] = {}
         if patched:
+            # `state` stays in the SET list when its bounded value is unchanged (the datum is
+            # kept as it is): the statistics trigger (hub/sql/statistics.sql) fires on UPDATE
+            # OF state, and a new step is a change the statistics must re-derive.
             found = await self._conn.fetch(
                 "WITH up AS ("
                 " UPDATE cases c SET state = CASE WHEN s.patch IS NULL THEN c.state"
