@@ -182,6 +182,23 @@ _Row = tuple[str, str, str | None, str | None]
 """A case_state_events row to insert: case id, event id, step list (field), step JSON."""
 
 
+def _inserted(old: tuple[str, ...], new: tuple[str, ...]) -> str | None:
+    """The one id the sorted `new` inserts into the sorted `old` (the usual event), found
+    by bisection and checked with two tuple comparisons in C; None if it is not that."""
+    if len(new) != len(old) + 1:
+        return None
+    lo, hi = 0, len(old)
+    while lo < hi:  # the first index where they differ
+        mid = (lo + hi) // 2
+        if new[mid] == old[mid]:
+            lo = mid + 1
+        else:
+            hi = mid
+    if new[lo + 1:] != old[lo:] or new[:lo] != old[:lo]:
+        return None
+    return new[lo]
+
+
 def _added_rows(old: CaseState, new: CaseState, changed: set[str]) -> list[_Row] | None:
     """The rows `new` adds to `old` when all it does to their lists is add events, each with
     at most one new step (what `apply` does); None for any other change (a step replaced or
@@ -189,7 +206,8 @@ def _added_rows(old: CaseState, new: CaseState, changed: set[str]) -> list[_Row]
     are not the very object of `old` (`apply` shares every unchanged one)."""
     added: set[str] = set()
     if "event_ids" in changed:
-        added = set(new.event_ids).difference(old.event_ids)
+        one = _inserted(old.event_ids, new.event_ids)
+        added = {one} if one is not None else set(new.event_ids).difference(old.event_ids)
         if len(new.event_ids) != len(old.event_ids) + len(added):
             return None
     steps: dict[str, tuple[str, Record]] = {}

@@ -11,7 +11,6 @@ import functools
 import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, timedelta
 
 import asyncpg
 import pytest
@@ -26,39 +25,21 @@ from hub.adapters.stats_store import PostgresStatistics
 from hub.adapters.workbench_store import PostgresWorkbench
 from hub.reports.steps import case_steps
 from streams.rules import CaseEvent, CaseState, apply, fold
-from streams.rules.calendar import SHANGHAI
 from streams.rules_runner import startup_rules
-from tests.records import OWN_TIME, sample_data, sender_of
+from tests.case_events import NO_STEP_TYPES, STEP_TYPES, case_event
 from tests.support import TCP_ADMIN_DSN, migrated_database, release_database
 
 pytestmark = pytest.mark.integration
-
-START = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
-STEP_TYPES = ["case.opened", "case.assessed",
-              *sorted(set(OWN_TIME) - {"case.opened", "case.assessed"})]
-NO_STEP_TYPES = ["clue.notified", "investigation.requested", "investigation.responded"]
-"""Event types whose event leaves no step: only its id is kept."""
-
-
-def event(case_id: str, n: int, type_name: str, hours: int) -> CaseEvent:
-    at = START + timedelta(hours=hours)
-    data = sample_data(type_name)
-    if type_name in OWN_TIME:
-        data[OWN_TIME[type_name]] = at.isoformat()
-    return CaseEvent(event_id=str(uuid.uuid5(uuid.NAMESPACE_OID, f"{case_id}/{n}")),
-                     type_name=type_name, agency=sender_of(type_name), case_id=case_id,
-                     time=at, data=data)
-
 
 @functools.cache
 def every_kind(case_id: str) -> list[CaseEvent]:
     """One event of each type (a step in every list of the state), in time order; the same
     events on every call (their data has instants taken from the clock)."""
-    return [event(case_id, n, t, n) for n, t in enumerate([*STEP_TYPES, *NO_STEP_TYPES])]
+    return [case_event(case_id, n, t, n) for n, t in enumerate([*STEP_TYPES, *NO_STEP_TYPES])]
 
 
 def assessments(case_id: str, count: int, first: int = 1) -> list[CaseEvent]:
-    return [event(case_id, n, "case.assessed", n) for n in range(first, first + count)]
+    return [case_event(case_id, n, "case.assessed", n) for n in range(first, first + count)]
 
 
 async def save_each(store: PostgresCaseStore, events: Sequence[CaseEvent]) -> CaseState:
@@ -115,7 +96,7 @@ async def test_a_case_with_many_steps_round_trips_and_its_row_stays_the_same_siz
     keys, rows, size_at_20 = await layout(pool, case_id)
     assert keys == case_store._BOUNDED
     assert set(rows) == case_store._ROW_FIELDS | {None}  # a row per step list, and bare events
-    late = [event(case_id, n, "case.assessed", n % 7) for n in range(200, 380)]
+    late = [case_event(case_id, n, "case.assessed", n % 7) for n in range(200, 380)]
     state = await save_each(store, late)
     assert len(state.assessments) == 201 and len(state.event_ids) == 223
     assert await read(pool, case_id) == state
@@ -138,7 +119,7 @@ async def test_any_events_saved_in_any_batches_read_back_as_folded(
     after each event (so a transaction may save a case twice); with `unread`, the first
     transaction saves without having read the case (a whole write the trigger splits)."""
     case_id = fresh_id()
-    events = [event(case_id, n, t, hours) for n, (t, hours) in enumerate(kinds)]
+    events = [case_event(case_id, n, t, hours) for n, (t, hours) in enumerate(kinds)]
     if unread:  # the row exists (an earlier transaction locked the case), this store never read it
         async with PostgresCaseStore(pool).transaction() as tx:
             await tx.lock_cases({case_id})
@@ -298,7 +279,7 @@ async def test_a_database_of_the_previous_release_upgrades_in_place(empty_databa
     await migrate(dsn, MIGRATIONS[:-1])
     many, bare = fresh_id(), fresh_id()
     states = [fold(every_kind(many) + assessments(many, 30, 100)),
-              fold([event(bare, 0, "clue.notified", 0)])]
+              fold([case_event(bare, 0, "clue.notified", 0)])]
     owner = await create_pool(dsn, restricted=False)
     try:
         for version, state in enumerate(states, start=3):
