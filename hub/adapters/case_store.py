@@ -339,12 +339,14 @@ class PostgresCaseSession:
         ids = sorted(set(case_ids))
         if not ids:
             return {}
-        await self._conn.execute(
+        created = await self._conn.fetch(
             "INSERT INTO cases (case_id, state)"
             " SELECT id, jsonb_build_object('case_id', id) FROM unnest($1::text[]) AS id"
-            " ORDER BY id ON CONFLICT DO NOTHING",
+            " ORDER BY id ON CONFLICT DO NOTHING RETURNING case_id, version",
             ids,
         )
+        for r in created:  # known without reading them back (a replay creates every case)
+            self.seen[r["case_id"]] = (r["version"], CaseState(case_id=r["case_id"]))
         # The lock first, the states after (in _states): a state read in the locking
         # statement would come from its snapshot, taken before the lock was granted, so a
         # writer committing meanwhile would show its row's new version but not its new
