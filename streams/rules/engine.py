@@ -134,6 +134,7 @@ def _judge(
     view = CaseView(case, rules, related)
     decisions: list[AlertDecision] = []
     pending: list[datetime] = []
+    calendar = rules.work_calendar  # a pydantic private attribute: ~5 µs a read
     for rule in _enabled_rules(rules):
         for found in POLICIES[rule.id](view, rule):
             if found.deadline is None or found.clock_start is None:
@@ -143,9 +144,7 @@ def _judge(
                 )
                 decisions.append(_decision(case, rules, rule, found, status, found.raised_at, None))
                 continue
-            due = due_after(
-                found.clock_start, found.deadline.amount, found.deadline.unit, rules.work_calendar
-            )
+            due = due_after(found.clock_start, found.deadline.amount, found.deadline.unit, calendar)
             if found.satisfied_at is not None:
                 if found.satisfied_at > due.at:
                     decisions.append(_decision(case, rules, rule, found, "resolved", due.at, due))
