@@ -231,6 +231,35 @@ def to_shanghai(moment: datetime) -> datetime:
     return moment.astimezone(SHANGHAI)
 
 
+_ISO: dict[tuple[datetime, int], str] = {}
+_MINUTE: dict[datetime, str] = {}
+
+
+def _remember(table: dict[Any, str], key: Any, text: str) -> str:
+    if len(table) >= _IN_SHANGHAI_SIZE:
+        table.clear()
+    table[key] = text
+    return text
+
+
+def shanghai_iso(moment: datetime) -> str:
+    """The instant in Asia/Shanghai in ISO 8601 (alert facts), memoised by Shanghai wall time
+    and `fold`: Shanghai times are compared by wall time, and with the fold that fixes the
+    offset too."""
+    local = to_shanghai(moment)
+    key = (local, local.fold)
+    found = _ISO.get(key)
+    return found if found is not None else _remember(_ISO, key, local.isoformat())
+
+
+def shanghai_minute(moment: datetime) -> str:
+    """"YYYY-MM-DD HH:MM" in Asia/Shanghai (alert messages), memoised by Shanghai wall time."""
+    local = to_shanghai(moment)
+    found = _MINUTE.get(local)
+    return found if found is not None else _remember(_MINUTE, local,
+                                                     local.strftime("%Y-%m-%d %H:%M"))
+
+
 def end_of_day(day: date) -> datetime:
     """The last instant of a Shanghai calendar day."""
     return datetime.combine(day, END_OF_DAY, tzinfo=SHANGHAI)

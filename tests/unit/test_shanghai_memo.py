@@ -1,5 +1,6 @@
-"""`to_shanghai`'s memo never changes an answer: for any aware time, in any zone, asked in any
-order, it gives what `astimezone(Asia/Shanghai)` gives, down to `fold` (streams/rules/calendar.py)."""
+"""The memos of Shanghai times never change an answer: for any aware time, in any zone, asked in
+any order, `to_shanghai` gives what `astimezone(Asia/Shanghai)` gives, down to `fold`, and
+`shanghai_iso` / `shanghai_minute` what formatting that gives (streams/rules/calendar.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic_core import TzInfo
 
-from streams.rules.calendar import SHANGHAI, to_shanghai
+from streams.rules.calendar import SHANGHAI, shanghai_iso, shanghai_minute, to_shanghai
 
 ZONES = st.one_of(
     st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m))),
@@ -29,7 +30,10 @@ def _exactly(moment: datetime) -> tuple[object, ...]:
 @given(st.lists(MOMENTS, min_size=1, max_size=30))
 def test_memoised_conversion_equals_astimezone(moments: list[datetime]) -> None:
     for moment in moments + moments[::-1]:
-        assert _exactly(to_shanghai(moment)) == _exactly(moment.astimezone(SHANGHAI))
+        local = moment.astimezone(SHANGHAI)
+        assert _exactly(to_shanghai(moment)) == _exactly(local)
+        assert shanghai_iso(moment) == local.isoformat()
+        assert shanghai_minute(moment) == local.strftime("%Y-%m-%d %H:%M")
 
 
 def test_equal_instants_in_other_offsets_share_the_answer() -> None:
@@ -49,6 +53,8 @@ def test_shanghai_summer_time_folds_are_kept_apart() -> None:
     assert first.replace(tzinfo=None) == second.replace(tzinfo=None)
     assert to_shanghai(second).fold == 1 and to_shanghai(first).fold == 0
     assert second.astimezone(UTC) == late
+    assert (shanghai_iso(early), shanghai_iso(late)) == ("1990-09-16T01:30:00+09:00",
+                                                         "1990-09-16T01:30:00+08:00")
 
 
 def test_naive_times_are_refused() -> None:
