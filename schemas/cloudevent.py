@@ -26,6 +26,10 @@ no offset or deadline arithmetic can overflow (docs/contract-notes.md, "Times").
 
 def within_time_range(value: datetime) -> datetime:
     """The time itself if it lies in [EARLIEST_TIME, LATEST_TIME); ValueError otherwise."""
+    if EARLIEST_TIME.year < value.year < LATEST_TIME.year - 1:
+        # In range whatever its offset (less than a day): no offset to look up, no comparison
+        # across zones (both cost a ledger replay ~4 % of its fold, every time being checked).
+        return value
     # The year guard first: converting year 1 at +14:00 to UTC would overflow.
     if not EARLIEST_TIME.year <= value.year < LATEST_TIME.year or not (
             EARLIEST_TIME <= value < LATEST_TIME):
