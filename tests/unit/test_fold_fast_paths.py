@@ -1,0 +1,114 @@
+"""The fold's fast paths (issue 14) give what the slow computations they replace give."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.events import CaseAssessed
+from streams.rules import CaseEvent, _figures
+from streams.rules.calendar import SHANGHAI
+from streams.rules.case_state import AssessmentRecord
+from streams.rules.fold import _assessment, _insert
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
+
+
+def record(hours: int, sent: int, event_id: str, amount: int) -> AssessmentRecord:
+    return AssessmentRecord(
+        event_id=event_id, agency="zs-aic", assessed_at=START + timedelta(hours=hours),
+        sent_at=START + timedelta(hours=sent), amounts={"sales_amount": Decimal(amount)})
+
+
+# Few distinct times and ids, so equal sort keys (and equal keys of different records) occur.
+records = st.builds(record, st.integers(0, 3), st.integers(0, 3),
+                    st.sampled_from(["a", "b", "c"]), st.integers(0, 2))
+
+
+def by_key(item: AssessmentRecord) -> tuple[Any, ...]:
+    return item.sort_key()
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=st.lists(records, max_size=8), new=records)
+def test_insert_equals_a_stable_sort_of_the_steps_and_the_new_one(
+        before: list[AssessmentRecord], new: AssessmentRecord) -> None:
+    steps = tuple(sorted(before, key=by_key))  # a state's step tuple is sorted
+    expected = tuple(sorted((*steps, new), key=by_key))
+    got = _insert(steps, new)
+    # The very records, in the very order (records with equal keys may differ in content).
+    assert len(got) == len(expected) and all(a is b for a, b in zip(got, expected, strict=True))
+
+
+def test_a_step_sorting_last_is_appended_after_one_comparison(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = tuple(record(h, h, f"e{h}", 1) for h in range(30))
+    calls = 0
+    original = AssessmentRecord.sort_key
+
+    def counted(self: AssessmentRecord) -> tuple[Any, ...]:
+        nonlocal calls
+        calls += 1
+        return original(self)
+
+    monkeypatch.setattr(AssessmentRecord, "sort_key", counted)
+    last = record(40, 40, "z", 1)
+    assert _insert(steps, last) == (*steps, last)
+    assert calls == 2  # the last step's key and the new one's, not one per step
+    calls = 0
+    early = record(5, 5, "e5x", 1)  # out of order: sorted in, as before
+    assert _insert(steps, early) == (*steps[:6], early, *steps[6:])
+    assert calls > len(steps)
+
+
+def assessment_before(event: CaseEvent, data: CaseAssessed) -> AssessmentRecord:
+    """`fold._assessment` as it was before its field names were computed once (the reference)."""
+    amounts = {n: v for n in _figures.AMOUNTS if (v := getattr(data, n)) is not None}
+    counts = {n: v for n in _figures.COUNTS
+              if n in CaseAssessed.model_fields and (v := getattr(data, n)) is not None}
+    flags: dict[str, bool] = {n: v for n in _figures.FLAGS
+                              if n in CaseAssessed.model_fields and (v := getattr(data, n)) is not None}
+    ignored: list[str] = []
+    extra = data.model_extra or {}
+    for name in _figures.EXTENSION_COUNTS:
+        if name in extra:
+            value = extra[name]
+            if type(value) is int and value >= 0:
+                counts[name] = value
+            else:
+                ignored.append(name)
+    for name in _figures.EXTENSION_FLAGS:
+        if name in extra:
+            value = extra[name]
+            if type(value) is bool:
+                flags[name] = value
+            else:
+                ignored.append(name)
+    return AssessmentRecord(event_id=event.event_id, agency=event.agency,
+                            assessed_at=data.assessed_at, sent_at=event.time, amounts=amounts,
+                            counts=counts, flags=flags, ignored_fields=tuple(ignored))
+
+
+figure_values = st.fixed_dictionaries({}, optional={
+    **{name: st.sampled_from(["0", "1.50", "50000.00"]) for name in _figures.AMOUNTS},
+    **{name: st.integers(0, 9) for name in _figures.COUNTS},
+    **{name: st.booleans() for name in _figures.FLAGS},
+    "unknown_count": st.integers(0, 3),  # an extension field no rule reads
+}).filter(lambda d: any(k != "unknown_count" for k in d))
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=figure_values)
+def test_assessment_record_equals_the_reference(values: dict[str, Any]) -> None:
+    data = CaseAssessed.model_validate_json(CaseAssessed(
+        assessed_at=START, **values).model_dump_json())
+    event = CaseEvent(event_id="e", type_name="case.assessed", agency="zs-aic", case_id="C",
+                      time=START, data={})
+    got, expected = _assessment(event, data), assessment_before(event, data)
+    assert got == expected
+    assert got.model_dump_json() == expected.model_dump_json()
