@@ -1,7 +1,8 @@
-"""The fold's fast paths (issue 14) give what the slow computations they replace give."""
+"""The rules path's fast paths (issue 14) give what the slower computations they replace give."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.cloudevent import CloudEvent
 from schemas.events import CaseAssessed
 from streams.rules import CaseEvent, _figures
 from streams.rules.calendar import SHANGHAI
@@ -90,3 +92,25 @@ def test_the_assessment_record_holds_every_figure_the_event_gives(values: dict[s
     # In the catalogue's order, as before (the stored step's JSON keeps its key order).
     assert list(got.counts) == [k for k in _figures.COUNTS if k in values]
     assert list(got.flags) == [k for k in _figures.FLAGS if k in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(
+    st.uuids().map(str), st.uuids().map(lambda u: str(u).upper()), st.uuids().map(lambda u: u.hex),
+    st.uuids().map(lambda u: f"{{{u}}}"), st.uuids().map(lambda u: f"urn:uuid:{u}"),
+    st.uuids().map(lambda u: str(u)[:-1] + "g"), st.uuids().map(lambda u: str(u) + "\n"),
+    st.text(alphabet="0123456789abcdef-", min_size=30, max_size=40)))
+def test_a_cloudevent_id_is_accepted_exactly_when_it_parses_as_a_uuid(value: str) -> None:
+    """The canonical-form shortcut of `CloudEvent._id_is_uuid` accepts what `uuid.UUID`
+    accepts and nothing else (the ingress checks every event's id with it)."""
+    try:
+        uuid.UUID(value)
+        parses = True
+    except ValueError:
+        parses = False
+    try:
+        CloudEvent._id_is_uuid(value)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert accepted == parses
