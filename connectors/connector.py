@@ -31,9 +31,10 @@ from pydantic import ValidationError
 from connectors.events import build_event
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from connectors.outbox import FINAL, Outbox, OutboxEntry, ReceiptRow
-from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, Envelope
+from connectors.wire import EnvelopeSigner, canonical_receipt
+from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, Envelope, pae
 from schemas.receipt import Receipt
-from schemas.signing import SigningKey, verify_envelope_signature
+from schemas.signing import SigningKey, verify_envelope_signature, verify_signature
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,12 @@ every receipt. 50 ms costs ~20 empty fetches/s while idle."""
 
 RECEIPT_BATCH = 500
 """Receipts applied per outbox commit: one fsync for up to this many (they arrive in bursts)."""
+
+PRODUCE_BATCH_BYTES = 512 * 1024
+"""aiokafka's record batch limit per partition. Its default (16 KiB, about 13 signed events)
+made a send of 500 outbox entries some 40 record batches, each with its own bookkeeping:
+~28 µs of CPU per event against ~12 µs with batches this large (issue 14). A larger record
+still goes in a batch of its own."""
 
 
 class ReceiptTimeout(TimeoutError):
@@ -91,6 +98,7 @@ class Connector:
     ) -> None:
         self.agency_id = agency_id
         self._key = key
+        self._sign = EnvelopeSigner(key, EVENT_PAYLOAD_TYPE)
         self._bootstrap = bootstrap
         self._security = security
         self._resend_after = resend_after
@@ -133,7 +141,8 @@ class Connector:
     # -- publishing -----------------------------------------------------------------------
 
     def sign(self, event_bytes: bytes) -> bytes:
-        return self._key.sign_envelope(EVENT_PAYLOAD_TYPE, event_bytes).to_json_bytes()
+        """The DSSE envelope of an event as JSON bytes (`SigningKey.sign_envelope`'s, faster)."""
+        return self._sign(event_bytes)
 
     def enqueue(
         self,
@@ -181,6 +190,7 @@ class Connector:
         if self._producer is None:
             producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                         enable_idempotence=False, linger_ms=5,
+                                        max_batch_size=PRODUCE_BATCH_BYTES,
                                         max_request_size=2 * 1024 * 1024,
                                         **self._security.aiokafka())
             try:
@@ -222,7 +232,23 @@ class Connector:
     # -- receipts -------------------------------------------------------------------------
 
     def open_receipt(self, value: bytes) -> Receipt | None:
-        """Parse a receipt envelope; None (and a warning) if its hub signature is bad."""
+        """Parse a receipt envelope; None (and a warning) if its hub signature is bad.
+
+        The hub's own form is read without pydantic (connectors/wire.py); any other bytes
+        take the general reader, `_open_envelope`, with the same outcome.
+        """
+        canonical = canonical_receipt(value)
+        if canonical is None:
+            return self._open_envelope(value)
+        payload, signature = canonical
+        if self._hub_key is not None and not verify_signature(
+                self._hub_key, signature, pae(RECEIPT_PAYLOAD_TYPE, payload)):
+            log.warning("回执签名无效,已忽略 / receipt with a bad hub signature ignored")
+            return None
+        return Receipt.model_validate_json(payload)
+
+    def _open_envelope(self, value: bytes) -> Receipt | None:
+        """open_receipt for any bytes: the envelope parsed and checked by its pydantic model."""
         try:
             envelope = Envelope.model_validate_json(value)
         except ValidationError:
