@@ -26,6 +26,10 @@ no offset or deadline arithmetic can overflow (docs/contract-notes.md, "Times").
 
 def within_time_range(value: datetime) -> datetime:
     """The time itself if it lies in [EARLIEST_TIME, LATEST_TIME); ValueError otherwise."""
+    if EARLIEST_TIME.year < value.year < LATEST_TIME.year - 1:
+        # In range whatever its offset (less than a day): no offset to look up, no comparison
+        # across zones (both cost a ledger replay ~4 % of its fold, every time being checked).
+        return value
     # The year guard first: converting year 1 at +14:00 to UTC would overflow.
     if not EARLIEST_TIME.year <= value.year < LATEST_TIME.year or not (
             EARLIEST_TIME <= value < LATEST_TIME):
@@ -50,8 +54,17 @@ def source_agency(source: str) -> str:
     return source.removeprefix("urn:linkage:agency:")
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
 def canonical_event_id(value: str) -> str:
-    """The canonical (lowercase, hyphenated) form of an event UUID; ValueError if not a UUID."""
+    """The canonical (lowercase, hyphenated) form of an event UUID; ValueError if not a UUID.
+
+    An id already in that form (what connectors send) is returned after one regex match:
+    the ingress path reads an event's id a dozen times, and `uuid.UUID` parsing each time
+    was 8 % of the ingress worker's CPU."""
+    if _CANONICAL_UUID.match(value):
+        return value
     return str(uuid.UUID(value))
 
 

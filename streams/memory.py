@@ -136,7 +136,8 @@ class _Session:
         wanted = set(case_ids)
         return {i: a for i, a in self._t.alerts.items() if a.case_id in wanted}
 
-    async def record_alerts(self, alerts: Sequence[Alert], envelopes: Sequence[bytes]) -> None:
+    async def record_alerts(self, alerts: Sequence[Alert], envelopes: Sequence[bytes],
+                            payloads: Sequence[str] | None = None) -> None:
         for alert, envelope in zip(alerts, envelopes, strict=True):
             self._t.alerts[alert.alert_id] = alert
             self._t.first_raised.setdefault(alert.alert_id, self._t.transactions)

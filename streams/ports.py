@@ -234,8 +234,11 @@ class CaseSession(Protocol):
         """The current alert of every alert id raised on these cases."""
         ...
 
-    async def record_alerts(self, alerts: Sequence[Alert], envelopes: Sequence[bytes]) -> None:
-        """Set each alert's current status and queue its signed envelope, in this order."""
+    async def record_alerts(self, alerts: Sequence[Alert], envelopes: Sequence[bytes],
+                            payloads: Sequence[str] | None = None) -> None:
+        """Set each alert's current status and queue its signed envelope, in this order;
+        `payloads`, when given, are the alerts' JSON (the envelopes' payloads), so a store
+        need not serialise them again."""
         ...
 
     async def lock_unpublished(self, limit: int) -> list[OutboxRow]:

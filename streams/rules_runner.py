@@ -190,9 +190,12 @@ def diff_alerts(
     return changes
 
 
-def alert_envelope(hub_key: SigningKey, alert: Alert) -> bytes:
-    """The hub-signed DSSE envelope of an alert (contract section 4)."""
-    return hub_key.sign_model(ALERT_PAYLOAD_TYPE, alert)
+def alert_envelope(hub_key: SigningKey, alert: Alert, payload: str | None = None) -> bytes:
+    """The hub-signed DSSE envelope of an alert (contract section 4); `payload`, when given,
+    must be `alert.model_dump_json()` (the caller keeps it for the alert's row)."""
+    if payload is None:
+        payload = alert.model_dump_json()
+    return hub_key.sign_envelope(ALERT_PAYLOAD_TYPE, payload.encode("utf-8")).to_json_bytes()
 
 
 # -- the runner ------------------------------------------------------------------------------
@@ -256,7 +259,11 @@ class RulesRunner:
             evaluated.add(case_id)
         transitions = diff_alerts(previous, decisions, evaluated, now, retract_unsupported=retract)
         alerts = [t.alert for t in transitions]
-        await tx.record_alerts(alerts, [alert_envelope(self._hub_key, a) for a in alerts])
+        payloads = [a.model_dump_json() for a in alerts]  # once: for the row and the envelope
+        await tx.record_alerts(
+            alerts, [alert_envelope(self._hub_key, a, p) for a, p in zip(alerts, payloads,
+                                                                         strict=True)],
+            payloads)
         await tx.set_next_due(due)
         return transitions
 

@@ -435,11 +435,15 @@ class PostgresCaseSession:
         return {a.alert_id: a for a in alerts}
 
     async def record_alerts(
-        self, alerts: Sequence[Alert], envelopes: Sequence[bytes]
+        self, alerts: Sequence[Alert], envelopes: Sequence[bytes],
+        payloads: Sequence[str] | None = None,
     ) -> None:
-        """Set each alert's current status and queue its signed envelope for publication."""
+        """Set each alert's current status and queue its signed envelope for publication;
+        the row's payload is the JSON the envelope signs when the caller passes it."""
         if not alerts:
             return
+        if payloads is None:
+            payloads = [a.model_dump_json() for a in alerts]
         await self._conn.execute(
             """
             INSERT INTO alerts AS a (alert_id, rule_id, case_id, agency, status, payload)
@@ -450,7 +454,7 @@ class PostgresCaseSession:
             """,
             [a.alert_id for a in alerts], [a.rule_id for a in alerts],
             [a.case_id for a in alerts], [a.agency for a in alerts],
-            [a.status for a in alerts], [a.model_dump_json() for a in alerts],
+            [a.status for a in alerts], list(payloads),
         )
         await self._conn.execute(
             "INSERT INTO alert_outbox (alert_id, status, case_id, envelope)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import os
 import sys
@@ -140,7 +141,21 @@ def _part_in_process(dsn: str, settings: Settings, rules_path: str | None,
 
 async def _replay_part(runner: RulesRunner, ledger: PostgresLedger, retract: bool, size: int,
                        part: int, parts: int) -> Tally:
-    """Fold the ledger records (up to `size`) of partition `part`, replay its cases."""
+    """Fold the ledger records (up to `size`) of partition `part`, replay its cases.
+
+    The folded states stay in memory until the end, and each full garbage collection walked
+    all of them again: about a quarter of the fold's CPU at 20,000 cases (issue 14). So the
+    objects alive after each ledger page are frozen (`gc.freeze`: left out of collections,
+    still freed by reference counting; the fold makes no reference cycles) until the part
+    ends."""
+    try:
+        return await _replay_part_frozen(runner, ledger, retract, size, part, parts)
+    finally:
+        gc.unfreeze()
+
+
+async def _replay_part_frozen(runner: RulesRunner, ledger: PostgresLedger, retract: bool,
+                              size: int, part: int, parts: int) -> Tally:
     fold = CaseFold()
     with tqdm(total=size, unit="event", desc="读取账本 / ledger", file=sys.stderr,
               disable=None if parts == 1 else True, mininterval=0.5) as bar:
@@ -154,6 +169,7 @@ async def _replay_part(runner: RulesRunner, ledger: PostgresLedger, retract: boo
                 ledger.records(records[-1][0] + 1, size, LEDGER_CHUNK, part, parts))
             for _, record in records:
                 fold.add(record)
+            gc.freeze()
             bar.update(len(records))
     case_ids = sorted(fold.states)
     with tqdm(total=len(case_ids), unit="case", desc="评估 / evaluate", file=sys.stderr,

@@ -24,7 +24,7 @@ from streams.rules._thresholds import (
     case_indication,
     indication_runs,
 )
-from streams.rules.calendar import to_shanghai
+from streams.rules.calendar import shanghai_iso
 from streams.rules.case_state import CaseState, ForwardRecord, Record, TransferRecord
 from streams.rules.rules_config import Deadline, Rule, RuleSet
 
@@ -32,7 +32,7 @@ UNKNOWN_AGENCY = "unknown"
 
 
 def iso(moment: datetime) -> str:
-    return to_shanghai(moment).isoformat()
+    return shanghai_iso(moment)
 
 
 def earliest(*moments: datetime | None) -> datetime | None:

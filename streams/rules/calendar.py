@@ -38,7 +38,7 @@ import calendar as gregorian
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
+from pydantic_core import TzInfo
 
 from streams.rules._errors import ConfigError, Problem, problems_from_validation
 
@@ -141,6 +142,11 @@ class WorkCalendar:
                                              compare=False, hash=False)
     """Memo of first_workday_from: a replay asks it for the same few hundred days millions
     of times, and the calendar never changes once built."""
+    _due_on: dict[tuple[date, int, str], DueTime] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False)
+    """Memo of `due_after` for periods counted in days, working days or months: their
+    deadline depends only on the Shanghai date the period starts on (issue 14: a deadline
+    was recounted for every case, every rule, every evaluation)."""
 
     def knows(self, year: int) -> bool:
         """True when the year's calendar is official (library) or given by the operator."""
@@ -195,11 +201,63 @@ class DueTime:
         return self.at + ONE_TICK
 
 
+_FIXED_OFFSETS = (timezone, TzInfo)  # pydantic parses RFC 3339 offsets into TzInfo
+_IN_SHANGHAI: dict[datetime, datetime] = {}
+_IN_SHANGHAI_SIZE = 65_536
+
+
 def to_shanghai(moment: datetime) -> datetime:
-    """The same instant in Asia/Shanghai; refuses naive datetimes."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    """The same instant in Asia/Shanghai; refuses naive datetimes.
+
+    Memoised for fixed-offset times (issue 14: an evaluation converted each of its case's
+    times about four times over, ~19 conversions a case): the answer depends on the instant
+    alone, and fixed-offset datetimes are equal (and hash alike) exactly when their instants
+    are. Times in a zone with transitions are not memoised (two of them can be equal while
+    their instants differ by `fold`); a time already in Shanghai is itself, as `astimezone`
+    returns it."""
+    zone = moment.tzinfo
+    if zone is SHANGHAI:
+        return moment
+    if type(zone) in _FIXED_OFFSETS:
+        found = _IN_SHANGHAI.get(moment)
+        if found is None:
+            found = moment.astimezone(SHANGHAI)
+            if len(_IN_SHANGHAI) >= _IN_SHANGHAI_SIZE:
+                _IN_SHANGHAI.clear()
+            _IN_SHANGHAI[moment] = found
+        return found
+    if zone is None or moment.utcoffset() is None:
         raise ValueError("naive datetime: an offset or time zone is required")
     return moment.astimezone(SHANGHAI)
+
+
+_ISO: dict[tuple[datetime, int], str] = {}
+_MINUTE: dict[datetime, str] = {}
+
+
+def _remember(table: dict[Any, str], key: Any, text: str) -> str:
+    if len(table) >= _IN_SHANGHAI_SIZE:
+        table.clear()
+    table[key] = text
+    return text
+
+
+def shanghai_iso(moment: datetime) -> str:
+    """The instant in Asia/Shanghai in ISO 8601 (alert facts), memoised by Shanghai wall time
+    and `fold`: Shanghai times are compared by wall time, and with the fold that fixes the
+    offset too."""
+    local = to_shanghai(moment)
+    key = (local, local.fold)
+    found = _ISO.get(key)
+    return found if found is not None else _remember(_ISO, key, local.isoformat())
+
+
+def shanghai_minute(moment: datetime) -> str:
+    """"YYYY-MM-DD HH:MM" in Asia/Shanghai (alert messages), memoised by Shanghai wall time."""
+    local = to_shanghai(moment)
+    found = _MINUTE.get(local)
+    return found if found is not None else _remember(_MINUTE, local,
+                                                     local.strftime("%Y-%m-%d %H:%M"))
 
 
 def end_of_day(day: date) -> datetime:
@@ -256,11 +314,21 @@ def add_hours(start: datetime, hours: int) -> DueTime:
 
 
 def due_after(start: datetime, amount: int, unit: Unit, calendar: WorkCalendar) -> DueTime:
-    """The deadline `amount` `unit` after `start` under this module's reading of the law."""
-    if unit == "days":
-        return add_days(start, amount, calendar)
-    if unit == "working_days":
-        return add_working_days(start, amount, calendar)
-    if unit == "months":
-        return add_months(start, amount, calendar)
-    return add_hours(start, amount)
+    """The deadline `amount` `unit` after `start` under this module's reading of the law.
+
+    Periods counted in days, working days or months are memoised per calendar by the start's
+    Shanghai date (all `add_days`, `add_working_days` and `add_months` read of `start`);
+    errors are not memoised."""
+    if unit == "hours":
+        return add_hours(start, amount)
+    key = (to_shanghai(start).date(), amount, unit)
+    due = calendar._due_on.get(key)
+    if due is None:
+        if unit == "days":
+            due = add_days(start, amount, calendar)
+        elif unit == "working_days":
+            due = add_working_days(start, amount, calendar)
+        else:
+            due = add_months(start, amount, calendar)
+        calendar._due_on[key] = due
+    return due

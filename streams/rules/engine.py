@@ -27,6 +27,7 @@ deadline), or None.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from schemas.alert import Alert
 from streams.rules._errors import ConfigError, Problem
 from streams.rules._policies import CaseView, Obligation, iso
 from streams.rules._policy_table import POLICIES
-from streams.rules.calendar import DueTime, due_after, to_shanghai
+from streams.rules.calendar import DueTime, due_after, shanghai_minute, to_shanghai
 from streams.rules.case_state import CaseState
 from streams.rules.rules_config import Rule, RuleSet
 
@@ -48,13 +49,24 @@ _UNCONFIRMED_ZH = "（所依据的数值尚未确认）"
 _UNCONFIRMED_EN = " (rests on a figure not yet confirmed)"
 
 
+_NAMESPACE_BYTES = ALERT_NAMESPACE.bytes
+
+
 def alert_id(rule_id: str, case_id: str, trigger: str) -> str:
-    """The deterministic alert id of (rule, case, trigger)."""
-    return str(uuid.uuid5(ALERT_NAMESPACE, f"{rule_id}|{case_id}|{trigger}"))
+    """The deterministic alert id of (rule, case, trigger): `str(uuid.uuid5(ALERT_NAMESPACE,
+    "rule|case|trigger"))`, spelled out (RFC 4122 §4.3: SHA-1 of namespace and name, version
+    5, variant 10) without the two UUID objects, a twelfth of an evaluation's time."""
+    digest = bytearray(
+        hashlib.sha1(_NAMESPACE_BYTES + f"{rule_id}|{case_id}|{trigger}".encode(),
+                     usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    x = digest.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def _local(moment: datetime) -> str:
-    return to_shanghai(moment).strftime("%Y-%m-%d %H:%M")
+    return shanghai_minute(moment)
 
 
 def _enabled_rules(rules: RuleSet) -> list[Rule]:
@@ -134,6 +146,7 @@ def _judge(
     view = CaseView(case, rules, related)
     decisions: list[AlertDecision] = []
     pending: list[datetime] = []
+    calendar = rules.work_calendar  # a pydantic private attribute: ~5 µs a read
     for rule in _enabled_rules(rules):
         for found in POLICIES[rule.id](view, rule):
             if found.deadline is None or found.clock_start is None:
@@ -143,9 +156,7 @@ def _judge(
                 )
                 decisions.append(_decision(case, rules, rule, found, status, found.raised_at, None))
                 continue
-            due = due_after(
-                found.clock_start, found.deadline.amount, found.deadline.unit, rules.work_calendar
-            )
+            due = due_after(found.clock_start, found.deadline.amount, found.deadline.unit, calendar)
             if found.satisfied_at is not None:
                 if found.satisfied_at > due.at:
                     decisions.append(_decision(case, rules, rule, found, "resolved", due.at, due))

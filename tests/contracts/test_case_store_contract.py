@@ -175,8 +175,9 @@ async def test_alerts_keep_their_latest_status_and_every_change_goes_to_the_outb
                                [b"env-1", b"env-2"])
         await tx.record_alerts([], [])
     async with store.transaction() as tx:
-        await tx.record_alerts([alert(a2, "C-1", "resolved"), alert(a3, "C-1")],
-                               [b"env-3", b"env-4"])
+        changed = [alert(a2, "C-1", "resolved"), alert(a3, "C-1")]
+        await tx.record_alerts(changed, [b"env-3", b"env-4"],
+                               [a.model_dump_json() for a in changed])  # JSON given: kept
         current = await tx.alerts_of({"C-1"})
         assert {i: a.status for i, a in current.items()} == {a2: "resolved", a3: "open"}
         assert await tx.alerts_of(set()) == {}

@@ -4,7 +4,8 @@ A generated lifecycle takes every step the law asks for, each within its deadlin
 gaps: opened, assessed (over or under a threshold), and if transferred: report, approval within
 72 h of the figures, handover within 24 h, acceptance within 72 h, a filing decision within 72 h,
 then either seized items handed over within 72 h of filing, or (non-filing of a case over the
-threshold) reconsideration, supervision, explanation or ordered filing, each in time. 72 hours
+threshold) reconsideration, supervision, explanation (then the agency's penalty) or ordered
+filing, each in time. 72 hours
 from any instant never passes the end of the third calendar day, so these steps are on time
 whatever the holidays.
 """
@@ -129,7 +130,11 @@ def lifecycle(draw: st.DrawFn, case_id: str = "C1", party: str = "P1", delay: st
         to_agency="zs-psb",
     )
     if kind == "explain_non_filing":
-        line.add("filing.decided", t + draw(gap) * 2, agency="zs-psb", filed=False, reasons="说明")
+        # the refusal stands after the explanation: the agency then owes the penalty due
+        # (PENALTY_AFTER_NON_FILING, SC Art 10), unless it decided one already
+        t = line.add("filing.decided", t + draw(gap) * 2, agency="zs-psb", filed=False,
+                     reasons="说明")
+        line.add("penalty.decided", t + draw(gap), decision_no="P", fine="1.00", confiscated="0.00")
         return line
     t = line.add("filing.decided", t + draw(gap) * 4, agency="zs-psb", filed=True)
     line.add("evidence.handed_over", t + draw(gap), handover_id="H", to_agency="zs-psb", items=[])

@@ -153,6 +153,10 @@ def test_alert_envelope_is_signed_by_the_hub() -> None:
     payload = json.loads(envelope.payload_bytes())
     assert set(payload) == {"alert_id", "rule_id", "status", "case_id", "agency", "raised_at",
                             "due_at", "legal_basis", "facts", "message_zh", "message_en"}
+    # The runner serialises each alert once, for its row and its envelope: the same bytes as
+    # signing the model (Ed25519 signatures are deterministic).
+    assert alert_envelope(KEY, a, a.model_dump_json()) == alert_envelope(KEY, a) == \
+        KEY.sign_model(ALERT_PAYLOAD_TYPE, a)
 
 
 def test_rules_come_from_the_environment(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from schemas.cloudevent import canonical_event_id
 from schemas.events import EVENT_TYPES
 from schemas.export import catalogue_table, event_json_schemas
 from schemas.identity import (
@@ -135,3 +137,24 @@ def test_the_sdk_builds_v11_events_and_refuses_bad_data() -> None:
     with pytest.raises(ValidationError):
         build_event("zs-procuratorate", "opinion.issued", "C-1",
                     {**sample_data("opinion.issued"), "proposal": "fine"})
+
+
+def _slow_canonical(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def _fast_canonical(value: str) -> str | None:
+    try:
+        return canonical_event_id(value)
+    except ValueError:
+        return None
+
+
+@given(st.uuids().flatmap(lambda u: st.sampled_from([
+    str(u), str(u).upper(), u.hex, "{" + str(u) + "}", "urn:uuid:" + str(u), str(u) + "\n",
+    str(u)[:-1], str(u) + "0", " " + str(u)])) | st.text(max_size=40))
+def test_canonical_event_id_fast_path_agrees_with_uuid_parsing(value: str) -> None:
+    assert _fast_canonical(value) == _slow_canonical(value)

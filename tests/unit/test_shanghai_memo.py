@@ -1,0 +1,63 @@
+"""The memos of Shanghai times never change an answer: for any aware time, in any zone, asked in
+any order, `to_shanghai` gives what `astimezone(Asia/Shanghai)` gives, down to `fold`, and
+`shanghai_iso` / `shanghai_minute` what formatting that gives (streams/rules/calendar.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic_core import TzInfo
+
+from streams.rules.calendar import SHANGHAI, shanghai_iso, shanghai_minute, to_shanghai
+
+ZONES = st.one_of(
+    st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m))),
+    st.integers(-14 * 3600, 14 * 3600).map(TzInfo),
+    st.sampled_from([UTC, SHANGHAI, ZoneInfo("America/New_York"), ZoneInfo("Europe/London")]),
+)
+MOMENTS = st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2999, 12, 30),
+                       timezones=ZONES, allow_imaginary=True)
+
+
+def _exactly(moment: datetime) -> tuple[object, ...]:
+    return (moment.replace(tzinfo=None), moment.tzinfo, moment.fold, moment.utcoffset())
+
+
+@given(st.lists(MOMENTS, min_size=1, max_size=30))
+def test_memoised_conversion_equals_astimezone(moments: list[datetime]) -> None:
+    for moment in moments + moments[::-1]:
+        local = moment.astimezone(SHANGHAI)
+        assert _exactly(to_shanghai(moment)) == _exactly(local)
+        assert shanghai_iso(moment) == local.isoformat()
+        assert shanghai_minute(moment) == local.strftime("%Y-%m-%d %H:%M")
+
+
+def test_equal_instants_in_other_offsets_share_the_answer() -> None:
+    utc = datetime(2026, 3, 1, 16, 30, tzinfo=UTC)
+    first = to_shanghai(utc)
+    for same in (utc.astimezone(timezone(timedelta(hours=-5))), utc.astimezone(TzInfo(28800))):
+        assert _exactly(to_shanghai(same)) == _exactly(first)
+    assert first.isoformat() == "2026-03-02T00:30:00+08:00"
+
+
+def test_shanghai_summer_time_folds_are_kept_apart() -> None:
+    """1986-1991 had summer time: 1990-09-16 01:30 happened twice in Shanghai."""
+    early = datetime(1990, 9, 15, 16, 30, tzinfo=UTC)  # 01:30 CDT (+09:00)
+    late = datetime(1990, 9, 15, 17, 30, tzinfo=UTC)  # 01:30 CST (+08:00)
+    first, second = to_shanghai(early), to_shanghai(late)
+    assert (first.fold, second.fold) == (0, 1)
+    assert first.replace(tzinfo=None) == second.replace(tzinfo=None)
+    assert to_shanghai(second).fold == 1 and to_shanghai(first).fold == 0
+    assert second.astimezone(UTC) == late
+    assert (shanghai_iso(early), shanghai_iso(late)) == ("1990-09-16T01:30:00+09:00",
+                                                         "1990-09-16T01:30:00+08:00")
+
+
+def test_naive_times_are_refused() -> None:
+    for _ in range(2):
+        with pytest.raises(ValueError, match="naive"):
+            to_shanghai(datetime(2026, 1, 1, 8))
