@@ -55,7 +55,12 @@ def describe_outcome(status: str, reason: str | None, detail: str | None,
 QUERY_IDS = 500
 """Event ids per `IN (...)` query (SQLite allows 999 parameters in old builds)."""
 
-_SCHEMA = """
+_VALUES_TABLE = """CREATE TABLE IF NOT EXISTS outbox_values (
+    seq   INTEGER PRIMARY KEY,
+    value BLOB NOT NULL
+);"""
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS outbox (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id     TEXT NOT NULL UNIQUE,
@@ -73,10 +78,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     receipt_at   TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
-CREATE TABLE IF NOT EXISTS outbox_values (
-    seq   INTEGER PRIMARY KEY,
-    value BLOB NOT NULL
-);
+{_VALUES_TABLE}
 CREATE TABLE IF NOT EXISTS receipt_positions (
     kpartition INTEGER PRIMARY KEY,
     next_offset INTEGER NOT NULL
@@ -142,8 +144,7 @@ class Outbox:
         self._db.create_function("linkage_sha256", 1, _sha256_hex, deterministic=True)
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.execute("CREATE TABLE outbox_values (seq INTEGER PRIMARY KEY,"
-                             " value BLOB NOT NULL)")
+            self._db.execute(_VALUES_TABLE)
             self._db.execute("INSERT INTO outbox_values (seq, value) SELECT seq, value"
                              " FROM outbox")
             self._db.execute("ALTER TABLE outbox ADD COLUMN value_sha256 TEXT")

@@ -10,31 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from connectors.outbox import QUERY_IDS, Outbox, ReceiptRow
+from connectors.outbox import _SCHEMA, _VALUES_TABLE, QUERY_IDS, Outbox, ReceiptRow
 
-EARLIER = """
-CREATE TABLE outbox (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id     TEXT NOT NULL UNIQUE,
-    case_id      TEXT NOT NULL,
-    event_type   TEXT NOT NULL,
-    value        BLOB NOT NULL,
-    status       TEXT NOT NULL DEFAULT 'pending',
-    reason       TEXT,
-    detail       TEXT,
-    ledger_index INTEGER,
-    leaf_hash    TEXT,
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    created_at   TEXT NOT NULL,
-    sent_at      TEXT,
-    receipt_at   TEXT
-);
-CREATE INDEX outbox_status ON outbox (status, seq);
-CREATE TABLE receipt_positions (
-    kpartition INTEGER PRIMARY KEY,
-    next_offset INTEGER NOT NULL
-);
-"""
+EARLIER = (_SCHEMA.replace("value_sha256 TEXT NOT NULL", "value        BLOB NOT NULL")
+           .replace(_VALUES_TABLE, ""))
+"""The layout before the split: the value in the outbox row, no outbox_values table."""
 
 
 def sha(value: bytes) -> str:
@@ -85,7 +65,7 @@ def test_a_conversion_that_fails_leaves_the_earlier_file_as_it_was(tmp_path: Pat
     path = tmp_path / "old.sqlite"
     earlier_file(path)
     db = sqlite3.connect(path)
-    db.execute("CREATE TABLE outbox_values (clash INTEGER)")  # the conversion's CREATE fails
+    db.execute("CREATE TABLE outbox_values (clash INTEGER)")  # the copy into it fails
     db.commit()
     db.close()
     with pytest.raises(sqlite3.OperationalError):
