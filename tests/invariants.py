@@ -63,8 +63,8 @@ async def assert_cases_hold_the_ledger(dsn: str) -> bool:
     for row in await fetch(dsn, "SELECT case_id, event_id::text AS id FROM ledger"):
         ledgered.setdefault(row["case_id"], set()).add(row["id"])
     stored = {row["case_id"]: set(row["ids"]) for row in await fetch(
-        dsn, "SELECT case_id, ARRAY(SELECT jsonb_array_elements_text(state->'event_ids')) AS ids"
-             " FROM cases")}
+        dsn, "SELECT case_id, array_agg(event_id) AS ids FROM case_state_events"
+             " GROUP BY case_id")}
     missing = {c: ids - stored.get(c, set()) for c, ids in ledgered.items()
                if ids - stored.get(c, set())}
     assert not missing, f"ledgered events not in their case state: {missing}"

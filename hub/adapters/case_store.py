@@ -3,8 +3,11 @@
 Case states, party index, processed and parked events, alerts and the alert outbox. Every
 change happens in a `transaction()` session (see hub/sql/cases.sql for the locking rules); the
 rules runner decides what to write. asyncpg errors become the hub's own (StoreUnavailable,
-StoreError) at this seam. Case states are stored as the JSON of `streams.rules.CaseState`,
-alerts as the JSON of the contract's alert payload (`schemas.alert.Alert`).
+StoreError) at this seam. A case state (`streams.rules.CaseState`) is stored in two parts
+(hub/sql/case_state_events.sql): its bounded fields as JSONB in `cases.state`, and its events
+and steps, which grow with the case, one row per event in `case_state_events`, so a save
+appends rows instead of rewriting a value that grows (issue 14). Alerts are stored as the JSON
+of the contract's alert payload (`schemas.alert.Alert`).
 
 Parsed states are kept per process (`StateCache`), keyed by case id and the row's `version`
 (hub/sql/case_versions.sql), so locking a case whose row has not changed since this process
@@ -28,12 +31,9 @@ from hub.adapters.postgres import translated_errors
 from schemas.alert import Alert
 from streams.ports import OutboxRow, ParkedEvent
 from streams.rules import CaseState
+from streams.rules.case_state import Record
 
-__all__ = ["OutboxRow", "PostgresCaseSession", "PostgresCaseStore"]
-
-
-def _state(text: str) -> CaseState:
-    return CaseState.model_validate_json(text)
+__all__ = ["STATE_SQL", "OutboxRow", "PostgresCaseSession", "PostgresCaseStore", "stored_state"]
 
 
 CACHED_EVENTS = 20_000
@@ -141,14 +141,96 @@ class PostgresCaseStore:
         return [Alert.model_validate_json(r["payload"]) for r in rows]
 
 
-_STEP_LISTS = frozenset(
+_ROW_FIELDS = frozenset(
     f for f, info in CaseState.model_fields.items()
     if f not in ("event_ids", "parties") and get_origin(info.annotation) is tuple)
-"""CaseState's sorted lists of steps (records), which a save may extend in place."""
+"""CaseState's sorted lists of steps (records): stored as rows of case_state_events, one per
+event, with the event ids; every other field is the bounded `cases.state` value
+(hub/sql/case_state_events.sql)."""
+
+_BOUNDED = frozenset(CaseState.model_fields) - _ROW_FIELDS - {"event_ids"}
+
+STATE_SQL = "linkage_case_state(c.case_id, c.state)"
+"""The whole state's JSON of the case row `c` (bounded value and rows), for `stored_state`."""
 
 _VERSIONED = ("c.case_id, c.version,"
-              " CASE WHEN c.version = k.known THEN NULL ELSE c.state END AS state")
+              f" CASE WHEN c.version = k.known THEN NULL ELSE {STATE_SQL} END AS state")
 """The columns of a case read through the cache: its state only when the version differs."""
+
+
+def _by_sort_key(record: Record) -> tuple[Any, ...]:
+    return record.sort_key()
+
+
+def stored_state(text: str) -> CaseState:
+    """A state as `linkage_case_state` reassembles it, its lists put back in the order
+    `streams.rules.apply` keeps them (each step list by the steps' own keys, event ids
+    sorted): the rows come in no particular order."""
+    state = CaseState.model_validate_json(text)
+    update: dict[str, tuple[Any, ...]] = {
+        f: tuple(sorted(steps, key=_by_sort_key))
+        for f in _ROW_FIELDS if len(steps := getattr(state, f)) > 1}
+    update["event_ids"] = tuple(sorted(state.event_ids))
+    return state.model_copy(update=update)
+
+
+def _state(text: str) -> CaseState:
+    return stored_state(text)
+
+
+_Row = tuple[str, str, str | None, str | None]
+"""A case_state_events row to insert: case id, event id, step list (field), step JSON."""
+
+
+def _inserted(old: tuple[str, ...], new: tuple[str, ...]) -> str | None:
+    """The one id the sorted `new` inserts into the sorted `old` (the usual event), found
+    by bisection and checked with two tuple comparisons in C; None if it is not that."""
+    if len(new) != len(old) + 1:
+        return None
+    lo, hi = 0, len(old)
+    while lo < hi:  # the first index where they differ
+        mid = (lo + hi) // 2
+        if new[mid] == old[mid]:
+            lo = mid + 1
+        else:
+            hi = mid
+    if new[lo + 1:] != old[lo:] or new[:lo] != old[:lo]:
+        return None
+    return new[lo]
+
+
+def _added_rows(old: CaseState, new: CaseState, changed: set[str]) -> list[_Row] | None:
+    """The rows `new` adds to `old` when all it does to their lists is add events, each with
+    at most one new step (what `apply` does); None for any other change (a step replaced or
+    gone, an event gone), which is then written whole. `changed`: the fields of `new` that
+    are not the very object of `old` (`apply` shares every unchanged one)."""
+    added: set[str] = set()
+    if "event_ids" in changed:
+        one = _inserted(old.event_ids, new.event_ids)
+        added = {one} if one is not None else set(new.event_ids).difference(old.event_ids)
+        if len(new.event_ids) != len(old.event_ids) + len(added):
+            return None
+    steps: dict[str, tuple[str, Record]] = {}
+    for field in changed & _ROW_FIELDS:
+        before, after = getattr(old, field), getattr(new, field)
+        gained: tuple[Record, ...]
+        if len(after) == len(before) + 1 and after[:-1] == before:  # the usual: sorts last
+            gained = after[-1:]
+        else:
+            kept = {id(r) for r in before}
+            gained = tuple(r for r in after if id(r) not in kept)
+            if len(after) - len(gained) != len(before):
+                return None
+        for record in gained:
+            if record.event_id not in added or record.event_id in steps:
+                return None
+            steps[record.event_id] = (field, record)
+    rows: list[_Row] = []
+    for event_id in sorted(added):
+        step = steps.get(event_id)
+        rows.append((new.case_id, event_id, None, None) if step is None else
+                    (new.case_id, event_id, step[0], step[1].model_dump_json()))
+    return rows
 
 
 class PostgresCaseSession:
@@ -165,25 +247,35 @@ class PostgresCaseSession:
         return mine[0] if mine is not None else self._cache.version_of(case_id)
 
     async def _states(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, CaseState]:
-        """States of rows carrying (case_id, version, state-or-NULL): NULL when the version is
-        the one this session or the cache holds, which is then reused instead of parsed."""
+        """States of rows carrying (case_id, version[, state-or-NULL]): without a state, the
+        one this session or the cache holds at that version is reused instead of parsed; a
+        state neither holds (never read, changed, or evicted meanwhile) is read, all such in
+        one more statement."""
         found: dict[str, CaseState] = {}
+        missing: list[str] = []
         for r in rows:
             case_id, version = r["case_id"], r["version"]
             mine = self.seen.get(case_id)
-            if r["state"] is not None:
-                state = _state(r["state"])
+            text = r.get("state")
+            if text is not None:
+                state: CaseState | None = _state(text)
             elif mine is not None and mine[0] == version:
                 state = mine[1]
             else:
-                cached = self._cache.get(case_id, version)
-                if cached is None:  # evicted meanwhile (another session): read the row after all
-                    row = await self._conn.fetchrow(
-                        "SELECT version, state FROM cases WHERE case_id = $1", case_id)
-                    version, cached = row["version"], _state(row["state"])
-                state = cached
+                state = self._cache.get(case_id, version)
+            if state is None:
+                missing.append(case_id)
+                continue
             self.seen[case_id] = (version, state)
             found[case_id] = state
+        if missing:
+            for r in await self._conn.fetch(
+                    f"SELECT c.case_id, c.version, {STATE_SQL} AS state FROM cases c"
+                    " WHERE c.case_id = ANY($1::text[])", missing):
+                state = _state(r["state"])
+                self.seen[r["case_id"]] = (r["version"], state)
+                found[r["case_id"]] = state
+            found = {r["case_id"]: found[r["case_id"]] for r in rows if r["case_id"] in found}
         return found
 
     def _known(self, case_ids: Sequence[str]) -> list[int | None]:
@@ -247,17 +339,21 @@ class PostgresCaseSession:
         ids = sorted(set(case_ids))
         if not ids:
             return {}
-        await self._conn.execute(
+        created = await self._conn.fetch(
             "INSERT INTO cases (case_id, state)"
             " SELECT id, jsonb_build_object('case_id', id) FROM unnest($1::text[]) AS id"
-            " ORDER BY id ON CONFLICT DO NOTHING",
+            " ORDER BY id ON CONFLICT DO NOTHING RETURNING case_id, version",
             ids,
         )
+        for r in created:  # known without reading them back (a replay creates every case)
+            self.seen[r["case_id"]] = (r["version"], CaseState(case_id=r["case_id"]))
+        # The lock first, the states after (in _states): a state read in the locking
+        # statement would come from its snapshot, taken before the lock was granted, so a
+        # writer committing meanwhile would show its row's new version but not its new
+        # case_state_events rows. A version this process holds needs no second statement.
         rows = await self._conn.fetch(
-            f"SELECT {_VERSIONED} FROM cases c JOIN unnest($1::text[], $2::bigint[])"
-            " AS k(case_id, known) USING (case_id) ORDER BY case_id FOR UPDATE OF c",
-            ids, self._known(ids),
-        )
+            "SELECT case_id, version FROM cases WHERE case_id = ANY($1::text[])"
+            " ORDER BY case_id FOR UPDATE", ids)
         return await self._states(rows)
 
     async def lock_due(
@@ -290,54 +386,69 @@ class PostgresCaseSession:
     async def save_cases(self, states: Sequence[CaseState]) -> None:
         """Store these (locked) cases' states and replace their party index entries.
 
-        A case this session read at version v is saved as a patch: only the top-level fields
-        whose value is not the very object it read (`apply` shares every unchanged one) are
-        serialised and merged into the row (`||`); a list of steps that only gained one step
-        at its end (the usual event) sends that step alone, appended to the stored list, so
-        the JSON written per event does not grow with the case. Its party index is left
-        alone when its parties are. The row must still be at v (it is, under the lock), else,
-        like a case never read, the whole state is written."""
+        A case this session read at version v, whose lists only gained events (each with at
+        most one step: what `apply` does), is saved as a patch: the new events' rows are
+        inserted into case_state_events, and of the bounded value only the top-level fields
+        that are not the very object it read (`apply` shares every unchanged one) are
+        serialised and merged into the row (`||`); the row and its JSONB stay the same size
+        however many events the case has. Its party index is left alone when its parties
+        are. The row must still be at v (it is, under the lock); else, like a case never read
+        or one whose steps changed otherwise, the whole state is written and the trigger of
+        hub/sql/case_state_events.sql replaces its rows."""
         if not states:
             return
-        patched: list[tuple[CaseState, int, str, str]] = []
+        patched: list[tuple[CaseState, int, str | None]] = []
+        rows: list[_Row] = []
         whole: list[CaseState] = []
         moved: list[CaseState] = []  # parties changed (or unknown): rewrite the party index
         for state in states:
             before = self.seen.get(state.case_id)
-            if before is None:
+            changed = added = None
+            if before is not None:
+                changed = {f for f in CaseState.model_fields
+                           if getattr(state, f) is not getattr(before[1], f)}
+                added = _added_rows(before[1], state, changed)
+            if before is None or changed is None or added is None:
                 whole.append(state)
                 moved.append(state)
                 continue
-            version, old = before
-            changed = {f for f in CaseState.model_fields if getattr(state, f) is not getattr(old, f)}
-            appended = {f: steps[-1] for f in changed & _STEP_LISTS
-                        if len(steps := getattr(state, f)) == len(getattr(old, f)) + 1
-                        and steps[:-1] == getattr(old, f)}
-            append = "{" + ",".join(f'"{f}":[{step.model_dump_json()}]'
-                                    for f, step in appended.items()) + "}"
-            patched.append((state, version, state.model_dump_json(include=changed - {*appended}),
-                            append))
-            if state.parties != old.parties:
+            bounded = changed & _BOUNDED
+            patched.append((state, before[0],
+                            state.model_dump_json(include=bounded) if bounded else None))
+            rows += added
+            if state.parties != before[1].parties:
                 moved.append(state)
         saved: dict[str, int] = {}
         if patched:
-            rows = await self._conn.fetch(
-                "UPDATE cases c SET state = c.state || s.patch::jsonb || coalesce(("
-                "   SELECT jsonb_object_agg(a.k, coalesce(c.state -> a.k, '[]') || a.v)"
-                "   FROM jsonb_each(s.append::jsonb) AS a(k, v)), '{}'),"
-                " agency = s.agency, updated_at = now(), version = c.version + 1"
-                " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])"
-                " AS s(case_id, base, patch, append, agency)"
+            # `state` stays in the SET list when its bounded value is unchanged (the datum is
+            # kept as it is): the statistics trigger (hub/sql/statistics.sql) fires on UPDATE
+            # OF state, and a new step is a change the statistics must re-derive.
+            found = await self._conn.fetch(
+                "WITH up AS ("
+                " UPDATE cases c SET state = CASE WHEN s.patch IS NULL THEN c.state"
+                "  ELSE c.state || s.patch::jsonb END,"
+                "  agency = s.agency, updated_at = now(), version = c.version + 1"
+                " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])"
+                "  AS s(case_id, base, patch, agency)"
                 " WHERE c.case_id = s.case_id AND c.version = s.base"
-                " RETURNING c.case_id, c.version",
+                " RETURNING c.case_id, c.version),"
+                " added AS ("
+                " INSERT INTO case_state_events (case_id, event_id, field, step)"
+                " SELECT r.case_id, r.event_id, r.field, r.step::jsonb"
+                " FROM unnest($5::text[], $6::text[], $7::text[], $8::text[])"
+                "  AS r(case_id, event_id, field, step)"
+                " WHERE r.case_id IN (SELECT case_id FROM up))"
+                " SELECT case_id, version FROM up",
                 [p[0].case_id for p in patched], [p[1] for p in patched],
-                [p[2] for p in patched], [p[3] for p in patched], [p[0].agency for p in patched],
+                [p[2] for p in patched], [p[0].agency for p in patched],
+                [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                [r[3] for r in rows],
             )
-            saved.update((r["case_id"], r["version"]) for r in rows)
+            saved.update((r["case_id"], r["version"]) for r in found)
             whole += [p[0] for p in patched if p[0].case_id not in saved]
             moved += [p[0] for p in patched if p[0].case_id not in saved]
         if whole:
-            rows = await self._conn.fetch(
+            found = await self._conn.fetch(
                 "UPDATE cases c SET state = s.state::jsonb, agency = s.agency, updated_at = now(),"
                 " version = c.version + 1"
                 " FROM unnest($1::text[], $2::text[], $3::text[]) AS s(case_id, state, agency)"
@@ -345,7 +456,7 @@ class PostgresCaseSession:
                 [s.case_id for s in whole], [s.model_dump_json() for s in whole],
                 [s.agency for s in whole],
             )
-            saved.update((r["case_id"], r["version"]) for r in rows)
+            saved.update((r["case_id"], r["version"]) for r in found)
         for state in states:
             if state.case_id in saved:
                 self.seen[state.case_id] = (saved[state.case_id], state)

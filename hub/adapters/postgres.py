@@ -8,7 +8,7 @@ is a refusal that retrying repeats. Nothing above the adapters sees an asyncpg t
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, TypeAlias, TypeVar
@@ -38,6 +38,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/casework.sql", "casework.sql"),
     ("hub.sql/case_versions.sql", "case_versions.sql"),
     ("hub.sql/statistics_months.sql", "statistics_months.sql"),
+    ("hub.sql/case_state_events.sql", "case_state_events.sql"),
 )
 
 T = TypeVar("T")
@@ -89,8 +90,11 @@ async def _ensure_role(conn: asyncpg.Connection) -> None:
     )
 
 
-async def migrate(dsn: str) -> None:
-    """Create or upgrade the schema as the DSN's (owner) user; grants go to HUB_ROLE."""
+async def migrate(dsn: str, migrations: Sequence[tuple[str, str]] = MIGRATIONS) -> None:
+    """Create or upgrade the schema as the DSN's (owner) user; grants go to HUB_ROLE.
+
+    `migrations`: a leading part of MIGRATIONS, for a test that builds the database of an
+    earlier release and upgrades it."""
     async with translated_errors():
         conn = await asyncpg.connect(dsn)
         try:
@@ -102,7 +106,7 @@ async def migrate(dsn: str) -> None:
                     " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
                 )
                 done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-                for name, filename in MIGRATIONS:
+                for name, filename in migrations:
                     if name in done:
                         continue
                     sql = resources.files("hub.sql").joinpath(filename).read_text("utf-8")

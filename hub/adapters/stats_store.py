@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 
 from hub.access import Scope
+from hub.adapters.case_store import STATE_SQL, stored_state
 from hub.adapters.postgres import translated_errors
 from hub.reports.steps import BY_CODE, STEP_CODES, case_penalties, case_steps, statutory_days
 from streams.rules import CaseState
@@ -116,9 +117,9 @@ class PostgresStatistics:
                         return done
                     ids = [r["case_id"] for r in rows]
                     states = await conn.fetch(
-                        "SELECT state FROM cases WHERE case_id = ANY($1::text[])", ids)
-                    await self._replace(conn, ids, [CaseState.model_validate_json(s["state"])
-                                                    for s in states])
+                        f"SELECT {STATE_SQL} AS state FROM cases c"
+                        " WHERE c.case_id = ANY($1::text[])", ids)
+                    await self._replace(conn, ids, [stored_state(s["state"]) for s in states])
                     done += len(ids)
 
     async def _replace(self, conn: asyncpg.Connection, ids: list[str],

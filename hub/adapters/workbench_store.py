@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from hub.access import Scope
+from hub.adapters.case_store import STATE_SQL, stored_state
 from hub.adapters.postgres import StoreError, StoreUnavailable, translated_errors
 from schemas.alert import Alert
 from streams.rules.case_state import CaseState
@@ -252,7 +253,8 @@ class PostgresWorkbench:
             if not visible:
                 return None
             row = await conn.fetchrow(
-                "SELECT state, next_due_at FROM cases WHERE case_id = $1", case_id)
+                f"SELECT {STATE_SQL} AS state, c.next_due_at FROM cases c WHERE c.case_id = $1",
+                case_id)
             alerts = await conn.fetch(
                 "SELECT payload FROM alerts WHERE case_id = $1 ORDER BY first_raised_at",
                 case_id)
@@ -260,7 +262,7 @@ class PostgresWorkbench:
                 "SELECT ledger_index, event_id, event_type, agency_id, event_time, received_at,"
                 " leaf_hash FROM ledger WHERE case_id = $1 ORDER BY ledger_index LIMIT $2",
                 case_id, timeline_limit)
-        state = CaseState.model_validate_json(row["state"]) if row else None
+        state = stored_state(row["state"]) if row else None
         return CaseRecord(
             case_id, state, row["next_due_at"] if row else None,
             [Alert.model_validate_json(a["payload"]) for a in alerts],

@@ -1,0 +1,315 @@
+"""A case's events and steps as rows of case_state_events (issue 14), on real PostgreSQL:
+states saved event by event (appended rows and a patch of the bounded value) or whole (the
+trigger splits them) read back equal, from this process's cache or reassembled by another;
+the bounded value stays the same size however many steps the case has; a database of the
+previous release, cases in it, upgrades in place; concurrent writers lose no event."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hub.access import Scope
+from hub.adapters import case_store
+from hub.adapters.case_store import PostgresCaseStore, StateCache
+from hub.adapters.postgres import MIGRATIONS, Pool, StoreError, create_pool, migrate
+from hub.adapters.stats_store import PostgresStatistics
+from hub.adapters.workbench_store import PostgresWorkbench
+from hub.reports.steps import case_steps
+from streams.rules import CaseEvent, CaseState, apply, fold
+from streams.rules_runner import startup_rules
+from tests.case_events import NO_STEP_TYPES, STEP_TYPES, case_event
+from tests.support import TCP_ADMIN_DSN, migrated_database, release_database
+
+pytestmark = pytest.mark.integration
+
+@functools.cache
+def every_kind(case_id: str) -> list[CaseEvent]:
+    """One event of each type (a step in every list of the state), in time order; the same
+    events on every call (their data has instants taken from the clock)."""
+    return [case_event(case_id, n, t, n) for n, t in enumerate([*STEP_TYPES, *NO_STEP_TYPES])]
+
+
+def assessments(case_id: str, count: int, first: int = 1) -> list[CaseEvent]:
+    return [case_event(case_id, n, "case.assessed", n) for n in range(first, first + count)]
+
+
+async def save_each(store: PostgresCaseStore, events: Sequence[CaseEvent]) -> CaseState:
+    """As the rules runner does: one transaction per event, lock, fold, save."""
+    state: CaseState | None = None
+    for item in events:
+        async with store.transaction() as tx:
+            state = apply((await tx.lock_cases({item.case_id}))[item.case_id], item)
+            await tx.save_cases([state])
+    assert state is not None
+    return state
+
+
+async def read(pool: Pool, case_id: str) -> CaseState:
+    """The state another process reads: reassembled from the rows (an empty cache)."""
+    async with PostgresCaseStore(pool, StateCache(0)).transaction() as tx:
+        return (await tx.load_cases({case_id}))[case_id]
+
+
+async def layout(pool: Pool, case_id: str) -> tuple[set[str], dict[str | None, int], int]:
+    """(keys of cases.state, rows per step list, pg_column_size of cases.state)."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT ARRAY(SELECT jsonb_object_keys(state)) AS keys, pg_column_size(state) AS size"
+            " FROM cases WHERE case_id = $1", case_id)
+        counts = await conn.fetch("SELECT field, count(*) AS n FROM case_state_events"
+                                  " WHERE case_id = $1 GROUP BY field", case_id)
+    return set(row["keys"]), {r["field"]: r["n"] for r in counts}, row["size"]
+
+
+@pytest.fixture(scope="module")
+async def pool() -> AsyncIterator[Pool]:
+    dsn = await migrated_database()
+    pool = await create_pool(dsn, max_size=4)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+        await release_database(dsn)
+
+
+def fresh_id() -> str:
+    return f"C-{uuid.uuid4().hex[:10]}"
+
+
+async def test_a_case_with_many_steps_round_trips_and_its_row_stays_the_same_size(
+        pool: Pool) -> None:
+    """Every kind of step and 200 assessments (some arriving late), saved one event per
+    transaction: read back equal by this process and by another; the bounded value holds no
+    list but the parties and is as large after 200 assessments as after 20."""
+    case_id = fresh_id()
+    store = PostgresCaseStore(pool)
+    state = await save_each(store, every_kind(case_id) + assessments(case_id, 20, 100))
+    keys, rows, size_at_20 = await layout(pool, case_id)
+    assert keys == case_store._BOUNDED
+    assert set(rows) == case_store._ROW_FIELDS | {None}  # a row per step list, and bare events
+    late = [case_event(case_id, n, "case.assessed", n % 7) for n in range(200, 380)]
+    state = await save_each(store, late)
+    assert len(state.assessments) == 201 and len(state.event_ids) == 223
+    assert await read(pool, case_id) == state
+    async with store.transaction() as tx:  # from this process's cache
+        assert (await tx.lock_cases({case_id}))[case_id] is state
+    _, rows, size_at_200 = await layout(pool, case_id)
+    assert rows["assessments"] == 201 and sum(rows.values()) == 223
+    assert size_at_200 == size_at_20
+    assert state == fold(reversed([*every_kind(case_id), *assessments(case_id, 20, 100), *late]))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.tuples(st.sampled_from([*STEP_TYPES, *NO_STEP_TYPES]),
+                                 st.integers(0, 300)), min_size=1, max_size=24),
+       batches=st.randoms(use_true_random=False), unread=st.booleans())
+async def test_any_events_saved_in_any_batches_read_back_as_folded(
+        pool: Pool, kinds: list[tuple[str, int]], batches: random.Random, unread: bool) -> None:
+    """Events of any types and times, in transactions of one to three events, each saved
+    after each event (so a transaction may save a case twice); with `unread`, the first
+    transaction saves without having read the case (a whole write the trigger splits)."""
+    case_id = fresh_id()
+    events = [case_event(case_id, n, t, hours) for n, (t, hours) in enumerate(kinds)]
+    if unread:  # the row exists (an earlier transaction locked the case), this store never read it
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.lock_cases({case_id})
+    store = PostgresCaseStore(pool)
+    state: CaseState | None = None
+    done = 0
+    while done < len(events):
+        take = batches.randint(1, 3)
+        async with store.transaction() as tx:
+            if not (unread and done == 0):
+                state = (await tx.lock_cases({case_id}))[case_id]
+            for item in events[done:done + take]:
+                state = apply(state, item)
+                await tx.save_cases([state])
+        done += take
+    assert await read(pool, case_id) == state == fold(reversed(events))
+
+
+async def test_a_case_read_after_its_cached_state_was_evicted_is_reassembled(
+        pool: Pool) -> None:
+    """The row's version is known but its state is gone from the cache meanwhile: the state
+    is read and reassembled after all."""
+
+    class Forgetful(StateCache):
+        def get(self, case_id: str, version: int) -> CaseState | None:
+            return None
+
+    case_id = fresh_id()
+    state = await save_each(PostgresCaseStore(pool), every_kind(case_id))
+    forgetful = PostgresCaseStore(pool, Forgetful())
+    async with forgetful.transaction() as tx:
+        assert (await tx.lock_cases({case_id}))[case_id] == state
+    assert forgetful.cache.version_of(case_id) is not None
+    async with forgetful.transaction() as tx:
+        assert (await tx.load_cases({case_id}))[case_id] == state
+
+
+async def test_statistics_and_the_workbench_read_the_whole_state(pool: Pool) -> None:
+    """The other readers of cases.state: the statistics refresh derives the case's steps from
+    the reassembled state, the workbench shows it. Events that change only the rows (not
+    the bounded value) still queue the case for the statistics."""
+    case_id = fresh_id()
+    store, rules = PostgresCaseStore(pool), startup_rules()
+    await save_each(store, every_kind(case_id)[:2])  # opened, assessed
+    await PostgresStatistics(pool, rules).refresh()
+    state = await save_each(store, every_kind(case_id)[2:])
+    await PostgresStatistics(pool, rules).refresh()
+    async with pool.acquire() as conn:
+        steps = await conn.fetch("SELECT step, at FROM case_steps WHERE case_id = $1", case_id)
+    expected = case_steps(state, rules)
+    assert expected and sorted((r["step"], r["at"]) for r in steps) == sorted(
+        (s.step, s.at) for s in expected)
+    record = await PostgresWorkbench(pool).case(Scope(everything=True, agency_id=None), case_id)
+    assert record is not None and record.state == state
+
+
+async def test_a_save_over_a_moved_row_is_written_whole(pool: Pool) -> None:
+    """A session that read a case without a lock saves it after another process saved it:
+    the last save wins whole, and the rows are exactly its events (none of the other's)."""
+    case_id = fresh_id()
+    first = await save_each(PostgresCaseStore(pool), assessments(case_id, 3))
+    mine = PostgresCaseStore(pool)
+    async with mine.transaction() as tx:
+        read_first = (await tx.load_cases({case_id}))[case_id]
+        theirs = await save_each(PostgresCaseStore(pool), assessments(case_id, 1, 50))
+        assert len(theirs.event_ids) == 4
+        # another connection committed meanwhile; this one saves the state it read, plus one
+        await tx.save_cases([apply(read_first, assessments(case_id, 1, 60)[0])])
+    stored = await read(pool, case_id)
+    assert stored == apply(first, assessments(case_id, 1, 60)[0])
+    _, rows, _ = await layout(pool, case_id)
+    assert sum(rows.values()) == 4
+
+
+async def test_a_state_whose_steps_are_not_among_its_events_is_refused(pool: Pool) -> None:
+    case_id = fresh_id()
+    good = await save_each(PostgresCaseStore(pool), assessments(case_id, 2))
+    bad = good.model_copy(update={"event_ids": good.event_ids[:1]})
+    with pytest.raises(StoreError, match="belong to none of its events"):
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.save_cases([bad])
+    assert await read(pool, case_id) == good
+
+
+async def test_concurrent_writers_lose_no_event(pool: Pool) -> None:
+    """Three processes (stores with their own caches and connections) fold events of the
+    same two cases at once, one transaction per event: every event ends up in its case, once,
+    and each process then holds what the rows hold (a state read under a lock granted after
+    another writer committed includes that writer's rows)."""
+    cases = [fresh_id(), fresh_id()]
+    events = [e for c in cases for e in every_kind(c) + assessments(c, 40, 40)]
+    random.Random(5).shuffle(events)
+    stores = [PostgresCaseStore(pool) for _ in range(3)]
+
+    async def writer(store: PostgresCaseStore, mine: list[CaseEvent]) -> None:
+        for item in mine:
+            async with store.transaction() as tx:
+                state = (await tx.lock_cases({item.case_id}))[item.case_id]
+                await tx.save_cases([apply(state, item)])
+
+    await asyncio.gather(*(writer(s, events[n::3]) for n, s in enumerate(stores)))
+    for case_id in cases:
+        expected = fold(e for e in events if e.case_id == case_id)
+        assert await read(pool, case_id) == expected
+        for store in stores:
+            async with store.transaction() as tx:
+                assert (await tx.lock_cases({case_id}))[case_id] == expected
+        _, rows, _ = await layout(pool, case_id)
+        assert expected is not None and sum(rows.values()) == len(expected.event_ids)
+
+
+async def test_a_lock_granted_when_another_writer_commits_reads_its_rows(pool: Pool) -> None:
+    """This process waits for a case's row lock while another process saves an event and
+    commits: the state it then gets (its cached version is stale) includes that event's row,
+    although its locking statement began before the other's commit."""
+    case_id = fresh_id()
+    mine, theirs = PostgresCaseStore(pool), PostgresCaseStore(pool)
+    first = await save_each(mine, assessments(case_id, 3))
+    async with theirs.transaction() as tx:
+        state = (await tx.lock_cases({case_id}))[case_id]
+        waiting = asyncio.create_task(read_locked(mine, case_id))
+        deadline = asyncio.get_running_loop().time() + 10
+        while not await pool.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN ("
+                " SELECT pid FROM pg_stat_activity WHERE datname = current_database())"):
+            assert asyncio.get_running_loop().time() < deadline, "never waited for the lock"
+            await asyncio.sleep(0.01)
+        second = apply(state, assessments(case_id, 1, 10)[0])
+        await tx.save_cases([second])
+    assert second != first and await waiting == second
+
+
+async def read_locked(store: PostgresCaseStore, case_id: str) -> CaseState:
+    async with store.transaction() as tx:
+        return (await tx.lock_cases({case_id}))[case_id]
+
+
+@pytest.fixture
+async def empty_database() -> AsyncIterator[str]:
+    name = f"linkage_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(TCP_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield TCP_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_a_database_of_the_previous_release_upgrades_in_place(empty_database: str) -> None:
+    """Cases stored whole in cases.state (as every release before this one stored them) move
+    to the rows on `migrate` (what `linkage-hub init` runs): each reads back equal, at the
+    version it had, without queueing the statistics; events then save as rows; migrating
+    again changes nothing."""
+    dsn = empty_database
+    assert MIGRATIONS[-1][1] == "case_state_events.sql"
+    await migrate(dsn, MIGRATIONS[:-1])
+    many, bare = fresh_id(), fresh_id()
+    states = [fold(every_kind(many) + assessments(many, 30, 100)),
+              fold([case_event(bare, 0, "clue.notified", 0)])]
+    owner = await create_pool(dsn, restricted=False)
+    try:
+        for version, state in enumerate(states, start=3):
+            assert state is not None
+            await owner.execute(
+                "INSERT INTO cases (case_id, agency, state, version) VALUES ($1, $2, $3, $4)",
+                state.case_id, state.agency, state.model_dump_json(), version)
+        await owner.execute("INSERT INTO cases (case_id, state)"
+                            " VALUES ('EMPTY', '{\"case_id\": \"EMPTY\"}')")
+        await owner.execute("DELETE FROM stats_dirty")
+    finally:
+        await owner.close()
+    await migrate(dsn)
+    await migrate(dsn)
+    pool = await create_pool(dsn)
+    try:
+        for version, state in enumerate(states, start=3):
+            assert state is not None
+            assert await read(pool, state.case_id) == state
+            keys, rows, _ = await layout(pool, state.case_id)
+            assert keys == case_store._BOUNDED and sum(rows.values()) == len(state.event_ids)
+            assert await pool.fetchval("SELECT version FROM cases WHERE case_id = $1",
+                                       state.case_id) == version
+        assert await read(pool, "EMPTY") == CaseState(case_id="EMPTY")
+        assert await pool.fetchval("SELECT count(*) FROM stats_dirty") == 0
+        later = await save_each(PostgresCaseStore(pool), assessments(many, 2, 500))
+        assert later == fold(every_kind(many) + assessments(many, 30, 100)
+                             + assessments(many, 2, 500))
+        assert await read(pool, many) == later
+        _, rows, _ = await layout(pool, many)
+        assert sum(rows.values()) == len(later.event_ids)
+    finally:
+        await pool.close()
