@@ -28,7 +28,7 @@ class EnvelopeSigner:
     """DSSE envelopes of one payload type signed by one key, as JSON bytes."""
 
     def __init__(self, key: SigningKey, payload_type: str) -> None:
-        self._sign = key.private_key.sign
+        self._sign = key.sign
         type_bytes = payload_type.encode("utf-8")
         self._pae_head = b"DSSEv1 %d %b " % (len(type_bytes), type_bytes)
         self._head = b'{"payloadType":%b,"payload":"' % _json_string(payload_type)
