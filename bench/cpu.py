@@ -61,14 +61,18 @@ class CpuMeter:
     _wall: float = 0.0
 
     def add(self, name: str, pids: Iterable[int]) -> None:
+        """Processes of a group. Added before start(): counted from start(). Added between
+        start() and stop() (e.g. a database backend opened during the phase, found when it
+        ends): every second of its CPU is the phase's, as it was not there at start()."""
         known = self.groups.setdefault(name, [])
         for pid in pids:
             if pid not in known:
                 known.append(pid)
-                self._before.setdefault((name, pid), cpu_seconds(pid) if not self._after else 0.0)
+                self._before[(name, pid)] = 0.0 if self._wall else cpu_seconds(pid)
 
     def start(self) -> None:
         self._before = {(n, p): cpu_seconds(p) for n, pids in self.groups.items() for p in pids}
+        assert self._wall == 0.0, "a CpuMeter measures one phase"
         self._machine = machine_busy()
         self._load = os.getloadavg()
         self._wall = time.monotonic()
