@@ -242,7 +242,7 @@ class Connector:
         for partition, builder in builders.items():
             futures.append(await producer.send_batch(builder, topic, partition=partition))
         await asyncio.gather(*futures)
-        self.outbox.mark_sent([e.event_id for e in entries])
+        self.outbox.mark_sent(entries)
 
     async def _send_loop(self) -> None:
         backoff = 0.1

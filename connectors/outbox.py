@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +99,7 @@ class OutboxEntry:
     ledger_index: int | None
     leaf_hash: str | None
     attempts: int
+    value_sha256: str = ""
 
 
 class ReceiptRow(NamedTuple):
@@ -213,9 +215,11 @@ class Outbox:
                                    " WHERE status IN ('pending', 'sent'))").fetchone()
         return bool(row[0])
 
-    def mark_sent(self, event_ids: list[str]) -> None:
+    def mark_sent(self, entries: Sequence[OutboxEntry]) -> None:
         """Mark a batch the broker acknowledged, in one transaction (one fsync per batch).
 
+        Only entries still holding the bytes that were sent: one replaced meanwhile (add_many
+        with other bytes for its id) stays pending and goes out in the next batch.
         Nothing depends on this write surviving a crash: on start every `sent` entry is
         pending again (requeue_unreceipted), so it is only bookkeeping.
         """
@@ -225,8 +229,9 @@ class Outbox:
             try:
                 self._db.executemany(
                     "UPDATE outbox SET status = CASE WHEN status = 'pending' THEN 'sent' ELSE"
-                    " status END, attempts = attempts + 1, sent_at = ? WHERE event_id = ?",
-                    [(now, e) for e in event_ids],
+                    " status END, attempts = attempts + 1, sent_at = ?"
+                    " WHERE event_id = ? AND value_sha256 = ?",
+                    [(now, e.event_id, e.value_sha256 or _sha256_hex(e.value)) for e in entries],
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -338,9 +343,9 @@ class Outbox:
         with self._lock:
             rows = self._db.execute(
                 "SELECT event_id, case_id, event_type, value, status, reason, detail,"
-                " ledger_index, leaf_hash, attempts FROM outbox JOIN outbox_values USING (seq)"
-                f" {where}",
+                " ledger_index, leaf_hash, attempts, value_sha256"
+                f" FROM outbox JOIN outbox_values USING (seq) {where}",
                 params,
             ).fetchall()
-        return [OutboxEntry(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6], r[7], r[8], r[9])
-                for r in rows]
+        return [OutboxEntry(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
+                            r[10]) for r in rows]

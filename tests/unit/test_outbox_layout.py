@@ -100,7 +100,7 @@ def test_awaiting_says_whether_any_entry_still_awaits_a_receipt() -> None:
     assert not outbox.awaiting()
     outbox.add("e1", "C", "case.opened", b"v")
     assert outbox.awaiting()
-    outbox.mark_sent(["e1"])
+    outbox.mark_sent(outbox.unsent())
     assert outbox.awaiting()
     outbox.record_receipt(0, 1, "e1", "rejected", "X", None, None, None, sha(b"v"))
     assert not outbox.awaiting() and outbox.awaiting_count() == 0
