@@ -68,6 +68,18 @@ def load_public_pem(pem: str | bytes) -> Ed25519PublicKey:
     return key
 
 
+def require_prime_order(public_key: Ed25519PublicKey) -> Ed25519PublicKey:
+    """The key itself when it is a canonical point of the prime-order subgroup (every key an
+    Ed25519 key generator makes); KeyFormatError otherwise. Registering a key checks this:
+    verification refuses every signature under a small-order key (docs/contract-notes.md,
+    "Ed25519"), so such a key is refused where an operator can see why."""
+    if not nacl.bindings.crypto_core_ed25519_is_valid_point(raw_public_bytes(public_key)):
+        raise KeyFormatError("公钥不是素数阶子群上的有效点（小阶或非规范编码）/ public key is not a "
+                             "valid point of the prime-order subgroup (small order or "
+                             "non-canonical)")
+    return public_key
+
+
 def load_private_pem(pem: str | bytes) -> Ed25519PrivateKey:
     data = pem.encode("ascii") if isinstance(pem, str) else pem
     try:
