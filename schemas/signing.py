@@ -156,19 +156,22 @@ class SigningKey:
 SIGNATURE_BYTES = 64
 
 
-def verify_signature(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
-    """True when signature is a valid Ed25519 signature of message by public_key."""
+def verify_signature(public_key: Ed25519PublicKey | bytes, signature: bytes,
+                     message: bytes) -> bool:
+    """True when signature is a valid Ed25519 signature of message by public_key (a key, or
+    its 32 raw bytes: `KeyRecord.raw_public` keeps them for the ingress path)."""
     if len(signature) != SIGNATURE_BYTES:  # libsodium reads the first 64 bytes as the signature
         return False
+    raw = public_key if isinstance(public_key, bytes) else raw_public_bytes(public_key)
     try:
-        nacl.bindings.crypto_sign_open(signature + message, raw_public_bytes(public_key))
+        nacl.bindings.crypto_sign_open(signature + message, raw)
     except BadSignatureError:
         return False
     return True
 
 
 def verify_envelope_signature(
-    envelope: Envelope, signature: bytes, public_key: Ed25519PublicKey
+    envelope: Envelope, signature: bytes, public_key: Ed25519PublicKey | bytes
 ) -> bool:
     """True when `signature` is a valid Ed25519 signature over the envelope's PAE."""
     return verify_signature(public_key, signature, pae(envelope.payload_type, envelope.payload_bytes()))
@@ -185,6 +188,11 @@ class KeyRecord:
     public_key: Ed25519PublicKey
     revoked_at: datetime | None = None
     added_at: datetime | None = None
+
+    @cached_property
+    def raw_public(self) -> bytes:
+        """The key's 32 raw bytes, derived once (each verify would derive them again)."""
+        return raw_public_bytes(self.public_key)
 
     def revoked_by(self, when: datetime) -> bool:
         return self.revoked_at is not None and self.revoked_at <= when

@@ -23,6 +23,7 @@ from schemas.signing import (
     load_public_pem,
     private_pem,
     public_pem,
+    raw_public_bytes,
     verify_envelope_signature,
     verify_signature,
 )
@@ -151,6 +152,9 @@ def test_signatures_are_the_bytes_openssl_makes(seed: bytes, message: bytes) -> 
     signature = SigningKey(openssl).sign(message)
     assert signature == openssl.sign(message)
     assert verify_signature(openssl.public_key(), signature, message)
+    raw = raw_public_bytes(openssl.public_key())  # the raw form KeyRecord.raw_public passes
+    assert verify_signature(raw, signature, message)
+    assert not verify_signature(raw, signature, message + b"!")
 
 
 @given(seeds, messages, st.data())
