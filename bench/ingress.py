@@ -207,12 +207,15 @@ async def cpu_meter(deployment: Deployment) -> CpuMeter:
 
 
 def cpu_lines(meter: CpuMeter, events: int) -> list[str]:
-    verify_us, sign_us = crypto_floor()
-    return [f"crypto floor             : {verify_us + sign_us:,.0f} µs CPU/event (verify "
-            f"{verify_us:,.0f} + receipt signature {sign_us:,.0f}), measured now",
+    floor = crypto_floor()
+    return [f"crypto floor             : {floor.total:,.0f} µs CPU/event (verify "
+            f"{floor.verify:,.0f} + receipt signature {floor.sign:,.0f}, libsodium), measured now",
+            f"  with OpenSSL           : {floor.openssl_total:,.0f} µs CPU/event (verify "
+            f"{floor.openssl_verify:,.0f} + receipt signature {floor.openssl_sign:,.0f})",
             "CPU per accepted event (throughput phase):",
-            *meter.report(events, verify_us + sign_us,
-                          ["hub ingress worker", "hub rules worker", "PostgreSQL backends"])]
+            *meter.report(events, floor.total,
+                          ["hub ingress worker", "hub rules worker", "PostgreSQL backends"],
+                          floor.openssl_total)]
 
 
 async def rules_caught_up(database_url: str, timeout: float = 600) -> None:

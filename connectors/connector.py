@@ -19,21 +19,25 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from connectors.events import build_event
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from connectors.outbox import FINAL, Outbox, OutboxEntry, ReceiptRow
-from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, Envelope
+from connectors.wire import EnvelopeSigner, canonical_receipt
+from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, Envelope, pae
 from schemas.receipt import Receipt
-from schemas.signing import SigningKey, verify_envelope_signature
+from schemas.signing import SigningKey, verify_envelope_signature, verify_signature
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,23 @@ every receipt. 50 ms costs ~20 empty fetches/s while idle."""
 
 RECEIPT_BATCH = 500
 """Receipts applied per outbox commit: one fsync for up to this many (they arrive in bursts)."""
+
+PRODUCE_BATCH_BYTES = 512 * 1024
+"""aiokafka's record batch limit per partition. Its default (16 KiB, about 13 signed events)
+made a send of 500 outbox entries some 40 record batches, each with its own bookkeeping:
+~28 µs of CPU per event against ~12 µs with batches this large (issue 14). A larger record
+still goes in a batch of its own."""
+
+
+_PARTITIONER = DefaultPartitioner()
+
+
+@lru_cache(maxsize=4096)
+def partition_of(key: bytes, partitions: tuple[int, ...]) -> int:
+    """The partition `AIOKafkaProducer.send` picks for a keyed record among the topic's
+    partitions (aiokafka's default, Java-compatible murmur2 partitioner); memoised, as an
+    agency sends many events per case."""
+    return int(_PARTITIONER(key, list(partitions), list(partitions)))
 
 
 class ReceiptTimeout(TimeoutError):
@@ -91,6 +112,7 @@ class Connector:
     ) -> None:
         self.agency_id = agency_id
         self._key = key
+        self._sign = EnvelopeSigner(key, EVENT_PAYLOAD_TYPE)
         self._bootstrap = bootstrap
         self._security = security
         self._resend_after = resend_after
@@ -133,7 +155,8 @@ class Connector:
     # -- publishing -----------------------------------------------------------------------
 
     def sign(self, event_bytes: bytes) -> bytes:
-        return self._key.sign_envelope(EVENT_PAYLOAD_TYPE, event_bytes).to_json_bytes()
+        """The DSSE envelope of an event as JSON bytes (`SigningKey.sign_envelope`'s, faster)."""
+        return self._sign(event_bytes)
 
     def enqueue(
         self,
@@ -181,6 +204,7 @@ class Connector:
         if self._producer is None:
             producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                         enable_idempotence=False, linger_ms=5,
+                                        max_batch_size=PRODUCE_BATCH_BYTES,
                                         max_request_size=2 * 1024 * 1024,
                                         **self._security.aiokafka())
             try:
@@ -192,11 +216,33 @@ class Connector:
         return self._producer
 
     async def _send_batch(self, entries: Sequence[OutboxEntry]) -> None:
+        """Send entries as one record batch per partition (keyed by case id, as
+        `producer.send` would place them); mark them sent once the broker acknowledged all.
+
+        Batches built here, not record by record through `producer.send`: that cost a future,
+        two awaits and a pure-Python murmur2 per record (~12 µs of CPU per event against ~7;
+        issue 14). Records keep their order within a partition.
+        """
         producer = await self._ensure_producer()
-        futures = [await producer.send(self.ingress_topic, e.value, key=e.case_id.encode("utf-8"))
-                   for e in entries]
+        topic = self.ingress_topic
+        partitions = tuple(await producer.partitions_for(topic))  # in send()'s order
+        builders: dict[int, BatchBuilder] = {}
+        futures: list[asyncio.Future[Any]] = []
+        for entry in entries:
+            key = entry.case_id.encode("utf-8")
+            partition = partition_of(key, partitions)
+            builder = builders.get(partition)
+            if builder is None or builder.append(key=key, value=entry.value,
+                                                 timestamp=None) is None:
+                if builder is not None:  # full: send it, start the next
+                    futures.append(await producer.send_batch(builder, topic,
+                                                             partition=partition))
+                builder = builders[partition] = producer.create_batch()
+                builder.append(key=key, value=entry.value, timestamp=None)  # a first always fits
+        for partition, builder in builders.items():
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
         await asyncio.gather(*futures)
-        self.outbox.mark_sent([e.event_id for e in entries])
+        self.outbox.mark_sent(entries)
 
     async def _send_loop(self) -> None:
         backoff = 0.1
@@ -222,7 +268,23 @@ class Connector:
     # -- receipts -------------------------------------------------------------------------
 
     def open_receipt(self, value: bytes) -> Receipt | None:
-        """Parse a receipt envelope; None (and a warning) if its hub signature is bad."""
+        """Parse a receipt envelope; None (and a warning) if its hub signature is bad.
+
+        The hub's own form is read without pydantic (connectors/wire.py); any other bytes
+        take the general reader, `_open_envelope`, with the same outcome.
+        """
+        canonical = canonical_receipt(value)
+        if canonical is None:
+            return self._open_envelope(value)
+        payload, signature = canonical
+        if self._hub_key is not None and not verify_signature(
+                self._hub_key, signature, pae(RECEIPT_PAYLOAD_TYPE, payload)):
+            log.warning("回执签名无效,已忽略 / receipt with a bad hub signature ignored")
+            return None
+        return Receipt.model_validate_json(payload)
+
+    def _open_envelope(self, value: bytes) -> Receipt | None:
+        """open_receipt for any bytes: the envelope parsed and checked by its pydantic model."""
         try:
             envelope = Envelope.model_validate_json(value)
         except ValidationError:
@@ -347,7 +409,7 @@ class Connector:
         end offsets read 1 whatever they hold, so every idle connector re-read its receipts
         from the start every few seconds, warning each time (seen in `make demo`).
         """
-        if not self.outbox.awaiting_count():
+        if not self.outbox.awaiting():
             stalls.clear()
             return
         ends = await consumer.end_offsets(list(tps))
@@ -395,7 +457,7 @@ class Connector:
             try:
                 await asyncio.wait_for(
                     self._receipt_seen.wait_for(
-                        lambda: self.failure is not None or not self.outbox.awaiting_count()),
+                        lambda: self.failure is not None or not self.outbox.awaiting()),
                     timeout)
             except TimeoutError as exc:
                 raise ReceiptTimeout(f"仍有未回执事件 / events still awaiting receipts after "

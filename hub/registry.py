@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.cloudevent import AGENCY_ID_PATTERN
 from schemas.events import EVENT_TYPES, Role
-from schemas.signing import KeyRecord, keyid_of, load_public_pem
+from schemas.signing import KeyRecord, keyid_of, load_public_pem, require_prime_order
 from streams.ports import Clock
 from streams.verification import RegistrySnapshot
 
@@ -134,7 +134,7 @@ class InMemoryRegistry:
         self._agencies[agency_id] = Agency(agency_id, role, name, name_en)
 
     async def add_key(self, agency_id: str, pem: str | bytes) -> str:
-        public_key = load_public_pem(pem)
+        public_key = require_prime_order(load_public_pem(pem))
         keyid = keyid_of(public_key)
         if agency_id not in self._agencies:
             raise RegistryError(f"未知机关 / unknown agency: {agency_id}")

@@ -140,7 +140,7 @@ def _check_signature(envelope: Envelope, keys: Mapping[str, KeyRecord], now: dat
         assert record.revoked_at is not None
         raise key_revoked(record.keyid, record.revoked_at)
     for signature, record in usable:
-        if verify_envelope_signature(envelope, signature.signature_bytes(), record.public_key):
+        if verify_envelope_signature(envelope, signature.signature_bytes(), record.raw_public):
             return record
     raise Rejected(Reason.BAD_SIGNATURE, f"keyid {usable[0][1].keyid}")
 

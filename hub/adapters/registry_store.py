@@ -20,7 +20,7 @@ from hub.registry import (
     default_seed,
 )
 from schemas.events import EVENT_TYPES, Role
-from schemas.signing import KeyRecord, keyid_of, load_public_pem, public_pem
+from schemas.signing import KeyRecord, keyid_of, load_public_pem, public_pem, require_prime_order
 from streams.verification import RegistrySnapshot
 
 __all__ = ["Agency", "AgencySeed", "KeyInfo", "PostgresRegistry", "RegistryError",
@@ -64,7 +64,7 @@ class PostgresRegistry:
             raise RegistryError(f"机关已存在 / agency already exists: {agency_id}")
 
     async def add_key(self, agency_id: str, pem: str | bytes) -> str:
-        public_key = load_public_pem(pem)
+        public_key = require_prime_order(load_public_pem(pem))
         keyid = keyid_of(public_key)
         async with translated_errors(), self._pool.acquire() as conn, conn.transaction():
             if await conn.fetchval("SELECT 1 FROM agencies WHERE agency_id = $1", agency_id) is None:

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from hub.adapters.registry_store import PostgresRegistry
 from hub.registry import InMemoryRegistry, RegistryError, RegistrySeed, default_seed
 from schemas.events import EVENT_TYPES, Role
-from schemas.signing import SigningKey, public_pem
+from schemas.signing import KeyFormatError, SigningKey, public_pem
 from tests.contracts.conftest import BACKENDS, PoolFactory
 
 KEYS = [SigningKey.generate() for _ in range(3)]
@@ -76,6 +77,9 @@ async def test_bad_and_duplicate_additions_are_refused(registry: Any) -> None:
         await registry.add_key("zs-b", pem(0))
     with pytest.raises(ValueError):
         await registry.add_key("zs-a", "not a pem")
+    small_order = public_pem(Ed25519PublicKey.from_public_bytes(b"\x01" + bytes(31)))
+    with pytest.raises(KeyFormatError, match="prime-order"):  # see docs/contract-notes.md
+        await registry.add_key("zs-a", small_order)
     assert [a.agency_id for a in await registry.agencies()] == ["zs-a", "zs-b"]
 
 

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import given
 from hypothesis import strategies as st
 from nacl.signing import SigningKey as NaclSigningKey
@@ -22,7 +23,9 @@ from schemas.signing import (
     load_public_pem,
     private_pem,
     public_pem,
+    raw_public_bytes,
     verify_envelope_signature,
+    verify_signature,
 )
 
 
@@ -120,3 +123,62 @@ def test_key_files_load_from_a_str_or_a_path(tmp_path: Path) -> None:
     assert SigningKey.from_file(str(key_path)).keyid == key.keyid  # as the README example
     assert SigningKey.from_file(key_path).keyid == key.keyid
     assert keyid_of(load_public_pem(pub_path.read_bytes())) == key.keyid
+
+
+# -- libsodium behind the seam, against OpenSSL (cryptography) --------------------------------
+
+seeds = st.binary(min_size=32, max_size=32)
+messages = st.binary(max_size=600)
+ORDER_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def _openssl_accepts(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        public_key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _with_big_s(signature: bytes) -> bytes:
+    """The same signature with S + L: the same point equation, a non-canonical S."""
+    s = int.from_bytes(signature[32:], "little") + ORDER_L
+    return signature[:32] + (s % 2**256).to_bytes(32, "little")
+
+
+@given(seeds, messages)
+def test_signatures_are_the_bytes_openssl_makes(seed: bytes, message: bytes) -> None:
+    openssl = Ed25519PrivateKey.from_private_bytes(seed)
+    signature = SigningKey(openssl).sign(message)
+    assert signature == openssl.sign(message)
+    assert verify_signature(openssl.public_key(), signature, message)
+    raw = raw_public_bytes(openssl.public_key())  # the raw form KeyRecord.raw_public passes
+    assert verify_signature(raw, signature, message)
+    assert not verify_signature(raw, signature, message + b"!")
+
+
+@given(seeds, messages, st.data())
+def test_verification_agrees_with_openssl_on_honest_keys(seed: bytes, message: bytes,
+                                                         data: st.DataObject) -> None:
+    key = Ed25519PrivateKey.from_private_bytes(seed)
+    good = key.sign(message)
+    flip = data.draw(st.integers(0, 8 * 64 - 1))
+    flipped = bytearray(good)
+    flipped[flip // 8] ^= 1 << (flip % 8)
+    other = data.draw(st.binary(max_size=600).filter(lambda m: m != message))
+    for signature, signed in [(good, message), (bytes(flipped), message), (good, other),
+                              (good[:63], message), (good + b"\x00", message),
+                              (good[:-1], message), (_with_big_s(good), message),
+                              (data.draw(st.binary(min_size=64, max_size=64)), message)]:
+        assert verify_signature(key.public_key(), signature, signed) == _openssl_accepts(
+            key.public_key(), signature, signed), (signature.hex(), signed.hex())
+
+
+def test_the_small_order_key_forgery_openssl_accepts_is_refused() -> None:
+    """Public key = the identity point, signature R = identity, S = 0: it satisfies the
+    cofactorless equation for every message, and OpenSSL accepts it; libsodium refuses
+    small-order keys (docs/contract-notes.md, "Ed25519")."""
+    identity = Ed25519PublicKey.from_public_bytes(b"\x01" + bytes(31))
+    forgery = b"\x01" + bytes(31) + bytes(32)
+    assert _openssl_accepts(identity, forgery, b"any event")
+    assert not verify_signature(identity, forgery, b"any event")

@@ -1,0 +1,214 @@
+"""The connector's fast codecs equal the general paths they replace (connectors/wire.py,
+connectors/events.py): signed envelopes byte for byte, event bytes byte for byte, and every
+receipt — the hub's own, forged, damaged or merely unusual — judged the same way."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from connectors.connector import Connector
+from connectors.events import build_event, event_source, new_event_id
+from connectors.wire import EnvelopeSigner, canonical_receipt
+from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE
+from schemas.events import EVENT_TYPES
+from schemas.receipt import Receipt, ReceiptStatus
+from schemas.signing import SigningKey
+from tests.records import sample_data
+
+AGENCY, HUB, OTHER = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+FAST = settings(max_examples=150, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+json_leaf = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text()
+json_value = st.recursive(
+    json_leaf, lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+
+
+def reference_event(agency_id: str, type_name: str, case_id: str, data: dict[str, Any],
+                    event_id: str, time: datetime, validate: bool) -> bytes:
+    """build_event as it was: the data validated from json.dumps, the whole event dumped."""
+    spec = EVENT_TYPES[type_name]
+    if validate:
+        spec.model.model_validate_json(json.dumps(data))
+    event = {"specversion": "1.0", "id": event_id, "source": event_source(agency_id),
+             "type": spec.ce_type, "subject": case_id, "time": time.isoformat(),
+             "datacontenttype": "application/json", "data": data}
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def outcome(function: Any, *args: Any, **kwargs: Any) -> object:
+    """The value, or the type of the exception raised."""
+    try:
+        return function(*args, **kwargs)
+    except Exception as exc:  # the type is what is compared
+        return type(exc)
+
+
+@FAST
+@given(payload=st.binary(max_size=2048), payload_type=st.text(max_size=40))
+def test_the_envelope_signer_writes_sign_envelopes_bytes(payload: bytes,
+                                                          payload_type: str) -> None:
+    expected = outcome(lambda: AGENCY.sign_envelope(payload_type, payload).to_json_bytes())
+    assert outcome(lambda: EnvelopeSigner(AGENCY, payload_type)(payload)) == expected
+
+
+@FAST
+@given(data=st.dictionaries(st.text(max_size=10), json_value, max_size=6),
+       case_id=st.text(max_size=20), agency_id=st.text(max_size=12),
+       event_id=st.text(min_size=1, max_size=40),
+       offset=st.integers(-10**6, 10**6))
+def test_event_bytes_equal_dumping_the_whole_event(data: dict[str, Any], case_id: str,
+                                                   agency_id: str, event_id: str,
+                                                   offset: int) -> None:
+    time = datetime(2026, 11, 27, tzinfo=UTC) + timedelta(seconds=offset)
+    expected = outcome(reference_event, agency_id, "case.opened", case_id, data, event_id, time,
+                       False)
+    got = outcome(build_event, agency_id, "case.opened", case_id, data, event_id=event_id,
+                  time=time, validate=False)
+    assert got == expected if isinstance(expected, type) else got == (event_id, expected)
+
+
+@pytest.mark.parametrize("type_name", sorted(EVENT_TYPES))
+def test_valid_events_of_every_type_are_the_same_bytes(type_name: str) -> None:
+    time, event_id = datetime.now(UTC), str(uuid.uuid4())
+    data = sample_data(type_name)
+    assert build_event("zs-aic", type_name, "AIC-1", data, event_id=event_id, time=time) == (
+        event_id, reference_event("zs-aic", type_name, "AIC-1", data, event_id, time, True))
+
+
+@pytest.mark.parametrize("bad", [
+    {"assessed_at": "not a time", "marks_count": 2},
+    {"assessed_at": "2026-11-27T00:00:00+00:00", "marks_count": float("nan")},
+    {"assessed_at": "2026-11-27T00:00:00+00:00", "marks_count": 2, "x": "\ud800"},
+    {"marks_count": 2},
+])
+def test_invalid_data_is_refused_as_before(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        build_event("zs-aic", "case.assessed", "AIC-1", bad)
+    with pytest.raises(ValidationError):
+        reference_event("zs-aic", "case.assessed", "AIC-1", bad, "e", datetime.now(UTC), True)
+
+
+def test_new_event_ids_are_canonical_random_uuids() -> None:
+    ids = {new_event_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+# -- receipts ---------------------------------------------------------------------------------
+
+receipts = st.builds(
+    Receipt, event_id=st.none() | st.uuids().map(str) | st.text(max_size=30),
+    status=st.sampled_from(ReceiptStatus), reason=st.none() | st.text(max_size=30),
+    detail=st.none() | st.text(max_size=60),
+    ledger_index=st.none() | st.integers(0, 2**63 - 1),
+    leaf_hash=st.none() | st.text(max_size=50),
+    received_at=st.datetimes(min_value=datetime(1970, 1, 2), timezones=st.just(UTC)),
+    record_sha256=st.none() | st.text("0123456789abcdef", min_size=64, max_size=64))
+
+
+def hub_envelope(receipt: Receipt, key: SigningKey = HUB) -> bytes:
+    return key.sign_model(RECEIPT_PAYLOAD_TYPE, receipt)
+
+
+def connector(tmp_path: Path) -> Connector:
+    return Connector("zs-aic", AGENCY, bootstrap="127.0.0.1:1",
+                     outbox_path=tmp_path / "outbox.sqlite", hub_public_key=HUB.public_key)
+
+
+def judged_alike(c: Connector, value: bytes) -> object:
+    """open_receipt's outcome, asserted equal to the general reader's."""
+    fast, slow = outcome(c.open_receipt, value), outcome(c._open_envelope, value)
+    assert fast == slow
+    return fast
+
+
+def variants(value: bytes) -> list[bytes]:
+    """Other spellings of the same envelope, which take the general reader."""
+    document = json.loads(value)
+    unpadded = dict(document, payload=document["payload"].rstrip("="))
+    url_safe = dict(document, payload=base64.urlsafe_b64encode(
+        base64.b64decode(document["payload"])).decode())
+    extra = dict(document, extra=1)
+    twice = dict(document, signatures=[*document["signatures"], *document["signatures"]])
+    return [json.dumps(document).encode(), json.dumps(unpadded).encode(),
+            json.dumps(url_safe).encode(), json.dumps(extra).encode(),
+            json.dumps(twice).encode(), value.replace(b'"keyid":"', b'"keyid":"\\u0041')]
+
+
+@FAST
+@given(receipt=receipts)
+def test_the_hubs_receipts_take_the_fast_path_and_read_as_before(tmp_path: Path,
+                                                                 receipt: Receipt) -> None:
+    c = connector(tmp_path)
+    value = hub_envelope(receipt)
+    assert canonical_receipt(value) is not None
+    assert judged_alike(c, value) == receipt
+    for other in variants(value):
+        assert judged_alike(c, other) == receipt
+    c.outbox.close()
+
+
+@FAST
+@given(receipt=receipts, position=st.integers(0, 10**4), byte=st.integers(0, 255),
+       edit=st.sampled_from(["replace", "insert", "delete"]))
+def test_damaged_receipts_are_judged_as_the_general_reader_judges_them(
+        tmp_path: Path, receipt: Receipt, position: int, byte: int, edit: str) -> None:
+    c = connector(tmp_path)
+    value = bytearray(hub_envelope(receipt))
+    at = position % len(value)
+    if edit == "replace":
+        value[at] = byte
+    elif edit == "insert":
+        value.insert(at, byte)
+    else:
+        del value[at]
+    judged_alike(c, bytes(value))
+    c.outbox.close()
+
+
+def test_a_receipt_signed_by_another_key_is_ignored_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    c = connector(tmp_path)
+    receipt = Receipt(event_id="e1", status=ReceiptStatus.ACCEPTED, reason=None, detail=None,
+                      ledger_index=1, leaf_hash="aGFzaA==", received_at=datetime.now(UTC))
+    forged = hub_envelope(receipt, OTHER)
+    assert canonical_receipt(forged) is not None  # the fast path checks the signature itself
+    with caplog.at_level(logging.WARNING):
+        assert judged_alike(c, forged) is None
+    assert "bad hub signature" in caplog.text
+    not_a_receipt = EnvelopeSigner(HUB, EVENT_PAYLOAD_TYPE)(b"{}")
+    assert canonical_receipt(not_a_receipt) is None
+    assert judged_alike(c, not_a_receipt) is None
+    c.outbox.close()
+
+
+@pytest.mark.parametrize("payload", [b"QUJD=", b"QUJD====", b"QQ", b"Q===", b"QU==RA==",
+                                     b"QUJD\\n", b"QU JD", b"QUJD-_=="])
+def test_base64_the_dsse_reader_refuses_or_reads_otherwise_is_not_taken_fast(
+        tmp_path: Path, payload: bytes) -> None:
+    c = connector(tmp_path)
+    value = hub_envelope(Receipt(event_id="e1", status=ReceiptStatus.ACCEPTED, reason=None,
+                                 detail=None, ledger_index=1, leaf_hash=None,
+                                 received_at=datetime.now(UTC)))
+    document = json.loads(value)
+    start = value.index(document["payload"].encode())
+    damaged = value[:start] + payload + value[start + len(document["payload"]):]
+    assert canonical_receipt(damaged) is None
+    assert judged_alike(c, damaged) is None
+    c.outbox.close()
