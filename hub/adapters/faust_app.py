@@ -12,6 +12,7 @@ so it is not started at all.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import faust
@@ -25,3 +26,13 @@ class LinkageApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.boot_strategy = self.BootStrategy(self, enable_kafka_consumer=False)
+
+    async def on_started(self) -> None:
+        """Once started, move everything alive (modules, faust, aiokafka: ~120,000 objects)
+        out of the cyclic garbage collector's reach (`gc.freeze`, as CPython's docs advise
+        for a long-running process after start-up). Each full collection walked that heap
+        again: ~19 % of the rules worker's CPU, timed with gc.callbacks (issue 14). Frozen
+        objects are still freed by reference counting; only cycles among them would now be
+        kept, and the start-up heap is not garbage."""
+        await super().on_started()
+        gc.freeze()
