@@ -81,11 +81,14 @@ def _acked(fut: asyncio.Future[Any]) -> asyncio.Future[object]:
     mapped: asyncio.Future[object] = asyncio.get_running_loop().create_future()
 
     def settle(done: asyncio.Future[Any]) -> None:
+        # the exception read first: retrieved even when nobody waits any more (a cancelled
+        # gather at shutdown), so asyncio does not log it as never retrieved
+        exc = None if done.cancelled() else done.exception()
         if mapped.cancelled():
             return
         if done.cancelled():
             mapped.cancel()
-        elif (exc := done.exception()) is None:
+        elif exc is None:
             mapped.set_result(done.result())
         elif isinstance(exc, KafkaError | OSError):
             error = BrokerUnavailable(f"Kafka 未确认 / Kafka did not acknowledge: {exc}")

@@ -70,3 +70,13 @@ async def test_a_send_that_fails_at_once_is_broker_unavailable() -> None:
 
     with pytest.raises(BrokerUnavailable, match="unavailable"):
         await KafkaPublisher(refused).enqueue("t", None, b"v", [])
+
+
+async def test_a_failure_after_the_wait_was_cancelled_is_still_retrieved() -> None:
+    """Shutdown cancels the gather; the broker's later error must not surface as asyncio's
+    'exception was never retrieved'."""
+    sends, waits = await _enqueued(1)
+    waits[0].cancel()
+    sends.acks[0].set_exception(NotLeaderForPartitionError())
+    await asyncio.sleep(0)  # run the done-callback
+    assert sends.acks[0]._log_traceback is False  # retrieved: nothing to log at collection
