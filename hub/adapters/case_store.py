@@ -31,7 +31,7 @@ from hub.adapters.postgres import translated_errors
 from schemas.alert import Alert
 from streams.ports import OutboxRow, ParkedEvent
 from streams.rules import CaseState
-from streams.rules.case_state import Record
+from streams.rules.case_state import Record, by_sort_key
 
 __all__ = ["STATE_SQL", "OutboxRow", "PostgresCaseSession", "PostgresCaseStore", "stored_state"]
 
@@ -162,24 +162,16 @@ _VERSIONED = ("c.case_id, c.version,"
 """The columns of a case read through the cache: its state only when the version differs."""
 
 
-def _by_sort_key(record: Record) -> tuple[Any, ...]:
-    return record.sort_key()
-
-
 def stored_state(text: str) -> CaseState:
     """A state as `linkage_case_state` reassembles it, its lists put back in the order
     `streams.rules.apply` keeps them (each step list by the steps' own keys, event ids
     sorted): the rows come in no particular order."""
     state = CaseState.model_validate_json(text)
     update: dict[str, tuple[Any, ...]] = {
-        f: tuple(sorted(steps, key=_by_sort_key))
+        f: tuple(sorted(steps, key=by_sort_key))
         for f in _ROW_FIELDS if len(steps := getattr(state, f)) > 1}
     update["event_ids"] = tuple(sorted(state.event_ids))
     return state.model_copy(update=update)
-
-
-def _state(text: str) -> CaseState:
-    return stored_state(text)
 
 
 _Row = tuple[str, str, str | None, str | None]
@@ -262,7 +254,7 @@ class PostgresCaseSession:
             mine = self.seen.get(case_id)
             text = r.get("state")
             if text is not None:
-                state: CaseState | None = _state(text)
+                state: CaseState | None = stored_state(text)
             elif mine is not None and mine[0] == version:
                 state = mine[1]
             else:
@@ -276,7 +268,7 @@ class PostgresCaseSession:
             for r in await self._conn.fetch(
                     f"SELECT c.case_id, c.version, {STATE_SQL} AS state FROM cases c"
                     " WHERE c.case_id = ANY($1::text[])", missing):
-                state = _state(r["state"])
+                state = stored_state(r["state"])
                 self.seen[r["case_id"]] = (r["version"], state)
                 found[r["case_id"]] = state
             found = {r["case_id"]: found[r["case_id"]] for r in rows if r["case_id"] in found}

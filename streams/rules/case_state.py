@@ -94,6 +94,11 @@ class Record(BaseModel):
         return (self.at, self.event_id)
 
 
+def by_sort_key(record: Record) -> tuple[Any, ...]:
+    """`record.sort_key()`, as a key function (the order every step tuple of a state keeps)."""
+    return record.sort_key()
+
+
 class OpeningRecord(Record):
     opened_at: datetime
     sent_at: datetime

@@ -50,13 +50,10 @@ from streams.rules.case_state import (
     SupervisionRequestRecord,
     TransferDecisionRecord,
     TransferRecord,
+    by_sort_key,
 )
 
 R = TypeVar("R", bound=Record)
-
-
-def _by_sort_key(item: Record) -> tuple[Any, ...]:
-    return item.sort_key()
 
 
 def _insert(records: tuple[R, ...], record: R) -> tuple[R, ...]:
@@ -69,11 +66,11 @@ def _insert(records: tuple[R, ...], record: R) -> tuple[R, ...]:
     with the case)."""
     if not records or records[-1].sort_key() <= record.sort_key():
         return (*records, record)
-    return tuple(sorted((*records, record), key=_by_sort_key))
+    return tuple(sorted((*records, record), key=by_sort_key))
 
 
 def _earliest(records: Iterable[Record]) -> Record | None:
-    return min(records, key=_by_sort_key, default=None)
+    return min(records, key=by_sort_key, default=None)
 
 
 _ASSESSED_COUNTS = tuple(n for n in _figures.COUNTS if n in CaseAssessed.model_fields)

@@ -338,14 +338,14 @@ async def test_postgres_parses_a_case_only_when_its_row_changed(
     its state JSON (the rules' cost per event must not grow with the case); a save by another
     process (another store) is parsed once, then reused."""
     parsed: list[str] = []
-    original = case_store._state
+    original = case_store.stored_state
 
     def counting(text: str) -> CaseState:
         state = original(text)
         parsed.append(state.case_id)
         return state
 
-    monkeypatch.setattr(case_store, "_state", counting)
+    monkeypatch.setattr(case_store, "stored_state", counting)
     pool = await new_pool()
     mine, theirs = PostgresCaseStore(pool), PostgresCaseStore(pool)
     first = opened("C-1")
