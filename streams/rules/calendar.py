@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -220,12 +220,8 @@ def to_shanghai(moment: datetime) -> datetime:
         return moment
     if type(zone) in _FIXED_OFFSETS:
         found = _IN_SHANGHAI.get(moment)
-        if found is None:
-            found = moment.astimezone(SHANGHAI)
-            if len(_IN_SHANGHAI) >= _IN_SHANGHAI_SIZE:
-                _IN_SHANGHAI.clear()
-            _IN_SHANGHAI[moment] = found
-        return found
+        return found if found is not None else _remember(_IN_SHANGHAI, moment,
+                                                         moment.astimezone(SHANGHAI))
     if zone is None or moment.utcoffset() is None:
         raise ValueError("naive datetime: an offset or time zone is required")
     return moment.astimezone(SHANGHAI)
@@ -233,13 +229,16 @@ def to_shanghai(moment: datetime) -> datetime:
 
 _ISO: dict[tuple[datetime, int], str] = {}
 _MINUTE: dict[datetime, str] = {}
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
-def _remember(table: dict[Any, str], key: Any, text: str) -> str:
+def _remember(table: dict[_K, _V], key: _K, value: _V) -> _V:
+    """Store a memoised answer, emptying the table first when it is full (bounded memory)."""
     if len(table) >= _IN_SHANGHAI_SIZE:
         table.clear()
-    table[key] = text
-    return text
+    table[key] = value
+    return value
 
 
 def shanghai_iso(moment: datetime) -> str:
