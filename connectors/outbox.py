@@ -99,7 +99,7 @@ class OutboxEntry:
     ledger_index: int | None
     leaf_hash: str | None
     attempts: int
-    value_sha256: str = ""
+    value_sha256: str
 
 
 class ReceiptRow(NamedTuple):
@@ -231,7 +231,7 @@ class Outbox:
                     "UPDATE outbox SET status = CASE WHEN status = 'pending' THEN 'sent' ELSE"
                     " status END, attempts = attempts + 1, sent_at = ?"
                     " WHERE event_id = ? AND value_sha256 = ?",
-                    [(now, e.event_id, e.value_sha256 or _sha256_hex(e.value)) for e in entries],
+                    [(now, e.event_id, e.value_sha256) for e in entries],
                 )
                 self._db.execute("COMMIT")
             except BaseException:
