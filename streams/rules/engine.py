@@ -37,7 +37,7 @@ from typing import Any, Literal, TypeAlias
 from schemas.alert import Alert
 from streams.rules._errors import ConfigError, Problem
 from streams.rules._policies import CaseView, Obligation, iso
-from streams.rules._policy_table import POLICIES
+from streams.rules._policy_table import INPUTS, POLICIES, has_inputs
 from streams.rules.calendar import DueTime, due_after, shanghai_minute, to_shanghai
 from streams.rules.case_state import CaseState
 from streams.rules.rules_config import Rule, RuleSet
@@ -139,15 +139,22 @@ def _decision(
 
 
 def _judge(
-    case: CaseState, rules: RuleSet, now: datetime, related: Sequence[CaseState]
+    case: CaseState, rules: RuleSet, now: datetime, related: Sequence[CaseState],
+    every_rule: bool = False,
 ) -> tuple[list[AlertDecision], list[datetime]]:
-    """Decisions as of `now`, and the first-late instants of deadlines still pending."""
+    """Decisions as of `now`, and the first-late instants of deadlines still pending.
+
+    A policy whose inputs (`INPUTS`) the case lacks is not called: it would find nothing.
+    `every_rule` calls every enabled policy all the same (the reference that shortcut is
+    tested against, tests/unit/test_rules_inputs.py)."""
     now = to_shanghai(now)
     view = CaseView(case, rules, related)
     decisions: list[AlertDecision] = []
     pending: list[datetime] = []
     calendar = rules.work_calendar  # a pydantic private attribute: ~5 µs a read
     for rule in _enabled_rules(rules):
+        if not (every_rule or has_inputs(view, INPUTS[rule.id])):
+            continue
         for found in POLICIES[rule.id](view, rule):
             if found.deadline is None or found.clock_start is None:
                 assert found.raised_at is not None, f"{rule.id}: breach without a time"
@@ -177,10 +184,12 @@ class Assessment:
 
 
 def assess(
-    case: CaseState, rules: RuleSet, now: datetime, related: Sequence[CaseState] = ()
+    case: CaseState, rules: RuleSet, now: datetime, related: Sequence[CaseState] = (),
+    *, every_rule: bool = False,
 ) -> Assessment:
-    """`evaluate` and `next_due` in one pass over the rules (what the workers call)."""
-    decisions, pending = _judge(case, rules, now, related)
+    """`evaluate` and `next_due` in one pass over the rules (what the workers call);
+    `every_rule`: call even the policies whose inputs the case lacks (see `_judge`)."""
+    decisions, pending = _judge(case, rules, now, related, every_rule)
     return Assessment(decisions, min(pending) if pending else None)
 
 
