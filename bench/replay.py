@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import resource
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -210,14 +212,64 @@ async def with_database(records: list[Generated], cases: int, dsn: str, home: Pa
         await pool.close()
     settings = Settings.from_env({"LINKAGE_HOME": str(home), "LINKAGE_DATABASE_URL": dsn})
     settings.ensure_hub_key()
+    backends = _BackendCpu(dsn.rsplit("/", 1)[1])
     started, cpu = time.perf_counter(), _cpu()
-    await rules_replay(settings, argparse.Namespace(rules=None, override=None, jobs=jobs))
+    with backends:
+        await rules_replay(settings, argparse.Namespace(rules=None, override=None, jobs=jobs))
     elapsed, cpu = time.perf_counter() - started, _cpu() - cpu
     print(f"`rules replay` (PostgreSQL)  : {cases / elapsed:,.0f} cases re-evaluated/s "
           f"({elapsed:.1f} s for {cases:,} cases, ledger read + fold + store + evaluate + "
           "alerts outbox)")
     print(f"  its CPU (all its processes): {cpu / cases * 1e6:,.0f} µs per case "
           f"({cpu:.1f} s; PostgreSQL's own CPU not included)")
+    if backends.seconds is not None:
+        print(f"  PostgreSQL backends' CPU   : {backends.seconds / cases * 1e6:,.0f} µs per case "
+              f"({backends.seconds:.1f} s; its connections' server processes, sampled every "
+              f"{_BackendCpu.EVERY} s: a lower bound; checkpointer and WAL writer not included)")
+
+
+class _BackendCpu:
+    """CPU seconds of the PostgreSQL server processes serving one database, read from /proc
+    while the block runs (a backend's own figure is gone once its connection closes, so it
+    is sampled); None where /proc shows no such process (a server on another machine)."""
+
+    EVERY = 0.1
+
+    def __init__(self, database: str) -> None:
+        self._marker = f" {database} ".encode()
+        self._seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.seconds: float | None = None
+
+    def __enter__(self) -> _BackendCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.seconds = sum(self._seen.values()) if self._seen else None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.EVERY):
+            self._sample()
+
+    def _sample(self) -> None:
+        ticks = os.sysconf("SC_CLK_TCK")
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    if self._marker not in f.read().replace(b"\0", b" "):
+                        continue
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            self._seen[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
 
 
 def _cpu() -> float:
