@@ -169,14 +169,25 @@ async def test_a_deadline_fires_on_the_clock_without_a_new_event(
 def failing_apply(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
     """Event ids whose application raises (a stand-in for a bug in the rules)."""
     broken: set[str] = set()
-    real = runner_module.apply
+    real, real_read = runner_module.apply, runner_module.fold_read
 
-    def apply(state: CaseState | None, event: Any) -> CaseState:
+    def check(event: Any) -> None:
         if event.event_id in broken:
             raise KeyError(f"bug applying {event.event_id}")
+
+    def apply(state: CaseState | None, event: Any) -> CaseState:
+        check(event)
         return real(state, event)
 
+    def fold_read(case_id: str, events: Any, state: CaseState | None = None) -> CaseState:
+        events = list(events)
+        for event, _ in events:
+            check(event)
+        return real_read(case_id, events, state)
+
+    # Both ways the runner applies an event: the careful one and the read-once one.
     monkeypatch.setattr(runner_module, "apply", apply)
+    monkeypatch.setattr(runner_module, "fold_read", fold_read)
     yield broken
 
 
