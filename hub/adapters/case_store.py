@@ -490,11 +490,14 @@ class PostgresCaseSession:
     async def set_next_due(
         self, due: Mapping[str, datetime | None]
     ) -> None:
+        """Set each case's next deadline; a row already holding it is not written (most
+        events move no deadline, and an UPDATE writes a new row version even when nothing
+        changes: about a fifth of the rules' PostgreSQL CPU per event, issue 14)."""
         if due:
             await self._conn.execute(
                 "UPDATE cases c SET next_due_at = d.due FROM"
                 " unnest($1::text[], $2::timestamptz[]) AS d(case_id, due)"
-                " WHERE c.case_id = d.case_id",
+                " WHERE c.case_id = d.case_id AND c.next_due_at IS DISTINCT FROM d.due",
                 list(due), list(due.values()),
             )
 

@@ -11,6 +11,7 @@ import functools
 import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -313,3 +314,34 @@ async def test_a_database_of_the_previous_release_upgrades_in_place(empty_databa
         assert sum(rows.values()) == len(later.event_ids)
     finally:
         await pool.close()
+
+
+async def test_a_next_deadline_unchanged_is_not_written_again(pool: Pool) -> None:
+    """set_next_due writes a row only when the deadline moves: most events move none, and an
+    UPDATE makes a new row version (PostgreSQL's xmin) even when no value changes."""
+    case_id = fresh_id()
+    await save_each(PostgresCaseStore(pool), assessments(case_id, 1))
+
+    async def row() -> tuple[str, object]:
+        async with pool.acquire() as conn:
+            found = await conn.fetchrow(
+                "SELECT xmin::text AS xmin, next_due_at FROM cases WHERE case_id = $1", case_id)
+        return found["xmin"], found["next_due_at"]
+
+    async def set_due(due: datetime | None) -> None:
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.lock_cases({case_id})
+            await tx.set_next_due({case_id: due})
+
+    version, due = await row()
+    assert due is None
+    await set_due(None)
+    assert await row() == (version, None)  # the same row version: nothing written
+    at = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    await set_due(at)
+    moved, due = await row()
+    assert moved != version and due == at
+    await set_due(at)
+    assert await row() == (moved, at)
+    await set_due(None)
+    assert (await row())[1] is None
