@@ -290,9 +290,17 @@ class RulesRunner:
         now: datetime,
         *,
         retract: bool = True,
+        neighbours: Mapping[str, set[str]] | None = None,
     ) -> list[Transition]:
-        """Evaluate these (row-locked) cases, record their alert changes and next deadlines."""
-        neighbours = await tx.neighbours(states) if self._related else {}
+        """Evaluate these (row-locked) cases, record their alert changes and next deadlines.
+        `neighbours`: the cases sharing a party with some of them, already known (every case
+        it has a key for); the others' are read."""
+        if self._related:
+            known_neighbours = dict(neighbours or {})
+            unknown = [c for c in states if c not in known_neighbours]
+            neighbours = {**known_neighbours, **await tx.neighbours(unknown)}
+        else:
+            neighbours = {}
         wanted = set().union(*neighbours.values()) - states.keys()
         known = {**await tx.load_cases(wanted), **states}
         previous = await tx.alerts_of(states)
@@ -350,6 +358,7 @@ class RulesRunner:
             return []
         states = await tx.lock_cases({a.event.case_id for a in fresh})
         before = await tx.neighbours(states) if self._related else {}
+        parties = {case_id: state.parties for case_id, state in states.items()}
         changed: dict[str, CaseState] = {}
         applied: list[str] = []
         failed: list[ParkedEvent] = []
@@ -376,13 +385,20 @@ class RulesRunner:
             return []
         await tx.save_cases(list(changed.values()))
         locked = dict(changed)
-        if self._related:
-            # Cases sharing a party, before or after this batch, may gain or lose a split-case
-            # alert: re-evaluate them too, under their own row locks.
+        if not self._related:
+            return await self._reevaluate(tx, locked, now)
+        # Cases sharing a party, before or after this batch, may gain or lose a split-case
+        # alert: re-evaluate them too, under their own row locks. A batch that changes no
+        # case's parties (the usual one) leaves the party index as `before` read it.
+        if any(changed[c].parties != parties[c] for c in changed):
             after = await tx.neighbours(changed)
-            others = set().union(*(before.get(c, set()) | after.get(c, set()) for c in changed))
-            locked.update(await tx.lock_cases(others - changed.keys()))
-        return await self._reevaluate(tx, locked, now)
+        else:
+            after = before
+        sharing = {c: before.get(c, set()) | after.get(c, set()) for c in changed}
+        others = set().union(*sharing.values())
+        locked.update(await tx.lock_cases(others - changed.keys()))
+        return await self._reevaluate(
+            tx, locked, now, neighbours={c: after.get(c, set()) for c in changed})
 
     async def retry_parked(self, limit: int = SWEEP_LIMIT) -> SweepResult:
         """Apply again up to `limit` parked events whose retry time has come (those that fail
