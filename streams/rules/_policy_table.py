@@ -69,13 +69,18 @@ tests/unit/test_rules_inputs.py checks, over generated cases, that skipping them
 decision and no next deadline."""
 
 
-def has_inputs(view: CaseView, needs: tuple[tuple[str, ...], ...]) -> bool:
-    """True when every group of `needs` names at least one non-empty fact of the view."""
+FACTS: tuple[str, ...] = tuple(sorted({name for needs in INPUTS.values() for group in needs
+                                         for name in group}))
+"""Every fact some policy's inputs name."""
+
+
+def present_facts(view: CaseView) -> frozenset[str]:
+    """The facts (of `FACTS`) the view has: non-empty fields of its case, `related`."""
     case = view.case
-    for group in needs:
-        for name in group:
-            if view.related if name == "related" else getattr(case, name):
-                break
-        else:
-            return False
-    return True
+    return frozenset(name for name in FACTS
+                     if (view.related if name == "related" else getattr(case, name)))
+
+
+def has_inputs(present: frozenset[str], needs: tuple[tuple[str, ...], ...]) -> bool:
+    """True when every group of `needs` names at least one of the `present` facts."""
+    return all(not present.isdisjoint(group) for group in needs)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from streams.rules import CaseEvent, CaseState, apply, assess, load_rules
 from streams.rules._policies import CaseView
-from streams.rules._policy_table import INPUTS, POLICIES, has_inputs
+from streams.rules._policy_table import INPUTS, POLICIES, has_inputs, present_facts
 from streams.rules.calendar import SHANGHAI
 from tests.records import OWN_TIME, sample_data
 from tests.unit.test_rules_properties import PARTIES, lifecycle, party_history
@@ -111,7 +111,7 @@ def same_either_way(state: CaseState, related: list[CaseState], now: datetime) -
     assert fast == full
     view = CaseView(state, RULES, related)
     for rule in RULES.enabled_rules():
-        if not has_inputs(view, INPUTS[rule.id]):
+        if not has_inputs(present_facts(view), INPUTS[rule.id]):
             assert list(POLICIES[rule.id](view, rule)) == [], rule.id
 
 
@@ -180,3 +180,20 @@ def test_a_case_of_assessments_only_calls_no_policy(monkeypatch: pytest.MonkeyPa
     assert called == []
     assess(state, RULES, NOWS[2], every_rule=True)
     assert len(called) == len(RULES.enabled_rules())
+
+
+def test_the_rules_chosen_follow_the_rule_set_evaluated() -> None:
+    """The choice is remembered per rule set and set of facts: another rule set (a rule
+    switched off by a copy) is never served the first one's choice."""
+    opened_at = NOWS[1] - timedelta(days=30)
+    state = states_after_each([CaseEvent(
+        event_id=str(uuid.uuid4()), type_name="transfer.decided", agency="zs-aic",
+        case_id="C8", time=opened_at,
+        data={"report_at": opened_at.isoformat(), "decided_at": opened_at.isoformat(),
+              "approved": True})])[-1]
+    assert [d.rule_id for d in assess(state, RULES, NOWS[1]).decisions] == ["HANDOVER_LATE"]
+    off = RULES.model_copy(update={"rules": {
+        k: r.model_copy(update={"enabled": False}) if k == "HANDOVER_LATE" else r
+        for k, r in RULES.rules.items()}})
+    assert assess(state, off, NOWS[1]).decisions == []
+    assert [d.rule_id for d in assess(state, RULES, NOWS[1]).decisions] == ["HANDOVER_LATE"]
