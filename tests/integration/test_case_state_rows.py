@@ -12,6 +12,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -345,3 +346,37 @@ async def test_a_next_deadline_unchanged_is_not_written_again(pool: Pool) -> Non
     assert await row() == (moved, at)
     await set_due(None)
     assert (await row())[1] is None
+
+
+class Recording:
+    """A connection that records the statements sent through it."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.sent: list[str] = []
+
+    async def execute(self, query: str, *args: Any) -> Any:
+        self.sent.append(query)
+        return await self.conn.execute(query, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+async def test_a_locked_case_whose_deadline_does_not_move_costs_no_statement(
+        pool: Pool) -> None:
+    """A session knows the next deadline of the rows it locked: setting the same one again
+    sends nothing; a new one is written, and the session then knows that one."""
+    case_id = fresh_id()
+    at = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    for due, sends in ((None, 0), (at, 1), (at, 0), (None, 1), (None, 0)):
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.lock_cases({case_id})
+            recording = Recording(tx._conn)
+            tx._conn = recording
+            await tx.set_next_due({case_id: due})
+            await tx.set_next_due({case_id: due})  # known now, whatever the first did
+            assert len(recording.sent) == sends
+        async with pool.acquire() as conn:
+            assert await conn.fetchval(
+                "SELECT next_due_at FROM cases WHERE case_id = $1", case_id) == due
