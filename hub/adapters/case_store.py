@@ -351,28 +351,45 @@ class PostgresCaseSession:
     async def lock_cases(
         self, case_ids: Collection[str]
     ) -> dict[str, CaseState]:
-        """Row-lock these cases (creating empty ones), in case-id order to limit deadlocks."""
+        """Row-lock these cases (creating empty ones), in case-id order to limit deadlocks.
+
+        The cases that exist (nearly all, once a case has had its first event) are locked
+        by one statement; only those it does not find are inserted, and any of those that
+        another writer created meanwhile is locked by a third (issue 14: inserting every
+        case of every batch first cost a statement and an index probe per case)."""
         ids = sorted(set(case_ids))
         if not ids:
             return {}
-        created = await self._conn.fetch(
-            "INSERT INTO cases (case_id, state)"
-            " SELECT id, jsonb_build_object('case_id', id) FROM unnest($1::text[]) AS id"
-            " ORDER BY id ON CONFLICT DO NOTHING RETURNING case_id, version",
-            ids,
-        )
-        for r in created:  # known without reading them back (a replay creates every case)
-            self.seen[r["case_id"]] = (r["version"], CaseState(case_id=r["case_id"]))
-            self._due[r["case_id"]] = None
-        # The lock first, the states after (in _states): a state read in the locking
-        # statement would come from its snapshot, taken before the lock was granted, so a
-        # writer committing meanwhile would show its row's new version but not its new
-        # case_state_events rows. A version this process holds needs no second statement.
-        rows = await self._conn.fetch(
+        rows = list(await self._lock(ids))
+        missing = sorted(set(ids).difference(r["case_id"] for r in rows))
+        if missing:
+            created = await self._conn.fetch(
+                "INSERT INTO cases (case_id, state)"
+                " SELECT id, jsonb_build_object('case_id', id) FROM unnest($1::text[]) AS id"
+                " ORDER BY id ON CONFLICT DO NOTHING RETURNING case_id, version",
+                missing,
+            )
+            for r in created:  # known without reading them back (a replay creates every case)
+                self.seen[r["case_id"]] = (r["version"], CaseState(case_id=r["case_id"]))
+                self._due[r["case_id"]] = None
+                rows.append({"case_id": r["case_id"], "version": r["version"]})
+            raced = sorted(set(missing).difference(r["case_id"] for r in created))
+            if raced:  # committed by another writer after the first statement's snapshot
+                rows += await self._lock(raced)
+        return await self._states(rows)
+
+    async def _lock(self, ids: Sequence[str]) -> list[asyncpg.Record]:
+        """Row-lock these existing cases, in case-id order; their versions and deadlines.
+
+        The lock first, the states after (in _states): a state read in the locking statement
+        would come from its snapshot, taken before the lock was granted, so a writer
+        committing meanwhile would show its row's new version but not its new
+        case_state_events rows. A version this process holds needs no second statement."""
+        rows: list[asyncpg.Record] = await self._conn.fetch(
             "SELECT case_id, version, next_due_at FROM cases WHERE case_id = ANY($1::text[])"
             " ORDER BY case_id FOR UPDATE", ids)
         self._due.update((r["case_id"], r["next_due_at"]) for r in rows)
-        return await self._states(rows)
+        return rows
 
     async def lock_due(
         self, now: datetime, limit: int

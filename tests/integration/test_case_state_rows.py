@@ -380,3 +380,37 @@ async def test_a_locked_case_whose_deadline_does_not_move_costs_no_statement(
         async with pool.acquire() as conn:
             assert await conn.fetchval(
                 "SELECT next_due_at FROM cases WHERE case_id = $1", case_id) == due
+
+
+async def test_a_case_another_writer_creates_meanwhile_is_locked_and_read_as_saved(
+        pool: Pool) -> None:
+    """lock_cases locks the cases that exist, then creates the others: one that another
+    writer created (and saved events to) in between is locked and read as that writer saved
+    it, not taken for a new empty case."""
+    case_id = fresh_id()
+    async with PostgresCaseStore(pool).transaction() as tx:
+        real = tx._lock
+        calls: list[list[str]] = []
+
+        async def lock(ids: Sequence[str]) -> list[Any]:
+            rows = await real(ids)
+            calls.append([r["case_id"] for r in rows])
+            if len(calls) == 1:  # after this session looked, before it inserts
+                await save_each(PostgresCaseStore(pool), assessments(case_id, 2))
+            return rows
+
+        tx._lock = lock  # type: ignore[method-assign]
+        state = (await tx.lock_cases({case_id}))[case_id]
+        assert calls == [[], [case_id]]
+        assert len(state.event_ids) == 2 and len(state.assessments) == 2
+        await tx.save_cases([apply(state, assessments(case_id, 1, 10)[0])])
+    assert len((await read(pool, case_id)).event_ids) == 3
+
+
+async def test_locking_existing_and_new_cases_together(pool: Pool) -> None:
+    old, new = fresh_id(), fresh_id()
+    saved = await save_each(PostgresCaseStore(pool), assessments(old, 2))
+    async with PostgresCaseStore(pool).transaction() as tx:
+        states = await tx.lock_cases({new, old})
+        assert states == {old: saved, new: CaseState(case_id=new)}
+        await tx.set_next_due({new: None, old: None})  # both known: nothing to send
