@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from audit.ledger import LedgerEntry, NewEntry
@@ -55,11 +56,13 @@ class IngressRecord:
     value: bytes | None
     timestamp_ms: int | None = None
 
-    @property
+    # Cached (a frozen dataclass without slots may): the ingress path reads a record's key
+    # three or four times, each a SHA-256 of up to 1 MiB.
+    @cached_property
     def record_hash(self) -> bytes:
         return hashlib.sha256(self.value or b"").digest()
 
-    @property
+    @cached_property
     def record_key(self) -> RecordKey:
         return (self.topic, self.partition, self.offset, self.record_hash)
 
