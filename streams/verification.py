@@ -29,7 +29,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
@@ -99,11 +99,13 @@ class VerifiedEvent:
     spec: EventTypeSpec
     keyid: str
 
-    @property
+    # Cached (a frozen dataclass without slots may): settling a record reads its event id
+    # about seven times, each a canonical-UUID match.
+    @cached_property
     def event_id(self) -> str:
         return self.event.event_id
 
-    @property
+    @cached_property
     def agency_id(self) -> str:
         return self.event.agency
 
