@@ -18,9 +18,10 @@ with hypothesis, valid and hostile records alike):
 * the envelope in the signers' own compact form is read without pydantic
   (schemas.dsse.canonical_envelope); any other spelling goes through the `Envelope` model;
 * the event (after the strict-JSON read) is validated with its data in one pass of pydantic
-  over the bytes, by a model per event type (`typed_event_model`), instead of the CloudEvent
-  model, a re-serialisation of the data and the data's model. If that model refuses it, the
-  general path decides (MALFORMED_EVENT, SOURCE_MISMATCH, ..., SCHEMA_INVALID, in order).
+  over the bytes, by a model per event type (schemas.events.typed_event_model), instead of
+  the CloudEvent model, a re-serialisation of the data and the data's model. If that model
+  refuses it, the general path decides (MALFORMED_EVENT, SOURCE_MISMATCH, ..., SCHEMA_INVALID,
+  in order).
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache, cached_property
+from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, ValidationError, create_model
+from pydantic import BaseModel, ValidationError
 
 from schemas.cloudevent import CloudEvent, event_type_name, readable_event_id
 from schemas.dsse import (
@@ -42,7 +43,7 @@ from schemas.dsse import (
     envelope_head,
     pae,
 )
-from schemas.events import EVENT_TYPES, EventTypeSpec, Role
+from schemas.events import EVENT_TYPES, EventTypeSpec, Role, typed_event_model
 from schemas.reasons import Reason, bounded_text
 from schemas.signing import KeyRecord, verify_signature
 from schemas.strict_json import StrictJsonError, loads_strict
@@ -213,16 +214,6 @@ def _typed_event(document: Any, payload: bytes) -> CloudEvent | None:
         return typed_event_model(spec.name).model_validate_json(payload)
     except ValidationError:
         return None
-
-
-@cache
-def typed_event_model(type_name: str) -> type[CloudEvent]:
-    """The CloudEvent model whose `data` is this event type's model: one pydantic pass over
-    an event's bytes validates both (what `CloudEvent` then `validate_data` accept, for valid
-    strict JSON: the data's text as sent and as re-serialised read as the same values)."""
-    spec = EVENT_TYPES[type_name]
-    return create_model(f"{spec.model.__name__}Event", __base__=CloudEvent,
-                        data=(spec.model, ...))
 
 
 def validate_data(spec: EventTypeSpec, data: Mapping[str, Any]) -> BaseModel:
