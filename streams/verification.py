@@ -30,7 +30,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -99,16 +98,10 @@ class VerifiedEvent:
     event: CloudEvent
     spec: EventTypeSpec
     keyid: str
-
-    # Cached (a frozen dataclass without slots may): settling a record reads its event id
-    # about seven times, each a canonical-UUID match.
-    @cached_property
-    def event_id(self) -> str:
-        return self.event.event_id
-
-    @cached_property
-    def agency_id(self) -> str:
-        return self.event.agency
+    event_id: str
+    """`event.event_id`, read once (settling a record reads it about seven times)."""
+    agency_id: str
+    """`event.agency`."""
 
     @property
     def case_id(self) -> str:
@@ -269,4 +262,5 @@ def _verify(
         validate_data(spec, event.data)
     if event.time - now > MAX_CLOCK_SKEW:
         raise Rejected(Reason.CLOCK_SKEW, f"time {event.time.isoformat()} > now {now.isoformat()}")
-    return VerifiedEvent(value=value, event=event, spec=spec, keyid=signer.keyid)
+    return VerifiedEvent(value=value, event=event, spec=spec, keyid=signer.keyid,
+                         event_id=event.event_id, agency_id=event.agency)
