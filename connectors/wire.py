@@ -6,8 +6,9 @@ the connector's CPU per event). These functions produce and accept exactly what 
 paths of `schemas.dsse` do, byte for byte and outcome for outcome
 (tests/unit/test_connector_wire.py checks them against each other with hypothesis):
 
-* `EnvelopeSigner` writes `SigningKey.sign_envelope(...).to_json_bytes()`, with the key id and
-  the constant parts of the JSON and of DSSE's PAE computed once per key.
+* `EnvelopeSigner` (schemas/envelope_signer.py, where the rules runner signs alerts with it)
+  writes `SigningKey.sign_envelope(...).to_json_bytes()`, with the key id and the constant
+  parts of the JSON and of DSSE's PAE computed once per key.
 * `canonical_receipt` recognises the one form the hub writes (pydantic's compact JSON of an
   envelope with one signature, standard padded base64) and returns its payload and
   signature; anything else, however valid, goes to the general
@@ -16,34 +17,10 @@ paths of `schemas.dsse` do, byte for byte and outcome for outcome
 
 from __future__ import annotations
 
-import base64
 import binascii
-import json
 
 from schemas.dsse import RECEIPT_PAYLOAD_TYPE
-from schemas.signing import SigningKey
-
-
-class EnvelopeSigner:
-    """DSSE envelopes of one payload type signed by one key, as JSON bytes."""
-
-    def __init__(self, key: SigningKey, payload_type: str) -> None:
-        self._sign = key.sign
-        type_bytes = payload_type.encode("utf-8")
-        self._pae_head = b"DSSEv1 %d %b " % (len(type_bytes), type_bytes)
-        self._head = b'{"payloadType":%b,"payload":"' % _json_string(payload_type)
-        self._middle = b'","signatures":[{"keyid":%b,"sig":"' % _json_string(key.keyid)
-
-    def __call__(self, payload: bytes) -> bytes:
-        signature = self._sign(b"%b%d %b" % (self._pae_head, len(payload), payload))
-        return b"%b%b%b%b\"}]}" % (self._head, base64.b64encode(payload), self._middle,
-                                   base64.b64encode(signature))
-
-
-def _json_string(text: str) -> bytes:
-    """A JSON string as pydantic writes it (UTF-8, not \\u-escaped)."""
-    return json.dumps(text, ensure_ascii=False).encode("utf-8")
-
+from schemas.envelope_signer import EnvelopeSigner
 
 _RECEIPT_HEAD = b'{"payloadType":"%b","payload":"' % RECEIPT_PAYLOAD_TYPE.encode("ascii")
 _KEYID = b'","signatures":[{"keyid":"'
