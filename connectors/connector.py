@@ -42,13 +42,9 @@ from schemas.dsse import (
     envelope_head,
     pae,
 )
+from schemas.envelope_signer import EnvelopeSigner
 from schemas.receipt import Receipt
-from schemas.signing import (
-    EnvelopeSigner,
-    SigningKey,
-    verify_envelope_signature,
-    verify_signature,
-)
+from schemas.signing import SigningKey, verify_envelope_signature, verify_signature
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Spec: https://github.com/secure-systems-lab/dsse/blob/master/envelope.md and protocol.md.
 
 Two readers: the `Envelope` model reads any envelope; `canonical_envelope` reads, without
-pydantic, only the one form this project's signers write (EnvelopeSigner, schemas/signing.py),
+pydantic, only the one form this project's signers write (schemas/envelope_signer.py),
 which is what the hub's hot paths see (the ingress worker reads every agency's event this
 way, a connector every receipt). Anything else it declines, and the caller takes the model,
 so the outcome for unusual or hostile bytes is the model's (tests/unit/test_connector_wire.py

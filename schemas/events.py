@@ -362,12 +362,14 @@ EVENT_TYPES: dict[str, EventTypeSpec] = {
 
 @cache
 def typed_event_model(type_name: str) -> type[CloudEvent]:
-    """The CloudEvent model whose `data` is this event type's model (KeyError for a name not
-    in EVENT_TYPES): one pydantic pass over an event's bytes validates both, where
-    `CloudEvent` then the data model over `json.dumps(event.data)` took three. For bytes that
-    are strict JSON (schemas/strict_json.py) both ways accept the same events: the data's text
-    as sent and as re-serialised read as the same values (streams/verification.py uses it;
-    tests/unit/test_verification_fast_path.py compares them)."""
+    """The CloudEvent model of one event type (KeyError for a name not in EVENT_TYPES): its
+    `type` fixed, its `data` that type's model. One pydantic pass over an event's bytes
+    validates both, where `CloudEvent` then the data model over `json.dumps(event.data)` took
+    three. For bytes that are strict JSON (schemas/strict_json.py) both ways accept the same
+    events: the data's text as sent and as re-serialised read as the same values
+    (streams/verification.py uses it; tests/unit/test_verification_fast_path.py compares)."""
     spec = EVENT_TYPES[type_name]
-    return create_model(f"{spec.model.__name__}Event", __base__=CloudEvent,
-                        data=(spec.model, ...))
+    model: type[CloudEvent] = create_model(
+        f"CloudEvent_{type_name.replace('.', '_')}", __base__=CloudEvent,
+        type=(Literal[spec.ce_type], ...), data=(spec.model, ...))  # type: ignore[arg-type]
+    return model

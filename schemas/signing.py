@@ -14,7 +14,6 @@ non-canonical encodings of R and A, which no honest key or signer produces
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from nacl.exceptions import BadSignatureError
 from pydantic import BaseModel
 
-from schemas.dsse import Envelope, envelope_head, json_string, pae
+from schemas.dsse import Envelope, pae
 from schemas.events import Role
 
 
@@ -155,28 +154,6 @@ class SigningKey:
 
 
 SIGNATURE_BYTES = 64
-
-
-class EnvelopeSigner:
-    """DSSE envelopes of one payload type signed by one key, as JSON bytes: exactly
-    `key.sign_envelope(payload_type, payload).to_json_bytes()` (tests/unit/test_connector_wire.py),
-    with the key id and the constant parts of the JSON and of DSSE's PAE computed once.
-
-    Per event a connector signs one envelope and the hub one receipt; around those two
-    Ed25519 signatures, pydantic's general-purpose envelope model cost about as much again
-    (issue 14)."""
-
-    def __init__(self, key: SigningKey, payload_type: str) -> None:
-        self._sign = key.sign
-        type_bytes = payload_type.encode("utf-8")
-        self._pae_head = b"DSSEv1 %d %b " % (len(type_bytes), type_bytes)
-        self._head = envelope_head(payload_type)
-        self._middle = b'","signatures":[{"keyid":%b,"sig":"' % json_string(key.keyid)
-
-    def __call__(self, payload: bytes) -> bytes:
-        signature = self._sign(b"%b%d %b" % (self._pae_head, len(payload), payload))
-        return b"%b%b%b%b\"}]}" % (self._head, base64.b64encode(payload), self._middle,
-                                   base64.b64encode(signature))
 
 
 def verify_signature(public_key: Ed25519PublicKey | bytes, signature: bytes,

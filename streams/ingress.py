@@ -36,9 +36,10 @@ from pydantic_core import to_json
 from audit.ledger import LedgerEntry, NewEntry
 from schemas import topics
 from schemas.dsse import RECEIPT_PAYLOAD_TYPE
+from schemas.envelope_signer import EnvelopeSigner
 from schemas.reasons import Reason
 from schemas.receipt import Receipt, ReceiptStatus
-from schemas.signing import EnvelopeSigner, SigningKey
+from schemas.signing import SigningKey
 from schemas.topics import topic_agency
 from streams import metrics
 from streams.errors import PARK_HUB_BUG, StoreUnavailable, evidence_of, park_reason

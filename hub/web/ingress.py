@@ -34,7 +34,8 @@ from hub.adapters.http_ingress import IngressProducer, PostgresReceipts
 from hub.adapters.kafka_publisher import BrokerUnavailable
 from hub.web.models import Problem
 from schemas.b64 import dsse_b64decode
-from schemas.signing import EnvelopeSigner, SigningKey
+from schemas.envelope_signer import EnvelopeSigner
+from schemas.signing import SigningKey
 from schemas.topics import MAX_MESSAGE_BYTES
 from streams.errors import StoreUnavailable
 from streams.ingress import receipt_envelope, receipt_signer

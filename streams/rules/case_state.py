@@ -20,7 +20,7 @@ import bisect
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -55,6 +55,33 @@ class CaseEvent(BaseModel):
             time=event.time,
             data=dict(event.data),
         )
+
+
+class Sent(Protocol):
+    """What a step's record takes from its event besides the data: a `CaseEvent` or an
+    `EventHead`."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def type_name(self) -> str: ...
+    @property
+    def agency(self) -> str: ...
+    @property
+    def case_id(self) -> str: ...
+    @property
+    def time(self) -> datetime: ...
+
+
+class EventHead(NamedTuple):
+    """A `CaseEvent` without its wire `data` (the fold's fast path has the data validated
+    already, as its contract model, and needs no dict of it)."""
+
+    event_id: str
+    type_name: str
+    agency: str
+    case_id: str
+    time: datetime
 
 
 class PartyRef(BaseModel):

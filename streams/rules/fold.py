@@ -46,6 +46,7 @@ from streams.rules.case_state import (
     ReconsiderationDecisionRecord,
     ReconsiderationRequestRecord,
     Record,
+    Sent,
     SupervisionRecord,
     SupervisionRequestRecord,
     TransferDecisionRecord,
@@ -79,7 +80,7 @@ _ASSESSED_FLAGS = tuple(n for n in _figures.FLAGS if n in CaseAssessed.model_fie
 found once here, not per event (reading `model_fields` costs ~1 µs each time)."""
 
 
-def _assessment(event: CaseEvent, data: CaseAssessed) -> AssessmentRecord:
+def _assessment(event: Sent, data: CaseAssessed) -> AssessmentRecord:
     amounts = {
         name: value for name in _figures.AMOUNTS if (value := getattr(data, name)) is not None
     }
@@ -117,11 +118,12 @@ def _assessment(event: CaseEvent, data: CaseAssessed) -> AssessmentRecord:
     )
 
 
-Handler = Callable[[CaseState, CaseEvent, Any], dict[str, Any]]
+Builder = Callable[[Any, Any], Record]
+"""Makes the step record of an event from its head (`Sent`: id, sender, time) and its data."""
 
 
-def _on_opened(state: CaseState, event: CaseEvent, data: CaseOpened) -> dict[str, Any]:
-    record = OpeningRecord(
+def _opening(event: Sent, data: CaseOpened) -> OpeningRecord:
+    return OpeningRecord(
         event_id=event.event_id,
         agency=event.agency,
         opened_at=data.opened_at,
@@ -134,26 +136,20 @@ def _on_opened(state: CaseState, event: CaseEvent, data: CaseOpened) -> dict[str
         clue_id=data.clue_id,
         committed_at=data.committed_at,
     )
-    return {"openings": _insert(state.openings, record)}
 
 
-def _on_assessed(state: CaseState, event: CaseEvent, data: CaseAssessed) -> dict[str, Any]:
-    return {"assessments": _insert(state.assessments, _assessment(event, data))}
-
-
-def _on_transferred(state: CaseState, event: CaseEvent, data: CaseTransferred) -> dict[str, Any]:
-    record = TransferRecord(
+def _transfer(event: Sent, data: CaseTransferred) -> TransferRecord:
+    return TransferRecord(
         event_id=event.event_id,
         agency=event.agency,
         to_agency=data.to_agency,
         transferred_at=data.transferred_at,
         document_kinds=tuple(sorted({document.kind for document in data.documents})),
     )
-    return {"transfers": _insert(state.transfers, record)}
 
 
-def _on_handed_over(state: CaseState, event: CaseEvent, data: EvidenceHandedOver) -> dict[str, Any]:
-    record = HandoverRecord(
+def _handover(event: Sent, data: EvidenceHandedOver) -> HandoverRecord:
+    return HandoverRecord(
         event_id=event.event_id,
         agency=event.agency,
         handover_id=data.handover_id,
@@ -161,54 +157,55 @@ def _on_handed_over(state: CaseState, event: CaseEvent, data: EvidenceHandedOver
         handed_over_at=data.handed_over_at,
         item_count=len(data.items),
     )
-    return {"handovers": _insert(state.handovers, record)}
 
 
-def _on_received(state: CaseState, event: CaseEvent, data: EvidenceReceived) -> dict[str, Any]:
-    record = EvidenceReceiptRecord(
+def _evidence_receipt(event: Sent, data: EvidenceReceived) -> EvidenceReceiptRecord:
+    return EvidenceReceiptRecord(
         event_id=event.event_id,
         agency=event.agency,
         handover_id=data.handover_id,
         received_at=data.received_at,
         discrepancy_count=len(data.discrepancies),
     )
-    return {"evidence_receipts": _insert(state.evidence_receipts, record)}
 
-def _copying(target: str, record_type: type[Record]) -> Handler:
-    """A handler for a step whose record fields are the event data's fields of the same names
-    (besides the event id and sender), inserted into the state's tuple `target`."""
+
+def _copying(record_type: type[Record]) -> Builder:
+    """A builder for a step whose record fields are the event data's fields of the same names
+    (besides the event id and sender)."""
     names = [n for n in record_type.model_fields if n not in Record.model_fields]
 
-    def handle(state: CaseState, event: CaseEvent, data: EventData) -> dict[str, Any]:
+    def build(event: Sent, data: EventData) -> Record:
         values = {name: getattr(data, name) for name in names}
-        record = record_type(event_id=event.event_id, agency=event.agency, **values)
-        return {target: _insert(getattr(state, target), record)}
+        return record_type(event_id=event.event_id, agency=event.agency, **values)
 
-    return handle
+    return build
 
 
-# Types without a handler (clue.notified, investigation.*) only mark their event id as seen.
-_HANDLERS: Mapping[str, Handler] = {
-    "case.opened": _on_opened,
-    "case.assessed": _on_assessed,
-    "penalty.decided": _copying("penalties", PenaltyRecord),
-    "transfer.decided": _copying("transfer_decisions", TransferDecisionRecord),
-    "case.transferred": _on_transferred,
-    "transfer.accepted": _copying("acceptances", AcceptanceRecord),
-    "transfer.forwarded": _copying("forwards", ForwardRecord),
-    "filing.decided": _copying("filing_decisions", FilingRecord),
-    "reconsideration.requested": _copying("reconsideration_requests", ReconsiderationRequestRecord),
-    "reconsideration.decided": _copying("reconsideration_decisions", ReconsiderationDecisionRecord),
-    "supervision.requested": _copying("supervision_requests", SupervisionRequestRecord),
-    "supervision.issued": _copying("supervisions", SupervisionRecord),
-    "evidence.handed_over": _on_handed_over,
-    "evidence.received": _on_received,
-    "case.closed": _copying("closures", ClosureRecord),
-    "prosecution.decided": _copying("prosecutions", ProsecutionRecord),
-    "opinion.issued": _copying("opinions", OpinionRecord),
-    "opinion.replied": _copying("opinion_replies", OpinionReplyRecord),
-    "clue.received": _copying("clues", ClueRecord),
-    "clue.answered": _copying("clue_answers", ClueAnswerRecord),
+# Each type with a step: the state's tuple it goes into and how its record is made. Types
+# without one (clue.notified, investigation.*) only mark their event id as seen.
+_STEPS: Mapping[str, tuple[str, Builder]] = {
+    "case.opened": ("openings", _opening),
+    "case.assessed": ("assessments", _assessment),
+    "penalty.decided": ("penalties", _copying(PenaltyRecord)),
+    "transfer.decided": ("transfer_decisions", _copying(TransferDecisionRecord)),
+    "case.transferred": ("transfers", _transfer),
+    "transfer.accepted": ("acceptances", _copying(AcceptanceRecord)),
+    "transfer.forwarded": ("forwards", _copying(ForwardRecord)),
+    "filing.decided": ("filing_decisions", _copying(FilingRecord)),
+    "reconsideration.requested": ("reconsideration_requests",
+                                  _copying(ReconsiderationRequestRecord)),
+    "reconsideration.decided": ("reconsideration_decisions",
+                                _copying(ReconsiderationDecisionRecord)),
+    "supervision.requested": ("supervision_requests", _copying(SupervisionRequestRecord)),
+    "supervision.issued": ("supervisions", _copying(SupervisionRecord)),
+    "evidence.handed_over": ("handovers", _handover),
+    "evidence.received": ("evidence_receipts", _evidence_receipt),
+    "case.closed": ("closures", _copying(ClosureRecord)),
+    "prosecution.decided": ("prosecutions", _copying(ProsecutionRecord)),
+    "opinion.issued": ("opinions", _copying(OpinionRecord)),
+    "opinion.replied": ("opinion_replies", _copying(OpinionReplyRecord)),
+    "clue.received": ("clues", _copying(ClueRecord)),
+    "clue.answered": ("clue_answers", _copying(ClueAnswerRecord)),
 }
 
 
@@ -275,23 +272,68 @@ def parse_event_data(event: CaseEvent) -> EventData:
         ) from exc
 
 
+def _check_case(case_id: str, event: Sent) -> None:
+    if event.case_id != case_id:
+        raise CaseEventError(
+            f"event {event.event_id} is for case {event.case_id!r}, not {case_id!r}"
+        )
+
+
 def apply(state: CaseState | None, event: CaseEvent) -> CaseState:
     """The case state after `event`; the same state if the event id was already applied."""
     if state is None:
         state = CaseState(case_id=event.case_id)
-    elif state.case_id != event.case_id:
-        raise CaseEventError(
-            f"event {event.event_id} is for case {event.case_id!r}, not {state.case_id!r}"
-        )
+    else:
+        _check_case(state.case_id, event)
     if state.has_event(event.event_id):
         return state
-    data = parse_event_data(event)
-    handler = _HANDLERS.get(event.type_name)
-    updates = handler(state, event, data) if handler is not None else {}
+    return _applied(state, event, parse_event_data(event))
+
+
+def _applied(state: CaseState, event: Sent, data: EventData) -> CaseState:
+    """`state` with the new event `event` (its data validated) applied."""
+    step = _STEPS.get(event.type_name)
+    updates: dict[str, Any] = {}
+    if step is not None:
+        target, build = step
+        updates[target] = _insert(getattr(state, target), build(event, data))
     index = bisect.bisect_left(state.event_ids, event.event_id)
     event_ids = (*state.event_ids[:index], event.event_id, *state.event_ids[index:])
     return state.model_copy(
         update={**updates, "event_ids": event_ids, **_derived(state, updates)})
+
+
+def fold_read(case_id: str, events: Iterable[tuple[Sent, EventData]],
+              state: CaseState | None = None) -> CaseState:
+    """`state` (None: a new case) after these events of the case, each with its data
+    validated: equal to applying them in turn (`apply` ignores an event id it has seen, so
+    the first event of an id counts; events of distinct ids give the same in any order).
+
+    A new case (a ledger replay folds every case so) is made all at once (issue 14): each step
+    tuple is sorted once and one state made, where applying the events in turn made a state
+    per event; events for a state that exists are applied in turn."""
+    if state is not None:
+        for event, data in events:
+            _check_case(case_id, event)
+            if not state.has_event(event.event_id):
+                state = _applied(state, event, data)
+        return state
+    seen: set[str] = set()
+    steps: dict[str, list[Record]] = {}
+    for event, data in events:
+        _check_case(case_id, event)
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        step = _STEPS.get(event.type_name)
+        if step is not None:
+            target, build = step
+            steps.setdefault(target, []).append(build(event, data))
+    empty = CaseState(case_id=case_id)
+    updates: dict[str, Any] = {
+        target: tuple(sorted(records, key=by_sort_key)) for target, records in steps.items()}
+    return empty.model_copy(update={
+        **updates, "event_ids": tuple(sorted(seen)), **_derived(empty, updates)})
 
 
 def fold(events: Iterable[CaseEvent], state: CaseState | None = None) -> CaseState | None:

@@ -21,9 +21,10 @@ from pydantic import ValidationError
 from connectors.connector import Connector
 from connectors.events import build_event, event_source, new_event_id
 from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, canonical_envelope, envelope_head
+from schemas.envelope_signer import EnvelopeSigner
 from schemas.events import EVENT_TYPES
 from schemas.receipt import Receipt, ReceiptStatus
-from schemas.signing import EnvelopeSigner, SigningKey
+from schemas.signing import SigningKey
 from tests.records import damaged, sample_data
 
 AGENCY, HUB, OTHER = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()

@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 import streams.verification as verification
 from schemas.cloudevent import CloudEvent
 from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope
+from schemas.envelope_signer import EnvelopeSigner
 from schemas.events import EVENT_TYPES, Role
-from schemas.signing import EnvelopeSigner, KeyRecord, SigningKey
+from schemas.signing import KeyRecord, SigningKey
 from streams.verification import RegistrySnapshot, Rejected, VerifiedEvent, verify_record
 from tests.records import BAD_RECORDS, HOSTILE_RECORDS, damaged, event_dict, sender_of
 
