@@ -132,9 +132,10 @@ def crypto_floor(seconds: float = 1.0) -> CryptoFloor:
     """The crypto floor measured now (CryptoFloor)."""
     from connectors.events import build_event
     from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope, pae
-    from schemas.receipt import Receipt, ReceiptStatus
+    from schemas.receipt import ReceiptStatus
     from schemas.signing import SigningKey, verify_envelope_signature
-    from streams.ingress import receipt_envelope
+    from streams.ingress import receipt_envelope, receipt_signer
+    from streams.ports import StoredOutcome
     from tests.records import sample_data
 
     agency, hub = SigningKey.generate(), SigningKey.generate()
@@ -142,10 +143,9 @@ def crypto_floor(seconds: float = 1.0) -> CryptoFloor:
     envelope = Envelope.model_validate_json(agency.sign_envelope(EVENT_PAYLOAD_TYPE, event)
                                             .to_json_bytes())
     signature = envelope.signatures[0].signature_bytes()
-    receipt = Receipt(event_id=event_id, status=ReceiptStatus.ACCEPTED, reason=None, detail=None,
-                      ledger_index=123456,
-                      leaf_hash="A" * 43 + "=", received_at=datetime.now(UTC),
-                      record_sha256="ab" * 32)
+    receipt = StoredOutcome(("linkage.ingress.zs-aic", 0, 123456, b"\xab" * 32),
+                            ReceiptStatus.ACCEPTED, event_id, datetime.now(UTC), None, None,
+                            123456, b"\x00" * 32, None)
 
     def per_call(operation: object) -> float:
         assert callable(operation)
@@ -161,9 +161,9 @@ def crypto_floor(seconds: float = 1.0) -> CryptoFloor:
             return self.private_key.sign(message)
 
     signed = pae(envelope.payload_type, envelope.payload_bytes())
-    openssl_hub = OpenSSLKey(hub.private_key)
+    hub_signer, openssl_signer = receipt_signer(hub), receipt_signer(OpenSSLKey(hub.private_key))
     return CryptoFloor(
         verify=per_call(lambda: verify_envelope_signature(envelope, signature, agency.public_key)),
-        sign=per_call(lambda: receipt_envelope(hub, receipt)),
+        sign=per_call(lambda: receipt_envelope(hub_signer, receipt)),
         openssl_verify=per_call(lambda: agency.public_key.verify(signature, signed)),
-        openssl_sign=per_call(lambda: receipt_envelope(openssl_hub, receipt)))
+        openssl_sign=per_call(lambda: receipt_envelope(openssl_signer, receipt)))

@@ -21,12 +21,14 @@ gives shared parties valid 统一社会信用代码 so the screening signals mat
 mix (`v1.0`) is the workload of the earlier measurements, so figures stay comparable.
 
     python bench/replay.py [--cases 100000] [--db] [--db-cases 20000] [--jobs N] [--mix v1.0|v1.1]
+                           [--pg-statements]  (with --jobs 1: PostgreSQL's CPU by statement)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import resource
@@ -188,7 +190,7 @@ def in_memory(records: list[Generated], cases: int) -> None:
 
 
 async def with_database(records: list[Generated], cases: int, dsn: str, home: Path,
-                        jobs: int | None = None) -> None:
+                        jobs: int | None = None, by_statement: bool = False) -> None:
     """Load the records into a fresh ledger, then time `linkage-hub rules replay` on it."""
     from hub.adapters.postgres import create_pool, migrate
     from hub.commands.rules_cmds import rules_replay
@@ -213,8 +215,9 @@ async def with_database(records: list[Generated], cases: int, dsn: str, home: Pa
     settings = Settings.from_env({"LINKAGE_HOME": str(home), "LINKAGE_DATABASE_URL": dsn})
     settings.ensure_hub_key()
     backends = _BackendCpu(dsn.rsplit("/", 1)[1])
+    statements = _StatementCpu() if by_statement else None
     started, cpu = time.perf_counter(), _cpu()
-    with backends:
+    with backends, statements or contextlib.nullcontext():
         await rules_replay(settings, argparse.Namespace(rules=None, override=None, jobs=jobs))
     elapsed, cpu = time.perf_counter() - started, _cpu() - cpu
     print(f"`rules replay` (PostgreSQL)  : {cases / elapsed:,.0f} cases re-evaluated/s "
@@ -226,6 +229,56 @@ async def with_database(records: list[Generated], cases: int, dsn: str, home: Pa
         print(f"  PostgreSQL backends' CPU   : {backends.seconds / cases * 1e6:,.0f} µs per case "
               f"({backends.seconds:.1f} s; its connections' server processes, sampled every "
               f"{_BackendCpu.EVERY} s: a lower bound; checkpointer and WAL writer not included)")
+    if statements is not None:
+        statements.report(cases)
+
+
+class _StatementCpu:
+    """The PostgreSQL backend's on-CPU time (/proc/<pid>/schedstat, nanoseconds) while each
+    statement of this process runs, summed by statement: where PostgreSQL's CPU goes. Only
+    this process's connections are seen (use with `--jobs 1`); the server must be local."""
+
+    def __init__(self) -> None:
+        self.ns: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        self._saved: dict[str, Any] = {}
+
+    def __enter__(self) -> _StatementCpu:
+        import asyncpg
+
+        for name in ("fetch", "execute", "fetchval", "fetchrow"):
+            self._saved[name] = original = getattr(asyncpg.Connection, name)
+            setattr(asyncpg.Connection, name, self._timed(original))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import asyncpg
+
+        for name, original in self._saved.items():
+            setattr(asyncpg.Connection, name, original)
+
+    def _timed(self, original: Any) -> Any:
+        async def timed(conn: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            pid = conn.get_server_pid()
+            before = _on_cpu(pid)
+            try:
+                return await original(conn, query, *args, **kwargs)
+            finally:
+                key = " ".join(query.split())[:64]
+                self.ns[key] += _on_cpu(pid) - before
+                self.calls[key] += 1
+        return timed
+
+    def report(self, cases: int) -> None:
+        print(f"  PostgreSQL CPU by statement: {sum(self.ns.values()) / cases / 1e3:,.0f} µs "
+              "per case in all")
+        for key, ns in self.ns.most_common(12):
+            print(f"    {ns / cases / 1e3:6.1f} µs/case {self.calls[key]:6,}x {key}")
+
+
+def _on_cpu(pid: int) -> int:
+    with open(f"/proc/{pid}/schedstat", encoding="ascii") as f:
+        return int(f.read().split()[0])
 
 
 class _BackendCpu:
@@ -299,6 +352,8 @@ def main() -> None:
                         help="cases for the PostgreSQL run (default 20000)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="`rules replay --jobs` (default: every core)")
+    parser.add_argument("--pg-statements", action="store_true",
+                        help="with --db --jobs 1: PostgreSQL's CPU per case by statement")
     parser.add_argument("--mix", choices=["v1.0", "v1.1"], default="v1.0",
                         help="v1.1 adds reverse-transfer, complaint and screening cases")
     args = parser.parse_args()
@@ -318,7 +373,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as home:
             try:
                 asyncio.run(with_database(subset, db_cases, tcp_database(), Path(home),
-                                          args.jobs))
+                                          args.jobs, args.pg_statements))
             finally:
                 stop_embedded()  # drops the benchmark's database
     print(ingress_reference())

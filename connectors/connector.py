@@ -34,12 +34,21 @@ from pydantic import ValidationError
 from connectors.events import build_event
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from connectors.outbox import FINAL, Outbox, OutboxEntry, ReceiptRow
-from connectors.wire import EnvelopeSigner, canonical_receipt
-from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, Envelope, pae
+from schemas.dsse import (
+    EVENT_PAYLOAD_TYPE,
+    RECEIPT_PAYLOAD_TYPE,
+    Envelope,
+    canonical_envelope,
+    envelope_head,
+    pae,
+)
+from schemas.envelope_signer import EnvelopeSigner
 from schemas.receipt import Receipt
 from schemas.signing import SigningKey, verify_envelope_signature, verify_signature
 
 log = logging.getLogger(__name__)
+
+_RECEIPT_HEAD = envelope_head(RECEIPT_PAYLOAD_TYPE)
 
 RECEIPT_FETCH_WAIT_MS = 50
 """How long the broker may hold the receipts fetch. Apache Kafka's long poll answers as
@@ -270,13 +279,13 @@ class Connector:
     def open_receipt(self, value: bytes) -> Receipt | None:
         """Parse a receipt envelope; None (and a warning) if its hub signature is bad.
 
-        The hub's own form is read without pydantic (connectors/wire.py); any other bytes
-        take the general reader, `_open_envelope`, with the same outcome.
+        The hub's own form is read without pydantic (schemas.dsse.canonical_envelope); any
+        other bytes take the general reader, `_open_envelope`, with the same outcome.
         """
-        canonical = canonical_receipt(value)
+        canonical = canonical_envelope(value, _RECEIPT_HEAD)
         if canonical is None:
             return self._open_envelope(value)
-        payload, signature = canonical
+        payload, _, signature = canonical
         if self._hub_key is not None and not verify_signature(
                 self._hub_key, signature, pae(RECEIPT_PAYLOAD_TYPE, payload)):
             log.warning("回执签名无效,已忽略 / receipt with a bad hub signature ignored")

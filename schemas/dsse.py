@@ -1,12 +1,20 @@
 """DSSE v1 envelope wire format and its pre-authentication encoding (PAE).
 
 Spec: https://github.com/secure-systems-lab/dsse/blob/master/envelope.md and protocol.md.
+
+Two readers: the `Envelope` model reads any envelope; `canonical_envelope` reads, without
+pydantic, only the one form this project's signers write (schemas/envelope_signer.py),
+which is what the hub's hot paths see (the ingress worker reads every agency's event this
+way, a connector every receipt). Anything else it declines, and the caller takes the model,
+so the outcome for unusual or hostile bytes is the model's (tests/unit/test_connector_wire.py
+and tests/unit/test_verification_fast_path.py check the two readers against each other).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -78,3 +86,58 @@ class Envelope(BaseModel):
             signatures=[EnvelopeSignature.model_construct(
                 keyid=keyid, sig=base64.b64encode(sig).decode("ascii"))],
         )
+
+
+def json_string(text: str) -> bytes:
+    """A JSON string as pydantic writes it (UTF-8, not \\u-escaped)."""
+    return json.dumps(text, ensure_ascii=False).encode("utf-8")
+
+
+def envelope_head(payload_type: str) -> bytes:
+    """The compact JSON of an envelope up to its payload's text, as pydantic writes it."""
+    return b'{"payloadType":%b,"payload":"' % json_string(payload_type)
+
+
+_KEYID = b'","signatures":[{"keyid":"'
+_SIG = b'","sig":"'
+_TAIL = b'"}]}'
+_SIG_LENGTH = 88
+"""One Ed25519 signature (64 bytes) in padded standard base64."""
+
+
+def canonical_envelope(value: bytes, head: bytes) -> tuple[bytes, str, bytes] | None:
+    """(payload, keyid, signature) of an envelope in the signers' own form, `head` being
+    `envelope_head(payload_type)`; None for any other bytes, which the caller must then read
+    with the `Envelope` model.
+
+    The signers' form, as pydantic writes it: no white space, no escapes, the members in the
+    model's order, one signature, payload and signature in padded standard base64 (checked
+    by binascii's strict mode), a key id of ASCII letters and digits. Each part is located
+    by the literal text around it; the two base64 fields and the key id cannot contain a
+    quote, so the first quote after each opening one closes it. What is accepted here the
+    model reads alike: the same payload type, payload bytes, key id and signature bytes.
+    """
+    if not value.startswith(head) or not value.endswith(_TAIL):
+        return None
+    payload_end = value.find(_KEYID, len(head))
+    keyid_end = value.find(_SIG, payload_end + len(_KEYID))
+    sig_start = keyid_end + len(_SIG)
+    if payload_end < 0 or keyid_end < 0 or len(value) - len(_TAIL) - sig_start != _SIG_LENGTH:
+        return None
+    keyid = value[payload_end + len(_KEYID):keyid_end]
+    if keyid and not (keyid.isascii() and keyid.isalnum()):
+        return None
+    payload, signature = value[len(head):payload_end], value[sig_start:-len(_TAIL)]
+    if not (_padded(payload) and _padded(signature)):
+        return None
+    try:
+        return (binascii.a2b_base64(payload, strict_mode=True), keyid.decode("ascii"),
+                binascii.a2b_base64(signature, strict_mode=True))
+    except binascii.Error:
+        return None
+
+
+def _padded(text: bytes) -> bool:
+    """Whole quads with at most two `=` at the end: what strict mode alone lets through
+    otherwise (`QUJD=`, `QUJD====`) the DSSE reader refuses."""
+    return len(text) % 4 == 0 and b"=" not in text[:-2]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from schemas.cloudevent import AGENCY_ID_PATTERN, BoundedTime
+from schemas.cloudevent import AGENCY_ID_PATTERN, BoundedTime, CloudEvent
 from schemas.money import Money
 
 
@@ -357,3 +358,18 @@ EVENT_TYPES: dict[str, EventTypeSpec] = {
         _spec("clue.answered", ClueAnswered, _ADMIN, _POLICE),
     )
 }
+
+
+@cache
+def typed_event_model(type_name: str) -> type[CloudEvent]:
+    """The CloudEvent model of one event type (KeyError for a name not in EVENT_TYPES): its
+    `type` fixed, its `data` that type's model. One pydantic pass over an event's bytes
+    validates both, where `CloudEvent` then the data model over `json.dumps(event.data)` took
+    three. For bytes that are strict JSON (schemas/strict_json.py) both ways accept the same
+    events: the data's text as sent and as re-serialised read as the same values
+    (streams/verification.py uses it; tests/unit/test_verification_fast_path.py compares)."""
+    spec = EVENT_TYPES[type_name]
+    model: type[CloudEvent] = create_model(
+        f"CloudEvent_{type_name.replace('.', '_')}", __base__=CloudEvent,
+        type=(Literal[spec.ce_type], ...), data=(spec.model, ...))  # type: ignore[arg-type]
+    return model

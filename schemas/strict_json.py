@@ -116,8 +116,7 @@ def loads_strict(data: bytes) -> Any:
         raise StrictJsonError("", f"不是 UTF-8 (字节 {exc.start}) / not UTF-8 (byte {exc.start})"
                               ) from None
     try:
-        document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
-                              parse_int=_bounded_int, object_pairs_hook=_unique_members)
+        document = _DECODER.decode(text)
     except _Duplicate as exc:
         raise StrictJsonError("", f"成员名重复 / duplicate member name {str(exc)[:40]!r}"
                               ) from None
@@ -131,9 +130,20 @@ def loads_strict(data: bytes) -> Any:
                                   f"{exc.pos}): {exc.msg}") from None
     except ValueError as exc:  # e.g. int digits limit
         raise StrictJsonError("", f"数值无效 / invalid number: {str(exc)[:60]}") from None
-    if _SUSPECT.search(text) or not _shallow_enough(document):
+    if _SUSPECT.search(text) or (not _few_containers(text) and not _shallow_enough(document)):
         _check_tree(document)  # the exact check, naming where the problem is
     return document
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float,
+                            parse_int=_bounded_int, object_pairs_hook=_unique_members)
+"""One decoder for every call (`json.loads` with hooks builds a new one each time)."""
+
+
+def _few_containers(text: str) -> bool:
+    """True when the text opens at most MAX_DEPTH arrays and objects (brackets inside strings
+    counted too): then none can sit at depth MAX_DEPTH, and the depth walk is not needed."""
+    return text.count("{") + text.count("[") <= MAX_DEPTH
 
 
 _SUSPECT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")

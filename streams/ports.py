@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -54,14 +54,16 @@ class IngressRecord:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int | None = None
+    record_hash: bytes = field(init=False, repr=False, compare=False)
+    """SHA-256 of the value, computed once (the ingress path reads a record's key three or
+    four times; functools.cached_property takes a lock on each first read in Python 3.11)."""
+    record_key: RecordKey = field(init=False, repr=False, compare=False)
 
-    @property
-    def record_hash(self) -> bytes:
-        return hashlib.sha256(self.value or b"").digest()
-
-    @property
-    def record_key(self) -> RecordKey:
-        return (self.topic, self.partition, self.offset, self.record_hash)
+    def __post_init__(self) -> None:
+        record_hash = hashlib.sha256(self.value or b"").digest()
+        object.__setattr__(self, "record_hash", record_hash)
+        object.__setattr__(self, "record_key",
+                           (self.topic, self.partition, self.offset, record_hash))
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,26 @@ inside the payload is trusted. See docs/contract-notes.md for the reading of eac
 Both the envelope and the event are read as strict JSON first (schemas/strict_json.py), so
 what a model accepts is also storable; every detail is `bounded_text`, because it echoes
 values of a hostile record into PostgreSQL, a Kafka header and a signed receipt.
+
+Fast paths (design decision, issue 14: around the one Ed25519 verify, parsing cost the
+ingress worker about as much again). Each one only ever *accepts* — whatever it declines goes
+to the general path, which then finds the reason and message exactly as before, so a bad
+record is judged as it always was (tests/unit/test_verification_fast_path.py checks the two
+with hypothesis, valid and hostile records alike):
+
+* the envelope in the signers' own compact form is read without pydantic
+  (schemas.dsse.canonical_envelope); any other spelling goes through the `Envelope` model;
+* the event (after the strict-JSON read) is validated with its data in one pass of pydantic
+  over the bytes, by a model per event type (schemas.events.typed_event_model), instead of
+  the CloudEvent model, a re-serialisation of the data and the data's model. If that model
+  refuses it, the general path decides (MALFORMED_EVENT, SOURCE_MISMATCH, ..., SCHEMA_INVALID,
+  in order).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,10 +35,16 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from schemas.cloudevent import CloudEvent, event_type_name, readable_event_id
-from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope, EnvelopeSignature
-from schemas.events import EVENT_TYPES, EventTypeSpec, Role
+from schemas.dsse import (
+    EVENT_PAYLOAD_TYPE,
+    Envelope,
+    canonical_envelope,
+    envelope_head,
+    pae,
+)
+from schemas.events import EVENT_TYPES, EventTypeSpec, Role, typed_event_model
 from schemas.reasons import Reason, bounded_text
-from schemas.signing import KeyRecord, verify_envelope_signature
+from schemas.signing import KeyRecord, verify_signature
 from schemas.strict_json import StrictJsonError, loads_strict
 from schemas.topics import topic_agency
 
@@ -78,14 +98,10 @@ class VerifiedEvent:
     event: CloudEvent
     spec: EventTypeSpec
     keyid: str
-
-    @property
-    def event_id(self) -> str:
-        return self.event.event_id
-
-    @property
-    def agency_id(self) -> str:
-        return self.event.agency
+    event_id: str
+    """`event.event_id`, read once (settling a record reads it about seven times)."""
+    agency_id: str
+    """`event.agency`."""
 
     @property
     def case_id(self) -> str:
@@ -119,7 +135,24 @@ def _parse_envelope(value: bytes) -> Envelope:
     return envelope
 
 
-def _check_signature(envelope: Envelope, keys: Mapping[str, KeyRecord], now: datetime,
+def _read_envelope(value: bytes) -> tuple[bytes, Sequence[tuple[str, bytes]]]:
+    """(payload, [(keyid, signature)]) of an event envelope; raises MALFORMED_ENVELOPE or
+    BAD_PAYLOAD_TYPE. The signers' compact form is read without pydantic (module docstring)."""
+    canonical = canonical_envelope(value, _EVENT_HEAD)
+    if canonical is not None:
+        payload, keyid, signature = canonical
+        return payload, ((keyid, signature),)
+    envelope = _parse_envelope(value)
+    if envelope.payload_type != EVENT_PAYLOAD_TYPE:
+        raise Rejected(Reason.BAD_PAYLOAD_TYPE, f"payloadType {envelope.payload_type!r}")
+    return envelope.payload_bytes(), [(s.keyid, s.signature_bytes()) for s in envelope.signatures]
+
+
+_EVENT_HEAD = envelope_head(EVENT_PAYLOAD_TYPE)
+
+
+def _check_signature(payload: bytes, signatures: Sequence[tuple[str, bytes]],
+                     keys: Mapping[str, KeyRecord], now: datetime,
                      agency_id: str | None) -> KeyRecord:
     """The key that signed: any active key of the topic's agency is enough, in any position.
 
@@ -127,11 +160,10 @@ def _check_signature(envelope: Envelope, keys: Mapping[str, KeyRecord], now: dat
     also signed by another agency is judged by its own agency's signature; a record signed
     only by another agency's key goes on to SOURCE_MISMATCH.
     """
-    signatures: dict[tuple[str, str], EnvelopeSignature] = {
-        (s.keyid, s.sig): s for s in envelope.signatures}
-    known = [(s, keys[s.keyid]) for s in signatures.values() if s.keyid in keys]
+    known = [(signature, keys[keyid]) for keyid, signature in dict.fromkeys(signatures)
+             if keyid in keys]
     if not known:
-        ids = ", ".join(s.keyid or "(empty)" for s in envelope.signatures)
+        ids = ", ".join(keyid or "(empty)" for keyid, _ in signatures)
         raise Rejected(Reason.UNKNOWN_KEY, f"keyid {ids}")
     known.sort(key=lambda pair: pair[1].agency_id != agency_id)
     usable = [(s, k) for s, k in known if not k.revoked_by(now)]
@@ -139,21 +171,42 @@ def _check_signature(envelope: Envelope, keys: Mapping[str, KeyRecord], now: dat
         record = known[0][1]
         assert record.revoked_at is not None
         raise key_revoked(record.keyid, record.revoked_at)
+    message = pae(EVENT_PAYLOAD_TYPE, payload)
     for signature, record in usable:
-        if verify_envelope_signature(envelope, signature.signature_bytes(), record.raw_public):
+        if verify_signature(record.raw_public, signature, message):
             return record
     raise Rejected(Reason.BAD_SIGNATURE, f"keyid {usable[0][1].keyid}")
 
 
 def _parse_event(payload: bytes) -> CloudEvent:
+    """The event; its data already validated when it is an instance of its type's
+    `typed_event_model` (the fast path), only read as a JSON object otherwise."""
     try:
-        loads_strict(payload)
-        return CloudEvent.model_validate_json(payload)
+        document = loads_strict(payload)
     except StrictJsonError as exc:
         raise Rejected(Reason.MALFORMED_EVENT, str(exc)) from None
+    typed = _typed_event(document, payload)
+    if typed is not None:
+        return typed
+    try:
+        return CloudEvent.model_validate_json(payload)
     except ValidationError as exc:
         pointer, msg = first_error(exc)
         raise Rejected(Reason.MALFORMED_EVENT, f"{pointer}: {msg}") from None
+
+
+def _typed_event(document: Any, payload: bytes) -> CloudEvent | None:
+    """The event validated with its data by its type's model, or None when its type is not
+    one of the catalogue's or anything in it is invalid (the general path then decides)."""
+    ce_type = document.get("type") if isinstance(document, dict) else None
+    name = event_type_name(ce_type) if isinstance(ce_type, str) else None
+    spec = EVENT_TYPES.get(name) if name else None
+    if spec is None:
+        return None
+    try:
+        return typed_event_model(spec.name).model_validate_json(payload)
+    except ValidationError:
+        return None
 
 
 def validate_data(spec: EventTypeSpec, data: Mapping[str, Any]) -> BaseModel:
@@ -186,11 +239,9 @@ def verify_record(
 def _verify(
     topic: str, key: bytes | None, value: bytes, registry: RegistrySnapshot, now: datetime
 ) -> VerifiedEvent:
-    envelope = _parse_envelope(value)
-    if envelope.payload_type != EVENT_PAYLOAD_TYPE:
-        raise Rejected(Reason.BAD_PAYLOAD_TYPE, f"payloadType {envelope.payload_type!r}")
-    signer = _check_signature(envelope, registry.keys, now, topic_agency(topic))
-    event = _parse_event(envelope.payload_bytes())
+    payload, signatures = _read_envelope(value)
+    signer = _check_signature(payload, signatures, registry.keys, now, topic_agency(topic))
+    event = _parse_event(payload)
     agencies = {topic_agency(topic), event.agency if event.source.startswith(
         "urn:linkage:agency:") else event.source, signer.agency_id}
     if len(agencies) != 1:
@@ -207,7 +258,9 @@ def _verify(
     if key is None or key != event.subject.encode("utf-8"):
         shown = key.decode("utf-8", "replace") if key is not None else "(none)"
         raise Rejected(Reason.CASE_MISMATCH, f"key {shown!r} != subject {event.subject!r}")
-    validate_data(spec, event.data)
+    if type(event) is CloudEvent:  # not validated with its data by _parse_event's fast path
+        validate_data(spec, event.data)
     if event.time - now > MAX_CLOCK_SKEW:
         raise Rejected(Reason.CLOCK_SKEW, f"time {event.time.isoformat()} > now {now.isoformat()}")
-    return VerifiedEvent(value=value, event=event, spec=spec, keyid=signer.keyid)
+    return VerifiedEvent(value=value, event=event, spec=spec, keyid=signer.keyid,
+                         event_id=event.event_id, agency_id=event.agency)

@@ -241,6 +241,20 @@ def _deep_envelope(key: SigningKey, _: SigningKey) -> Record:
                   + b"]" * 100_000 + b"}", None)
 
 
+def damaged(value: bytes, position: int, byte: int, edit: str) -> bytes:
+    """The bytes with one byte replaced, inserted or deleted at `position` (modulo the length):
+    what the property tests of the fast readers feed both readers."""
+    out = bytearray(value)
+    at = position % len(out)
+    if edit == "replace":
+        out[at] = byte
+    elif edit == "insert":
+        out.insert(at, byte)
+    else:
+        del out[at]
+    return bytes(out)
+
+
 def url_safe(record: Record) -> Record:
     """The record with its envelope in URL-safe base64 without padding (DSSE allows it)."""
     envelope = json.loads(record.value)

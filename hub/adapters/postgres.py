@@ -7,11 +7,14 @@ is a refusal that retrying repeats. Nothing above the adapters sees an asyncpg t
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, TypeAlias, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
@@ -90,13 +93,53 @@ async def _ensure_role(conn: asyncpg.Connection) -> None:
     )
 
 
+def connection_options(dsn: str, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """asyncpg options the DSN does not say: no TLS to a server on this host's loopback.
+
+    Design decision: asyncpg (like libpq) defaults to `sslmode=prefer`, which encrypts when
+    the server offers TLS (Debian's package does, with a snake-oil certificate) but verifies
+    nothing. On loopback the bytes never leave the kernel, so that TLS protects against no one
+    who could not read the process's memory anyway, and it cost about 10 µs of the ingress
+    worker's CPU per event and 4-7 % of `rules replay` (docs/benchmarks.md, issue 14). So when
+    every host the DSN names is a loopback address or `localhost`, and neither the DSN nor
+    PGSSLMODE chooses a mode, the hub connects without TLS. Any other host, or a mode the
+    operator wrote (`sslmode=require`, `verify-full`, ...), is left to asyncpg as given.
+    """
+    parts = urlsplit(dsn)
+    query = parse_qs(parts.query)
+    if "sslmode" in query or "ssl" in query or environ.get("PGSSLMODE"):
+        return {}
+    netloc = parts.netloc.rpartition("@")[2]
+    hosts = [h for h in (_host_of(spec) for spec in netloc.split(",")) if h]
+    hosts += [h for value in query.get("host", []) for h in value.split(",") if h]
+    if hosts and all(_is_loopback(host) for host in hosts):
+        return {"ssl": False}
+    return {}
+
+
+def _host_of(spec: str) -> str:
+    """`host`, `host:port`, `[v6]` or `[v6]:port` -> the host."""
+    if spec.startswith("["):
+        return spec[1:].partition("]")[0]
+    return spec.rpartition(":")[0] if spec.count(":") == 1 else spec
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name (resolved by asyncpg) or a socket directory: leave as it is
+
+
 async def migrate(dsn: str, migrations: Sequence[tuple[str, str]] = MIGRATIONS) -> None:
     """Create or upgrade the schema as the DSN's (owner) user; grants go to HUB_ROLE.
 
     `migrations`: a leading part of MIGRATIONS, for a test that builds the database of an
     earlier release and upgrades it."""
     async with translated_errors():
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(dsn, **connection_options(dsn))
         try:
             await _ensure_role(conn)
             async with conn.transaction():
@@ -130,6 +173,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5,
             min_size=min_size,
             max_size=max_size,
             init=_as_hub_role if restricted else None,
+            **connection_options(dsn),
         )
     assert pool is not None
     return pool

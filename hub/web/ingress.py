@@ -34,10 +34,11 @@ from hub.adapters.http_ingress import IngressProducer, PostgresReceipts
 from hub.adapters.kafka_publisher import BrokerUnavailable
 from hub.web.models import Problem
 from schemas.b64 import dsse_b64decode
+from schemas.envelope_signer import EnvelopeSigner
 from schemas.signing import SigningKey
 from schemas.topics import MAX_MESSAGE_BYTES
 from streams.errors import StoreUnavailable
-from streams.ingress import receipt_envelope, stored_receipt
+from streams.ingress import receipt_envelope, receipt_signer
 from streams.ports import RecordKey, StoredOutcome
 
 log = logging.getLogger(__name__)
@@ -122,9 +123,11 @@ class HttpIngress:
     limiter: RateLimiter
     wait_seconds: float = 10.0
     waiter: OutcomeWaiter = field(init=False)
+    signer: EnvelopeSigner = field(init=False)
 
     def __post_init__(self) -> None:
         self.waiter = OutcomeWaiter(self.receipts)
+        self.signer = receipt_signer(self.hub_key)
 
     @classmethod
     def from_env(cls, producer: IngressProducer | None, receipts: PostgresReceipts,
@@ -136,7 +139,7 @@ class HttpIngress:
                    float(env.get("LINKAGE_INGRESS_WAIT_SECONDS", "10")))
 
     def envelope(self, stored: StoredOutcome) -> bytes:
-        return receipt_envelope(self.hub_key, stored_receipt(stored))
+        return receipt_envelope(self.signer, stored)
 
 
 def _problem(status: int, error: str, zh: str, en: str,

@@ -1,6 +1,7 @@
-"""The connector's fast codecs equal the general paths they replace (connectors/wire.py,
-connectors/events.py): signed envelopes byte for byte, event bytes byte for byte, and every
-receipt — the hub's own, forged, damaged or merely unusual — judged the same way."""
+"""The connector's fast codecs equal the general paths they replace (schemas.signing's
+EnvelopeSigner, schemas.dsse's canonical_envelope, connectors/events.py): signed envelopes byte
+for byte, event bytes byte for byte, and every receipt — the hub's own, forged, damaged or
+merely unusual — judged the same way."""
 
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ from pydantic import ValidationError
 
 from connectors.connector import Connector
 from connectors.events import build_event, event_source, new_event_id
-from connectors.wire import EnvelopeSigner, canonical_receipt
-from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE
+from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, canonical_envelope, envelope_head
+from schemas.envelope_signer import EnvelopeSigner
 from schemas.events import EVENT_TYPES
 from schemas.receipt import Receipt, ReceiptStatus
 from schemas.signing import SigningKey
-from tests.records import sample_data
+from tests.records import damaged, sample_data
 
 AGENCY, HUB, OTHER = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
 FAST = settings(max_examples=150, deadline=None,
@@ -122,6 +123,10 @@ receipts = st.builds(
     record_sha256=st.none() | st.text("0123456789abcdef", min_size=64, max_size=64))
 
 
+def canonical_receipt(value: bytes) -> tuple[bytes, str, bytes] | None:
+    return canonical_envelope(value, envelope_head(RECEIPT_PAYLOAD_TYPE))
+
+
 def hub_envelope(receipt: Receipt, key: SigningKey = HUB) -> bytes:
     return key.sign_model(RECEIPT_PAYLOAD_TYPE, receipt)
 
@@ -170,15 +175,7 @@ def test_the_hubs_receipts_take_the_fast_path_and_read_as_before(tmp_path: Path,
 def test_damaged_receipts_are_judged_as_the_general_reader_judges_them(
         tmp_path: Path, receipt: Receipt, position: int, byte: int, edit: str) -> None:
     c = connector(tmp_path)
-    value = bytearray(hub_envelope(receipt))
-    at = position % len(value)
-    if edit == "replace":
-        value[at] = byte
-    elif edit == "insert":
-        value.insert(at, byte)
-    else:
-        del value[at]
-    judged_alike(c, bytes(value))
+    judged_alike(c, damaged(hub_envelope(receipt), position, byte, edit))
     c.outbox.close()
 
 

@@ -86,8 +86,11 @@ def records(draw: st.DrawFn) -> bytes:
         event[name] = draw(VALUES | st.sampled_from(
             [f"cn.linkage.{draw(st.sampled_from(TYPES))}.v1", "urn:linkage:agency:",
              str(uuid.uuid4()).upper(), "2026-03-02T09:00:00+08:00"]))
-    payload = json.dumps(event, ensure_ascii=draw(st.booleans())).encode()
-    return envelope(payload, layout=draw(st.sampled_from([0, 0, 0, 1, 2, 3, 4, 5])))
+    text = json.dumps(event, ensure_ascii=draw(st.booleans()))
+    if type(data) is dict and draw(st.booleans()):  # a member twice (strict JSON refuses it)
+        name = json.dumps(draw(st.sampled_from(sorted(data) or ["x"])))
+        text = text.replace('"data": {', f'"data": {{{name}: {json.dumps(draw(VALUES))}, ', 1)
+    return envelope(text.encode(), layout=draw(st.sampled_from([0, 0, 0, 1, 2, 3, 4, 5])))
 
 
 @SETTINGS
