@@ -53,7 +53,7 @@ from streams.rules import (
     assess,
     load_rules,
 )
-from streams.rules.case_state import Sent
+from streams.rules.case_state import EventHead, Sent
 from streams.rules.fold import fold_read, parse_event_data
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,33 @@ def decode_event(value: bytes) -> CaseEvent:
         return CaseEvent.from_cloudevent(CloudEvent.model_validate_json(envelope.payload_bytes()))
     except (ValidationError, ValueError) as exc:
         raise BadEvent(f"不是可读的事件 / not a readable event: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """One accepted record as the runner folds it: the event, the record's bytes (kept to park
+    it), and its data when `read_record` validated it already (else `apply` validates it)."""
+
+    event: CaseEvent | EventHead
+    record: bytes
+    data: EventData | None = None
+
+    def applied_to(self, state: CaseState) -> CaseState:
+        """`state` (of the event's case) with the event applied; CaseEventError if it cannot."""
+        if self.data is None:
+            assert isinstance(self.event, CaseEvent)
+            return apply(state, self.event)
+        return fold_read(state.case_id, ((self.event, self.data),), state)
+
+
+def read_accepted(value: bytes) -> Accepted:
+    """A `linkage.events` record read once (`streams.ledger_records.read_record`: about a
+    third of the careful path's CPU, issue 14) where that can vouch for the result, else by
+    `decode_event`; BadEvent if it is no event at all."""
+    read = read_record(value)
+    if read is None:
+        return Accepted(decode_event(value), value)
+    return Accepted(read[0], value, read[1])
 
 
 class CaseFold:
@@ -269,9 +296,17 @@ class RulesRunner:
         now: datetime,
         *,
         retract: bool = True,
+        neighbours: Mapping[str, set[str]] | None = None,
     ) -> list[Transition]:
-        """Evaluate these (row-locked) cases, record their alert changes and next deadlines."""
-        neighbours = await tx.neighbours(states) if self._related else {}
+        """Evaluate these (row-locked) cases, record their alert changes and next deadlines.
+        `neighbours`: the cases sharing a party with some of them, already known (every case
+        it has a key for); the others' are read."""
+        if self._related:
+            known_neighbours = dict(neighbours or {})
+            unknown = [c for c in states if c not in known_neighbours]
+            neighbours = {**known_neighbours, **await tx.neighbours(unknown)}
+        else:
+            neighbours = {}
         wanted = set().union(*neighbours.values()) - states.keys()
         known = {**await tx.load_cases(wanted), **states}
         previous = await tx.alerts_of(states)
@@ -306,14 +341,14 @@ class RulesRunner:
     async def decide(self, values: Sequence[bytes]) -> list[Transition]:
         """Fold a batch of accepted records into their cases and record alert changes, in one
         transaction; events already processed are skipped, events that fail to apply parked."""
-        events: dict[str, tuple[CaseEvent, bytes]] = {}
+        events: dict[str, Accepted] = {}
         for value in values:
             try:
-                event = decode_event(value)
+                accepted = read_accepted(value)
             except BadEvent as exc:
                 log.error("跳过无法解析的事件 / skipping an unreadable event: %s", exc)
                 continue
-            events.setdefault(event.event_id, (event, value))
+            events.setdefault(accepted.event.event_id, accepted)
         if not events:
             return []
         now = self._clock()
@@ -321,26 +356,28 @@ class RulesRunner:
             return await self._decide_in(tx, list(events.values()), now)
 
     async def _decide_in(
-        self, tx: CaseSession, events: Sequence[tuple[CaseEvent, bytes]], now: datetime
+        self, tx: CaseSession, events: Sequence[Accepted], now: datetime
     ) -> list[Transition]:
-        done = await tx.processed([e.event_id for e, _ in events])
-        fresh = [(e, record) for e, record in events if e.event_id not in done]
+        done = await tx.processed([a.event.event_id for a in events])
+        fresh = [a for a in events if a.event.event_id not in done]
         if not fresh:
             return []
-        states = await tx.lock_cases({e.case_id for e, _ in fresh})
+        states = await tx.lock_cases({a.event.case_id for a in fresh})
         before = await tx.neighbours(states) if self._related else {}
+        parties = {case_id: state.parties for case_id, state in states.items()}
         changed: dict[str, CaseState] = {}
         applied: list[str] = []
         failed: list[ParkedEvent] = []
-        for event, record in fresh:
+        for accepted in fresh:
+            event = accepted.event
             current = states[event.case_id]
             try:
-                updated = apply(current, event)
+                updated = accepted.applied_to(current)
             except Exception as exc:  # a bug must not block the batch: park the event, retry
                 retry_at = now + RETRY_FAILED_APPLY
                 log.exception("事件无法应用，已搁置，%s 重试 / event %s cannot be applied, parked "
                               "until %s", retry_at.isoformat(), event.event_id, retry_at.isoformat())
-                failed.append(ParkedEvent(event.event_id, event.case_id, record,
+                failed.append(ParkedEvent(event.event_id, event.case_id, accepted.record,
                                           f"{type(exc).__name__}: {exc}", retry_at))
                 continue
             applied.append(event.event_id)
@@ -354,13 +391,20 @@ class RulesRunner:
             return []
         await tx.save_cases(list(changed.values()))
         locked = dict(changed)
-        if self._related:
-            # Cases sharing a party, before or after this batch, may gain or lose a split-case
-            # alert: re-evaluate them too, under their own row locks.
+        if not self._related:
+            return await self._reevaluate(tx, locked, now)
+        # Cases sharing a party, before or after this batch, may gain or lose a split-case
+        # alert: re-evaluate them too, under their own row locks. A batch that changes no
+        # case's parties (the usual one) leaves the party index as `before` read it.
+        if any(changed[c].parties != parties[c] for c in changed):
             after = await tx.neighbours(changed)
-            others = set().union(*(before.get(c, set()) | after.get(c, set()) for c in changed))
-            locked.update(await tx.lock_cases(others - changed.keys()))
-        return await self._reevaluate(tx, locked, now)
+        else:
+            after = before
+        sharing = {c: before.get(c, set()) | after.get(c, set()) for c in changed}
+        others = set().union(*sharing.values())
+        locked.update(await tx.lock_cases(others - changed.keys()))
+        return await self._reevaluate(
+            tx, locked, now, neighbours={c: after.get(c, set()) for c in changed})
 
     async def retry_parked(self, limit: int = SWEEP_LIMIT) -> SweepResult:
         """Apply again up to `limit` parked events whose retry time has come (those that fail
@@ -370,7 +414,7 @@ class RulesRunner:
             parked = await tx.lock_parked(now, limit)
             if not parked:
                 return SweepResult(0, [])
-            events = [(decode_event(p.record), p.record) for p in parked]
+            events = [read_accepted(p.record) for p in parked]
             return SweepResult(len(parked), await self._decide_in(tx, events, now))
 
     async def process(self, values: Sequence[bytes], publisher: Publisher) -> list[Transition]:
@@ -401,7 +445,7 @@ class RulesRunner:
             events = []
             for value in records:
                 try:
-                    events.append((decode_event(value), value))
+                    events.append(read_accepted(value))
                 except BadEvent as exc:
                     log.error("跳过无法解析的账本记录 / skipping an unreadable ledger record: %s",
                               exc)

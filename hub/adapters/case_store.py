@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, get_origin
 
 import asyncpg
+from pydantic import BaseModel
 
 from hub.adapters.postgres import translated_errors
 from schemas.alert import Alert
@@ -174,6 +175,23 @@ def stored_state(text: str) -> CaseState:
     return state.model_copy(update=update)
 
 
+def _patch(state: CaseState, fields: set[str]) -> str:
+    """The JSON object of these top-level fields of `state`, for `||` into its row: a field
+    holding a model (the figures, which most events change) is dumped by that model itself,
+    the others by the state with `include` (which costs about as much again, issue 14)."""
+    parts = []
+    rest = set()
+    for field in sorted(fields):
+        value = state.__dict__[field]
+        if isinstance(value, BaseModel):
+            parts.append(f'"{field}":{value.model_dump_json()}')
+        else:
+            rest.add(field)
+    if rest:
+        parts.append(state.model_dump_json(include=rest)[1:-1])
+    return "{" + ",".join(parts) + "}"
+
+
 _Row = tuple[str, str, str | None, str | None]
 """A case_state_events row to insert: case id, event id, step list (field), step JSON."""
 
@@ -237,6 +255,8 @@ class PostgresCaseSession:
         self._cache = cache or StateCache(0)
         self.seen: dict[str, tuple[int, CaseState]] = {}
         """(version, state) of every case row this session read or wrote, for the cache."""
+        self._due: dict[str, datetime | None] = {}
+        """The next deadline of every case row this session locked, as the row holds it."""
 
     def _version_known(self, case_id: str) -> int | None:
         mine = self.seen.get(case_id)
@@ -331,36 +351,56 @@ class PostgresCaseSession:
     async def lock_cases(
         self, case_ids: Collection[str]
     ) -> dict[str, CaseState]:
-        """Row-lock these cases (creating empty ones), in case-id order to limit deadlocks."""
+        """Row-lock these cases (creating empty ones), in case-id order to limit deadlocks.
+
+        The cases that exist (nearly all, once a case has had its first event) are locked
+        by one statement; only those it does not find are inserted, and any of those that
+        another writer created meanwhile is locked by a third (issue 14: inserting every
+        case of every batch first cost a statement and an index probe per case)."""
         ids = sorted(set(case_ids))
         if not ids:
             return {}
-        created = await self._conn.fetch(
-            "INSERT INTO cases (case_id, state)"
-            " SELECT id, jsonb_build_object('case_id', id) FROM unnest($1::text[]) AS id"
-            " ORDER BY id ON CONFLICT DO NOTHING RETURNING case_id, version",
-            ids,
-        )
-        for r in created:  # known without reading them back (a replay creates every case)
-            self.seen[r["case_id"]] = (r["version"], CaseState(case_id=r["case_id"]))
-        # The lock first, the states after (in _states): a state read in the locking
-        # statement would come from its snapshot, taken before the lock was granted, so a
-        # writer committing meanwhile would show its row's new version but not its new
-        # case_state_events rows. A version this process holds needs no second statement.
-        rows = await self._conn.fetch(
-            "SELECT case_id, version FROM cases WHERE case_id = ANY($1::text[])"
-            " ORDER BY case_id FOR UPDATE", ids)
+        rows = list(await self._lock(ids))
+        missing = sorted(set(ids).difference(r["case_id"] for r in rows))
+        if missing:
+            created = await self._conn.fetch(
+                "INSERT INTO cases (case_id, state)"
+                " SELECT id, jsonb_build_object('case_id', id) FROM unnest($1::text[]) AS id"
+                " ORDER BY id ON CONFLICT DO NOTHING RETURNING case_id, version",
+                missing,
+            )
+            for r in created:  # known without reading them back (a replay creates every case)
+                self.seen[r["case_id"]] = (r["version"], CaseState(case_id=r["case_id"]))
+                self._due[r["case_id"]] = None
+                rows.append({"case_id": r["case_id"], "version": r["version"]})
+            raced = sorted(set(missing).difference(r["case_id"] for r in created))
+            if raced:  # committed by another writer after the first statement's snapshot
+                rows += await self._lock(raced)
         return await self._states(rows)
+
+    async def _lock(self, ids: Sequence[str]) -> list[asyncpg.Record]:
+        """Row-lock these existing cases, in case-id order; their versions and deadlines.
+
+        The lock first, the states after (in _states): a state read in the locking statement
+        would come from its snapshot, taken before the lock was granted, so a writer
+        committing meanwhile would show its row's new version but not its new
+        case_state_events rows. A version this process holds needs no second statement."""
+        rows: list[asyncpg.Record] = await self._conn.fetch(
+            "SELECT case_id, version, next_due_at FROM cases WHERE case_id = ANY($1::text[])"
+            " ORDER BY case_id FOR UPDATE", ids)
+        self._due.update((r["case_id"], r["next_due_at"]) for r in rows)
+        return rows
 
     async def lock_due(
         self, now: datetime, limit: int
     ) -> dict[str, CaseState]:
         """Row-lock up to `limit` cases whose next deadline has passed, skipping locked ones."""
         rows = await self._conn.fetch(
-            "SELECT case_id FROM cases WHERE next_due_at <= $1"
+            "SELECT case_id, next_due_at FROM cases WHERE next_due_at <= $1"
             " ORDER BY next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
             now, limit,
         )
+        self._due.update((r["case_id"], r["next_due_at"]) for r in rows)
         due = [r["case_id"] for r in rows]
         states = await self.load_cases(due)  # locked above, so read as locked
         return {c: states[c] for c in due}
@@ -409,8 +449,7 @@ class PostgresCaseSession:
                 moved.append(state)
                 continue
             bounded = changed & _BOUNDED
-            patched.append((state, before[0],
-                            state.model_dump_json(include=bounded) if bounded else None))
+            patched.append((state, before[0], _patch(state, bounded) if bounded else None))
             rows += added
             if state.parties != before[1].parties:
                 moved.append(state)
@@ -490,11 +529,18 @@ class PostgresCaseSession:
     async def set_next_due(
         self, due: Mapping[str, datetime | None]
     ) -> None:
+        """Set each case's next deadline; a row already holding it is not written (most
+        events move no deadline, and an UPDATE writes a new row version even when nothing
+        changes: a second row version of every case of every batch, issue 14). A case this
+        session locked is known to hold it without asking (under the lock, only this
+        session changes it), so a batch that moves no deadline sends no statement."""
+        due = {c: at for c, at in due.items() if c not in self._due or self._due[c] != at}
         if due:
+            self._due.update(due)
             await self._conn.execute(
                 "UPDATE cases c SET next_due_at = d.due FROM"
                 " unnest($1::text[], $2::timestamptz[]) AS d(case_id, due)"
-                " WHERE c.case_id = d.case_id",
+                " WHERE c.case_id = d.case_id AND c.next_due_at IS DISTINCT FROM d.due",
                 list(due), list(due.values()),
             )
 

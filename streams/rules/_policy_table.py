@@ -1,4 +1,5 @@
-"""The policy of every rule id (streams.rules.rules_config.RULE_CATALOGUE names the same ids)."""
+"""The policy of every rule id (streams.rules.rules_config.RULE_CATALOGUE names the same ids),
+and the facts of a case without which each policy finds nothing (`INPUTS`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping
 from streams.rules import _policies as forward
 from streams.rules import _reverse as reverse
 from streams.rules import _screening as screening
-from streams.rules._policies import Policy
+from streams.rules._policies import CaseView, Policy
 
 POLICIES: Mapping[str, Policy] = {
     "SHOULD_TRANSFER": forward.should_transfer,
@@ -34,3 +35,52 @@ POLICIES: Mapping[str, Policy] = {
     "REPEAT_PARTY": screening.repeat_party,
     "MULTI_AGENCY_PENALTIES": screening.multi_agency_penalties,
 }
+
+INPUTS: Mapping[str, tuple[tuple[str, ...], ...]] = {
+    "SHOULD_TRANSFER": (("offence",), ("assessments",)),  # a run of grounds walks assessments
+    "PENALTY_INSTEAD_OF_TRANSFER": (("penalties",), ("offence",), ("assessments",)),
+    "TRANSFER_DECISION_LATE": (("transfer_decisions",),),
+    "HANDOVER_LATE": (("transfer_decisions",),),
+    "DOCUMENTS_MISSING": (("transfers",),),
+    "NOT_ACCEPTED": (("transfers", "forwards"),),
+    "FORWARD_LATE": (("forwards",),),
+    "FILING_OVERDUE": (("acceptances",),),
+    "NON_FILING_NOT_RECONSIDERED": (("filing_decisions",), ("offence",)),
+    "RECONSIDERATION_OVERDUE": (("reconsideration_requests",),),
+    "SUPERVISION_NOT_REQUESTED": (("reconsideration_decisions",), ("offence",)),
+    "NON_FILING_NOT_EXPLAINED": (("supervisions",),),
+    "ORDERED_FILING_OVERDUE": (("supervisions",),),
+    "SEIZED_GOODS_NOT_HANDED_OVER": (("filing_decisions",), ("transfers",)),
+    "SPLIT_CASES": (("related",), ("offence",), ("assessments",)),
+    "OPINION_NOT_ANSWERED": (("opinions",),),
+    "OPINION_NO_PENALTY_UNREASONED": (("opinion_replies",),),
+    "PENALTY_AFTER_NON_FILING": (("filing_decisions",),),
+    "COMPLAINT_NOT_DECIDED": (("clues",),),
+    "REPORTER_NOT_TOLD": (("clues",), ("openings",)),
+    "NEAR_THRESHOLD_PENALTY": (("penalties",), ("offence",)),
+    "REPEAT_PARTY": (("related",), ("offence",), ("openings",)),
+    "MULTI_AGENCY_PENALTIES": (("related",), ("offence",), ("penalties",)),
+}
+"""What each policy reads before it can find anything, read off its code: every group must
+hold at least one non-empty fact, a field of the case state or `related` (the other cases
+sharing a party). A policy whose inputs are absent yields no obligation, so the engine does
+not call it (issue 14: a case of a few step kinds paid for all 23 policies on every event).
+tests/unit/test_rules_inputs.py checks, over generated cases, that skipping them changes no
+decision and no next deadline."""
+
+
+FACTS: tuple[str, ...] = tuple(sorted({name for needs in INPUTS.values() for group in needs
+                                         for name in group}))
+"""Every fact some policy's inputs name."""
+
+
+def present_facts(view: CaseView) -> frozenset[str]:
+    """The facts (of `FACTS`) the view has: non-empty fields of its case, `related`."""
+    case = view.case
+    return frozenset(name for name in FACTS
+                     if (view.related if name == "related" else getattr(case, name)))
+
+
+def has_inputs(present: frozenset[str], needs: tuple[tuple[str, ...], ...]) -> bool:
+    """True when every group of `needs` names at least one of the `present` facts."""
+    return all(not present.isdisjoint(group) for group in needs)

@@ -175,11 +175,15 @@ class Figures(BaseModel):
         return self.flags.get(name, False)
 
     def updated(self, assessment: AssessmentRecord) -> Figures:
-        """These figures with the assessment's values laid over them."""
+        """These figures with the assessment's values laid over them.
+
+        Built, not validated: every value comes from these figures or the (validated)
+        assessment, so validating them again only re-checked every figure the case has, on
+        every assessment (issue 14: ~5 µs of the rules worker's fold per event)."""
         stamped = dict.fromkeys(
             (*assessment.amounts, *assessment.counts, *assessment.flags), assessment.assessed_at
         )
-        return Figures(
+        return Figures.model_construct(
             amounts={**self.amounts, **assessment.amounts},
             counts={**self.counts, **assessment.counts},
             flags={**self.flags, **assessment.flags},

@@ -11,6 +11,8 @@ import functools
 import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -313,3 +315,102 @@ async def test_a_database_of_the_previous_release_upgrades_in_place(empty_databa
         assert sum(rows.values()) == len(later.event_ids)
     finally:
         await pool.close()
+
+
+async def test_a_next_deadline_unchanged_is_not_written_again(pool: Pool) -> None:
+    """set_next_due writes a row only when the deadline moves: most events move none, and an
+    UPDATE makes a new row version (PostgreSQL's xmin) even when no value changes."""
+    case_id = fresh_id()
+    await save_each(PostgresCaseStore(pool), assessments(case_id, 1))
+
+    async def row() -> tuple[str, object]:
+        async with pool.acquire() as conn:
+            found = await conn.fetchrow(
+                "SELECT xmin::text AS xmin, next_due_at FROM cases WHERE case_id = $1", case_id)
+        return found["xmin"], found["next_due_at"]
+
+    async def set_due(due: datetime | None) -> None:
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.lock_cases({case_id})
+            await tx.set_next_due({case_id: due})
+
+    version, due = await row()
+    assert due is None
+    await set_due(None)
+    assert await row() == (version, None)  # the same row version: nothing written
+    at = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    await set_due(at)
+    moved, due = await row()
+    assert moved != version and due == at
+    await set_due(at)
+    assert await row() == (moved, at)
+    await set_due(None)
+    assert (await row())[1] is None
+
+
+class Recording:
+    """A connection that records the statements sent through it."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.sent: list[str] = []
+
+    async def execute(self, query: str, *args: Any) -> Any:
+        self.sent.append(query)
+        return await self.conn.execute(query, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+async def test_a_locked_case_whose_deadline_does_not_move_costs_no_statement(
+        pool: Pool) -> None:
+    """A session knows the next deadline of the rows it locked: setting the same one again
+    sends nothing; a new one is written, and the session then knows that one."""
+    case_id = fresh_id()
+    at = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    for due, sends in ((None, 0), (at, 1), (at, 0), (None, 1), (None, 0)):
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.lock_cases({case_id})
+            recording = Recording(tx._conn)
+            tx._conn = recording
+            await tx.set_next_due({case_id: due})
+            await tx.set_next_due({case_id: due})  # known now, whatever the first did
+            assert len(recording.sent) == sends
+        async with pool.acquire() as conn:
+            assert await conn.fetchval(
+                "SELECT next_due_at FROM cases WHERE case_id = $1", case_id) == due
+
+
+async def test_a_case_another_writer_creates_meanwhile_is_locked_and_read_as_saved(
+        pool: Pool) -> None:
+    """lock_cases locks the cases that exist, then creates the others: one that another
+    writer created (and saved events to) in between is locked and read as that writer saved
+    it, not taken for a new empty case."""
+    case_id = fresh_id()
+    async with PostgresCaseStore(pool).transaction() as tx:
+        real = tx._lock
+        calls: list[list[str]] = []
+
+        async def lock(ids: Sequence[str]) -> list[Any]:
+            rows = await real(ids)
+            calls.append([r["case_id"] for r in rows])
+            if len(calls) == 1:  # after this session looked, before it inserts
+                await save_each(PostgresCaseStore(pool), assessments(case_id, 2))
+            return rows
+
+        tx._lock = lock  # type: ignore[method-assign]
+        state = (await tx.lock_cases({case_id}))[case_id]
+        assert calls == [[], [case_id]]
+        assert len(state.event_ids) == 2 and len(state.assessments) == 2
+        await tx.save_cases([apply(state, assessments(case_id, 1, 10)[0])])
+    assert len((await read(pool, case_id)).event_ids) == 3
+
+
+async def test_locking_existing_and_new_cases_together(pool: Pool) -> None:
+    old, new = fresh_id(), fresh_id()
+    saved = await save_each(PostgresCaseStore(pool), assessments(old, 2))
+    async with PostgresCaseStore(pool).transaction() as tx:
+        states = await tx.lock_cases({new, old})
+        assert states == {old: saved, new: CaseState(case_id=new)}
+        await tx.set_next_due({new: None, old: None})  # both known: nothing to send

@@ -4,15 +4,17 @@ lacks; any other change is left to a whole write (None)."""
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.adapters.case_store import _ROW_FIELDS, _added_rows, _inserted
+from hub.adapters.case_store import _BOUNDED, _ROW_FIELDS, _added_rows, _inserted, _patch
 from streams.rules import CaseState, apply
 from tests.case_events import NO_STEP_TYPES, STEP_TYPES, case_event
+from tests.unit.test_rules_inputs import any_case
 
 
 def rows(state: CaseState) -> dict[str, tuple[str | None, Any]]:
@@ -75,3 +77,15 @@ def test_the_one_inserted_id_is_found_by_bisection(ids: list[str], extra: str) -
     assert _inserted(old, old) is None
     if len(old) > 1:
         assert _inserted(old, (*old[1:], "\U0010ffff", "\U0010fffe")) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=any_case(), fields=st.sets(st.sampled_from(sorted(_BOUNDED)), min_size=1))
+def test_the_patch_of_bounded_fields_is_what_the_state_dumps_of_them(
+        events: list[Any], fields: set[str]) -> None:
+    """`_patch` dumps a model field by itself and the rest with `include`: the same JSON."""
+    state: CaseState | None = None
+    for event in events:
+        state = apply(state, event)
+        assert json.loads(_patch(state, fields)) == json.loads(
+            state.model_dump_json(include=fields))

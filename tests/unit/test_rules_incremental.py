@@ -73,3 +73,22 @@ def test_a_walk_is_not_resumed_under_another_rule_set_or_act_day() -> None:
         trigger.min.update({name: minimum * 100 for name, minimum in trigger.min.items()})
     assert _thresholds.indication_runs(state, stricter) == ()
     assert _thresholds.indication_runs(state, RULES) == runs
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=st.lists(st.tuples(st.integers(1, 400), st.sampled_from(
+    ["illegal_business_amount", "sales_amount", "marks_count", "reasonable_suspicion"]),
+    st.integers(0, 90_000)), min_size=1, max_size=8))
+def test_figures_built_without_validation_equal_validated_ones(
+        events: list[tuple[int, str, int]]) -> None:
+    """`Figures.updated` builds its result unvalidated: it equals, and dumps as, the figures
+    validated from the same values."""
+    state = CaseState(case_id="F1")
+    for n, (hours, name, value) in enumerate(events):
+        figure: object = (True if name == "reasonable_suspicion" else
+                          value if name.endswith("_count") else f"{value}.00")
+        state = apply(state, event("F1", n, "case.assessed", hours, **{name: figure}))
+        validated = Figures.model_validate(state.figures.model_dump())
+        assert state.figures == validated
+        assert state.figures.model_dump_json() == validated.model_dump_json()
+        assert Figures.model_validate_json(state.figures.model_dump_json()) == state.figures

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from connectors.events import build_event
 from schemas.alert import Alert
 from schemas.dsse import ALERT_PAYLOAD_TYPE, EVENT_PAYLOAD_TYPE, Envelope
 from schemas.signing import SigningKey, verify_envelope_signature
-from streams.rules import evaluate, load_rules
+from streams.rules import CaseState, apply, evaluate, load_rules
 from streams.rules_runner import (
     BadEvent,
     CaseFold,
@@ -21,6 +22,7 @@ from streams.rules_runner import (
     alert_envelope,
     decode_event,
     diff_alerts,
+    read_accepted,
     rules_from_env,
     startup_rules,
 )
@@ -131,6 +133,29 @@ def test_decode_event_reads_the_ledgered_envelope() -> None:
         decode_event(b"{not json")
     with pytest.raises(BadEvent):
         decode_event(KEY.sign_envelope(EVENT_PAYLOAD_TYPE, b'{"id": 1}').to_json_bytes())
+
+
+def test_the_runner_reads_a_record_once_and_applies_it_as_the_careful_path_does() -> None:
+    """The live path (`read_accepted`) validates each record once; a record it cannot vouch
+    for (here: another DSSE writer's layout, URL-safe base64 with no padding) goes the careful
+    way; both fold to the state `apply` over `decode_event` gives, and junk is still BadEvent."""
+    careful = fast = odd = None
+    for value in PENALTY_CASE:
+        read = read_accepted(value)
+        assert read.data is not None and read.record == value
+        envelope = json.loads(value)
+        envelope["payload"] = base64.urlsafe_b64encode(
+            base64.b64decode(envelope["payload"])).decode().rstrip("=")
+        other = read_accepted(json.dumps({"extra": 1, **envelope}).encode())
+        assert other.data is None and other.event == decode_event(value)
+        careful = apply(careful, decode_event(value))
+        fast = read.applied_to(fast or CaseState(case_id="P1"))
+        odd = other.applied_to(odd or CaseState(case_id="P1"))
+        assert fast == careful == odd
+    with pytest.raises(BadEvent):
+        read_accepted(b"{not json")
+    with pytest.raises(BadEvent):
+        read_accepted(KEY.sign_envelope(EVENT_PAYLOAD_TYPE, b'{"id": 1}').to_json_bytes())
 
 
 def test_the_fold_counts_and_skips_what_it_cannot_apply() -> None:

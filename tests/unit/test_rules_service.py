@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import streams.memory as memory_store
 import streams.rules_runner as runner_module
 from audit.memory import InMemoryLedger, new_entry
 from schemas.alert import Alert
@@ -169,14 +170,25 @@ async def test_a_deadline_fires_on_the_clock_without_a_new_event(
 def failing_apply(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
     """Event ids whose application raises (a stand-in for a bug in the rules)."""
     broken: set[str] = set()
-    real = runner_module.apply
+    real, real_read = runner_module.apply, runner_module.fold_read
 
-    def apply(state: CaseState | None, event: Any) -> CaseState:
+    def check(event: Any) -> None:
         if event.event_id in broken:
             raise KeyError(f"bug applying {event.event_id}")
+
+    def apply(state: CaseState | None, event: Any) -> CaseState:
+        check(event)
         return real(state, event)
 
+    def fold_read(case_id: str, events: Any, state: CaseState | None = None) -> CaseState:
+        events = list(events)
+        for event, _ in events:
+            check(event)
+        return real_read(case_id, events, state)
+
+    # Both ways the runner applies an event: the careful one and the read-once one.
     monkeypatch.setattr(runner_module, "apply", apply)
+    monkeypatch.setattr(runner_module, "fold_read", fold_read)
     yield broken
 
 
@@ -285,3 +297,48 @@ async def test_replay_refolds_a_case_that_gained_events_since_the_fold(
     assert await runner.replay(stale.states) == []  # no retraction from the stale fold
     assert (await case(store, "RF-1")).event_ids == tuple(
         sorted(decode_event(v).event_id for v in values))
+
+
+def opened(case_id: str, number: str, hours_ago: float) -> bytes:
+    return record("case.opened", case_id, {
+        "offence": "trademark_counterfeiting", "opened_at": at(hours_ago), "summary": "灯具",
+        "parties": [{"kind": "organization", "id_type": "USCC", "id_number": number,
+                     "name": "古镇某灯饰厂"}]})
+
+
+async def test_split_cases_follow_the_party_index_reading_it_once_per_unchanged_batch(
+        runner: RulesRunner, store: InMemoryCaseStore, publisher: MemoryPublisher,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two parts of one party's conduct, each under the threshold, add up (SPLIT_CASES) and
+    part ways when a case's party is corrected. A batch that moves no party reads the party
+    index once for its cases (the neighbours of the cases it re-evaluates beside them once
+    more), not again after the save and again for the evaluation."""
+    party, other = "91442000MA4UAAAA15", "91442000MA4UBBBB1X"
+    calls: list[list[str]] = []
+    session_type = memory_store._Session
+    real = session_type.neighbours
+
+    async def counting(self: Any, case_ids: Any) -> dict[str, set[str]]:
+        calls.append(sorted(case_ids))
+        return await real(self, case_ids)
+
+    monkeypatch.setattr(session_type, "neighbours", counting)
+    await runner.process([opened("S-1", party, 30), opened("S-2", party, 29)], publisher)
+    calls.clear()
+    await runner.process([record("case.assessed", "S-1", {
+        "assessed_at": at(20), "illegal_business_amount": "30000.00"})], publisher)
+    assert calls == [["S-1"], ["S-2"]]  # S-1 before its change; S-2, re-evaluated beside it
+    calls.clear()
+    split = await runner.process([record("case.assessed", "S-2", {
+        "assessed_at": at(19), "illegal_business_amount": "30000.00"})], publisher)
+    assert calls == [["S-2"], ["S-1"]]
+    assert sorted((t.alert.case_id, t.alert.rule_id, t.alert.status, t.previous)
+                  for t in split) == [("S-1", "SPLIT_CASES", "open", None),
+                                      ("S-2", "SPLIT_CASES", "open", None)]
+    calls.clear()
+    # S-2's party corrected (a later opening): the index moves, read again after the save.
+    gone = await runner.process([opened("S-2", other, 18)], publisher)
+    assert calls == [["S-2"], ["S-2"], ["S-1"]]
+    assert sorted((t.alert.alert_id, t.alert.status, t.previous) for t in gone) == sorted(
+        (t.alert.alert_id, "resolved", "open") for t in split)
+
