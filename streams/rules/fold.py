@@ -51,6 +51,7 @@ from streams.rules.case_state import (
     SupervisionRequestRecord,
     TransferDecisionRecord,
     TransferRecord,
+    built,
     by_sort_key,
 )
 
@@ -111,16 +112,16 @@ def _assessment(event: Sent, data: CaseAssessed) -> AssessmentRecord:
     # and bool flags, checked above for the extension fields) or the validated head, so
     # validation would return each as it is. tests/unit/test_fold_fast_paths.py checks, with
     # generated data, that this equals the validated record.
-    return AssessmentRecord.model_construct(
-        event_id=event.event_id,
-        agency=event.agency,
-        assessed_at=data.assessed_at,
-        sent_at=event.time,
-        amounts=amounts,
-        counts=counts,
-        flags=flags,
-        ignored_fields=tuple(ignored),
-    )
+    return built(AssessmentRecord, {
+        "event_id": event.event_id,
+        "agency": event.agency,
+        "assessed_at": data.assessed_at,
+        "sent_at": event.time,
+        "amounts": amounts,
+        "counts": counts,
+        "flags": flags,
+        "ignored_fields": tuple(ignored),
+    })
 
 
 Builder = Callable[[Any, Any], Record]

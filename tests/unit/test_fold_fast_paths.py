@@ -16,7 +16,7 @@ from schemas.cloudevent import CloudEvent
 from schemas.events import CaseAssessed
 from streams.rules import CaseEvent, CaseState, _figures, apply
 from streams.rules.calendar import SHANGHAI
-from streams.rules.case_state import AssessmentRecord
+from streams.rules.case_state import AssessmentRecord, Figures
 from streams.rules.fold import _SUMMARY_STEPS, _assessment, _derived, _insert
 from tests.case_events import NO_STEP_TYPES, STEP_TYPES, case_event
 
@@ -113,6 +113,22 @@ def test_the_built_assessment_record_equals_the_validated_one(values: dict[str, 
     for name in ("amounts", "counts", "flags"):
         assert ([(k, type(v)) for k, v in getattr(got, name).items()]
                 == [(k, type(v)) for k, v in getattr(validated, name).items()])
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=figure_values, after=figure_values)
+def test_updated_figures_equal_validated_ones(before: dict[str, Any],
+                                              after: dict[str, Any]) -> None:
+    event = CaseEvent(event_id="e", type_name="case.assessed", agency="zs-aic", case_id="C",
+                      time=START, data={})
+    figures = Figures()
+    for values in (before, after):
+        data = CaseAssessed.model_validate_json(CaseAssessed(
+            assessed_at=START, **values).model_dump_json())
+        figures = figures.updated(_assessment(event, data))
+        validated = Figures.model_validate(dict(figures))
+        assert figures == validated and figures.model_fields_set == validated.model_fields_set
+        assert figures.model_dump_json() == validated.model_dump_json()
 
 
 def test_the_assessment_record_is_built_without_validation(
