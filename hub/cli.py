@@ -368,6 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_async(result)
         sys.stdout.flush()
     except (Interrupted, KeyboardInterrupt):
+        # Stopping: a second Ctrl-C (a child of `up` gets one from the terminal and one from
+        # `up`) must not raise KeyboardInterrupt inside the interpreter's exit handlers.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("已中断 / interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:

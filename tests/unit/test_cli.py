@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,3 +175,21 @@ def test_import_without_a_broker_is_one_line(tmp_path: Path, outside_home: Path,
         cli.main(["import", str(csv), "--agency", "zs-aic", "--key", str(key_path)])
     assert "\n" not in str(exited.value.code)
     assert str(exited.value.code).startswith("错误 / error: 未配置 Kafka")
+
+
+def test_an_interrupted_command_ignores_a_second_ctrl_c_while_it_exits(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A child of `up` gets Ctrl-C twice (terminal and `up`); the second one, arriving in the
+    interpreter's exit handlers, used to print a KeyboardInterrupt traceback."""
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.Settings, "from_env", staticmethod(interrupted))
+    saved = signal.getsignal(signal.SIGINT)
+    try:
+        assert cli.main(["agency", "list"]) == 130
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, saved)
+    assert capsys.readouterr().err == "已中断 / interrupted\n"

@@ -281,5 +281,6 @@ def test_connector_records_take_both_fast_paths(type_name: str,
         return general_event(cls, *args, **kwargs)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(CloudEvent, "model_validate_json", classmethod(typed_only))
-    verified = verify_record(f"linkage.ingress.{agency}", b"CASE-1", value, REGISTRY, NOW)
+    verified = verify_record(f"linkage.ingress.{agency}", b"CASE-1", value, REGISTRY,
+                             datetime.now(UTC))  # event_dict stamps the time now: NOW is as old as the module
     assert isinstance(verified, VerifiedEvent) and verified.spec.name == type_name
