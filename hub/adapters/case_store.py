@@ -19,7 +19,7 @@ cache only when its transaction commits (a rolled-back save leaves the cache as 
 
 from __future__ import annotations
 
-import random
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -38,9 +38,10 @@ __all__ = ["STATE_SQL", "OutboxRow", "PostgresCaseSession", "PostgresCaseStore",
 
 
 CACHED_EVENTS = 20_000
-"""How many events' worth of parsed case states a store keeps. A parsed state takes about
-3 KB per event it holds (measured: 11.6 KB for a case of four events, its JSON 1.7 KB), so
-about 60 MB; counted in events, not cases, so a few huge cases cannot take unbounded memory."""
+"""How many events' worth of parsed case states a store keeps, least recently used dropped
+first. A parsed state takes about 3 KB per event it holds (measured: 11.6 KB for a case of
+four events, its JSON 1.7 KB), so about 60 MB; counted in events, not cases, so a few huge
+cases cannot take unbounded memory."""
 
 
 class StateCache:
@@ -50,29 +51,12 @@ class StateCache:
     the row lock, with the row's current one: every committed save increments it (one writer
     at a time holds the lock), so equal versions mean the same committed state. Entries are
     immutable `CaseState` values, shared without copying.
-
-    Over its budget it drops entries chosen at random, not the least recently used. Decision
-    (issue 14): the rules worker's usual access pattern is a round over the active cases (each
-    case's events arrive spread out in time, every case is touched once per round), which is
-    LRU's worst case: as soon as the round's states weigh more than the budget, LRU drops
-    each state just before it is needed again and every access misses (measured: the
-    benchmark's 1,000 cases grew past 20,000 events and the rules worker went from 84 to 122
-    µs per event). Random eviction degrades gracefully instead: about budget / working set
-    of the accesses still hit, and a hot case dropped by chance is read back once. The bound
-    stays in events (memory), whatever the policy.
     """
 
-    def __init__(self, events: int = CACHED_EVENTS, rng: random.Random | None = None) -> None:
+    def __init__(self, events: int = CACHED_EVENTS) -> None:
         self._budget = events
         self._held = 0
-        self._entries: dict[str, tuple[int, CaseState]] = {}
-        self._keys: list[str] = []
-        """The cached case ids, for drawing one at random; `_slots` gives each one's index."""
-        self._slots: dict[str, int] = {}
-        self._random = rng or random.Random()
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        self._entries: OrderedDict[str, tuple[int, CaseState]] = OrderedDict()
 
     def version_of(self, case_id: str) -> int | None:
         entry = self._entries.get(case_id)
@@ -83,36 +67,20 @@ class StateCache:
         entry = self._entries.get(case_id)
         if entry is None or entry[0] != version:
             return None
+        self._entries.move_to_end(case_id)
         return entry[1]
 
     def put(self, case_id: str, version: int, state: CaseState) -> None:
-        weight = _weight(state)
-        if weight > self._budget:
-            self._drop(case_id)
-            return
-        before = self._entries.get(case_id)
-        if before is None:
-            self._slots[case_id] = len(self._keys)
-            self._keys.append(case_id)
-        else:
+        before = self._entries.pop(case_id, None)
+        if before is not None:
             self._held -= _weight(before[1])
-        self._entries[case_id] = (version, state)
-        self._held += weight
-        while self._held > self._budget:  # there is another entry: this one fits the budget
-            victim = self._keys[self._random.randrange(len(self._keys))]
-            if victim != case_id:
-                self._drop(victim)
-
-    def _drop(self, case_id: str) -> None:
-        entry = self._entries.pop(case_id, None)
-        if entry is None:
+        if _weight(state) > self._budget:
             return
-        self._held -= _weight(entry[1])
-        slot = self._slots.pop(case_id)
-        last = self._keys.pop()
-        if last != case_id:
-            self._keys[slot] = last
-            self._slots[last] = slot
+        self._entries[case_id] = (version, state)
+        self._held += _weight(state)
+        while self._held > self._budget:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self._held -= _weight(dropped)
 
 
 PARSED_ALERTS = 20_000
@@ -127,7 +95,7 @@ class ParsedAlerts:
     PostgreSQL returns (jsonb's canonical form: the same stored value gives the same text),
     so an entry cannot be stale: a changed alert is a different text. `Alert` is frozen and
     the runner never changes one in place (`retracted` copies it), so entries are shared.
-    Decision: when full, it is emptied, not trimmed by recency: as with the states, a round
+    Decision: when full, it is emptied, not trimmed by recency: a round
     over more cases' alerts than fit would make an LRU miss on every access, while emptying
     keeps most of each round's hits, costs nothing per access, and bounds memory the same.
     """
