@@ -23,6 +23,21 @@ _STANDARD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _URL_SAFE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
+def _dsse_checked(text: str) -> tuple[str, bytes | None]:
+    """`text` padded, and its alphabet's altchars, if it is DSSE base64; ValueError if not.
+    What passes these checks `base64.b64decode(..., validate=True)` always decodes."""
+    if _STANDARD.fullmatch(text):
+        altchars = None
+    elif _URL_SAFE.fullmatch(text):
+        altchars = b"-_"
+    else:
+        raise ValueError("not base64")
+    body = text.rstrip("=")
+    if len(body) % 4 == 1 or (text != body and len(text) % 4):
+        raise ValueError("not base64: bad length or padding")
+    return body + "=" * (-len(body) % 4), altchars
+
+
 @lru_cache(maxsize=4096)
 def dsse_b64decode(text: str) -> bytes:
     """Decode DSSE base64: standard or URL-safe alphabet (never mixed), padding optional.
@@ -34,14 +49,16 @@ def dsse_b64decode(text: str) -> bytes:
     Memoised (bytes are immutable; errors are not cached): reading one record decoded its
     payload seven times (validators, signature check, event parse, receipt).
     """
-    if _STANDARD.fullmatch(text):
-        altchars = None
-    elif _URL_SAFE.fullmatch(text):
-        altchars = b"-_"
-    else:
-        raise ValueError("not base64")
-    body = text.rstrip("=")
-    if len(body) % 4 == 1 or (text != body and len(text) % 4):
-        raise ValueError("not base64: bad length or padding")
-    padded = body + "=" * (-len(body) % 4)
+    padded, altchars = _dsse_checked(text)
     return base64.b64decode(padded.encode("ascii"), altchars=altchars, validate=True)
+
+
+def is_dsse_b64(text: str) -> bool:
+    """Whether `dsse_b64decode(text)` decodes, found without decoding (and without filling
+    its memo): for a value only checked, never used (the rules worker's reading of a
+    record's signatures, issue 14). tests/unit/test_ledger_records.py checks the two agree."""
+    try:
+        _dsse_checked(text)
+    except ValueError:
+        return False
+    return True

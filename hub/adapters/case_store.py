@@ -83,6 +83,39 @@ class StateCache:
             self._held -= _weight(dropped)
 
 
+PARSED_ALERTS = 20_000
+"""How many stored alerts' parsed payloads a process keeps (about 2 KB each: ~40 MB)."""
+
+
+class ParsedAlerts:
+    """Stored alerts' payloads parsed once per process, keyed by the payload's text.
+
+    `alerts_of` reads every stored alert of each case of a batch, and parsing them all again
+    on every batch cost more as a case gathered alerts (issue 14). Keyed by the JSON text
+    PostgreSQL returns (jsonb's canonical form: the same stored value gives the same text),
+    so an entry cannot be stale: a changed alert is a different text. `Alert` is frozen and
+    the runner never changes one in place (`retracted` copies it), so entries are shared.
+    Decision: when full, it is emptied, not trimmed by recency: a round
+    over more cases' alerts than fit would make an LRU miss on every access, while emptying
+    keeps most of each round's hits, costs nothing per access, and bounds memory the same.
+    """
+
+    def __init__(self, size: int = PARSED_ALERTS) -> None:
+        self._size = size
+        self._parsed: dict[str, Alert] = {}
+        self.parses = 0
+
+    def __call__(self, payload: str) -> Alert:
+        alert = self._parsed.get(payload)
+        if alert is None:
+            alert = Alert.model_validate_json(payload)
+            self.parses += 1
+            if len(self._parsed) >= self._size:
+                self._parsed.clear()
+            self._parsed[payload] = alert
+        return alert
+
+
 def _weight(state: CaseState) -> int:
     return 1 + len(state.event_ids)
 
@@ -97,14 +130,15 @@ class PostgresCaseStore:
 
     def __init__(self, pool: asyncpg.Pool, cache: StateCache | None = None) -> None:
         self._pool = pool
-        self.cache = cache or StateCache()
+        self.cache = StateCache() if cache is None else cache
+        self.alerts = ParsedAlerts()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresCaseSession]:
         """One connection and transaction; commits when the block exits normally."""
         async with translated_errors(), self._pool.acquire() as conn:
             async with conn.transaction():
-                session = PostgresCaseSession(conn, self.cache)
+                session = PostgresCaseSession(conn, self.cache, self.alerts)
                 yield session
             # Committed: the states this session read or saved are now what the rows hold.
             for case_id, (version, state) in session.seen.items():
@@ -250,9 +284,11 @@ def _added_rows(old: CaseState, new: CaseState, changed: set[str]) -> list[_Row]
 class PostgresCaseSession:
     """The statements of one case-store transaction, on its connection."""
 
-    def __init__(self, conn: asyncpg.Connection, cache: StateCache | None = None) -> None:
+    def __init__(self, conn: asyncpg.Connection, cache: StateCache | None = None,
+                 alerts: ParsedAlerts | None = None) -> None:
         self._conn = conn
-        self._cache = cache or StateCache(0)
+        self._cache = StateCache(0) if cache is None else cache
+        self._alert = ParsedAlerts(0) if alerts is None else alerts
         self.seen: dict[str, tuple[int, CaseState]] = {}
         """(version, state) of every case row this session read or wrote, for the cache."""
         self._due: dict[str, datetime | None] = {}
@@ -584,7 +620,7 @@ class PostgresCaseSession:
         rows = await self._conn.fetch(
             "SELECT payload FROM alerts WHERE case_id = ANY($1::text[])", list(case_ids)
         )
-        alerts = [Alert.model_validate_json(r["payload"]) for r in rows]
+        alerts = [self._alert(r["payload"]) for r in rows]
         return {a.alert_id: a for a in alerts}
 
     async def record_alerts(

@@ -20,7 +20,7 @@ import bisect
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -71,6 +71,24 @@ class Sent(Protocol):
     def case_id(self) -> str: ...
     @property
     def time(self) -> datetime: ...
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def built(model: type[M], values: dict[str, Any]) -> M:
+    """An instance of `model` holding `values`: every one of its fields, each already of its
+    type (taken from validated models), the model without extra fields or private attributes.
+
+    What pydantic's `model_construct` makes, without its walk over the fields (defaults,
+    aliases): ~1 µs against ~3, for the step record and figures of every assessment (issue
+    14). Equal to validated construction, dump included: tests/unit/test_fold_fast_paths.py."""
+    instance = model.__new__(model)
+    object.__setattr__(instance, "__dict__", values)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance
 
 
 class EventHead(NamedTuple):
@@ -183,12 +201,12 @@ class Figures(BaseModel):
         stamped = dict.fromkeys(
             (*assessment.amounts, *assessment.counts, *assessment.flags), assessment.assessed_at
         )
-        return Figures.model_construct(
-            amounts={**self.amounts, **assessment.amounts},
-            counts={**self.counts, **assessment.counts},
-            flags={**self.flags, **assessment.flags},
-            as_of={**self.as_of, **stamped},
-        )
+        return built(Figures, {
+            "amounts": {**self.amounts, **assessment.amounts},
+            "counts": {**self.counts, **assessment.counts},
+            "flags": {**self.flags, **assessment.flags},
+            "as_of": {**self.as_of, **stamped},
+        })
 
 
 class AssessmentRecord(Record):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -13,10 +14,11 @@ from hypothesis import strategies as st
 
 from schemas.cloudevent import CloudEvent
 from schemas.events import CaseAssessed
-from streams.rules import CaseEvent, _figures
+from streams.rules import CaseEvent, CaseState, _figures, apply
 from streams.rules.calendar import SHANGHAI
-from streams.rules.case_state import AssessmentRecord
-from streams.rules.fold import _assessment, _insert
+from streams.rules.case_state import AssessmentRecord, Figures
+from streams.rules.fold import _SUMMARY_STEPS, _assessment, _derived, _insert
+from tests.case_events import NO_STEP_TYPES, STEP_TYPES, case_event
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
 
@@ -92,6 +94,94 @@ def test_the_assessment_record_holds_every_figure_the_event_gives(values: dict[s
     # In the catalogue's order, as before (the stored step's JSON keeps its key order).
     assert list(got.counts) == [k for k in _figures.COUNTS if k in values]
     assert list(got.flags) == [k for k in _figures.FLAGS if k in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=figure_values)
+def test_the_built_assessment_record_equals_the_validated_one(values: dict[str, Any]) -> None:
+    """`_assessment` builds its record without validation: validating the same values gives
+    an equal record, whose every value has the same type."""
+    data = CaseAssessed.model_validate_json(CaseAssessed(
+        assessed_at=START, **values).model_dump_json())
+    event = CaseEvent(event_id="e", type_name="case.assessed", agency="zs-aic", case_id="C",
+                      time=START + timedelta(minutes=5), data={})
+    got = _assessment(event, data)
+    validated = AssessmentRecord.model_validate(dict(got))
+    assert got == validated
+    assert got.model_fields_set == validated.model_fields_set
+    assert got.model_dump_json() == validated.model_dump_json()
+    for name in ("amounts", "counts", "flags"):
+        assert ([(k, type(v)) for k, v in getattr(got, name).items()]
+                == [(k, type(v)) for k, v in getattr(validated, name).items()])
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=figure_values, after=figure_values)
+def test_updated_figures_equal_validated_ones(before: dict[str, Any],
+                                              after: dict[str, Any]) -> None:
+    event = CaseEvent(event_id="e", type_name="case.assessed", agency="zs-aic", case_id="C",
+                      time=START, data={})
+    figures = Figures()
+    for values in (before, after):
+        data = CaseAssessed.model_validate_json(CaseAssessed(
+            assessed_at=START, **values).model_dump_json())
+        figures = figures.updated(_assessment(event, data))
+        validated = Figures.model_validate(dict(figures))
+        assert figures == validated and figures.model_fields_set == validated.model_fields_set
+        assert figures.model_dump_json() == validated.model_dump_json()
+
+
+def test_the_assessment_record_is_built_without_validation(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: AssessmentRecord, **data: Any) -> None:
+        raise AssertionError("validated again")
+
+    data = CaseAssessed(assessed_at=START, illegal_business_amount="60000.00")
+    event = CaseEvent(event_id="e", type_name="case.assessed", agency="zs-aic", case_id="C",
+                      time=START, data={})
+    monkeypatch.setattr(AssessmentRecord, "__init__", refuse)
+    assert _assessment(event, data).amounts == {"illegal_business_amount": Decimal("60000.00")}
+
+
+fold_module = importlib.import_module("streams.rules.fold")
+
+
+def _from_scratch(state: CaseState) -> dict[str, Any]:
+    """The summary derived from every step of `state` (all summary steps laid over)."""
+    steps = {name: getattr(state, name) for name in (*_SUMMARY_STEPS, "assessments")}
+    return _derived(CaseState(case_id=state.case_id), steps)
+
+
+@settings(max_examples=150, deadline=None)
+@given(types=st.lists(st.sampled_from(STEP_TYPES + NO_STEP_TYPES), min_size=1, max_size=10),
+       hours=st.lists(st.integers(0, 300), min_size=10, max_size=10))
+def test_the_summary_after_each_event_equals_one_derived_from_every_step(
+        types: list[str], hours: list[int]) -> None:
+    """An event adding no summary step (an assessment) keeps the state's agency, offence,
+    opening time and parties: the same as deriving them from all the steps again."""
+    state = CaseState(case_id="C-1")
+    for n, type_name in enumerate(types):
+        state = apply(state, case_event("C-1", n, type_name, hours[n]))
+        expected = _from_scratch(state)
+        assert {name: getattr(state, name) for name in expected} == expected
+
+
+def test_an_assessment_derives_no_summary_but_the_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    state = apply(None, case_event("C-1", 0, "penalty.decided", 1))
+    calls = 0
+    original = fold_module._earliest
+
+    def counted(records: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return original(records)
+
+    monkeypatch.setattr(fold_module, "_earliest", counted)
+    after = apply(state, case_event("C-1", 1, "case.assessed", 2))
+    assert calls == 0
+    assert after.agency == state.agency is not None and len(after.assessments) == 1
+    apply(after, case_event("C-1", 2, "transfer.decided", 3))
+    assert calls > 0  # a summary step derives it again
 
 
 @settings(max_examples=300, deadline=None)

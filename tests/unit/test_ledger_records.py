@@ -15,10 +15,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.b64 import dsse_b64decode
+from schemas.b64 import dsse_b64decode, is_dsse_b64
 from schemas.events import EVENT_TYPES, EventData
 from schemas.signing import SigningKey
 from streams.ledger_records import _padded_base64, read_record
@@ -54,9 +55,12 @@ def careful(value: bytes) -> tuple[CaseEvent, EventData] | Exception:
         return exc
 
 
-def envelope(payload: bytes, *, layout: int = 0) -> bytes:
-    """The signed envelope of `payload`: as connectors write it (0) or in other layouts."""
+def envelope(payload: bytes, *, layout: int = 0, sig: str | None = None) -> bytes:
+    """The signed envelope of `payload`: as connectors write it (0) or in other layouts;
+    `sig`, when given, replaces the signature's text."""
     written = json.loads(KEY.sign_envelope("application/cloudevents+json", payload).to_json_bytes())
+    if sig is not None:
+        written["signatures"][0]["sig"] = sig
     if layout == 1:  # URL-safe, unpadded base64 (DSSE allows it)
         written["payload"] = base64.urlsafe_b64encode(payload).decode().rstrip("=")
     elif layout == 2:  # an extra member (Envelope ignores it)
@@ -90,7 +94,16 @@ def records(draw: st.DrawFn) -> bytes:
     if type(data) is dict and draw(st.booleans()):  # a member twice (strict JSON refuses it)
         name = json.dumps(draw(st.sampled_from(sorted(data) or ["x"])))
         text = text.replace('"data": {', f'"data": {{{name}: {json.dumps(draw(VALUES))}, ', 1)
-    return envelope(text.encode(), layout=draw(st.sampled_from([0, 0, 0, 1, 2, 3, 4, 5])))
+    return envelope(text.encode(), layout=draw(st.sampled_from([0, 0, 0, 1, 2, 3, 4, 5])),
+                    sig=draw(st.none() | SIGNATURE_TEXTS))
+
+
+SIGNATURE_TEXTS = st.text(alphabet="AZaz09+/-_=* \n", max_size=12) | st.binary(
+    min_size=1, max_size=66).flatmap(lambda raw: st.sampled_from([
+        base64.b64encode(raw).decode(), base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode(), base64.b64encode(raw).decode() + "=",
+        base64.b64encode(raw).decode()[1:]]))
+"""A signature's text: DSSE base64 in its layouts, and texts near it that are not."""
 
 
 @SETTINGS
@@ -125,6 +138,30 @@ def test_the_fast_reading_takes_the_records_connectors_write() -> None:
     bad = event_dict("zs-aic", "case.closed", "C-1")
     bad["data"]["closed_at"] = "yesterday"
     assert read_record(envelope(json.dumps(bad).encode())) is None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(SIGNATURE_TEXTS)
+def test_a_text_is_dsse_base64_exactly_when_the_dsse_decoder_decodes_it(text: str) -> None:
+    try:
+        dsse_b64decode(text)
+    except ValueError:
+        assert not is_dsse_b64(text)
+    else:
+        assert is_dsse_b64(text)
+
+
+def test_the_fast_reading_does_not_decode_the_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signature's bytes are never used by the rules: checked, not decoded (issue 14)."""
+
+    def refuse(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(base64, "b64decode", refuse)
+    value = envelope(json.dumps(event_dict("zs-aic", "case.closed", "C-1")).encode())
+    assert read_record(value) is not None
+    assert read_record(envelope(json.dumps(event_dict("zs-aic", "case.closed", "C-1")).encode(),
+                                sig="AAAA=")) is None
 
 
 @settings(max_examples=1000, deadline=None)
