@@ -20,31 +20,21 @@ answers, the careful path gives the same event and data.
 from __future__ import annotations
 
 import binascii
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 import pydantic_core
-from pydantic import Field, TypeAdapter, ValidationError, create_model
+from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas.b64 import is_dsse_b64
 from schemas.cloudevent import CloudEvent, canonical_event_id, source_agency
-from schemas.events import EVENT_TYPES, EventData
+from schemas.events import EVENT_TYPES, EventData, typed_event_model
 from streams.rules.case_state import EventHead
 
 _ENVELOPE_KEYS = frozenset({"payloadType", "payload", "signatures"})
 _SIGNATURE_KEYS = frozenset({"keyid", "sig"})
 
-
-def _typed(name: str) -> type[CloudEvent]:
-    """The CloudEvent of one event type: its `type` fixed, its `data` that type's model."""
-    spec = EVENT_TYPES[name]
-    model: type[CloudEvent] = create_model(
-        f"CloudEvent_{name.replace('.', '_')}", __base__=CloudEvent,
-        type=(Literal[spec.ce_type], ...), data=(spec.model, ...))  # type: ignore[arg-type]
-    return model
-
-
 _NAMES = {EVENT_TYPES[name].ce_type: name for name in EVENT_TYPES}
-_TYPED = tuple(_typed(name) for name in EVENT_TYPES)
+_TYPED = tuple(typed_event_model(name) for name in EVENT_TYPES)
 _EVENTS: TypeAdapter[Any] = TypeAdapter(
     Annotated[Union[_TYPED], Field(discriminator="type")])  # type: ignore[arg-type]  # noqa: UP007
 
