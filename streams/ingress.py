@@ -21,7 +21,6 @@ Failures and what they mean (streams/errors.py):
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import time
@@ -29,7 +28,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic_core import to_json
 
@@ -44,12 +43,12 @@ from schemas.topics import topic_agency
 from streams import metrics
 from streams.errors import PARK_HUB_BUG, StoreUnavailable, evidence_of, park_reason
 from streams.ports import (
+    BatchPublisher,
     Clock,
     IngressRecord,
     IngressStore,
     IngressUnit,
     ParkedRecord,
-    Publisher,
     StoredOutcome,
     utc_now,
 )
@@ -70,9 +69,9 @@ REGISTRY_TTL = 1.0
 """Seconds a registry snapshot is trusted: a revoked key stops verifying within this time."""
 
 
-@dataclass(frozen=True)
-class Effect:
-    """One record to publish: topic, key, value, headers."""
+class Effect(NamedTuple):
+    """One record to publish: topic, key, value, headers (a streams.ports.OutRecord, so a
+    batch's effects go to BatchPublisher.publish_all as they are)."""
 
     topic: str
     key: bytes | None
@@ -342,15 +341,11 @@ class IngressProcessor:
                               receipt_envelope(self._sign_receipt, stored or o.stored())))
         return out
 
-    async def publish(self, outcomes: Sequence[Outcome], publisher: Publisher) -> None:
+    async def publish(self, outcomes: Sequence[Outcome], publisher: BatchPublisher) -> None:
         """Publish every effect of the committed outcomes (in order) and wait for all acks."""
-        pending: list[Awaitable[object]] = []
-        for o in outcomes:
-            for e in o.effects or self.effects(o):
-                pending.append(await publisher.enqueue(e.topic, e.key, e.value, list(e.headers)))
-        await asyncio.gather(*pending)
+        await publisher.publish_all([e for o in outcomes for e in o.effects or self.effects(o)])
 
-    async def process(self, records: Sequence[IngressRecord], publisher: Publisher
+    async def process(self, records: Sequence[IngressRecord], publisher: BatchPublisher
                       ) -> list[Settled]:
         """settle + publish + metrics; raises StoreUnavailable (or a broker error) to retry."""
         started = time.monotonic()

@@ -33,6 +33,19 @@ class Publisher(Protocol):
     ) -> Awaitable[object]: ...
 
 
+OutRecord = tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]
+"""One record to publish: topic, key, value, headers."""
+
+
+class BatchPublisher(Publisher, Protocol):
+    """A Publisher that also takes a whole batch of records at once (the ingress worker's)."""
+
+    async def publish_all(self, records: Sequence[OutRecord]) -> None:
+        """Queue every record, in order within each topic and partition, and return once the
+        broker acknowledged all of them (acks=all); raises if any was not."""
+        ...
+
+
 Clock = Callable[[], datetime]
 
 

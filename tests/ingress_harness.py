@@ -7,7 +7,7 @@ import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from nacl.signing import VerifyKey
 from schemas.events import EVENT_TYPES, Role
 from schemas.signing import KeyRecord, SigningKey, raw_public_bytes
 from streams.ingress import IngressProcessor
-from streams.ports import IngressRecord, IngressStore
+from streams.ports import IngressRecord, IngressStore, OutRecord
 from streams.verification import RegistrySnapshot
 from tests.records import Record
 
@@ -39,6 +39,10 @@ class MemoryPublisher:
         done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
+
+    async def publish_all(self, records: Sequence[OutRecord]) -> None:
+        for topic, key, value, headers in records:
+            await self.enqueue(topic, key, value, list(headers))
 
     def on(self, topic: str) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
         return [(k, v, h) for t, k, v, h in self.sent if t == topic]

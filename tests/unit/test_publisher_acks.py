@@ -16,9 +16,11 @@ class _Sends:
 
     def __init__(self) -> None:
         self.acks: list[asyncio.Future[Any]] = []
+        self.sent: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]] = []
 
     async def __call__(self, topic: str, key: bytes | None, value: bytes,
                        headers: list[tuple[str, bytes]] | None) -> asyncio.Future[Any]:
+        self.sent.append((topic, key, value, headers))
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.acks.append(fut)
         return fut
@@ -80,3 +82,34 @@ async def test_a_failure_after_the_wait_was_cancelled_is_still_retrieved() -> No
     sends.acks[0].set_exception(NotLeaderForPartitionError())
     await asyncio.sleep(0)  # run the done-callback
     assert sends.acks[0]._log_traceback is False  # retrieved: nothing to log at collection
+
+
+async def test_publish_all_without_an_aiokafka_producer_sends_per_record_in_order() -> None:
+    sends = _Sends()
+    publisher = KafkaPublisher(sends)
+    published = asyncio.ensure_future(publisher.publish_all(
+        [("a", b"k1", b"v1", ()), ("b", None, b"v2", (("h", b"x"),))]))
+    await asyncio.sleep(0)
+    assert sends.sent == [("a", b"k1", b"v1", None), ("b", None, b"v2", [("h", b"x")])]
+    assert not published.done()  # waits for every ack
+    sends.acks[0].set_result("ok")
+    sends.acks[1].set_exception(NotLeaderForPartitionError())
+    with pytest.raises(BrokerUnavailable, match="did not acknowledge"):
+        await published
+
+
+def test_faust_keeps_its_aiokafka_producer_where_publish_all_looks() -> None:
+    """KafkaPublisher.over_faust batches on faust's aiokafka producer (its driver's
+    `_producer`); if a faust release moved it, publish_all would quietly send per record."""
+    from aiokafka import AIOKafkaProducer
+    from faust.transport.drivers.aiokafka import Producer
+
+    from hub.adapters.kafka_publisher import _aiokafka_producer
+
+    assert "_producer" in Producer.__annotations__
+
+    class Started:
+        _producer = AIOKafkaProducer.__new__(AIOKafkaProducer)
+
+    assert _aiokafka_producer(Started()) is Started._producer
+    assert _aiokafka_producer(object()) is None
