@@ -289,8 +289,12 @@ class IngressProcessor:
         outcomes: list[Outcome | None] = []
         to_append: list[tuple[int, VerifiedEvent]] = []
         batch_ids: set[str] = set()
+        receipted_by_topic: dict[str, bool] = {}  # a batch has a few topics, many records
         for i, (record, verdict) in enumerate(zip(records, verdicts, strict=True)):
-            receipted = registry.registered(topic_agency(record.topic))
+            receipted = receipted_by_topic.get(record.topic)
+            if receipted is None:
+                receipted = receipted_by_topic[record.topic] = registry.registered(
+                    topic_agency(record.topic))
             stored = seen.get(record.record_key)
             if stored is not None:
                 outcomes.append(_replayed(record, stored, receipted))

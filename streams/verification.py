@@ -160,6 +160,10 @@ def _check_signature(payload: bytes, signatures: Sequence[tuple[str, bytes]],
     also signed by another agency is judged by its own agency's signature; a record signed
     only by another agency's key goes on to SOURCE_MISMATCH.
     """
+    if len(signatures) == 1:  # what connectors send
+        signed = _one_signature(payload, signatures[0], keys, now)
+        if signed is not None:
+            return signed
     known = [(signature, keys[keyid]) for keyid, signature in dict.fromkeys(signatures)
              if keyid in keys]
     if not known:
@@ -178,9 +182,24 @@ def _check_signature(payload: bytes, signatures: Sequence[tuple[str, bytes]],
     raise Rejected(Reason.BAD_SIGNATURE, f"keyid {usable[0][1].keyid}")
 
 
-def _parse_event(payload: bytes) -> CloudEvent:
-    """The event; its data already validated when it is an instance of its type's
-    `typed_event_model` (the fast path), only read as a JSON object otherwise."""
+def _one_signature(payload: bytes, signature: tuple[str, bytes],
+                   keys: Mapping[str, KeyRecord], now: datetime) -> KeyRecord | None:
+    """The signer of a record with one signature by a known, active key that verifies;
+    None for anything else (an unknown or revoked key, a bad signature), which
+    `_check_signature`'s general path then judges. It accepts exactly what the general path
+    accepts with one signature, without its de-duplication, sorting and filtering (~2 µs;
+    tests/unit/test_verification_fast_path.py compares the two)."""
+    keyid, sig = signature
+    record = keys.get(keyid)
+    if record is None or record.revoked_by(now):
+        return None
+    return record if verify_signature(record.raw_public, sig,
+                                      pae(EVENT_PAYLOAD_TYPE, payload)) else None
+
+
+def _parse_event(payload: bytes) -> tuple[CloudEvent, EventTypeSpec | None]:
+    """The event, and its type's spec when the fast path validated it with its data (an
+    instance of its type's `typed_event_model`); otherwise only read as a JSON object."""
     try:
         document = loads_strict(payload)
     except StrictJsonError as exc:
@@ -189,22 +208,24 @@ def _parse_event(payload: bytes) -> CloudEvent:
     if typed is not None:
         return typed
     try:
-        return CloudEvent.model_validate_json(payload)
+        return CloudEvent.model_validate_json(payload), None
     except ValidationError as exc:
         pointer, msg = first_error(exc)
         raise Rejected(Reason.MALFORMED_EVENT, f"{pointer}: {msg}") from None
 
 
-def _typed_event(document: Any, payload: bytes) -> CloudEvent | None:
-    """The event validated with its data by its type's model, or None when its type is not
-    one of the catalogue's or anything in it is invalid (the general path then decides)."""
+def _typed_event(document: Any, payload: bytes) -> tuple[CloudEvent, EventTypeSpec] | None:
+    """The event validated with its data by its type's model, and the type's spec; None when
+    its type is not one of the catalogue's or anything in it is invalid (the general path
+    then decides). The model fixes `type` to the spec's, so the spec is the one `_verify`
+    would find from the event's type."""
     ce_type = document.get("type") if isinstance(document, dict) else None
     name = event_type_name(ce_type) if isinstance(ce_type, str) else None
     spec = EVENT_TYPES.get(name) if name else None
     if spec is None:
         return None
     try:
-        return typed_event_model(spec.name).model_validate_json(payload)
+        return typed_event_model(spec.name).model_validate_json(payload), spec
     except ValidationError:
         return None
 
@@ -240,17 +261,19 @@ def _verify(
     topic: str, key: bytes | None, value: bytes, registry: RegistrySnapshot, now: datetime
 ) -> VerifiedEvent:
     payload, signatures = _read_envelope(value)
-    signer = _check_signature(payload, signatures, registry.keys, now, topic_agency(topic))
-    event = _parse_event(payload)
-    agencies = {topic_agency(topic), event.agency if event.source.startswith(
-        "urn:linkage:agency:") else event.source, signer.agency_id}
-    if len(agencies) != 1:
+    topic_agency_id = topic_agency(topic)
+    signer = _check_signature(payload, signatures, registry.keys, now, topic_agency_id)
+    event, spec = _parse_event(payload)
+    agency = event.agency
+    if not topic_agency_id == signer.agency_id == (
+            agency if event.source.startswith("urn:linkage:agency:") else event.source):
         raise Rejected(
             Reason.SOURCE_MISMATCH,
             f"topic {topic}, source {event.source}, key of {signer.agency_id}",
         )
-    name = event_type_name(event.type)
-    spec = EVENT_TYPES.get(name) if name else None
+    if spec is None:
+        name = event_type_name(event.type)
+        spec = EVENT_TYPES.get(name) if name else None
     if spec is None:
         raise Rejected(Reason.UNKNOWN_TYPE, f"type {event.type!r}")
     if not registry.permits(signer.role, spec.name):
@@ -263,4 +286,4 @@ def _verify(
     if event.time - now > MAX_CLOCK_SKEW:
         raise Rejected(Reason.CLOCK_SKEW, f"time {event.time.isoformat()} > now {now.isoformat()}")
     return VerifiedEvent(value=value, event=event, spec=spec, keyid=signer.keyid,
-                         event_id=event.event_id, agency_id=event.agency)
+                         event_id=event.event_id, agency_id=agency)

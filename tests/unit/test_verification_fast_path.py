@@ -44,14 +44,17 @@ CHECKS = settings(max_examples=300, deadline=None, suppress_health_check=[Health
 
 @contextmanager
 def general_path_only() -> Iterator[None]:
-    """The verifier with both fast paths declining everything."""
-    saved = verification.canonical_envelope, verification._typed_event
+    """The verifier with its fast paths declining everything."""
+    saved = (verification.canonical_envelope, verification._typed_event,
+             verification._one_signature)
     verification.canonical_envelope = lambda value, head: None  # type: ignore[assignment]
     verification._typed_event = lambda document, payload: None  # type: ignore[assignment]
+    verification._one_signature = lambda *args: None  # type: ignore[assignment]
     try:
         yield
     finally:
-        verification.canonical_envelope, verification._typed_event = saved
+        (verification.canonical_envelope, verification._typed_event,
+         verification._one_signature) = saved
 
 
 def decision(topic: str, key: bytes | None, value: bytes) -> object:
@@ -281,6 +284,41 @@ def test_connector_records_take_both_fast_paths(type_name: str,
         return general_event(cls, *args, **kwargs)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(CloudEvent, "model_validate_json", classmethod(typed_only))
+    signers: list[object] = []
+    one_signature = verification._one_signature
+    monkeypatch.setattr(verification, "_one_signature",
+                        lambda *args: signers.append(one_signature(*args)) or signers[-1])
     verified = verify_record(f"linkage.ingress.{agency}", b"CASE-1", value, REGISTRY,
                              datetime.now(UTC))  # event_dict stamps the time now: NOW is as old as the module
     assert isinstance(verified, VerifiedEvent) and verified.spec.name == type_name
+    assert len(signers) == 1 and isinstance(signers[0], KeyRecord)  # the signature's fast path
+
+
+@CHECKS
+@given(signer=st.sampled_from(["zs-aic", "zs-psb", "stranger", "revocable"]),
+       revoked=st.none() | st.integers(-3, 3), damage=st.integers(-1, 63),
+       topic_agency=st.sampled_from(["zs-aic", "zs-psb", None]), payload=st.binary(max_size=40))
+def test_one_signature_is_checked_as_by_the_general_path(
+        signer: str, revoked: int | None, damage: int, topic_agency: str | None,
+        payload: bytes) -> None:
+    """_check_signature with one signature: any key (known or not, revoked before, at or
+    after now, or not), a good or a damaged signature, any topic: the same signer or the
+    same rejection with the signature's fast path as without it."""
+    revocable = KeyRecord(REVOKED.keyid, "zs-aic", Role.ADMINISTRATIVE, REVOKED.public_key,
+                          None if revoked is None else NOW + timedelta(seconds=revoked))
+    keys = {**REGISTRY.keys, REVOKED.keyid: revocable}
+    key = {"zs-aic": AIC, "zs-psb": PSB, "stranger": STRANGER, "revocable": REVOKED}[signer]
+    signature = bytearray(key.sign(verification.pae(EVENT_PAYLOAD_TYPE, payload)))
+    if damage >= 0:
+        signature[damage] ^= 1
+    signatures = [(key.keyid, bytes(signature))]
+
+    def judged() -> object:
+        try:
+            return verification._check_signature(payload, signatures, keys, NOW, topic_agency)
+        except Rejected as rejected:
+            return rejected.reason, rejected.detail
+
+    fast = judged()
+    with general_path_only():
+        assert fast == judged()
