@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from audit.ledger import LedgerEntry, NewEntry
 from schemas.receipt import ReceiptStatus
@@ -79,9 +79,12 @@ class IngressRecord:
                            (self.topic, self.partition, self.offset, record_hash))
 
 
-@dataclass(frozen=True)
-class StoredOutcome:
-    """A record's single outcome as stored (`record` = its bytes when rejected: the quarantine)."""
+class StoredOutcome(NamedTuple):
+    """A record's single outcome as stored (`record` = its bytes when rejected: the quarantine).
+
+    A NamedTuple, immutable like the frozen dataclass it was: the ingress worker makes one
+    per record, and a frozen dataclass's `__init__` sets each field through
+    `object.__setattr__` (~1 µs per record against ~0.3; issue 14)."""
 
     key: RecordKey
     status: ReceiptStatus

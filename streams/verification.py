@@ -30,7 +30,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
@@ -90,9 +90,12 @@ def key_revoked(keyid: str, revoked_at: datetime, event_id: str | None = None) -
                     event_id)
 
 
-@dataclass(frozen=True)
-class VerifiedEvent:
-    """A record that passed every check; `value` is the record's bytes exactly as received."""
+class VerifiedEvent(NamedTuple):
+    """A record that passed every check; `value` is the record's bytes exactly as received.
+
+    A NamedTuple, immutable like the frozen dataclass it was: one is made per record, and a
+    frozen dataclass's `__init__` sets each field through `object.__setattr__` (~1 µs of
+    the ingress worker per record against ~0.3; issue 14)."""
 
     value: bytes
     event: CloudEvent
