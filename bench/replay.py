@@ -29,12 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
 import resource
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -46,6 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audit.ledger import NewEntry
+from bench.pg_statements import BackendCpu, StatementCpu
 from connectors.events import build_event
 from hub.adapters.ledger_store import PostgresLedger
 from schemas.dsse import EVENT_PAYLOAD_TYPE
@@ -214,8 +213,8 @@ async def with_database(records: list[Generated], cases: int, dsn: str, home: Pa
         await pool.close()
     settings = Settings.from_env({"LINKAGE_HOME": str(home), "LINKAGE_DATABASE_URL": dsn})
     settings.ensure_hub_key()
-    backends = _BackendCpu(dsn.rsplit("/", 1)[1])
-    statements = _StatementCpu() if by_statement else None
+    backends = BackendCpu(dsn.rsplit("/", 1)[1])
+    statements = StatementCpu() if by_statement else None
     started, cpu = time.perf_counter(), _cpu()
     with backends, statements or contextlib.nullcontext():
         await rules_replay(settings, argparse.Namespace(rules=None, override=None, jobs=jobs))
@@ -228,101 +227,9 @@ async def with_database(records: list[Generated], cases: int, dsn: str, home: Pa
     if backends.seconds is not None:
         print(f"  PostgreSQL backends' CPU   : {backends.seconds / cases * 1e6:,.0f} µs per case "
               f"({backends.seconds:.1f} s; its connections' server processes, sampled every "
-              f"{_BackendCpu.EVERY} s: a lower bound; checkpointer and WAL writer not included)")
+              f"{BackendCpu.EVERY} s: a lower bound; checkpointer and WAL writer not included)")
     if statements is not None:
         statements.report(cases)
-
-
-class _StatementCpu:
-    """The PostgreSQL backend's on-CPU time (/proc/<pid>/schedstat, nanoseconds) while each
-    statement of this process runs, summed by statement: where PostgreSQL's CPU goes. Only
-    this process's connections are seen (use with `--jobs 1`); the server must be local."""
-
-    def __init__(self) -> None:
-        self.ns: Counter[str] = Counter()
-        self.calls: Counter[str] = Counter()
-        self._saved: dict[str, Any] = {}
-
-    def __enter__(self) -> _StatementCpu:
-        import asyncpg
-
-        for name in ("fetch", "execute", "fetchval", "fetchrow"):
-            self._saved[name] = original = getattr(asyncpg.Connection, name)
-            setattr(asyncpg.Connection, name, self._timed(original))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import asyncpg
-
-        for name, original in self._saved.items():
-            setattr(asyncpg.Connection, name, original)
-
-    def _timed(self, original: Any) -> Any:
-        async def timed(conn: Any, query: str, *args: Any, **kwargs: Any) -> Any:
-            pid = conn.get_server_pid()
-            before = _on_cpu(pid)
-            try:
-                return await original(conn, query, *args, **kwargs)
-            finally:
-                key = " ".join(query.split())[:64]
-                self.ns[key] += _on_cpu(pid) - before
-                self.calls[key] += 1
-        return timed
-
-    def report(self, cases: int) -> None:
-        print(f"  PostgreSQL CPU by statement: {sum(self.ns.values()) / cases / 1e3:,.0f} µs "
-              "per case in all")
-        for key, ns in self.ns.most_common(12):
-            print(f"    {ns / cases / 1e3:6.1f} µs/case {self.calls[key]:6,}x {key}")
-
-
-def _on_cpu(pid: int) -> int:
-    with open(f"/proc/{pid}/schedstat", encoding="ascii") as f:
-        return int(f.read().split()[0])
-
-
-class _BackendCpu:
-    """CPU seconds of the PostgreSQL server processes serving one database, read from /proc
-    while the block runs (a backend's own figure is gone once its connection closes, so it
-    is sampled); None where /proc shows no such process (a server on another machine)."""
-
-    EVERY = 0.1
-
-    def __init__(self, database: str) -> None:
-        self._marker = f" {database} ".encode()
-        self._seen: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.seconds: float | None = None
-
-    def __enter__(self) -> _BackendCpu:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-        self.seconds = sum(self._seen.values()) if self._seen else None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.EVERY):
-            self._sample()
-
-    def _sample(self) -> None:
-        ticks = os.sysconf("SC_CLK_TCK")
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                    if self._marker not in f.read().replace(b"\0", b" "):
-                        continue
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            self._seen[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
 
 
 def _cpu() -> float:

@@ -17,10 +17,13 @@ import asyncpg
 
 from audit.ledger import LedgerEntry, NewEntry
 from audit.merkle import CompactRange
-from hub.adapters.ledger_store import PostgresLedger
+from hub.adapters.ledger_store import PostgresLedger, copy_rows
 from hub.adapters.postgres import translated_errors
 from schemas.receipt import ReceiptStatus
 from streams.ports import IngressRecord, ParkedRecord, RecordKey, StoredOutcome
+
+_OUTCOME_COLUMNS = ("topic", "kpartition", "koffset", "record_hash", "event_id", "status", "reason",
+                    "detail", "ledger_index", "leaf_hash", "received_at", "record")
 
 
 class _PostgresUnit:
@@ -73,21 +76,10 @@ class _PostgresUnit:
     async def store_outcomes(self, outcomes: Sequence[StoredOutcome]) -> None:
         if not outcomes:
             return
-        await self._conn.execute(
-            """
-            INSERT INTO ingress_outcomes (topic, kpartition, koffset, record_hash, event_id,
-                status, reason, detail, ledger_index, leaf_hash, received_at, record)
-            SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::uuid[],
-                $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bytea[],
-                $11::timestamptz[], $12::bytea[])
-            """,
-            [o.key[0] for o in outcomes], [o.key[1] for o in outcomes],
-            [o.key[2] for o in outcomes], [o.key[3] for o in outcomes],
-            [o.event_id for o in outcomes], [o.status.value for o in outcomes],
-            [o.reason for o in outcomes], [o.detail for o in outcomes],
-            [o.ledger_index for o in outcomes], [o.leaf_hash for o in outcomes],
-            [o.received_at for o in outcomes], [o.record for o in outcomes],
-        )
+        await copy_rows(
+            self._conn, "ingress_outcomes", _OUTCOME_COLUMNS,
+            [(*o.key, o.event_id, o.status.value, o.reason, o.detail, o.ledger_index,
+                      o.leaf_hash, o.received_at, o.record) for o in outcomes])
 
 
 def _parked(row: Mapping[str, Any]) -> ParkedRecord:
