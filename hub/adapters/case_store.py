@@ -343,13 +343,26 @@ class PostgresCaseSession:
         )
         return {str(r["event_id"]) for r in rows}
 
+    _unparked: frozenset[str] = frozenset()
+    """Ids whose parked rows mark_processed already deleted in this transaction."""
+
     async def mark_processed(self, event_ids: Collection[str]) -> None:
+        """Mark these events folded; any of them still parked is unparked in the same statement.
+
+        Design decision (session 6, issue 14): the rules runner marks the applied events and
+        then unparks the same ids; a processed event has no business staying parked, so this
+        statement deletes their parked rows too (a data-modifying CTE) and `unpark` skips the
+        ids already done here. Measured: the separate DELETE cost about 0.5 µs of PostgreSQL
+        CPU per event plus a round trip per batch (bench/ingress.py --pg-statements)."""
         if event_ids:
+            ids = list(event_ids)
             await self._conn.execute(
-                "INSERT INTO processed_events (event_id) SELECT unnest($1::uuid[])"
+                "WITH unparked AS (DELETE FROM rules_parked_events WHERE event_id = ANY($1::uuid[]))"
+                " INSERT INTO processed_events (event_id) SELECT unnest($1::uuid[])"
                 " ON CONFLICT DO NOTHING",
-                list(event_ids),
+                ids,
             )
+            self._unparked = self._unparked | frozenset(ids)
 
     async def park(self, events: Sequence[ParkedEvent]) -> None:
         """Keep these events for a later try; one already parked counts one more attempt."""
@@ -376,11 +389,10 @@ class PostgresCaseSession:
         return [_parked(r) for r in rows]
 
     async def unpark(self, event_ids: Collection[str]) -> None:
-        if event_ids:
+        left = [e for e in event_ids if e not in self._unparked]
+        if left:
             await self._conn.execute(
-                "DELETE FROM rules_parked_events WHERE event_id = ANY($1::uuid[])",
-                list(event_ids),
-            )
+                "DELETE FROM rules_parked_events WHERE event_id = ANY($1::uuid[])", left)
 
     # -- cases ----------------------------------------------------------------------------
 

@@ -226,6 +226,29 @@ async def test_parked_events_wait_for_their_retry_time_and_count_attempts(
     assert [p.event_id for p in await store.parked_events()] == [e2]
 
 
+async def test_marking_parked_events_processed_unparks_them_in_the_same_statement(
+        new_pool: PoolFactory) -> None:
+    """PostgreSQL (session 6): the runner's mark_processed + unpark of the same ids is one
+    statement; unpark still deletes ids mark_processed was not given, and the rows stay
+    when the transaction rolls back."""
+    store = PostgresCaseStore(await new_pool())
+    e1, e2, e3 = ids(3)
+    async with store.transaction() as tx:
+        await tx.park([ParkedEvent(e, "C-1", b"r", "KeyError: x", NOW) for e in (e1, e2, e3)])
+    with pytest.raises(Boom):
+        async with store.transaction() as tx:
+            await tx.mark_processed([e1])
+            raise Boom
+    assert len(await store.parked_events()) == 3
+    async with store.transaction() as tx:
+        await tx.mark_processed([e1, e2])
+        assert len(await store.parked_events()) == 3  # another connection: not committed yet
+        assert sorted(p.event_id for p in await tx.lock_parked(NOW, 10)) == [e3]
+        await tx.unpark([e1, e2, e3])
+        assert await tx.processed([e1, e2, e3]) == {e1, e2}
+    assert await store.parked_events() == []
+
+
 async def test_ledger_records_of_a_case_come_in_ledger_order(subject: Subject) -> None:
     def entry(n: int, case_id: str) -> NewEntry:
         return NewEntry(str(uuid.uuid4()), "zs-aic", case_id, "case.opened", NOW, NOW, "k",
