@@ -17,13 +17,15 @@ import asyncpg
 
 from audit.ledger import LedgerEntry, NewEntry
 from audit.merkle import CompactRange
-from hub.adapters.ledger_store import PostgresLedger, copy_rows
+from hub.adapters.ledger_store import PostgresLedger, insert_rows
 from hub.adapters.postgres import translated_errors
 from schemas.receipt import ReceiptStatus
 from streams.ports import IngressRecord, ParkedRecord, RecordKey, StoredOutcome
 
-_OUTCOME_COLUMNS = ("topic", "kpartition", "koffset", "record_hash", "event_id", "status", "reason",
-                    "detail", "ledger_index", "leaf_hash", "received_at", "record")
+_OUTCOME_COLUMNS = (("topic", "text"), ("kpartition", "int"), ("koffset", "bigint"),
+                    ("record_hash", "bytea"), ("event_id", "uuid"), ("status", "text"),
+                    ("reason", "text"), ("detail", "text"), ("ledger_index", "bigint"),
+                    ("leaf_hash", "bytea"), ("received_at", "timestamptz"), ("record", "bytea"))
 
 
 class _PostgresUnit:
@@ -76,7 +78,7 @@ class _PostgresUnit:
     async def store_outcomes(self, outcomes: Sequence[StoredOutcome]) -> None:
         if not outcomes:
             return
-        await copy_rows(
+        await insert_rows(
             self._conn, "ingress_outcomes", _OUTCOME_COLUMNS,
             [(*o.key, o.event_id, o.status.value, o.reason, o.detail, o.ledger_index,
                       o.leaf_hash, o.received_at, o.record) for o in outcomes])

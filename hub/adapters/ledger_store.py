@@ -10,25 +10,41 @@ import asyncpg
 from audit.ledger import LedgerEntry, NewEntry, ProofsFromNodes, TreeHead
 from audit.merkle import CompactRange, NodeId, leaf_hash
 
-_LEDGER_COLUMNS = ("ledger_index", "event_id", "agency_id", "case_id", "event_type", "event_time",
-                   "received_at", "keyid", "record", "leaf_hash")
-_NODE_COLUMNS = ("level", "idx", "hash")
+_LEDGER_COLUMNS = (("ledger_index", "bigint"), ("event_id", "uuid"), ("agency_id", "text"),
+                   ("case_id", "text"), ("event_type", "text"), ("event_time", "timestamptz"),
+                   ("received_at", "timestamptz"), ("keyid", "text"), ("record", "bytea"),
+                   ("leaf_hash", "bytea"))
+_NODE_COLUMNS = (("level", "smallint"), ("idx", "bigint"), ("hash", "bytea"))
+
+COPY_MIN_ROWS = 32
+"""Fewer rows than this go in by one INSERT ... unnest statement, more by COPY."""
 
 
-async def copy_rows(conn: asyncpg.Connection, table: str, columns: Sequence[str],
-                    rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert `rows` with COPY ... FROM STDIN (binary), in conn's transaction.
+async def insert_rows(conn: asyncpg.Connection, table: str, columns: Sequence[tuple[str, str]],
+                      rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert `rows` (values in the order of `columns`: (name, SQL type)) in conn's transaction.
 
     Design decision (session 6, issue 14): the append path's inserts (ledger, ledger_nodes,
-    ingress_outcomes) were `INSERT ... SELECT * FROM unnest($1, ...)`; binary COPY spares the
-    server building and unnesting the arrays and lets it insert heap tuples in batches,
-    which cut those statements' PostgreSQL CPU by 30-55 % (bench/ingress.py --pg-statements:
-    ledger 12.5 -> 8.5, ingress_outcomes 7.8 -> 4.6 µs/event). asyncpg encodes COPY rows
-    itself and lets a value it cannot encode (a lone surrogate, an int beyond int64) escape
-    as a plain Python error, where a statement's arguments raise its DataError: that is
-    raised here too, so `translated_errors` still reports such a batch as refused."""
+    ingress_outcomes) were all `INSERT ... SELECT * FROM unnest($1, ...)`. Binary COPY spares
+    the server building and unnesting the arrays and lets it insert heap tuples in batches,
+    which cut those statements' PostgreSQL CPU per row by 30-55 % on 500-row batches
+    (bench/ingress.py --pg-statements: ledger 12.5 -> 8.5, ingress_outcomes 7.8 -> 4.6
+    µs/event). But COPY takes two round trips where a prepared INSERT takes one, and at a
+    paced 300 events/s the batches hold a handful of rows, where the round trip is worth more
+    than the rows and a loaded machine makes each wake-up of the server cost latency: so
+    batches under COPY_MIN_ROWS keep the single INSERT. asyncpg encodes COPY rows itself and
+    lets a value it cannot encode (a lone surrogate, an int beyond int64) escape as a plain
+    Python error, where a statement's arguments raise its DataError: that is raised here too,
+    so `translated_errors` reports such a batch as refused either way."""
+    if len(rows) < COPY_MIN_ROWS:
+        names = ", ".join(name for name, _ in columns)
+        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(columns, start=1))
+        await conn.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})",
+                           *([row[i] for row in rows] for i in range(len(columns))))
+        return
     try:
-        await conn.copy_records_to_table(table, columns=columns, records=rows)
+        await conn.copy_records_to_table(table, columns=[name for name, _ in columns],
+                                         records=rows)
     except (UnicodeEncodeError, OverflowError, ValueError, TypeError) as exc:
         raise asyncpg.exceptions.DataError(f"invalid input for COPY {table}: {exc}") from exc
 
@@ -75,14 +91,14 @@ class PostgresLedger(ProofsFromNodes):
         hashes = [leaf_hash(e.record) for e in entries]
         nodes = frontier.extend(hashes)
         indexes = list(range(start, start + len(entries)))
-        await copy_rows(
+        await insert_rows(
             conn, "ledger", _LEDGER_COLUMNS,
             [(i, e.event_id, e.agency_id, e.case_id, e.event_type, e.event_time,
                       e.received_at, e.keyid, e.record, h)
                      for i, e, h in zip(indexes, entries, hashes, strict=True)])
         inner = [n for n in nodes if n[0] > 0]
         if inner:
-            await copy_rows(conn, "ledger_nodes", _NODE_COLUMNS, inner)
+            await insert_rows(conn, "ledger_nodes", _NODE_COLUMNS, inner)
         await conn.execute(
             "UPDATE ledger_head SET size = $1, frontier = $2, root_hash = $3 WHERE singleton",
             frontier.size,

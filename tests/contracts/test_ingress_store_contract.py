@@ -83,6 +83,31 @@ async def test_what_postgresql_cannot_hold_is_refused_not_crashed(store: Ingress
         await unit.store_outcomes([rejected(record(1))])
 
 
+@pytest.mark.parametrize("size", [1, 31, 32, 120])
+async def test_batches_of_every_size_store_the_same_rows(store: IngressStore, size: int) -> None:
+    """Small batches are inserted by statement, large ones by COPY (PostgreSQL): the rows read
+    back the same, and a value PostgreSQL cannot hold refuses the batch either way."""
+    entries = [entry(i) for i in range(size)]
+    outcomes = [rejected(record(i), f"detail {i}") for i in range(size)]
+    async with store.unit() as unit:
+        appended = await unit.append(entries)
+        await unit.store_outcomes(outcomes)
+    assert [e.ledger_index for e in appended] == list(range(size))
+    async with store.unit() as unit:
+        found = await unit.ledger_entries([e.event_id for e in entries])
+        assert sorted(found.values(), key=lambda e: e.ledger_index) == appended
+        assert await unit.stored_outcomes([o.key for o in outcomes]) == {o.key: o for o in outcomes}
+    bad = [rejected(record(size + i), "ok") for i in range(size - 1)]
+    bad.append(rejected(record(2 * size), "lone \ud800 surrogate"))
+    with pytest.raises(StoreRefused):
+        async with store.unit() as unit:
+            await unit.append([entry(size + i) for i in range(size)])
+            await unit.store_outcomes(bad)
+    async with store.unit() as unit:  # nothing of the refused unit stayed; the store works on
+        assert [e.ledger_index for e in await unit.append([entry(-1)])] == [size]
+        assert await unit.stored_outcomes([o.key for o in bad]) == {}
+
+
 async def test_an_outcome_is_stored_once(store: IngressStore) -> None:
     async with store.unit() as unit:
         await unit.store_outcomes([rejected(record(1))])
