@@ -179,14 +179,15 @@ class PostgresLedger(ProofsFromNodes):
         if not ids:
             return {}
         async with self._pool.acquire() as conn:
+            leaves = [i[1] for i in ids if i[0] == 0]
             rows = await conn.fetch(
                 "SELECT true AS node, n.level, n.idx, n.hash FROM ledger_nodes n"
                 " JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx)"
                 " ON n.level = w.level AND n.idx = w.idx"
-                " UNION ALL SELECT false, 0::smallint, l.ledger_index, l.leaf_hash FROM ledger l"
-                " WHERE l.ledger_index = ANY($3::bigint[])",
-                [i[0] for i in ids], [i[1] for i in ids], [i[1] for i in ids if i[0] == 0],
+                + (" UNION ALL SELECT false, 0::smallint, l.ledger_index, l.leaf_hash"
+                   " FROM ledger l WHERE l.ledger_index = ANY($3::bigint[])" if leaves else ""),
+                [i[0] for i in ids], [i[1] for i in ids], *([leaves] if leaves else []),
             )
         # A stored level-0 row, where there is one, wins over the entry's leaf_hash.
-        rows = sorted(rows, key=lambda r: r["node"])
-        return {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
+        return {(r["level"], r["idx"]): bytes(r["hash"])
+                for r in sorted(rows, key=lambda r: r["node"])}
