@@ -93,12 +93,9 @@ class PostgresLedger(ProofsFromNodes):
         indexes = list(range(start, start + len(entries)))
         await insert_rows(
             conn, "ledger", _LEDGER_COLUMNS,
-            [(i, e.event_id, e.agency_id, e.case_id, e.event_type, e.event_time,
-                      e.received_at, e.keyid, e.record, h)
-                     for i, e, h in zip(indexes, entries, hashes, strict=True)])
-        inner = [n for n in nodes if n[0] > 0]
-        if inner:
-            await insert_rows(conn, "ledger_nodes", _NODE_COLUMNS, inner)
+            [(i, e.event_id, e.agency_id, e.case_id, e.event_type, e.event_time, e.received_at,
+              e.keyid, e.record, h) for i, e, h in zip(indexes, entries, hashes, strict=True)])
+        await insert_rows(conn, "ledger_nodes", _NODE_COLUMNS, nodes)
         await conn.execute(
             "UPDATE ledger_head SET size = $1, frontier = $2, root_hash = $3 WHERE singleton",
             frontier.size,
@@ -171,23 +168,18 @@ class PostgresLedger(ProofsFromNodes):
     async def nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
         """The stored perfect-subtree hashes among ``ids``, in one query (absent ones omitted).
 
-        A leaf (level 0) is the entry's `ledger.leaf_hash`: appends since session 6 store only
-        the inner nodes in `ledger_nodes` (a level-0 row repeated the leaf hash and cost
-        about 2 µs of PostgreSQL CPU per event, half the node rows). Level-0 rows written
-        before stay (the table is append-only) and are preferred where present, so every
-        reader (proofs, `ledger verify`, export for the offline auditor) sees what it saw."""
+        Tried in session 6 and reverted: serving leaves (level 0) from `ledger.leaf_hash` and
+        appending inner nodes only (about 2 µs of PostgreSQL CPU per event). The level-0 rows
+        are an independent copy of each entry's leaf hash: with them `ledger verify` pins a
+        swap of whole ledger rows on the entry (tests/integration/test_tamper.py, whole-rows);
+        without them it could only name the level-1 node above it."""
         if not ids:
             return {}
         async with self._pool.acquire() as conn:
-            leaves = [i[1] for i in ids if i[0] == 0]
             rows = await conn.fetch(
-                "SELECT true AS node, n.level, n.idx, n.hash FROM ledger_nodes n"
+                "SELECT n.level, n.idx, n.hash FROM ledger_nodes n"
                 " JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx)"
-                " ON n.level = w.level AND n.idx = w.idx"
-                + (" UNION ALL SELECT false, 0::smallint, l.ledger_index, l.leaf_hash"
-                   " FROM ledger l WHERE l.ledger_index = ANY($3::bigint[])" if leaves else ""),
-                [i[0] for i in ids], [i[1] for i in ids], *([leaves] if leaves else []),
+                " ON n.level = w.level AND n.idx = w.idx",
+                [i[0] for i in ids], [i[1] for i in ids],
             )
-        # A stored level-0 row, where there is one, wins over the entry's leaf_hash.
-        return {(r["level"], r["idx"]): bytes(r["hash"])
-                for r in sorted(rows, key=lambda r: r["node"])}
+        return {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}

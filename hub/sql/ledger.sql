@@ -24,10 +24,6 @@ CREATE INDEX IF NOT EXISTS ledger_case_idx ON ledger (case_id, ledger_index);
 CREATE INDEX IF NOT EXISTS ledger_agency_idx ON ledger (agency_id, ledger_index);
 
 -- Perfect-subtree node hashes: node (level, idx) covers leaves [idx*2^level, (idx+1)*2^level).
--- Since session 6 (issue 14) appends store the inner nodes only (level >= 1): a leaf node is
--- the entry's ledger.leaf_hash, and PostgresLedger.nodes reads it from there. Level-0 rows
--- that earlier releases wrote stay (append-only) and are read in preference where present,
--- so proofs, `ledger verify` and exports give the same answers on an old database.
 CREATE TABLE IF NOT EXISTS ledger_nodes (
     level   smallint NOT NULL CHECK (level >= 0 AND level < 64),
     idx     bigint NOT NULL CHECK (idx >= 0),

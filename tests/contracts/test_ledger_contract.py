@@ -146,29 +146,3 @@ async def test_impossible_proof_requests_are_refused(ledger: Any) -> None:
     with pytest.raises(ValueError):
         await ledger.consistency_proof(3, 2)
 
-
-async def test_leaves_come_from_the_ledger_and_old_level_0_rows_still_answer(
-        new_pool: PoolFactory) -> None:
-    """PostgreSQL only (session 6): appends store no level-0 node rows, the leaf is the entry's
-    leaf_hash; a database whose earlier release stored level-0 rows reads back the same nodes
-    and proofs, and where a stored level-0 row differs from the entry (tampering) the stored
-    row is what `nodes` answers, as before, so `ledger verify` still reports it."""
-    owner = await new_pool(restricted=False)
-    ledger = AppendingPostgresLedger(owner)
-    old = await ledger.append([entry(n) for n in range(5)])
-    # What an earlier release also wrote for these entries.
-    await owner.executemany("INSERT INTO ledger_nodes (level, idx, hash) VALUES (0, $1, $2)",
-                            [(e.ledger_index, e.leaf_hash) for e in old])
-    new = await ledger.append([entry(n) for n in range(5, 9)])
-    assert await owner.fetchval("SELECT count(*) FROM ledger_nodes WHERE level = 0") == 5
-    reference = InMemoryLedger()
-    await reference.append([entry(n) for n in range(9)])
-    ids = [(level, idx) for level in range(5) for idx in range(10)]
-    assert await ledger.nodes(ids) == await reference.nodes(ids)
-    hashes = [e.leaf_hash for e in old + new]
-    for index in range(9):
-        proof = await ledger.inclusion_proof(index, 9)
-        verify_inclusion(hashes[index], index, 9, proof, root_of(hashes))
-    await owner.execute("INSERT INTO ledger_nodes (level, idx, hash) VALUES (0, 7, $1)",
-                        b"\x07" * 32)
-    assert (await ledger.nodes([(0, 7), (0, 8)])) == {(0, 7): b"\x07" * 32, (0, 8): hashes[8]}
