@@ -13,6 +13,7 @@ import pytest
 from audit.ledger import NewEntry
 from audit.merkle import leaf_hash
 from hub.adapters.ingress_store import PostgresIngressStore
+from hub.adapters.postgres import create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry
 from schemas.receipt import ReceiptStatus
 from schemas.signing import SigningKey, public_pem
@@ -20,6 +21,7 @@ from streams.errors import StoreRefused
 from streams.ingress_memory import InMemoryIngressStore
 from streams.ports import IngressRecord, IngressStore, StoredOutcome
 from tests.contracts.conftest import BACKENDS, PoolFactory
+from tests.support import migrated_database, release_database
 
 T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 
@@ -151,3 +153,30 @@ async def test_a_unit_reads_key_revocations_as_committed(backend: str,
     async with store.unit() as unit:
         assert await unit.revocations([key.keyid, other.keyid, "f" * 64]) == {key.keyid: T0}
         assert await unit.revocations([]) == {}
+
+
+async def test_an_existing_database_loses_the_unread_status_index(
+        _drop_test_databases: None) -> None:
+    """ingress_v2.sql (session 6) drops ingress_outcomes_status_idx from a database an earlier
+    release created, keeps its outcomes, and migrating again changes nothing."""
+    dsn = await migrated_database()
+    owner = await create_pool(dsn, restricted=False)
+    index = "SELECT count(*) FROM pg_indexes WHERE indexname = 'ingress_outcomes_status_idx'"
+    try:
+        assert await owner.fetchval(index) == 0
+        # The database as the previous release left it: the index, no ingress_v2 applied.
+        await owner.execute("CREATE INDEX ingress_outcomes_status_idx"
+                            " ON ingress_outcomes (status, received_at)")
+        await owner.execute("DELETE FROM schema_migrations WHERE name = 'hub.sql/ingress_v2.sql'")
+        store = PostgresIngressStore(owner)
+        async with store.unit() as unit:
+            await unit.store_outcomes([rejected(record(1))])
+        await migrate(dsn)
+        await migrate(dsn)
+        assert await owner.fetchval(index) == 0
+        async with store.unit() as unit:
+            found = await unit.stored_outcomes([record(1).record_key])
+        assert list(found.values()) == [rejected(record(1))]
+    finally:
+        await owner.close()
+        await release_database(dsn)
