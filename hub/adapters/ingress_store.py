@@ -38,6 +38,24 @@ class _PostgresUnit:
         self._head = head
 
     async def stored_outcomes(self, keys: Sequence[RecordKey]) -> dict[RecordKey, StoredOutcome]:
+        """The stored outcomes of these records.
+
+        Design decision (session 6, issue 14): looking every key of a 500-record batch up in
+        the primary key cost about 2 µs of PostgreSQL CPU per event, and in the steady state
+        finds nothing: a record can only have an outcome at or below the highest offset stored
+        for its partition, so one backward step in the same index per partition first tells
+        which keys can be there at all, and only those (a redelivery's) are looked up. Every
+        unit holds the ledger_head lock (`unit`), so no outcome lands between the two reads."""
+        if not keys:
+            return {}
+        partitions = sorted({(k[0], k[1]) for k in keys})
+        highest = {(r["topic"], r["kpartition"]): r["high"] for r in await self._conn.fetch(
+            "SELECT p.topic, p.kpartition, (SELECT o.koffset FROM ingress_outcomes o"
+            " WHERE o.topic = p.topic AND o.kpartition = p.kpartition"
+            " ORDER BY o.koffset DESC LIMIT 1) AS high"
+            " FROM unnest($1::text[], $2::int[]) AS p(topic, kpartition)",
+            [p[0] for p in partitions], [p[1] for p in partitions])}
+        keys = [k for k in keys if (high := highest.get((k[0], k[1]))) is not None and k[2] <= high]
         if not keys:
             return {}
         rows = await self._conn.fetch(

@@ -110,6 +110,26 @@ async def test_batches_of_every_size_store_the_same_rows(store: IngressStore, si
         assert await unit.stored_outcomes([o.key for o in bad]) == {}
 
 
+async def test_stored_outcomes_are_found_by_partition_offset_and_bytes(
+        store: IngressStore) -> None:
+    """A redelivered batch straddling what is stored (PostgreSQL first reads the highest
+    stored offset of each partition): only the same position with the same bytes is found."""
+    def at(partition: int, offset: int, value: bytes = b"v") -> IngressRecord:
+        return IngressRecord(f"linkage.ingress.zs-{partition % 2}", partition, offset, b"K",
+                             value + bytes([offset]))
+
+    stored = [rejected(at(p, o)) for p in (0, 1, 2) for o in range(2, 6)]
+    async with store.unit() as unit:
+        assert await unit.stored_outcomes([at(0, 3).record_key]) == {}
+        await unit.store_outcomes(stored)
+    asked = [at(p, o).record_key for p in (0, 1, 2, 3) for o in range(0, 9)]
+    asked += [at(0, 4, b"other").record_key, at(1, 5, b"w").record_key]
+    async with store.unit() as unit:
+        found = await unit.stored_outcomes(asked)
+        assert found == {o.key: o for o in stored}
+        assert await unit.stored_outcomes([at(2, 6).record_key, at(3, 2).record_key]) == {}
+
+
 async def test_an_outcome_is_stored_once(store: IngressStore) -> None:
     async with store.unit() as unit:
         await unit.store_outcomes([rejected(record(1))])
