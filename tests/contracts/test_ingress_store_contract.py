@@ -5,10 +5,14 @@ their attempts and resolution."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.ledger import NewEntry
 from audit.merkle import leaf_hash
@@ -128,6 +132,46 @@ async def test_stored_outcomes_are_found_by_partition_offset_and_bytes(
         found = await unit.stored_outcomes(asked)
         assert found == {o.key: o for o in stored}
         assert await unit.stored_outcomes([at(2, 6).record_key, at(3, 2).record_key]) == {}
+
+
+positions = st.tuples(st.integers(0, 3), st.integers(0, 12), st.sampled_from([b"a", b"b"]))
+
+
+@pytest.fixture
+async def dsn(_drop_test_databases: None) -> AsyncIterator[str]:
+    """One migrated database for every example of a property (each uses its own topic)."""
+    dsn = await migrated_database()
+    yield dsn
+    await release_database(dsn)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stored=st.sets(positions, max_size=25), asked=st.lists(positions, max_size=30))
+def test_stored_outcomes_finds_exactly_the_stored_keys(dsn: str,
+                                                       stored: set[tuple[int, int, bytes]],
+                                                       asked: list[tuple[int, int, bytes]]) -> None:
+    """Property (PostgreSQL): whatever is stored and asked, the partition high-water filter
+    finds exactly the asked keys that are stored, as looking every key up would."""
+    topic = f"linkage.ingress.p-{uuid.uuid4().hex[:8]}"
+
+    def key(p: tuple[int, int, bytes]) -> IngressRecord:
+        return IngressRecord(topic, p[0], p[1], None, p[2])
+
+    async def run() -> None:
+        pool = await create_pool(dsn, max_size=1)
+        try:
+            store = PostgresIngressStore(pool)
+            outcomes = {key(p).record_key: rejected(key(p)) for p in stored}
+            async with store.unit() as unit:
+                await unit.store_outcomes(list(outcomes.values()))
+            async with store.unit() as unit:
+                found = await unit.stored_outcomes([key(p).record_key for p in asked])
+            assert found == {k: outcomes[k] for k in (key(p).record_key for p in asked)
+                             if k in outcomes}
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
 
 
 async def test_an_outcome_is_stored_once(store: IngressStore) -> None:
