@@ -24,12 +24,12 @@ async def insert_rows(conn: asyncpg.Connection, table: str, columns: Sequence[tu
                       rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert `rows` (values in the order of `columns`: (name, SQL type)) in conn's transaction.
 
-    Design decision (session 6, issue 14): the append path's inserts (ledger, ledger_nodes,
-    ingress_outcomes) were all `INSERT ... SELECT * FROM unnest($1, ...)`. Binary COPY spares
-    the server building and unnesting the arrays and lets it insert heap tuples in batches,
-    which cut those statements' PostgreSQL CPU per row by 30-55 % on 500-row batches
-    (bench/ingress.py --pg-statements: ledger 12.5 -> 8.5, ingress_outcomes 7.8 -> 4.6
-    µs/event). But COPY takes two round trips where a prepared INSERT takes one, and at a
+    Design decision (session 6, issue 14): the append path's inserts were all `INSERT ...
+    SELECT * FROM unnest($1, ...)`. Binary COPY spares the server building and unnesting
+    the arrays and lets it insert heap tuples in batches: on 500-entry batches, alternating
+    the two on one connection, the server's CPU per event went 11.6 -> 9.7 µs for `ledger`
+    and 7.1 -> 5.8 µs for `ingress_outcomes` (ledger_nodes' small rows: worse, they keep the
+    statement). But COPY takes two round trips where a prepared INSERT takes one, and at a
     paced 300 events/s the batches hold a handful of rows, where the round trip is worth more
     than the rows and a loaded machine makes each wake-up of the server cost latency: so
     batches under COPY_MIN_ROWS keep the single INSERT. asyncpg encodes COPY rows itself and
@@ -37,16 +37,22 @@ async def insert_rows(conn: asyncpg.Connection, table: str, columns: Sequence[tu
     Python error, where a statement's arguments raise its DataError: that is raised here too,
     so `translated_errors` reports such a batch as refused either way."""
     if len(rows) < COPY_MIN_ROWS:
-        names = ", ".join(name for name, _ in columns)
-        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(columns, start=1))
-        await conn.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})",
-                           *([row[i] for row in rows] for i in range(len(columns))))
+        await insert_unnest(conn, table, columns, rows)
         return
     try:
         await conn.copy_records_to_table(table, columns=[name for name, _ in columns],
                                          records=rows)
     except (UnicodeEncodeError, OverflowError, ValueError, TypeError) as exc:
         raise asyncpg.exceptions.DataError(f"invalid input for COPY {table}: {exc}") from exc
+
+
+async def insert_unnest(conn: asyncpg.Connection, table: str, columns: Sequence[tuple[str, str]],
+                        rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert `rows` by one `INSERT ... SELECT * FROM unnest($1::type[], ...)` statement."""
+    names = ", ".join(name for name, _ in columns)
+    arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(columns, start=1))
+    await conn.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})",
+                       *([row[i] for row in rows] for i in range(len(columns))))
 
 
 def _entry(row: Mapping[str, Any]) -> LedgerEntry:
@@ -95,7 +101,10 @@ class PostgresLedger(ProofsFromNodes):
             conn, "ledger", _LEDGER_COLUMNS,
             [(i, e.event_id, e.agency_id, e.case_id, e.event_type, e.event_time, e.received_at,
               e.keyid, e.record, h) for i, e, h in zip(indexes, entries, hashes, strict=True)])
-        await insert_rows(conn, "ledger_nodes", _NODE_COLUMNS, nodes)
+        # Not by COPY: for these three-column rows it cost 11 % more server CPU than the
+        # statement (4.9 against 4.4 µs per event on 500-entry batches; session 6, measured
+        # as bench/append_statements.py measures the other two).
+        await insert_unnest(conn, "ledger_nodes", _NODE_COLUMNS, nodes)
         await conn.execute(
             "UPDATE ledger_head SET size = $1, frontier = $2, root_hash = $3 WHERE singleton",
             frontier.size,
