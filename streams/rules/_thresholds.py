@@ -27,9 +27,28 @@ from streams.rules.calendar import to_shanghai
 from streams.rules.case_state import AssessmentRecord, CaseState, Figures, figure_parts
 from streams.rules.rules_config import OffenceRules, RuleSet, ThresholdTrigger
 
+_FIGURE_TEXTS: dict[tuple[str, Decimal, bool], str] = {}
+
 
 def format_figure(name: str, value: Decimal) -> str:
-    """A count as an integer ("500"), an amount in yuan with two decimals ("50000.00")."""
+    """A count as an integer ("500"), an amount in yuan with two decimals ("50000.00").
+
+    Memoised (issue 14: the facts and texts of every threshold met format each figure and
+    minimum three to five times): the text depends on the name, the number and, for a zero,
+    its sign ("-0.00"), which is the key (equal Decimals of other exponents round alike);
+    NaN and infinities are not memoised."""
+    if not value.is_finite():
+        return _figure_text(name, value)
+    key = (name, value, value.is_signed())
+    found = _FIGURE_TEXTS.get(key)
+    if found is None:
+        if len(_FIGURE_TEXTS) >= 65_536:
+            _FIGURE_TEXTS.clear()
+        found = _FIGURE_TEXTS[key] = _figure_text(name, value)
+    return found
+
+
+def _figure_text(name: str, value: Decimal) -> str:
     if _is_count(name):
         return str(int(value))
     return format_money(value)
@@ -79,10 +98,10 @@ class MetThreshold:
         zh_parts: list[str] = []
         en_parts: list[str] = []
         for name, value in self.values:
-            minimum = self.trigger.min[name]
+            reached = f"{format_figure(name, value)} ≥ {format_figure(name, self.trigger.min[name])}"
             zh, en = _figures.label(name)
-            zh_parts.append(f"{zh} {format_figure(name, value)} ≥ {format_figure(name, minimum)}")
-            en_parts.append(f"{en} {format_figure(name, value)} ≥ {format_figure(name, minimum)}")
+            zh_parts.append(f"{zh} {reached}")
+            en_parts.append(f"{en} {reached}")
         for flag in self.trigger.flags:
             zh, en = _figures.label(flag)
             zh_parts.append(zh)

@@ -175,7 +175,7 @@ def _judge(
     view = CaseView(case, rules, related)
     decisions: list[AlertDecision] = []
     pending: list[datetime] = []
-    calendar = rules.work_calendar  # a pydantic private attribute: ~5 µs a read
+    calendar = rules.work_calendar
     chosen = _enabled_rules(rules) if every_rule else _with_inputs(rules, present_facts(view))
     for rule in chosen:
         for found in POLICIES[rule.id](view, rule):

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.events import Offence
-from streams.rules import _figures, load_rules
-from streams.rules._thresholds import MetThreshold, met_thresholds
+from schemas.money import format_money
+from streams.rules import _figures, _thresholds, load_rules
+from streams.rules._thresholds import MetThreshold, format_figure, met_thresholds
 from streams.rules.case_state import Figures
-from streams.rules.rules_config import OffenceRules
+from streams.rules.rules_config import OffenceRules, RuleSet
 
 RULES = load_rules()
 NAMES = sorted({name for offence in RULES.offences.values()
@@ -108,3 +110,33 @@ def test_a_table_follows_the_rules_it_was_made_from() -> None:
     stricter = rules.model_copy(update={"thresholds": raised})
     assert met_thresholds(offence, stricter, figures, day) == ()
     assert met_thresholds(offence, rules, figures, day)
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.sampled_from([*NAMES, "fine"]),
+       values=st.lists(st.one_of(
+           decimals, st.sampled_from(["-0", "-0.00", "0E+3", "-1.005", "1.005", "2.675"]).map(
+               Decimal),
+           st.decimals(allow_nan=False, allow_infinity=False, places=3,
+                       min_value=-10**6, max_value=10**9)), min_size=1, max_size=6))
+def test_a_remembered_figure_text_is_the_text_formatted_again(
+        name: str, values: list[Decimal]) -> None:
+    """Equal Decimals of other exponents, and zeros of either sign, one after the other: the
+    remembered text of each is the one formatting it gives."""
+    for value in values:
+        expected = str(int(value)) if _thresholds._is_count(name) else format_money(value)
+        assert format_figure(name, value) == expected
+
+
+def test_nan_and_infinity_are_formatted_as_before() -> None:
+    assert format_figure("fine", Decimal("NaN")) == format_money(Decimal("NaN"))
+    for value in (Decimal("Infinity"), Decimal("sNaN")):
+        with pytest.raises(InvalidOperation):
+            format_figure("fine", value)
+
+
+def test_the_work_calendar_is_the_rule_sets_own() -> None:
+    rules = load_rules()
+    assert rules.work_calendar is rules._work_calendar
+    unvalidated = RuleSet.model_construct(**dict(rules))
+    assert unvalidated.work_calendar is unvalidated._work_calendar
