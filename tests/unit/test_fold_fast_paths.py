@@ -19,7 +19,7 @@ from schemas.events import EVENT_TYPES, CaseAssessed
 from streams.rules import CaseEvent, CaseState, _figures, apply
 from streams.rules.calendar import SHANGHAI
 from streams.rules.case_state import AssessmentRecord, Figures, Record
-from streams.rules.fold import _SUMMARY_STEPS, _assessment, _derived, _insert
+from streams.rules.fold import _SUMMARY_STEPS, _assessment, _derived, _insert, parse_event_data
 from tests.case_events import NO_STEP_TYPES, STEP_TYPES, case_event
 from tests.unit.test_rules_inputs import any_case
 
@@ -289,3 +289,31 @@ def test_step_records_are_built_without_validation(monkeypatch: pytest.MonkeyPat
         monkeypatch.setattr(model, "__init__", refuse)
     state = fold_module.fold(events)
     assert state is not None and len(_steps_of(state)) >= len(STEP_TYPES)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=any_case())
+def test_a_state_folded_at_once_equals_the_validated_state(events: list[CaseEvent]) -> None:
+    """`fold_read` makes a new case's state without validating it: validating its values
+    gives an equal state with the same fields set and JSON (what the case store keeps)."""
+    state = fold_module.fold_read("C1", [(e, parse_event_data(e)) for e in events])
+    validated = CaseState.model_validate(
+        {name: getattr(state, name) for name in state.model_fields_set})
+    assert state == validated
+    assert state.model_fields_set == validated.model_fields_set
+    assert state.model_dump_json() == validated.model_dump_json()
+    assert state.model_dump_json(exclude_unset=True) == validated.model_dump_json(
+        exclude_unset=True)
+    assert state.__pydantic_private__ is None and state.__pydantic_extra__ is None
+
+
+def test_a_new_state_is_not_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = [case_event("C-1", n, type_name, n) for n, type_name in enumerate(STEP_TYPES)]
+    read = [(e, parse_event_data(e)) for e in events]
+    expected = fold_module.fold_read("C-1", read)
+
+    def refuse(self: Any, **data: Any) -> None:
+        raise AssertionError("validated")
+
+    monkeypatch.setattr(CaseState, "__init__", refuse)
+    assert fold_module.fold_read("C-1", read) == expected
