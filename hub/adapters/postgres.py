@@ -42,6 +42,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/case_versions.sql", "case_versions.sql"),
     ("hub.sql/statistics_months.sql", "statistics_months.sql"),
     ("hub.sql/case_state_events.sql", "case_state_events.sql"),
+    ("hub.sql/alert_storage.sql", "alert_storage.sql"),
 )
 
 T = TypeVar("T")

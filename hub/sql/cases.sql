@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     case_id          text NOT NULL,
     agency           text NOT NULL,
     status           text NOT NULL CHECK (status IN ('open', 'resolved')),
-    payload          json NOT NULL,
+    payload          jsonb NOT NULL,  -- json since alert_storage.sql
     first_raised_at  timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
@@ -58,29 +58,7 @@ CREATE TABLE IF NOT EXISTS alert_outbox (
     published_at  timestamptz
 );
 CREATE INDEX IF NOT EXISTS alert_outbox_unpublished_idx ON alert_outbox (seq)
-    WHERE published_at IS NULL;
-
--- Issue 14 (`rules replay`: PostgreSQL's CPU per replayed case, measured by inserting a
--- 20,000-case replay's 29,687 alerts and envelopes in 740-row statements, rolled back):
---
--- * alerts.payload is `json`, not `jsonb`: the text is checked to be JSON and stored as it
---   is, byte for byte the JSON the alert's envelope signs. Building the jsonb value cost
---   ~8 µs per case of the 33 its insert cost (41 when the text was cast to jsonb in SQL);
---   nothing queries inside a payload (every reader parses it whole, in Python), so the
---   binary form bought nothing. An existing table is rewritten once (the DO block below).
--- * alert_outbox.envelope is kept uncompressed (STORAGE EXTERNAL) and in the row
---   (toast_tuple_target = 8160, the largest): an envelope is ~1.9 KB on average, and every
---   one over the default 2 KB target was pglz-compressed, ~10 µs per case of ~33 (base64
---   and a signature compress poorly). Only rows written from then on are affected.
-DO $$
-BEGIN
-    IF (SELECT atttypid FROM pg_attribute
-        WHERE attrelid = 'alerts'::regclass AND attname = 'payload') = 'jsonb'::regtype THEN
-        ALTER TABLE alerts ALTER COLUMN payload TYPE json USING payload::json;
-    END IF;
-END $$;
-ALTER TABLE alert_outbox ALTER COLUMN envelope SET STORAGE EXTERNAL;
-ALTER TABLE alert_outbox SET (toast_tuple_target = 8160);
+    WHERE published_at IS NULL;  -- envelope stored uncompressed since alert_storage.sql
 
 GRANT SELECT, INSERT, UPDATE ON cases, alerts, alert_outbox TO linkage_hub;
 GRANT SELECT, INSERT, DELETE ON case_parties TO linkage_hub;

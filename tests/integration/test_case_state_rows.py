@@ -1,8 +1,9 @@
 """A case's events and steps as rows of case_state_events (issue 14), on real PostgreSQL:
-states saved event by event (appended rows and a patch of the bounded value) or whole (the
-trigger splits them) read back equal, from this process's cache or reassembled by another;
-the bounded value stays the same size however many steps the case has; a database of the
-previous release, cases in it, upgrades in place; concurrent writers lose no event."""
+states saved event by event (appended rows and a patch of the bounded value), whole (the
+trigger splits them) or created whole (`rules replay`) read back equal, from this process's
+cache or reassembled by another; the bounded value stays the same size however many steps
+the case has; a database of the previous release, cases (or jsonb alerts) in it, upgrades
+in place; concurrent writers lose no event."""
 
 from __future__ import annotations
 
@@ -277,8 +278,7 @@ async def test_a_database_of_the_previous_release_upgrades_in_place(empty_databa
     version it had, without queueing the statistics; events then save as rows; migrating
     again changes nothing."""
     dsn = empty_database
-    assert MIGRATIONS[-1][1] == "case_state_events.sql"
-    await migrate(dsn, MIGRATIONS[:-1])
+    await migrate(dsn, MIGRATIONS[:[m[1] for m in MIGRATIONS].index("case_state_events.sql")])
     many, bare = fresh_id(), fresh_id()
     states = [fold(every_kind(many) + assessments(many, 30, 100)),
               fold([case_event(bare, 0, "clue.notified", 0)])]
@@ -414,3 +414,111 @@ async def test_locking_existing_and_new_cases_together(pool: Pool) -> None:
         states = await tx.lock_cases({new, old})
         assert states == {old: saved, new: CaseState(case_id=new)}
         await tx.set_next_due({new: None, old: None})  # both known: nothing to send
+
+
+async def test_a_case_created_with_its_state_is_written_once(pool: Pool) -> None:
+    """lock_cases(initial=...) (`rules replay`): a case new to the store is inserted with
+    its bounded value, one row per event and its party index in one statement: at version
+    0 (never rewritten), laid out as a save would lay it out, queued for the statistics."""
+    case_id = fresh_id()
+    state = fold(every_kind(case_id))
+    assert state is not None
+    async with PostgresCaseStore(pool).transaction() as tx:
+        assert (await tx.lock_cases({case_id}, initial={case_id: state}))[case_id] is state
+    assert await read(pool, case_id) == state
+    keys, rows, _ = await layout(pool, case_id)
+    assert keys == case_store._BOUNDED and sum(rows.values()) == len(state.event_ids)
+    assert rows.get(None) == len(NO_STEP_TYPES)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT version FROM cases WHERE case_id = $1", case_id) == 0
+        assert await conn.fetchval(
+            "SELECT agency FROM cases WHERE case_id = $1", case_id) == state.agency
+        assert {tuple(r) for r in await conn.fetch(
+            "SELECT id_type, id_number FROM case_parties WHERE case_id = $1", case_id)
+        } == set(state.party_keys) != set()
+        assert await conn.fetchval(
+            "SELECT count(*) FROM stats_dirty WHERE case_id = $1", case_id) == 1
+
+
+async def test_a_case_created_with_a_state_whose_steps_are_not_among_its_events_is_refused(
+        pool: Pool) -> None:
+    case_id = fresh_id()
+    good = fold(assessments(case_id, 2))
+    assert good is not None
+    bad = good.model_copy(update={"event_ids": good.event_ids[:1]})
+    with pytest.raises(StoreError, match="belong to none of its events"):
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.lock_cases({case_id}, initial={case_id: bad})
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM cases WHERE case_id = $1", case_id) == 0
+
+
+async def test_a_case_another_writer_creates_before_it_is_created_whole_keeps_its_state(
+        pool: Pool) -> None:
+    """As test_a_case_another_writer_creates_meanwhile_is_locked_and_read_as_saved, with an
+    initial state: the other writer's case is locked and read as it saved it; nothing of
+    the initial state (rows, parties) is written."""
+    case_id = fresh_id()
+    initial = fold(every_kind(case_id))
+    async with PostgresCaseStore(pool).transaction() as tx:
+        real = tx._lock
+        calls: list[list[str]] = []
+
+        async def lock(ids: Sequence[str]) -> list[Any]:
+            rows = await real(ids)
+            calls.append([r["case_id"] for r in rows])
+            if len(calls) == 1:  # after this session looked, before it inserts
+                await save_each(PostgresCaseStore(pool), assessments(case_id, 2))
+            return rows
+
+        tx._lock = lock  # type: ignore[method-assign]
+        assert initial is not None
+        state = (await tx.lock_cases({case_id}, initial={case_id: initial}))[case_id]
+        assert calls == [[], [case_id]]
+        assert state == fold(assessments(case_id, 2))
+    assert await read(pool, case_id) == state
+    _, rows, _ = await layout(pool, case_id)
+    assert rows == {"assessments": 2}
+    async with pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM case_parties WHERE case_id = $1", case_id) == 0
+
+
+async def test_a_database_with_jsonb_alert_payloads_upgrades_in_place(
+        empty_database: str) -> None:
+    """hub/sql/cases.sql: alerts.payload of an earlier release (jsonb) becomes json on
+    `migrate`, its alerts kept; from then on a payload is stored as the text written (the
+    JSON the envelope signs) and an outbox envelope uncompressed; migrating again changes
+    nothing."""
+    dsn = empty_database
+    await migrate(dsn, MIGRATIONS[:[m[1] for m in MIGRATIONS].index("alert_storage.sql")])
+    owner = await create_pool(dsn, restricted=False)
+    try:
+        await owner.execute(
+            "INSERT INTO alerts (alert_id, rule_id, case_id, agency, status, payload)"
+            " VALUES ($1, 'R', 'C-1', 'zs-aic', 'open', '{\"b\": 1,  \"a\": [2]}')",
+            uuid.uuid4())
+    finally:
+        await owner.close()
+    await migrate(dsn)
+    await migrate(dsn)
+    pool = await create_pool(dsn)
+    try:
+        assert await pool.fetchval(
+            "SELECT atttypid::regtype::text FROM pg_attribute"
+            " WHERE attrelid = 'alerts'::regclass AND attname = 'payload'") == "json"
+        assert await pool.fetchval("SELECT payload FROM alerts") == '{"a": [2], "b": 1}'
+        assert tuple(await pool.fetchrow(
+            "SELECT a.attstorage::text, c.reloptions FROM pg_attribute a JOIN pg_class c"
+            " ON c.oid = a.attrelid WHERE a.attrelid = 'alert_outbox'::regclass"
+            " AND a.attname = 'envelope'")) == ("e", ["toast_tuple_target=8160"])
+        text = '{"z":1, "a":"\\u4e2d"}'
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx._conn.execute(
+                "INSERT INTO alerts (alert_id, rule_id, case_id, agency, status, payload)"
+                " SELECT $1, 'R', 'C-2', 'zs-aic', 'open', p FROM unnest($2::json[]) AS p",
+                uuid.uuid4(), [text])
+        assert await pool.fetchval("SELECT payload FROM alerts WHERE case_id = 'C-2'") == text
+    finally:
+        await pool.close()
