@@ -715,25 +715,27 @@ class PostgresCaseSession:
             return
         if payloads is None:
             payloads = [a.model_dump_json() for a in alerts]
+        # One statement (issue 14): the outbox rows take the alerts' own parameters, so the
+        # ids, statuses and case ids are encoded and sent once, and an envelope is queued
+        # only for an alert the same statement wrote.
         await self._conn.execute(
             """
-            INSERT INTO alerts AS a (alert_id, rule_id, case_id, agency, status, payload)
-            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                 $6::json[])
-            ON CONFLICT (alert_id) DO UPDATE SET status = EXCLUDED.status,
-                payload = EXCLUDED.payload, agency = EXCLUDED.agency, updated_at = now()
+            WITH a AS (
+                INSERT INTO alerts AS a (alert_id, rule_id, case_id, agency, status, payload)
+                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
+                                     $5::text[], $6::json[])
+                ON CONFLICT (alert_id) DO UPDATE SET status = EXCLUDED.status,
+                    payload = EXCLUDED.payload, agency = EXCLUDED.agency, updated_at = now()
+                RETURNING a.alert_id)
+            INSERT INTO alert_outbox (alert_id, status, case_id, envelope)
+            SELECT o.alert_id, o.status, o.case_id, o.envelope
+            FROM unnest($1::uuid[], $5::text[], $3::text[], $7::bytea[])
+                WITH ORDINALITY AS o(alert_id, status, case_id, envelope, n)
+            WHERE o.alert_id IN (SELECT alert_id FROM a) ORDER BY n
             """,
             [a.alert_id for a in alerts], [a.rule_id for a in alerts],
             [a.case_id for a in alerts], [a.agency for a in alerts],
-            [a.status for a in alerts], list(payloads),
-        )
-        await self._conn.execute(
-            "INSERT INTO alert_outbox (alert_id, status, case_id, envelope)"
-            " SELECT alert_id, status, case_id, envelope"
-            " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])"
-            " WITH ORDINALITY AS o(alert_id, status, case_id, envelope, n) ORDER BY n",
-            [a.alert_id for a in alerts], [a.status for a in alerts],
-            [a.case_id for a in alerts], list(envelopes),
+            [a.status for a in alerts], list(payloads), list(envelopes),
         )
 
     async def lock_unpublished(self, limit: int) -> list[OutboxRow]:
