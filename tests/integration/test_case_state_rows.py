@@ -23,7 +23,14 @@ from hypothesis import strategies as st
 from hub.access import Scope
 from hub.adapters import case_store
 from hub.adapters.case_store import PostgresCaseStore, StateCache
-from hub.adapters.postgres import MIGRATIONS, Pool, StoreError, create_pool, migrate
+from hub.adapters.postgres import (
+    MIGRATIONS,
+    Pool,
+    StoreError,
+    create_pool,
+    migrate,
+    translated_errors,
+)
 from hub.adapters.stats_store import PostgresStatistics
 from hub.adapters.workbench_store import PostgresWorkbench
 from hub.reports.steps import case_steps
@@ -487,10 +494,10 @@ async def test_a_case_another_writer_creates_before_it_is_created_whole_keeps_it
 
 async def test_a_database_with_jsonb_alert_payloads_upgrades_in_place(
         empty_database: str) -> None:
-    """hub/sql/cases.sql: alerts.payload of an earlier release (jsonb) becomes json on
-    `migrate`, its alerts kept; from then on a payload is stored as the text written (the
-    JSON the envelope signs) and an outbox envelope uncompressed; migrating again changes
-    nothing."""
+    """hub/sql/alert_storage.sql: alerts.payload of an earlier release (jsonb) becomes json
+    on `migrate`, its alerts kept; from then on a payload is stored as the text written (the
+    JSON the envelope signs) and an outbox envelope uncompressed; the outbox's foreign key is
+    gone and the hub still may not delete an alert; migrating again changes nothing."""
     dsn = empty_database
     await migrate(dsn, MIGRATIONS[:[m[1] for m in MIGRATIONS].index("alert_storage.sql")])
     owner = await create_pool(dsn, restricted=False)
@@ -520,5 +527,12 @@ async def test_a_database_with_jsonb_alert_payloads_upgrades_in_place(
                 " SELECT $1, 'R', 'C-2', 'zs-aic', 'open', p FROM unnest($2::json[]) AS p",
                 uuid.uuid4(), [text])
         assert await pool.fetchval("SELECT payload FROM alerts WHERE case_id = 'C-2'") == text
+        # The outbox's alerts exist by construction (alert_storage.sql), not by a foreign key:
+        assert await pool.fetchval("SELECT count(*) FROM pg_constraint"
+                                   " WHERE conrelid = 'alert_outbox'::regclass"
+                                   " AND contype = 'f'") == 0
+        with pytest.raises(StoreError, match="permission denied"):
+            async with translated_errors():
+                await pool.execute("DELETE FROM alerts")
     finally:
         await pool.close()
