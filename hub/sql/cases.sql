@@ -50,7 +50,7 @@ CREATE INDEX IF NOT EXISTS alerts_open_idx ON alerts (updated_at) WHERE status =
 
 CREATE TABLE IF NOT EXISTS alert_outbox (
     seq           bigserial PRIMARY KEY,
-    alert_id      uuid NOT NULL REFERENCES alerts (alert_id),
+    alert_id      uuid NOT NULL REFERENCES alerts (alert_id),  -- dropped: alert_storage.sql
     status        text NOT NULL CHECK (status IN ('open', 'resolved')),
     case_id       text NOT NULL,
     envelope      bytea NOT NULL,
