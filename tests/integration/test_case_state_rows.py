@@ -536,3 +536,32 @@ async def test_a_database_with_jsonb_alert_payloads_upgrades_in_place(
                 await pool.execute("DELETE FROM alerts")
     finally:
         await pool.close()
+
+
+async def test_neighbours_are_looked_up_by_key_before_the_party_index_is_analysed(
+        empty_database: str) -> None:
+    """case_store.NEIGHBOURS_SQL probes the party index's primary key for each party of the
+    cases asked about, also while case_parties' statistics are stale (many cases just
+    written, not yet analysed): the join it replaced sorted the whole table instead."""
+    await migrate(empty_database)
+    pool = await create_pool(empty_database)
+    try:
+        states = {}
+        for i in range(3000):
+            case_id = f"N-{i:05d}"
+            opened = case_event(case_id, 0, "case.opened", 0)
+            opened.data["parties"][0]["id_number"] = f"P{i // 2:08d}"  # shared in pairs
+            states[case_id] = apply(CaseState(case_id=case_id), opened)
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.lock_cases(states, initial=states)
+            asked = sorted(states)[1000:1500]
+            found = await tx.neighbours(asked)
+        assert found == {c: {f"N-{int(c[2:]) ^ 1:05d}"} for c in asked}
+        async with pool.acquire() as conn:
+            plan = "\n".join(r[0] for r in await conn.fetch(
+                "EXPLAIN " + case_store.NEIGHBOURS_SQL, asked))
+        assert "Index Scan using case_parties_pkey" in plan or \
+            "Index Only Scan using case_parties_pkey" in plan, plan
+        assert "Sort Key: b.id_type" not in plan, plan
+    finally:
+        await pool.close()
