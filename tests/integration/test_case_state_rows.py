@@ -279,31 +279,38 @@ async def empty_database() -> AsyncIterator[str]:
         await admin.close()
 
 
+async def upgraded(dsn: str, until: str, seed: Sequence[tuple[Any, ...]]) -> Pool:
+    """`dsn` migrated as the release before migration file `until` left it, `seed`'s
+    statements (SQL and arguments) run there as the owner, then migrated (`linkage-hub
+    init`) twice, the second changing nothing; a pool of the hub's role on it."""
+    await migrate(dsn, MIGRATIONS[:[m[1] for m in MIGRATIONS].index(until)])
+    owner = await create_pool(dsn, restricted=False)
+    try:
+        for statement, *args in seed:
+            await owner.execute(statement, *args)
+    finally:
+        await owner.close()
+    await migrate(dsn)
+    await migrate(dsn)
+    return await create_pool(dsn)
+
+
 async def test_a_database_of_the_previous_release_upgrades_in_place(empty_database: str) -> None:
     """Cases stored whole in cases.state (as every release before this one stored them) move
     to the rows on `migrate` (what `linkage-hub init` runs): each reads back equal, at the
     version it had, without queueing the statistics; events then save as rows; migrating
     again changes nothing."""
-    dsn = empty_database
-    await migrate(dsn, MIGRATIONS[:[m[1] for m in MIGRATIONS].index("case_state_events.sql")])
     many, bare = fresh_id(), fresh_id()
     states = [fold(every_kind(many) + assessments(many, 30, 100)),
               fold([case_event(bare, 0, "clue.notified", 0)])]
-    owner = await create_pool(dsn, restricted=False)
-    try:
-        for version, state in enumerate(states, start=3):
-            assert state is not None
-            await owner.execute(
-                "INSERT INTO cases (case_id, agency, state, version) VALUES ($1, $2, $3, $4)",
-                state.case_id, state.agency, state.model_dump_json(), version)
-        await owner.execute("INSERT INTO cases (case_id, state)"
-                            " VALUES ('EMPTY', '{\"case_id\": \"EMPTY\"}')")
-        await owner.execute("DELETE FROM stats_dirty")
-    finally:
-        await owner.close()
-    await migrate(dsn)
-    await migrate(dsn)
-    pool = await create_pool(dsn)
+    seed: list[tuple[Any, ...]] = []
+    for version, state in enumerate(states, start=3):
+        assert state is not None
+        seed.append(("INSERT INTO cases (case_id, agency, state, version) VALUES ($1, $2, $3, $4)",
+                     state.case_id, state.agency, state.model_dump_json(), version))
+    seed += [("INSERT INTO cases (case_id, state) VALUES ('EMPTY', '{\"case_id\": \"EMPTY\"}')",),
+             ("DELETE FROM stats_dirty",)]
+    pool = await upgraded(empty_database, "case_state_events.sql", seed)
     try:
         for version, state in enumerate(states, start=3):
             assert state is not None
@@ -389,12 +396,17 @@ async def test_a_locked_case_whose_deadline_does_not_move_costs_no_statement(
                 "SELECT next_due_at FROM cases WHERE case_id = $1", case_id) == due
 
 
+@pytest.mark.parametrize("whole", [False, True])
 async def test_a_case_another_writer_creates_meanwhile_is_locked_and_read_as_saved(
-        pool: Pool) -> None:
+        pool: Pool, whole: bool) -> None:
     """lock_cases locks the cases that exist, then creates the others: one that another
     writer created (and saved events to) in between is locked and read as that writer saved
-    it, not taken for a new empty case."""
+    it, not taken for a new empty case; nor, when it was to be created `whole` with an
+    initial state (`rules replay`), is anything of that state written (rows, parties)."""
     case_id = fresh_id()
+    folded = fold(every_kind(case_id))
+    assert folded is not None
+    initial = {case_id: folded} if whole else None
     async with PostgresCaseStore(pool).transaction() as tx:
         real = tx._lock
         calls: list[list[str]] = []
@@ -407,11 +419,16 @@ async def test_a_case_another_writer_creates_meanwhile_is_locked_and_read_as_sav
             return rows
 
         tx._lock = lock  # type: ignore[method-assign]
-        state = (await tx.lock_cases({case_id}))[case_id]
+        state = (await tx.lock_cases({case_id}, initial))[case_id]
         assert calls == [[], [case_id]]
-        assert len(state.event_ids) == 2 and len(state.assessments) == 2
+        assert state == fold(assessments(case_id, 2))
         await tx.save_cases([apply(state, assessments(case_id, 1, 10)[0])])
     assert len((await read(pool, case_id)).event_ids) == 3
+    _, rows, _ = await layout(pool, case_id)
+    assert rows == {"assessments": 3}
+    async with pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM case_parties WHERE case_id = $1", case_id) == 0
 
 
 async def test_locking_existing_and_new_cases_together(pool: Pool) -> None:
@@ -461,56 +478,16 @@ async def test_a_case_created_with_a_state_whose_steps_are_not_among_its_events_
         assert await conn.fetchval("SELECT count(*) FROM cases WHERE case_id = $1", case_id) == 0
 
 
-async def test_a_case_another_writer_creates_before_it_is_created_whole_keeps_its_state(
-        pool: Pool) -> None:
-    """As test_a_case_another_writer_creates_meanwhile_is_locked_and_read_as_saved, with an
-    initial state: the other writer's case is locked and read as it saved it; nothing of
-    the initial state (rows, parties) is written."""
-    case_id = fresh_id()
-    initial = fold(every_kind(case_id))
-    async with PostgresCaseStore(pool).transaction() as tx:
-        real = tx._lock
-        calls: list[list[str]] = []
-
-        async def lock(ids: Sequence[str]) -> list[Any]:
-            rows = await real(ids)
-            calls.append([r["case_id"] for r in rows])
-            if len(calls) == 1:  # after this session looked, before it inserts
-                await save_each(PostgresCaseStore(pool), assessments(case_id, 2))
-            return rows
-
-        tx._lock = lock  # type: ignore[method-assign]
-        assert initial is not None
-        state = (await tx.lock_cases({case_id}, initial={case_id: initial}))[case_id]
-        assert calls == [[], [case_id]]
-        assert state == fold(assessments(case_id, 2))
-    assert await read(pool, case_id) == state
-    _, rows, _ = await layout(pool, case_id)
-    assert rows == {"assessments": 2}
-    async with pool.acquire() as conn:
-        assert await conn.fetchval(
-            "SELECT count(*) FROM case_parties WHERE case_id = $1", case_id) == 0
-
-
 async def test_a_database_with_jsonb_alert_payloads_upgrades_in_place(
         empty_database: str) -> None:
     """hub/sql/alert_storage.sql: alerts.payload of an earlier release (jsonb) becomes json
     on `migrate`, its alerts kept; from then on a payload is stored as the text written (the
     JSON the envelope signs) and an outbox envelope uncompressed; the outbox's foreign key is
     gone and the hub still may not delete an alert; migrating again changes nothing."""
-    dsn = empty_database
-    await migrate(dsn, MIGRATIONS[:[m[1] for m in MIGRATIONS].index("alert_storage.sql")])
-    owner = await create_pool(dsn, restricted=False)
-    try:
-        await owner.execute(
-            "INSERT INTO alerts (alert_id, rule_id, case_id, agency, status, payload)"
-            " VALUES ($1, 'R', 'C-1', 'zs-aic', 'open', '{\"b\": 1,  \"a\": [2]}')",
-            uuid.uuid4())
-    finally:
-        await owner.close()
-    await migrate(dsn)
-    await migrate(dsn)
-    pool = await create_pool(dsn)
+    pool = await upgraded(empty_database, "alert_storage.sql", [(
+        "INSERT INTO alerts (alert_id, rule_id, case_id, agency, status, payload)"
+        " VALUES ($1, 'R', 'C-1', 'zs-aic', 'open', '{\"b\": 1,  \"a\": [2]}')",
+        uuid.uuid4())])
     try:
         assert await pool.fetchval(
             "SELECT atttypid::regtype::text FROM pg_attribute"
