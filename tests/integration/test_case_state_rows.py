@@ -127,7 +127,8 @@ async def test_any_events_saved_in_any_batches_read_back_as_folded(
         pool: Pool, kinds: list[tuple[str, int]], batches: random.Random, unread: bool) -> None:
     """Events of any types and times, in transactions of one to three events, each saved
     after each event (so a transaction may save a case twice); with `unread`, the first
-    transaction saves without having read the case (a whole write the trigger splits)."""
+    transaction saves without having read the case (a whole write the trigger splits). Read
+    back equal by another process, unlocked and locked."""
     case_id = fresh_id()
     events = [case_event(case_id, n, t, hours) for n, (t, hours) in enumerate(kinds)]
     if unread:  # the row exists (an earlier transaction locked the case), this store never read it
@@ -146,6 +147,8 @@ async def test_any_events_saved_in_any_batches_read_back_as_folded(
                 await tx.save_cases([state])
         done += take
     assert await read(pool, case_id) == state == fold(reversed(events))
+    # Locked by a process that never read it (read after the lock, case_store._states).
+    assert await read_locked(PostgresCaseStore(pool, StateCache(0)), case_id) == state
 
 
 async def test_a_case_read_after_its_cached_state_was_evicted_is_reassembled(
@@ -320,6 +323,10 @@ async def test_a_database_of_the_previous_release_upgrades_in_place(empty_databa
             assert await pool.fetchval("SELECT version FROM cases WHERE case_id = $1",
                                        state.case_id) == version
         assert await read(pool, "EMPTY") == CaseState(case_id="EMPTY")
+        for state in [*states, CaseState(case_id="EMPTY")]:  # read locked, as replay does
+            assert state is not None
+            assert await read_locked(PostgresCaseStore(pool, StateCache(0)),
+                                     state.case_id) == state
         assert await pool.fetchval("SELECT count(*) FROM stats_dirty") == 0
         later = await save_each(PostgresCaseStore(pool), assessments(many, 2, 500))
         assert later == fold(every_kind(many) + assessments(many, 30, 100)
