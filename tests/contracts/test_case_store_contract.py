@@ -141,6 +141,27 @@ async def test_locking_creates_empty_cases_and_saving_stores_states(subject: Sub
         assert await tx.load_cases(set()) == {}
 
 
+async def test_cases_created_with_their_state_are_stored_whole(subject: Subject) -> None:
+    """lock_cases(initial=...): a case new to the store is created holding its state (party
+    index, events and steps included), read back equal by another process; a case that
+    exists keeps its stored state (its initial one is ignored); one not in `initial` is
+    created empty."""
+    old, shares, new = opened("C-1"), assessed(opened("C-2"), "90000.00"), opened("C-3")
+    await save(subject.store, old)
+    given = {"C-1": assessed(old, "5.00"), "C-2": shares, "C-3": new}
+    async with subject.store.transaction() as tx:
+        locked = await tx.lock_cases({"C-1", "C-2", "C-3", "C-4"}, initial=given)
+        assert locked == {"C-1": old, "C-2": shares, "C-3": new,
+                          "C-4": CaseState(case_id="C-4")}
+        assert await tx.neighbours({"C-2"}) == {"C-2": {"C-1", "C-3"}}
+        await tx.set_next_due({"C-2": NOW})
+    async with subject.twin().transaction() as tx:
+        assert await tx.load_cases({"C-1", "C-2", "C-3", "C-4"}) == {
+            "C-1": old, "C-2": shares, "C-3": new, "C-4": CaseState(case_id="C-4")}
+        assert list(await tx.lock_due(NOW, 10)) == ["C-2"]
+        assert await tx.lock_cases({"C-5"}, initial={}) == {"C-5": CaseState(case_id="C-5")}
+
+
 async def test_cases_sharing_a_party_are_neighbours(subject: Subject) -> None:
     async with subject.store.transaction() as tx:
         await tx.lock_cases({"C-1", "C-2", "C-3"})
