@@ -14,6 +14,9 @@ verify + one receipt signature) measured in the same run.
     python bench/ingress.py                                  # all four, defaults below
     python bench/ingress.py --engines tansu --workers 1 -n 20000
     python bench/ingress.py --engines tansu --http 1000      # + HTTP ingress (bench/http_ingress.py)
+    python bench/ingress.py --engines tansu --workers 1 --pg-statements  # + PostgreSQL CPU
+        per event by statement of the ingress and rules workers (bench/pg_statements.py: the
+        backends' /proc on-CPU time around each statement; it adds CPU to the workers)
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg
 
-from bench import http_ingress
+from bench import http_ingress, pg_statements
 from bench.cpu import CpuMeter, crypto_floor, descendants
 from connectors.connector import Connector
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
@@ -51,6 +54,8 @@ from tests.support import HubProcess, make_database, stop_embedded
 PARTITIONS = 2
 HTTP_MODE = {"events": 0, "concurrency": 32}
 """Set by --http / --http-concurrency; 0 events = no HTTP run (Tansu deployments only)."""
+BY_STATEMENT = {"on": False}
+"""Set by --pg-statements: hook the hub processes (bench/pg_statements.py)."""
 
 
 def verify_rate(seconds: float = 2.0) -> float:
@@ -134,8 +139,17 @@ async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced
     if engine == "kafka":
         issued = first.cli("kafka", "credentials", "issue", "zs-aic", "--out", str(root / "creds"))
         security = KafkaSecurity.from_properties(issued.stdout.splitlines()[0])
-    for process in deployment.workers:
-        process.start()
+    dumps = root / "pg-statements"
+    if BY_STATEMENT["on"]:  # the workers inherit this process's environment (HubProcess.env)
+        dumps.mkdir()
+        os.environ[pg_statements.ENV] = str(dumps)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [str(pg_statements.HOOK_DIR), *filter(None, [os.environ.get("PYTHONPATH")])])
+    try:
+        for process in deployment.workers:
+            process.start()
+    finally:
+        os.environ.pop(pg_statements.ENV, None)
     outbox = root / "o.sqlite"
     connector = Connector("zs-aic", key, bootstrap=deployment.bootstrap, outbox_path=outbox,
                           hub_public_key=first.hub_key().public_key, security=security)
@@ -145,6 +159,7 @@ async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced
         await connector.wait_for_receipt(warm, timeout=180)
         meter = await cpu_meter(deployment)
         data = sample_data("case.assessed")
+        statements_before = await fresh_dumps(dumps)
         # Throughput: everything offered at once.
         meter.start()
         started = time.time()
@@ -159,6 +174,7 @@ async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced
         await rules_caught_up(first.database_url)
         meter.add("PostgreSQL backends", await database_backends(first.database_url))
         meter.stop()
+        statements = by_statement(deployment, statements_before, await fresh_dumps(dumps), n)
         # Latency: a paced load, 50 small batches per second.
         sent_at: dict[str, float] = {}
         chunk = max(1, int(rate / 50))
@@ -187,7 +203,38 @@ async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced
     to_receipt = [(receipt_at[e] - sent_at[e]) * 1000 for e in sent_at]
     return Result(engine, len(deployment.workers), n, throughput, pct(commit, 50),
                   pct(commit, 99), pct(to_receipt, 50), pct(to_receipt, 99), paced, rate,
-                  cpu_lines(meter, n) if deployment.broker_pid else [])
+                  [*cpu_lines(meter, n), *statements] if deployment.broker_pid else [])
+
+
+async def fresh_dumps(directory: Path) -> dict[int, dict[str, list[int]]]:
+    """The hooked workers' statement counters, once they have written them again (each does
+    every 0.5 s); {} without --pg-statements."""
+    if not BY_STATEMENT["on"]:
+        return {}
+    deadline = time.time() + 10
+    started = time.time()
+    while time.time() < deadline:
+        files = list(directory.glob("*.json"))
+        if files and all(f.stat().st_mtime > started + 0.1 for f in files):
+            break
+        await asyncio.sleep(0.1)
+    return pg_statements.read_dumps(directory)
+
+
+def by_statement(deployment: Deployment, before: dict[int, dict[str, list[int]]],
+                 after: dict[int, dict[str, list[int]]], events: int) -> list[str]:
+    """PostgreSQL CPU per event by statement of each worker over the throughput phase."""
+    if not BY_STATEMENT["on"]:
+        return []
+    roles: dict[str, dict[str, list[int]]] = {}
+    for process in deployment.workers:
+        for role, popen in (("ingress", process.process), ("rules", process.rules_process)):
+            if popen is not None and popen.pid in after:
+                roles[f"{role}{'' if len(deployment.workers) == 1 else popen.pid}"] = \
+                    pg_statements.difference(after[popen.pid], before.get(popen.pid, {}))
+    note = ("  (backends' /proc on-CPU time around each statement: commit and the pool's reset "
+            "included; the hook's /proc reads add CPU to the workers' figures above)")
+    return [*pg_statements.table(roles, events, "event", top=25), note]
 
 
 async def cpu_meter(deployment: Deployment) -> CpuMeter:
@@ -293,8 +340,11 @@ def main() -> None:
     parser.add_argument("--http", type=int, default=0, metavar="N",
                         help="then POST N events over HTTP ingress (contract section 8)")
     parser.add_argument("--http-concurrency", type=int, default=32)
+    parser.add_argument("--pg-statements", action="store_true",
+                        help="Tansu: PostgreSQL CPU per event by statement of the hub workers")
     args = parser.parse_args()
     HTTP_MODE.update(events=args.http, concurrency=args.http_concurrency)
+    BY_STATEMENT["on"] = args.pg_statements
     print(f"date                  : {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     verify = verify_rate()
     engines = args.engines.split(",")

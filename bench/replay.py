@@ -29,12 +29,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
+import gc
 import random
 import resource
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -46,8 +45,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audit.ledger import NewEntry
+from bench.pg_statements import BackendCpu, StatementCpu
 from connectors.events import build_event
 from hub.adapters.ledger_store import PostgresLedger
+from hub.commands.rules_cmds import LEDGER_CHUNK
 from schemas.dsse import EVENT_PAYLOAD_TYPE
 from schemas.identity import uscc_check_char
 from schemas.signing import SigningKey
@@ -162,29 +163,47 @@ def generate(cases: int, seed: int = 7, mix: str = "v1.0") -> list[Generated]:
 def in_memory(records: list[Generated], cases: int) -> None:
     rules = load_rules()
     fold = CaseFold()
-    started = time.perf_counter()
-    for record in records:
-        fold.add(record.value)
-    folded = time.perf_counter() - started
+    # Garbage collection as `rules replay` does it (hub/commands/rules_cmds.py: what each
+    # ledger page leaves frozen, no collection while the states are made, then those frozen):
+    # left to CPython's defaults here, collections walking the generated records and the
+    # states took as long as the fold itself (fold 194 against 95 µs a case, issue 14), a cost
+    # the command does not pay.
+    gc.freeze()  # the generated records (setup)
+    started, cpu = time.perf_counter(), time.process_time()
+    for page in range(0, len(records), LEDGER_CHUNK):
+        for record in records[page:page + LEDGER_CHUNK]:
+            fold.add(record.value)
+        gc.freeze()
+    gc.disable()
+    try:
+        states = fold.states
+    finally:
+        gc.enable()
+    gc.freeze()
+    folded, fold_cpu = time.perf_counter() - started, time.process_time() - cpu
     by_party: dict[tuple[str, str], list[str]] = {}
-    for state in fold.states.values():
+    for state in states.values():
         for key in state.party_keys:
             by_party.setdefault(key, []).append(state.case_id)
     now = datetime.now(UTC)
     rules_fired: Counter[str] = Counter()
-    started = time.perf_counter()
-    for case_id, state in fold.states.items():
-        related: list[CaseState] = [fold.states[other] for key in state.party_keys
+    started, cpu = time.perf_counter(), time.process_time()
+    for case_id, state in states.items():
+        related: list[CaseState] = [states[other] for key in state.party_keys
                                     for other in by_party[key] if other != case_id]
         for decision in assess(state, rules, now, related).decisions:
             rules_fired[f"{decision.rule_id}:{decision.status}"] += 1
-    evaluated = time.perf_counter() - started
+    evaluated, evaluate_cpu = time.perf_counter() - started, time.process_time() - cpu
+    gc.unfreeze()
     total = folded + evaluated
     print(f"records (ledger entries)     : {len(records):,} ({fold.bad} skipped)")
     print(f"fold                         : {len(records) / folded:,.0f} events/s ({folded:.1f} s)")
     print(f"assess (evaluate + next_due): {cases / evaluated:,.0f} cases/s ({evaluated:.1f} s)")
     print(f"fold + evaluate (in memory)  : {cases / total:,.0f} cases re-evaluated/s "
           f"({total:.1f} s for {cases:,} cases)")
+    print(f"  CPU (this process)         : fold {fold_cpu / cases * 1e6:.0f} + evaluate "
+          f"{evaluate_cpu / cases * 1e6:.0f} = {(fold_cpu + evaluate_cpu) / cases * 1e6:.0f} µs "
+          "per case (what a shared machine's load does not inflate as it does the rates)")
     print("decisions                    : " + ", ".join(
         f"{name} {count:,}" for name, count in rules_fired.most_common()))
 
@@ -214,8 +233,8 @@ async def with_database(records: list[Generated], cases: int, dsn: str, home: Pa
         await pool.close()
     settings = Settings.from_env({"LINKAGE_HOME": str(home), "LINKAGE_DATABASE_URL": dsn})
     settings.ensure_hub_key()
-    backends = _BackendCpu(dsn.rsplit("/", 1)[1])
-    statements = _StatementCpu() if by_statement else None
+    backends = BackendCpu(dsn.rsplit("/", 1)[1])
+    statements = StatementCpu() if by_statement else None
     started, cpu = time.perf_counter(), _cpu()
     with backends, statements or contextlib.nullcontext():
         await rules_replay(settings, argparse.Namespace(rules=None, override=None, jobs=jobs))
@@ -228,101 +247,9 @@ async def with_database(records: list[Generated], cases: int, dsn: str, home: Pa
     if backends.seconds is not None:
         print(f"  PostgreSQL backends' CPU   : {backends.seconds / cases * 1e6:,.0f} µs per case "
               f"({backends.seconds:.1f} s; its connections' server processes, sampled every "
-              f"{_BackendCpu.EVERY} s: a lower bound; checkpointer and WAL writer not included)")
+              f"{BackendCpu.EVERY} s: a lower bound; checkpointer and WAL writer not included)")
     if statements is not None:
         statements.report(cases)
-
-
-class _StatementCpu:
-    """The PostgreSQL backend's on-CPU time (/proc/<pid>/schedstat, nanoseconds) while each
-    statement of this process runs, summed by statement: where PostgreSQL's CPU goes. Only
-    this process's connections are seen (use with `--jobs 1`); the server must be local."""
-
-    def __init__(self) -> None:
-        self.ns: Counter[str] = Counter()
-        self.calls: Counter[str] = Counter()
-        self._saved: dict[str, Any] = {}
-
-    def __enter__(self) -> _StatementCpu:
-        import asyncpg
-
-        for name in ("fetch", "execute", "fetchval", "fetchrow"):
-            self._saved[name] = original = getattr(asyncpg.Connection, name)
-            setattr(asyncpg.Connection, name, self._timed(original))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import asyncpg
-
-        for name, original in self._saved.items():
-            setattr(asyncpg.Connection, name, original)
-
-    def _timed(self, original: Any) -> Any:
-        async def timed(conn: Any, query: str, *args: Any, **kwargs: Any) -> Any:
-            pid = conn.get_server_pid()
-            before = _on_cpu(pid)
-            try:
-                return await original(conn, query, *args, **kwargs)
-            finally:
-                key = " ".join(query.split())[:64]
-                self.ns[key] += _on_cpu(pid) - before
-                self.calls[key] += 1
-        return timed
-
-    def report(self, cases: int) -> None:
-        print(f"  PostgreSQL CPU by statement: {sum(self.ns.values()) / cases / 1e3:,.0f} µs "
-              "per case in all")
-        for key, ns in self.ns.most_common(12):
-            print(f"    {ns / cases / 1e3:6.1f} µs/case {self.calls[key]:6,}x {key}")
-
-
-def _on_cpu(pid: int) -> int:
-    with open(f"/proc/{pid}/schedstat", encoding="ascii") as f:
-        return int(f.read().split()[0])
-
-
-class _BackendCpu:
-    """CPU seconds of the PostgreSQL server processes serving one database, read from /proc
-    while the block runs (a backend's own figure is gone once its connection closes, so it
-    is sampled); None where /proc shows no such process (a server on another machine)."""
-
-    EVERY = 0.1
-
-    def __init__(self, database: str) -> None:
-        self._marker = f" {database} ".encode()
-        self._seen: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.seconds: float | None = None
-
-    def __enter__(self) -> _BackendCpu:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-        self.seconds = sum(self._seen.values()) if self._seen else None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.EVERY):
-            self._sample()
-
-    def _sample(self) -> None:
-        ticks = os.sysconf("SC_CLK_TCK")
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                    if self._marker not in f.read().replace(b"\0", b" "):
-                        continue
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            self._seen[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
 
 
 def _cpu() -> float:

@@ -21,9 +21,12 @@ def parse_money(value: object) -> Decimal:
     return Decimal(value)
 
 
+_CENT = Decimal("0.01")
+
+
 def format_money(value: Decimal) -> str:
     """Format a Decimal as the contract's money string with two decimals."""
-    return f"{value.quantize(Decimal('0.01')):f}"
+    return f"{value.quantize(_CENT):f}"
 
 
 Money = Annotated[

@@ -45,12 +45,26 @@ def _signatures_valid(signatures: object) -> bool:
         return False
     for signature in signatures:
         # Whether the signature decodes is the check Envelope's validator makes; the rules
-        # never use its bytes, so it is not decoded (issue 14).
+        # never use its bytes, so they are not kept (issue 14).
         if (type(signature) is not dict or signature.keys() != _SIGNATURE_KEYS
                 or type(signature["keyid"]) is not str or type(signature["sig"]) is not str
-                or not is_dsse_b64(signature["sig"])):
+                or not _decodes(signature["sig"])):
             return False
     return True
+
+
+def _decodes(text: str) -> bool:
+    """`is_dsse_b64(text)`, first by strict decoding where `_padded_base64` says it agrees
+    with the DSSE decoder (what connectors write: ~1 µs against ~2.4 for the two regular
+    expressions, issue 14); anything else is left to `is_dsse_b64`."""
+    if _padded_base64(text):
+        try:
+            binascii.a2b_base64(text, strict_mode=True)
+        except ValueError:
+            pass
+        else:
+            return True
+    return is_dsse_b64(text)
 
 
 def _padded_base64(text: str) -> bool:

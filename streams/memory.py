@@ -72,11 +72,14 @@ class _Session:
         for event_id in event_ids:
             self._t.parked.pop(event_id, None)
 
-    async def lock_cases(self, case_ids: Collection[str]) -> dict[str, CaseState]:
+    async def lock_cases(self, case_ids: Collection[str],
+                         initial: Mapping[str, CaseState] | None = None) -> dict[str, CaseState]:
         for case_id in case_ids:
             if case_id not in self._t.cases:
-                self._t.cases[case_id] = CaseState(case_id=case_id)
+                state = (initial or {}).get(case_id) or CaseState(case_id=case_id)
+                self._t.cases[case_id] = state
                 self._t.next_due[case_id] = None
+                self._t.parties[case_id] = state.party_keys
         return {c: self._t.cases[c] for c in sorted(set(case_ids))}
 
     async def lock_due(self, now: datetime, limit: int) -> dict[str, CaseState]:

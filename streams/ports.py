@@ -209,8 +209,10 @@ class CaseSession(Protocol):
 
     async def unpark(self, event_ids: Collection[str]) -> None: ...
 
-    async def lock_cases(self, case_ids: Collection[str]) -> dict[str, CaseState]:
-        """Row-lock these cases (creating empty ones)."""
+    async def lock_cases(self, case_ids: Collection[str],
+                         initial: Mapping[str, CaseState] | None = None) -> dict[str, CaseState]:
+        """Row-lock these cases, creating the absent ones: empty, or holding their state in
+        `initial` (a case new to the store written once, whole: `rules replay`)."""
         ...
 
     async def lock_due(self, now: datetime, limit: int) -> dict[str, CaseState]:

@@ -498,7 +498,8 @@ class RulesRunner:
         since the fold read the ledger) is re-folded from that case's ledger records."""
         now = self._clock()
         async with self._store.transaction() as tx:
-            stored = await tx.lock_cases(states)
+            # A case new to the store is created holding its folded state (written once).
+            stored = await tx.lock_cases(states, initial=states)
             merged: dict[str, CaseState] = {}
             for case_id, current in stored.items():
                 folded = states[case_id]
@@ -510,7 +511,8 @@ class RulesRunner:
                 merged[case_id] = folded
             # A case whose stored state already is the folded one (the usual case: the worker
             # saw every event) is not written again: no JSON, no row version, no party index.
-            await tx.save_cases([s for c, s in merged.items() if s != stored[c]])
+            await tx.save_cases([s for c, s in merged.items()
+                                 if s is not stored[c] and s != stored[c]])
             return await self._reevaluate(tx, merged, now, retract=retract)
 
     # -- publishing -------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, get_origin
@@ -92,9 +93,10 @@ class ParsedAlerts:
 
     `alerts_of` reads every stored alert of each case of a batch, and parsing them all again
     on every batch cost more as a case gathered alerts (issue 14). Keyed by the JSON text
-    PostgreSQL returns (jsonb's canonical form: the same stored value gives the same text),
-    so an entry cannot be stale: a changed alert is a different text. `Alert` is frozen and
-    the runner never changes one in place (`retracted` copies it), so entries are shared.
+    PostgreSQL returns (the `json` column keeps the text as written: the same stored value
+    gives the same text), so an entry cannot be stale: a changed alert is a different text.
+    `Alert` is frozen and the runner never changes one in place (`retracted` copies it), so
+    entries are shared.
     Decision: when full, it is emptied, not trimmed by recency: a round
     over more cases' alerts than fit would make an LRU miss on every access, while emptying
     keeps most of each round's hits, costs nothing per access, and bounds memory the same.
@@ -189,6 +191,9 @@ _FIELDS = tuple(CaseState.model_fields)
 """CaseState's fields, read once: `model_fields` costs ~1 µs a read, a save compared every
 field's value by identity through it (issue 14)."""
 
+_BOUNDED_SET = set(_BOUNDED)
+"""`_BOUNDED` as pydantic's `include` takes it."""
+
 STATE_SQL = "linkage_case_state(c.case_id, c.state)"
 """The whole state's JSON of the case row `c` (bounded value and rows), for `stored_state`."""
 
@@ -209,7 +214,7 @@ def stored_state(text: str) -> CaseState:
     return state.model_copy(update=update)
 
 
-def _patch(state: CaseState, fields: set[str]) -> str:
+def _patch(state: CaseState, fields: AbstractSet[str]) -> str:
     """The JSON object of these top-level fields of `state`, for `||` into its row: a field
     holding a model (the figures, which most events change) is dumped by that model itself,
     the others by the state with `include` (which costs about as much again, issue 14)."""
@@ -226,8 +231,49 @@ def _patch(state: CaseState, fields: set[str]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
+NEIGHBOURS_SQL = (
+    "SELECT DISTINCT a.case_id AS case_id, b.other FROM case_parties a,"
+    " LATERAL (SELECT b.case_id AS other FROM case_parties b WHERE b.id_type = a.id_type"
+    " AND b.id_number = a.id_number AND b.case_id <> a.case_id OFFSET 0) AS b"
+    " WHERE a.case_id = ANY($1::text[])")
+"""The cases sharing a party with each of $1: each party of theirs looked up in the party
+index's primary key. Written as a LATERAL subquery the planner may not flatten (OFFSET 0)
+so that the plan does not depend on statistics: as a join, right after many cases were
+written and before autovacuum analysed case_parties (a replay, a bulk load), PostgreSQL
+estimated the table at half its size and sorted all of it for a merge join on every call
+(issue 14: 42 µs per case of a replay over stored cases, 24-35 ms a call of 500 cases,
+against 3 ms this way; with fresh statistics both take the same nested loop, 2.1 ms)."""
+
+
 _Row = tuple[str, str, str | None, str | None]
 """A case_state_events row to insert: case id, event id, step list (field), step JSON."""
+
+
+_STEP_LISTS = tuple(sorted(_ROW_FIELDS))
+
+
+def _rows_of(state: CaseState) -> list[_Row] | None:
+    """Every case_state_events row of `state` (one per event, with the step it left), or
+    None when its steps do not each belong to one event of its own (the trigger of
+    hub/sql/case_state_events.sql refuses such a state). The rows `_added_rows` finds
+    against an empty state, without building one (8 µs) nor diffing against it (issue 14:
+    ~33 µs a new case, now ~15, nearly all of it dumping the steps)."""
+    steps: dict[str, tuple[str, str]] = {}
+    fields = state.__dict__
+    for field in _STEP_LISTS:
+        for record in fields[field]:
+            if record.event_id in steps:
+                return None
+            steps[record.event_id] = (field, record.model_dump_json())
+    ids = state.event_ids
+    if len(set(ids)) != len(ids):
+        return None
+    rows: list[_Row] = []
+    for event_id in ids:
+        step = steps.pop(event_id, None)
+        rows.append((state.case_id, event_id, None, None) if step is None else
+                    (state.case_id, event_id, step[0], step[1]))
+    return None if steps else rows
 
 
 def _inserted(old: tuple[str, ...], new: tuple[str, ...]) -> str | None:
@@ -247,7 +293,7 @@ def _inserted(old: tuple[str, ...], new: tuple[str, ...]) -> str | None:
     return new[lo]
 
 
-def _added_rows(old: CaseState, new: CaseState, changed: set[str]) -> list[_Row] | None:
+def _added_rows(old: CaseState, new: CaseState, changed: AbstractSet[str]) -> list[_Row] | None:
     """The rows `new` adds to `old` when all it does to their lists is add events, each with
     at most one new step (what `apply` does); None for any other change (a step replaced or
     gone, an event gone), which is then written whole. `changed`: the fields of `new` that
@@ -343,13 +389,26 @@ class PostgresCaseSession:
         )
         return {str(r["event_id"]) for r in rows}
 
+    _unparked: frozenset[str] = frozenset()
+    """Ids whose parked rows mark_processed already deleted in this transaction."""
+
     async def mark_processed(self, event_ids: Collection[str]) -> None:
+        """Mark these events folded; any of them still parked is unparked in the same statement.
+
+        Design decision (session 6, issue 14): the rules runner marks the applied events and
+        then unparks the same ids; a processed event has no business staying parked, so this
+        statement deletes their parked rows too (a data-modifying CTE) and `unpark` skips the
+        ids already done here. Measured: the separate DELETE cost about 0.5 µs of PostgreSQL
+        CPU per event plus a round trip per batch (bench/ingress.py --pg-statements)."""
         if event_ids:
+            ids = list(event_ids)
             await self._conn.execute(
-                "INSERT INTO processed_events (event_id) SELECT unnest($1::uuid[])"
+                "WITH unparked AS (DELETE FROM rules_parked_events WHERE event_id = ANY($1::uuid[]))"
+                " INSERT INTO processed_events (event_id) SELECT unnest($1::uuid[])"
                 " ON CONFLICT DO NOTHING",
-                list(event_ids),
+                ids,
             )
+            self._unparked = self._unparked | frozenset(ids)
 
     async def park(self, events: Sequence[ParkedEvent]) -> None:
         """Keep these events for a later try; one already parked counts one more attempt."""
@@ -376,43 +435,92 @@ class PostgresCaseSession:
         return [_parked(r) for r in rows]
 
     async def unpark(self, event_ids: Collection[str]) -> None:
-        if event_ids:
+        left = [e for e in event_ids if e not in self._unparked]
+        if left:
             await self._conn.execute(
-                "DELETE FROM rules_parked_events WHERE event_id = ANY($1::uuid[])",
-                list(event_ids),
-            )
+                "DELETE FROM rules_parked_events WHERE event_id = ANY($1::uuid[])", left)
 
     # -- cases ----------------------------------------------------------------------------
 
     async def lock_cases(
-        self, case_ids: Collection[str]
+        self, case_ids: Collection[str], initial: Mapping[str, CaseState] | None = None
     ) -> dict[str, CaseState]:
-        """Row-lock these cases (creating empty ones), in case-id order to limit deadlocks.
+        """Row-lock these cases (creating absent ones), in case-id order to limit deadlocks.
 
         The cases that exist (nearly all, once a case has had its first event) are locked
         by one statement; only those it does not find are inserted, and any of those that
         another writer created meanwhile is locked by a third (issue 14: inserting every
-        case of every batch first cost a statement and an index probe per case)."""
+        case of every batch first cost a statement and an index probe per case). A case
+        created holds its state in `initial` if there is one (see `_create`), else none."""
         ids = sorted(set(case_ids))
         if not ids:
             return {}
         rows = list(await self._lock(ids))
         missing = sorted(set(ids).difference(r["case_id"] for r in rows))
         if missing:
-            created = await self._conn.fetch(
-                "INSERT INTO cases (case_id, state)"
-                " SELECT id, jsonb_build_object('case_id', id) FROM unnest($1::text[]) AS id"
-                " ORDER BY id ON CONFLICT DO NOTHING RETURNING case_id, version",
-                missing,
-            )
-            for r in created:  # known without reading them back (a replay creates every case)
-                self.seen[r["case_id"]] = (r["version"], CaseState(case_id=r["case_id"]))
-                self._due[r["case_id"]] = None
-                rows.append({"case_id": r["case_id"], "version": r["version"]})
-            raced = sorted(set(missing).difference(r["case_id"] for r in created))
+            if initial:
+                made = await self._create([initial.get(c) or CaseState(case_id=c)
+                                           for c in missing])
+            else:
+                made = {r["case_id"]: (r["version"], CaseState(case_id=r["case_id"]))
+                        for r in await self._conn.fetch(
+                            "INSERT INTO cases (case_id, state) SELECT id,"
+                            " jsonb_build_object('case_id', id) FROM unnest($1::text[]) AS id"
+                            " ORDER BY id ON CONFLICT DO NOTHING RETURNING case_id, version",
+                            missing)}
+            for case_id, (version, state) in made.items():  # known without reading them back
+                self.seen[case_id] = (version, state)
+                self._due[case_id] = None
+                rows.append({"case_id": case_id, "version": version})
+            raced = sorted(set(missing).difference(made))
             if raced:  # committed by another writer after the first statement's snapshot
                 rows += await self._lock(raced)
         return await self._states(rows)
+
+    async def _create(self, states: Sequence[CaseState]) -> dict[str, tuple[int, CaseState]]:
+        """Insert these cases (sorted by id), each with its whole state, its case_state_events
+        rows and its party index in one statement; (version, state) of those inserted (one
+        another writer inserted first is left out, as the empty insert leaves it out).
+
+        Issue 14: `rules replay` created an empty row for each case new to the store, then
+        patched it with the folded state (a second row version, its index entries and a
+        statistics trigger again) and wrote its party index in two more statements: three
+        writes of a row written once here, as a save of the state into its empty row would
+        (the same rows, `_rows_of`). A state whose steps do not each belong to one
+        event of its own is sent whole instead, and the trigger of
+        hub/sql/case_state_events.sql refuses it as it refuses such a save."""
+        values: list[str] = []
+        rows: list[_Row] = []
+        keys: list[tuple[str, str, str]] = []
+        for state in states:
+            added = _rows_of(state)
+            if added is None:
+                values.append(state.model_dump_json())
+            else:  # `include` dumps every bounded field at once faster than `_patch`
+                values.append(state.model_dump_json(include=_BOUNDED_SET))
+                rows += added
+            keys += [(kind, number, state.case_id) for kind, number in state.party_keys]
+        made = await self._conn.fetch(
+            "WITH c AS ("
+            " INSERT INTO cases (case_id, agency, state)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS s(case_id, agency, state)"
+            " ORDER BY case_id ON CONFLICT DO NOTHING RETURNING case_id, version),"
+            " e AS ("
+            " INSERT INTO case_state_events (case_id, event_id, field, step)"
+            " SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::jsonb[])"
+            "  AS r(case_id, event_id, field, step) WHERE r.case_id IN (SELECT case_id FROM c)),"
+            " p AS ("
+            " INSERT INTO case_parties (id_type, id_number, case_id)"
+            " SELECT * FROM unnest($8::text[], $9::text[], $10::text[]) AS k(id_type, id_number,"
+            "  case_id) WHERE k.case_id IN (SELECT case_id FROM c))"
+            " SELECT case_id, version FROM c",
+            [s.case_id for s in states], [s.agency for s in states], values,
+            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+            [r[3] for r in rows], [k[0] for k in keys], [k[1] for k in keys],
+            [k[2] for k in keys],
+        )
+        by_id = {s.case_id: s for s in states}
+        return {r["case_id"]: (r["version"], by_id[r["case_id"]]) for r in made}
 
     async def _lock(self, ids: Sequence[str]) -> list[asyncpg.Record]:
         """Row-lock these existing cases, in case-id order; their versions and deadlines.
@@ -497,16 +605,16 @@ class PostgresCaseSession:
             found = await self._conn.fetch(
                 "WITH up AS ("
                 " UPDATE cases c SET state = CASE WHEN s.patch IS NULL THEN c.state"
-                "  ELSE c.state || s.patch::jsonb END,"
+                "  ELSE c.state || s.patch END,"
                 "  agency = s.agency, updated_at = now(), version = c.version + 1"
-                " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])"
+                " FROM unnest($1::text[], $2::bigint[], $3::jsonb[], $4::text[])"
                 "  AS s(case_id, base, patch, agency)"
                 " WHERE c.case_id = s.case_id AND c.version = s.base"
                 " RETURNING c.case_id, c.version),"
                 " added AS ("
                 " INSERT INTO case_state_events (case_id, event_id, field, step)"
-                " SELECT r.case_id, r.event_id, r.field, r.step::jsonb"
-                " FROM unnest($5::text[], $6::text[], $7::text[], $8::text[])"
+                " SELECT r.case_id, r.event_id, r.field, r.step"
+                " FROM unnest($5::text[], $6::text[], $7::text[], $8::jsonb[])"
                 "  AS r(case_id, event_id, field, step)"
                 " WHERE r.case_id IN (SELECT case_id FROM up))"
                 " SELECT case_id, version FROM up",
@@ -551,12 +659,7 @@ class PostgresCaseSession:
         """For each case, the other cases that share a party (id_type, id_number) with it."""
         if not case_ids:
             return {}
-        rows = await self._conn.fetch(
-            "SELECT DISTINCT a.case_id AS case_id, b.case_id AS other"
-            " FROM case_parties a JOIN case_parties b USING (id_type, id_number)"
-            " WHERE a.case_id = ANY($1::text[]) AND b.case_id <> a.case_id",
-            list(case_ids),
-        )
+        rows = await self._conn.fetch(NEIGHBOURS_SQL, list(case_ids))
         found: dict[str, set[str]] = {}
         for r in rows:
             found.setdefault(r["case_id"], set()).add(r["other"])
@@ -633,25 +736,27 @@ class PostgresCaseSession:
             return
         if payloads is None:
             payloads = [a.model_dump_json() for a in alerts]
+        # One statement (issue 14): the outbox rows take the alerts' own parameters, so the
+        # ids, statuses and case ids are encoded and sent once, and an envelope is queued
+        # only for an alert the same statement wrote.
         await self._conn.execute(
             """
-            INSERT INTO alerts AS a (alert_id, rule_id, case_id, agency, status, payload)
-            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                 $6::text[]::jsonb[])
-            ON CONFLICT (alert_id) DO UPDATE SET status = EXCLUDED.status,
-                payload = EXCLUDED.payload, agency = EXCLUDED.agency, updated_at = now()
+            WITH a AS (
+                INSERT INTO alerts AS a (alert_id, rule_id, case_id, agency, status, payload)
+                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
+                                     $5::text[], $6::json[])
+                ON CONFLICT (alert_id) DO UPDATE SET status = EXCLUDED.status,
+                    payload = EXCLUDED.payload, agency = EXCLUDED.agency, updated_at = now()
+                RETURNING a.alert_id)
+            INSERT INTO alert_outbox (alert_id, status, case_id, envelope)
+            SELECT o.alert_id, o.status, o.case_id, o.envelope
+            FROM unnest($1::uuid[], $5::text[], $3::text[], $7::bytea[])
+                WITH ORDINALITY AS o(alert_id, status, case_id, envelope, n)
+            WHERE o.alert_id IN (SELECT alert_id FROM a) ORDER BY n
             """,
             [a.alert_id for a in alerts], [a.rule_id for a in alerts],
             [a.case_id for a in alerts], [a.agency for a in alerts],
-            [a.status for a in alerts], list(payloads),
-        )
-        await self._conn.execute(
-            "INSERT INTO alert_outbox (alert_id, status, case_id, envelope)"
-            " SELECT alert_id, status, case_id, envelope"
-            " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])"
-            " WITH ORDINALITY AS o(alert_id, status, case_id, envelope, n) ORDER BY n",
-            [a.alert_id for a in alerts], [a.status for a in alerts],
-            [a.case_id for a in alerts], list(envelopes),
+            [a.status for a in alerts], list(payloads), list(envelopes),
         )
 
     async def lock_unpublished(self, limit: int) -> list[OutboxRow]:

@@ -17,10 +17,15 @@ import asyncpg
 
 from audit.ledger import LedgerEntry, NewEntry
 from audit.merkle import CompactRange
-from hub.adapters.ledger_store import PostgresLedger
+from hub.adapters.ledger_store import PostgresLedger, insert_rows
 from hub.adapters.postgres import translated_errors
 from schemas.receipt import ReceiptStatus
 from streams.ports import IngressRecord, ParkedRecord, RecordKey, StoredOutcome
+
+_OUTCOME_COLUMNS = (("topic", "text"), ("kpartition", "int"), ("koffset", "bigint"),
+                    ("record_hash", "bytea"), ("event_id", "uuid"), ("status", "text"),
+                    ("reason", "text"), ("detail", "text"), ("ledger_index", "bigint"),
+                    ("leaf_hash", "bytea"), ("received_at", "timestamptz"), ("record", "bytea"))
 
 
 class _PostgresUnit:
@@ -33,6 +38,24 @@ class _PostgresUnit:
         self._head = head
 
     async def stored_outcomes(self, keys: Sequence[RecordKey]) -> dict[RecordKey, StoredOutcome]:
+        """The stored outcomes of these records.
+
+        Design decision (session 6, issue 14): looking every key of a 500-record batch up in
+        the primary key cost about 2 µs of PostgreSQL CPU per event, and in the steady state
+        finds nothing: a record can only have an outcome at or below the highest offset stored
+        for its partition, so one backward step in the same index per partition first tells
+        which keys can be there at all, and only those (a redelivery's) are looked up. Every
+        unit holds the ledger_head lock (`unit`), so no outcome lands between the two reads."""
+        if not keys:
+            return {}
+        partitions = sorted({(k[0], k[1]) for k in keys})
+        highest = {(r["topic"], r["kpartition"]): r["high"] for r in await self._conn.fetch(
+            "SELECT p.topic, p.kpartition, (SELECT o.koffset FROM ingress_outcomes o"
+            " WHERE o.topic = p.topic AND o.kpartition = p.kpartition"
+            " ORDER BY o.koffset DESC LIMIT 1) AS high"
+            " FROM unnest($1::text[], $2::int[]) AS p(topic, kpartition)",
+            [p[0] for p in partitions], [p[1] for p in partitions])}
+        keys = [k for k in keys if (high := highest.get((k[0], k[1]))) is not None and k[2] <= high]
         if not keys:
             return {}
         rows = await self._conn.fetch(
@@ -73,21 +96,10 @@ class _PostgresUnit:
     async def store_outcomes(self, outcomes: Sequence[StoredOutcome]) -> None:
         if not outcomes:
             return
-        await self._conn.execute(
-            """
-            INSERT INTO ingress_outcomes (topic, kpartition, koffset, record_hash, event_id,
-                status, reason, detail, ledger_index, leaf_hash, received_at, record)
-            SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::uuid[],
-                $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bytea[],
-                $11::timestamptz[], $12::bytea[])
-            """,
-            [o.key[0] for o in outcomes], [o.key[1] for o in outcomes],
-            [o.key[2] for o in outcomes], [o.key[3] for o in outcomes],
-            [o.event_id for o in outcomes], [o.status.value for o in outcomes],
-            [o.reason for o in outcomes], [o.detail for o in outcomes],
-            [o.ledger_index for o in outcomes], [o.leaf_hash for o in outcomes],
-            [o.received_at for o in outcomes], [o.record for o in outcomes],
-        )
+        await insert_rows(
+            self._conn, "ingress_outcomes", _OUTCOME_COLUMNS,
+            [(*o.key, o.event_id, o.status.value, o.reason, o.detail, o.ledger_index,
+                      o.leaf_hash, o.received_at, o.record) for o in outcomes])
 
 
 def _parked(row: Mapping[str, Any]) -> ParkedRecord:

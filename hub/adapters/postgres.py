@@ -42,6 +42,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/case_versions.sql", "case_versions.sql"),
     ("hub.sql/statistics_months.sql", "statistics_months.sql"),
     ("hub.sql/case_state_events.sql", "case_state_events.sql"),
+    ("hub.sql/ingress_v2.sql", "ingress_v2.sql"),
+    ("hub.sql/alert_storage.sql", "alert_storage.sql"),
 )
 
 T = TypeVar("T")

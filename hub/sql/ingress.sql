@@ -17,5 +17,6 @@ CREATE TABLE IF NOT EXISTS ingress_outcomes (
     PRIMARY KEY (topic, kpartition, koffset, record_hash)
 );
 CREATE INDEX IF NOT EXISTS ingress_outcomes_status_idx ON ingress_outcomes (status, received_at);
+-- (dropped again by ingress_v2.sql: nothing reads it)
 
 GRANT SELECT, INSERT ON ingress_outcomes TO linkage_hub;

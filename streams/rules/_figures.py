@@ -9,6 +9,7 @@ the names in EXTENSION_COUNTS / EXTENSION_FLAGS until the contract adds them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 from schemas.events import AMOUNT_FIELDS, COUNT_FIELDS
 
@@ -63,7 +64,9 @@ def kind_of(name: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=512)
 def label(name: str) -> tuple[str, str]:
-    """(zh, en) label of a figure or of a sum of figures ("a+b")."""
+    """(zh, en) label of a figure or of a sum of figures ("a+b"); memoised (names come from
+    the rule file and the catalogue; every threshold text labels its figures)."""
     parts = [LABELS.get(part, (part, part)) for part in name.split("+")]
     return "与".join(zh for zh, _ in parts), " plus ".join(en for _, en in parts)

@@ -24,12 +24,31 @@ from schemas.events import Offence
 from schemas.money import format_money
 from streams.rules import _figures
 from streams.rules.calendar import to_shanghai
-from streams.rules.case_state import AssessmentRecord, CaseState, Figures
+from streams.rules.case_state import AssessmentRecord, CaseState, Figures, figure_parts
 from streams.rules.rules_config import OffenceRules, RuleSet, ThresholdTrigger
+
+_FIGURE_TEXTS: dict[tuple[str, Decimal, bool], str] = {}
 
 
 def format_figure(name: str, value: Decimal) -> str:
-    """A count as an integer ("500"), an amount in yuan with two decimals ("50000.00")."""
+    """A count as an integer ("500"), an amount in yuan with two decimals ("50000.00").
+
+    Memoised (issue 14: the facts and texts of every threshold met format each figure and
+    minimum three to five times): the text depends on the name, the number and, for a zero,
+    its sign ("-0.00"), which is the key (equal Decimals of other exponents round alike);
+    NaN and infinities are not memoised."""
+    if not value.is_finite():
+        return _figure_text(name, value)
+    key = (name, value, value.is_signed())
+    found = _FIGURE_TEXTS.get(key)
+    if found is None:
+        if len(_FIGURE_TEXTS) >= 65_536:
+            _FIGURE_TEXTS.clear()
+        found = _FIGURE_TEXTS[key] = _figure_text(name, value)
+    return found
+
+
+def _figure_text(name: str, value: Decimal) -> str:
     if _is_count(name):
         return str(int(value))
     return format_money(value)
@@ -79,10 +98,10 @@ class MetThreshold:
         zh_parts: list[str] = []
         en_parts: list[str] = []
         for name, value in self.values:
-            minimum = self.trigger.min[name]
+            reached = f"{format_figure(name, value)} ≥ {format_figure(name, self.trigger.min[name])}"
             zh, en = _figures.label(name)
-            zh_parts.append(f"{zh} {format_figure(name, value)} ≥ {format_figure(name, minimum)}")
-            en_parts.append(f"{en} {format_figure(name, value)} ≥ {format_figure(name, minimum)}")
+            zh_parts.append(f"{zh} {reached}")
+            en_parts.append(f"{en} {reached}")
         for flag in self.trigger.flags:
             zh, en = _figures.label(flag)
             zh_parts.append(zh)
@@ -91,6 +110,44 @@ class MetThreshold:
             zh_parts.append("（未遂）")
             en_parts.append("(attempt)")
         return "，".join(zh_parts), ", ".join(en_parts)
+
+
+_Entry = tuple[str, ThresholdTrigger, int | None, tuple[tuple[str, tuple[str, ...], Decimal], ...]]
+"""A threshold entry as `met_thresholds` walks it: id, entry, article, and per minimum the
+figure's name, its parts ("a+b") and the minimum (scaled for screening)."""
+
+_TABLES: dict[tuple[int, date | None, Decimal | None],
+              tuple[OffenceRules, dict[str, ThresholdTrigger], tuple[_Entry, ...]]] = {}
+"""The entries of an offence's rules in force on a day, per rules (by identity, checked with
+their thresholds dict: a rule set is never changed in place), day and scale (issue 14: the
+per-entry checks, the minimums' scaling and the figure names' splitting were repeated for
+every assessment of every case; days are few, so the table stays small)."""
+
+
+def _entries(rules: OffenceRules, day: date | None, scale: Decimal | None) -> tuple[_Entry, ...]:
+    """The enabled entries of `rules` in force on `day` (any day if None), in the rule file's
+    order, each minimum multiplied by `scale` where it applies (see `met_thresholds`)."""
+    key = (id(rules), day, scale)
+    found = _TABLES.get(key)
+    if found is not None and found[0] is rules and found[1] is rules.thresholds:
+        return found[2]
+    entries: list[_Entry] = []
+    for trigger_id, trigger in rules.thresholds.items():
+        if not trigger.enabled or (day is not None and not trigger.in_force_on(day)):
+            continue
+        minimums: list[tuple[str, tuple[str, ...], Decimal]] = []
+        for name, minimum in trigger.min.items():
+            if scale is not None and not (
+                _figures.kind_of(name) == "count" and name in _figures.NON_ADDITIVE_COUNTS
+            ):
+                minimum = minimum * scale
+            minimums.append((name, figure_parts(name), minimum))
+        article = trigger.criminal_law_article or rules.criminal_law_article
+        entries.append((trigger_id, trigger, article, tuple(minimums)))
+    if len(_TABLES) >= 4096:
+        _TABLES.clear()
+    table = _TABLES[key] = (rules, rules.thresholds, tuple(entries))
+    return table[2]
 
 
 def met_thresholds(
@@ -103,22 +160,15 @@ def met_thresholds(
     """Every enabled threshold entry of the offence in force on `day` (any day if None) that the
     figures meet; with `scale`, each minimum amount or count multiplied by it (screening)."""
     met: list[MetThreshold] = []
-    for trigger_id, trigger in rules.thresholds.items():
-        if not trigger.enabled or (day is not None and not trigger.in_force_on(day)):
-            continue
+    for trigger_id, trigger, article, minimums in _entries(rules, day, scale):
         values: list[tuple[str, Decimal]] = []
-        for name, minimum in trigger.min.items():
-            value = figures.value(name)
-            if scale is not None and not (
-                _figures.kind_of(name) == "count" and name in _figures.NON_ADDITIVE_COUNTS
-            ):
-                minimum = minimum * scale
+        for name, parts, minimum in minimums:
+            value = figures.sum_of(parts)
             if value is None or value < minimum:
                 break
             values.append((name, value))
         else:
             if all(figures.flag(flag) for flag in trigger.flags):
-                article = trigger.criminal_law_article or rules.criminal_law_article
                 met.append(MetThreshold(offence, trigger_id, trigger, article, tuple(values)))
     return tuple(met)
 
@@ -161,6 +211,12 @@ class Indication:
         )
 
 
+_NO_GROUNDS = Indication()
+_NO_FIGURES = Figures()
+"""Made once: both are immutable (frozen, and `Figures.updated` makes new dicts), and making
+a pydantic model with four default dicts cost ~2.5 µs of every case's walk (issue 14)."""
+
+
 def _same_law(rules: OffenceRules, first: date, second: date) -> bool:
     """True when the same enabled entries are in force on both days."""
     return all(
@@ -186,7 +242,7 @@ def indication(
     law in force on `act_day` and, where it differs, also under the law of `judged_day`
     (从旧兼从轻, see the module docstring). Without days, every enabled entry counts."""
     if offence is None:
-        return Indication()
+        return _NO_GROUNDS
     offence_rules = rules.offences[offence]
     act_day = act_day or judged_day
     met = met_thresholds(offence, offence_rules, figures, act_day, scale)
@@ -292,7 +348,7 @@ def indication_runs(case: CaseState, rules: RuleSet) -> tuple[Run, ...]:
     act_day = shanghai_day(case.committed_at)
     memo = _resumable(case, rules, act_day)
     if memo is None:
-        memo = _RunsSoFar(rules, case.offence, act_day, (), Figures(), None, Indication(), ())
+        memo = _RunsSoFar(rules, case.offence, act_day, (), _NO_FIGURES, None, _NO_GROUNDS, ())
     figures, start, grounds, ended = memo.figures, memo.start, memo.grounds, list(memo.ended)
     for assessment in case.assessments[len(memo.assessments):]:
         figures = figures.updated(assessment)

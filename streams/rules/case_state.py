@@ -161,9 +161,12 @@ class OpeningRecord(Record):
 
 
 @lru_cache(maxsize=256)
-def _parts(name: str) -> tuple[str, ...]:
+def figure_parts(name: str) -> tuple[str, ...]:
     """The figures a threshold's name adds up ("a+b"); names come from the rule file."""
     return tuple(name.split("+"))
+
+
+_ZERO = Decimal(0)
 
 
 class Figures(BaseModel):
@@ -178,16 +181,23 @@ class Figures(BaseModel):
 
     def value(self, name: str) -> Decimal | None:
         """An amount or count as a Decimal; a sum "a+b" of whichever parts are known."""
-        values = [self._one(part) for part in _parts(name)]
-        known = [value for value in values if value is not None]
-        return sum(known, Decimal(0)) if known else None
+        return self.sum_of(figure_parts(name))
 
-    def _one(self, name: str) -> Decimal | None:
-        if name in self.amounts:
-            return self.amounts[name]
-        if name in self.counts:
-            return Decimal(self.counts[name])
-        return None
+    def sum_of(self, parts: tuple[str, ...]) -> Decimal | None:
+        """The sum of whichever of these figures are known (an amount, else a count), as
+        `sum(known, Decimal(0))` adds them (Decimal(0) first, so the sum's exponent is the
+        same), or None if none is. Without the lists `value` made (issue 14: threshold
+        checks call it for every minimum of every entry of every assessment)."""
+        total: Decimal | None = None
+        for part in parts:
+            one = self.amounts.get(part)  # amounts are Decimals, never None
+            if one is None:
+                count = self.counts.get(part)
+                if count is None:
+                    continue
+                one = Decimal(count)
+            total = _ZERO + one if total is None else total + one
+        return total
 
     def flag(self, name: str) -> bool:
         return self.flags.get(name, False)

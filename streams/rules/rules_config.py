@@ -296,7 +296,13 @@ class RuleSet(BaseModel):
 
     @property
     def work_calendar(self) -> WorkCalendar:
-        return self._work_calendar
+        # Read from the private attributes' slot: `self._work_calendar` goes through
+        # BaseModel.__getattr__, ~3 µs of every evaluation (issue 14).
+        private = self.__pydantic_private__
+        if private is None:  # not made through validation: as pydantic reads it
+            return self._work_calendar
+        calendar: WorkCalendar = private["_work_calendar"]
+        return calendar
 
     def enabled_rules(self) -> list[Rule]:
         return [rule for rule in self.rules.values() if rule.enabled]

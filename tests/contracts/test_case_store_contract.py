@@ -141,6 +141,27 @@ async def test_locking_creates_empty_cases_and_saving_stores_states(subject: Sub
         assert await tx.load_cases(set()) == {}
 
 
+async def test_cases_created_with_their_state_are_stored_whole(subject: Subject) -> None:
+    """lock_cases(initial=...): a case new to the store is created holding its state (party
+    index, events and steps included), read back equal by another process; a case that
+    exists keeps its stored state (its initial one is ignored); one not in `initial` is
+    created empty."""
+    old, shares, new = opened("C-1"), assessed(opened("C-2"), "90000.00"), opened("C-3")
+    await save(subject.store, old)
+    given = {"C-1": assessed(old, "5.00"), "C-2": shares, "C-3": new}
+    async with subject.store.transaction() as tx:
+        locked = await tx.lock_cases({"C-1", "C-2", "C-3", "C-4"}, initial=given)
+        assert locked == {"C-1": old, "C-2": shares, "C-3": new,
+                          "C-4": CaseState(case_id="C-4")}
+        assert await tx.neighbours({"C-2"}) == {"C-2": {"C-1", "C-3"}}
+        await tx.set_next_due({"C-2": NOW})
+    async with subject.twin().transaction() as tx:
+        assert await tx.load_cases({"C-1", "C-2", "C-3", "C-4"}) == {
+            "C-1": old, "C-2": shares, "C-3": new, "C-4": CaseState(case_id="C-4")}
+        assert list(await tx.lock_due(NOW, 10)) == ["C-2"]
+        assert await tx.lock_cases({"C-5"}, initial={}) == {"C-5": CaseState(case_id="C-5")}
+
+
 async def test_cases_sharing_a_party_are_neighbours(subject: Subject) -> None:
     async with subject.store.transaction() as tx:
         await tx.lock_cases({"C-1", "C-2", "C-3"})
@@ -224,6 +245,29 @@ async def test_parked_events_wait_for_their_retry_time_and_count_attempts(
     async with store.transaction() as tx:
         assert await tx.processed([e1]) == set()  # parking never marks an event processed
     assert [p.event_id for p in await store.parked_events()] == [e2]
+
+
+async def test_marking_parked_events_processed_unparks_them_in_the_same_statement(
+        new_pool: PoolFactory) -> None:
+    """PostgreSQL (session 6): the runner's mark_processed + unpark of the same ids is one
+    statement; unpark still deletes ids mark_processed was not given, and the rows stay
+    when the transaction rolls back."""
+    store = PostgresCaseStore(await new_pool())
+    e1, e2, e3 = ids(3)
+    async with store.transaction() as tx:
+        await tx.park([ParkedEvent(e, "C-1", b"r", "KeyError: x", NOW) for e in (e1, e2, e3)])
+    with pytest.raises(Boom):
+        async with store.transaction() as tx:
+            await tx.mark_processed([e1])
+            raise Boom
+    assert len(await store.parked_events()) == 3
+    async with store.transaction() as tx:
+        await tx.mark_processed([e1, e2])
+        assert len(await store.parked_events()) == 3  # another connection: not committed yet
+        assert sorted(p.event_id for p in await tx.lock_parked(NOW, 10)) == [e3]
+        await tx.unpark([e1, e2, e3])
+        assert await tx.processed([e1, e2, e3]) == {e1, e2}
+    assert await store.parked_events() == []
 
 
 async def test_ledger_records_of_a_case_come_in_ledger_order(subject: Subject) -> None:

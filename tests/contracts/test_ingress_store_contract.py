@@ -5,14 +5,19 @@ their attempts and resolution."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.ledger import NewEntry
 from audit.merkle import leaf_hash
 from hub.adapters.ingress_store import PostgresIngressStore
+from hub.adapters.postgres import create_pool, migrate
 from hub.adapters.registry_store import PostgresRegistry
 from schemas.receipt import ReceiptStatus
 from schemas.signing import SigningKey, public_pem
@@ -20,6 +25,7 @@ from streams.errors import StoreRefused
 from streams.ingress_memory import InMemoryIngressStore
 from streams.ports import IngressRecord, IngressStore, StoredOutcome
 from tests.contracts.conftest import BACKENDS, PoolFactory
+from tests.support import migrated_database, release_database
 
 T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 
@@ -83,6 +89,91 @@ async def test_what_postgresql_cannot_hold_is_refused_not_crashed(store: Ingress
         await unit.store_outcomes([rejected(record(1))])
 
 
+@pytest.mark.parametrize("size", [1, 31, 32, 120])
+async def test_batches_of_every_size_store_the_same_rows(store: IngressStore, size: int) -> None:
+    """Small batches are inserted by statement, large ones by COPY (PostgreSQL): the rows read
+    back the same, and a value PostgreSQL cannot hold refuses the batch either way."""
+    entries = [entry(i) for i in range(size)]
+    outcomes = [rejected(record(i), f"detail {i}") for i in range(size)]
+    async with store.unit() as unit:
+        appended = await unit.append(entries)
+        await unit.store_outcomes(outcomes)
+    assert [e.ledger_index for e in appended] == list(range(size))
+    async with store.unit() as unit:
+        found = await unit.ledger_entries([e.event_id for e in entries])
+        assert sorted(found.values(), key=lambda e: e.ledger_index) == appended
+        assert await unit.stored_outcomes([o.key for o in outcomes]) == {o.key: o for o in outcomes}
+    bad = [rejected(record(size + i), "ok") for i in range(size - 1)]
+    bad.append(rejected(record(2 * size), "lone \ud800 surrogate"))
+    with pytest.raises(StoreRefused):
+        async with store.unit() as unit:
+            await unit.append([entry(size + i) for i in range(size)])
+            await unit.store_outcomes(bad)
+    async with store.unit() as unit:  # nothing of the refused unit stayed; the store works on
+        assert [e.ledger_index for e in await unit.append([entry(-1)])] == [size]
+        assert await unit.stored_outcomes([o.key for o in bad]) == {}
+
+
+async def test_stored_outcomes_are_found_by_partition_offset_and_bytes(
+        store: IngressStore) -> None:
+    """A redelivered batch straddling what is stored (PostgreSQL first reads the highest
+    stored offset of each partition): only the same position with the same bytes is found."""
+    def at(partition: int, offset: int, value: bytes = b"v") -> IngressRecord:
+        return IngressRecord(f"linkage.ingress.zs-{partition % 2}", partition, offset, b"K",
+                             value + bytes([offset]))
+
+    stored = [rejected(at(p, o)) for p in (0, 1, 2) for o in range(2, 6)]
+    async with store.unit() as unit:
+        assert await unit.stored_outcomes([at(0, 3).record_key]) == {}
+        await unit.store_outcomes(stored)
+    asked = [at(p, o).record_key for p in (0, 1, 2, 3) for o in range(0, 9)]
+    asked += [at(0, 4, b"other").record_key, at(1, 5, b"w").record_key]
+    async with store.unit() as unit:
+        found = await unit.stored_outcomes(asked)
+        assert found == {o.key: o for o in stored}
+        assert await unit.stored_outcomes([at(2, 6).record_key, at(3, 2).record_key]) == {}
+
+
+positions = st.tuples(st.integers(0, 3), st.integers(0, 12), st.sampled_from([b"a", b"b"]))
+
+
+@pytest.fixture
+async def dsn(_drop_test_databases: None) -> AsyncIterator[str]:
+    """One migrated database for every example of a property (each uses its own topic)."""
+    dsn = await migrated_database()
+    yield dsn
+    await release_database(dsn)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stored=st.sets(positions, max_size=25), asked=st.lists(positions, max_size=30))
+def test_stored_outcomes_finds_exactly_the_stored_keys(dsn: str,
+                                                       stored: set[tuple[int, int, bytes]],
+                                                       asked: list[tuple[int, int, bytes]]) -> None:
+    """Property (PostgreSQL): whatever is stored and asked, the partition high-water filter
+    finds exactly the asked keys that are stored, as looking every key up would."""
+    topic = f"linkage.ingress.p-{uuid.uuid4().hex[:8]}"
+
+    def key(p: tuple[int, int, bytes]) -> IngressRecord:
+        return IngressRecord(topic, p[0], p[1], None, p[2])
+
+    async def run() -> None:
+        pool = await create_pool(dsn, max_size=1)
+        try:
+            store = PostgresIngressStore(pool)
+            outcomes = {key(p).record_key: rejected(key(p)) for p in stored}
+            async with store.unit() as unit:
+                await unit.store_outcomes(list(outcomes.values()))
+            async with store.unit() as unit:
+                found = await unit.stored_outcomes([key(p).record_key for p in asked])
+            assert found == {k: outcomes[k] for k in (key(p).record_key for p in asked)
+                             if k in outcomes}
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
 async def test_an_outcome_is_stored_once(store: IngressStore) -> None:
     async with store.unit() as unit:
         await unit.store_outcomes([rejected(record(1))])
@@ -126,3 +217,30 @@ async def test_a_unit_reads_key_revocations_as_committed(backend: str,
     async with store.unit() as unit:
         assert await unit.revocations([key.keyid, other.keyid, "f" * 64]) == {key.keyid: T0}
         assert await unit.revocations([]) == {}
+
+
+async def test_an_existing_database_loses_the_unread_status_index(
+        _drop_test_databases: None) -> None:
+    """ingress_v2.sql (session 6) drops ingress_outcomes_status_idx from a database an earlier
+    release created, keeps its outcomes, and migrating again changes nothing."""
+    dsn = await migrated_database()
+    owner = await create_pool(dsn, restricted=False)
+    index = "SELECT count(*) FROM pg_indexes WHERE indexname = 'ingress_outcomes_status_idx'"
+    try:
+        assert await owner.fetchval(index) == 0
+        # The database as the previous release left it: the index, no ingress_v2 applied.
+        await owner.execute("CREATE INDEX ingress_outcomes_status_idx"
+                            " ON ingress_outcomes (status, received_at)")
+        await owner.execute("DELETE FROM schema_migrations WHERE name = 'hub.sql/ingress_v2.sql'")
+        store = PostgresIngressStore(owner)
+        async with store.unit() as unit:
+            await unit.store_outcomes([rejected(record(1))])
+        await migrate(dsn)
+        await migrate(dsn)
+        assert await owner.fetchval(index) == 0
+        async with store.unit() as unit:
+            found = await unit.stored_outcomes([record(1).record_key])
+        assert list(found.values()) == [rejected(record(1))]
+    finally:
+        await owner.close()
+        await release_database(dsn)

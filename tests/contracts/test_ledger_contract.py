@@ -116,6 +116,21 @@ async def test_roots_and_proofs_verify_at_every_size(ledger: Any) -> None:
             verify_consistency(first, size, roots[first], roots[size], proof)
 
 
+@pytest.mark.parametrize("sizes", [[70], [5, 40, 3, 33]])
+async def test_large_and_small_appends_store_the_same_tree(ledger: Any, sizes: list[int]) -> None:
+    """Batches under and over COPY_MIN_ROWS (PostgreSQL appends those by COPY): every node and
+    root equals the in-memory ledger's."""
+    reference, n = InMemoryLedger(), 0
+    for size in sizes:
+        batch = [entry(i) for i in range(n, n + size)]
+        assert await ledger.append(batch) == await reference.append(batch)
+        n += size
+    ids = [(level, idx) for level in range(8) for idx in range(n + 1)]
+    assert await ledger.nodes(ids) == await reference.nodes(ids)
+    assert await ledger.root_at(n) == await reference.root_at(n)
+    assert await ledger.entries() == await reference.entries()
+
+
 async def test_nodes_answers_only_the_stored_perfect_subtrees(ledger: Any) -> None:
     appended = await ledger.append([entry(n) for n in range(3)])
     found = await ledger.nodes([(0, 0), (0, 2), (1, 0), (1, 1), (2, 0)])
@@ -130,3 +145,4 @@ async def test_impossible_proof_requests_are_refused(ledger: Any) -> None:
         await ledger.inclusion_proof(4, 4)
     with pytest.raises(ValueError):
         await ledger.consistency_proof(3, 2)
+

@@ -1,8 +1,9 @@
 """A case's events and steps as rows of case_state_events (issue 14), on real PostgreSQL:
-states saved event by event (appended rows and a patch of the bounded value) or whole (the
-trigger splits them) read back equal, from this process's cache or reassembled by another;
-the bounded value stays the same size however many steps the case has; a database of the
-previous release, cases in it, upgrades in place; concurrent writers lose no event."""
+states saved event by event (appended rows and a patch of the bounded value), whole (the
+trigger splits them) or created whole (`rules replay`) read back equal, from this process's
+cache or reassembled by another; the bounded value stays the same size however many steps
+the case has; a database of the previous release, cases (or jsonb alerts) in it, upgrades
+in place; concurrent writers lose no event."""
 
 from __future__ import annotations
 
@@ -22,7 +23,14 @@ from hypothesis import strategies as st
 from hub.access import Scope
 from hub.adapters import case_store
 from hub.adapters.case_store import PostgresCaseStore, StateCache
-from hub.adapters.postgres import MIGRATIONS, Pool, StoreError, create_pool, migrate
+from hub.adapters.postgres import (
+    MIGRATIONS,
+    Pool,
+    StoreError,
+    create_pool,
+    migrate,
+    translated_errors,
+)
 from hub.adapters.stats_store import PostgresStatistics
 from hub.adapters.workbench_store import PostgresWorkbench
 from hub.reports.steps import case_steps
@@ -119,7 +127,8 @@ async def test_any_events_saved_in_any_batches_read_back_as_folded(
         pool: Pool, kinds: list[tuple[str, int]], batches: random.Random, unread: bool) -> None:
     """Events of any types and times, in transactions of one to three events, each saved
     after each event (so a transaction may save a case twice); with `unread`, the first
-    transaction saves without having read the case (a whole write the trigger splits)."""
+    transaction saves without having read the case (a whole write the trigger splits). Read
+    back equal by another process, unlocked and locked."""
     case_id = fresh_id()
     events = [case_event(case_id, n, t, hours) for n, (t, hours) in enumerate(kinds)]
     if unread:  # the row exists (an earlier transaction locked the case), this store never read it
@@ -138,6 +147,8 @@ async def test_any_events_saved_in_any_batches_read_back_as_folded(
                 await tx.save_cases([state])
         done += take
     assert await read(pool, case_id) == state == fold(reversed(events))
+    # Locked by a process that never read it (read after the lock, case_store._states).
+    assert await read_locked(PostgresCaseStore(pool, StateCache(0)), case_id) == state
 
 
 async def test_a_case_read_after_its_cached_state_was_evicted_is_reassembled(
@@ -271,32 +282,38 @@ async def empty_database() -> AsyncIterator[str]:
         await admin.close()
 
 
+async def upgraded(dsn: str, until: str, seed: Sequence[tuple[Any, ...]]) -> Pool:
+    """`dsn` migrated as the release before migration file `until` left it, `seed`'s
+    statements (SQL and arguments) run there as the owner, then migrated (`linkage-hub
+    init`) twice, the second changing nothing; a pool of the hub's role on it."""
+    await migrate(dsn, MIGRATIONS[:[m[1] for m in MIGRATIONS].index(until)])
+    owner = await create_pool(dsn, restricted=False)
+    try:
+        for statement, *args in seed:
+            await owner.execute(statement, *args)
+    finally:
+        await owner.close()
+    await migrate(dsn)
+    await migrate(dsn)
+    return await create_pool(dsn)
+
+
 async def test_a_database_of_the_previous_release_upgrades_in_place(empty_database: str) -> None:
     """Cases stored whole in cases.state (as every release before this one stored them) move
     to the rows on `migrate` (what `linkage-hub init` runs): each reads back equal, at the
     version it had, without queueing the statistics; events then save as rows; migrating
     again changes nothing."""
-    dsn = empty_database
-    assert MIGRATIONS[-1][1] == "case_state_events.sql"
-    await migrate(dsn, MIGRATIONS[:-1])
     many, bare = fresh_id(), fresh_id()
     states = [fold(every_kind(many) + assessments(many, 30, 100)),
               fold([case_event(bare, 0, "clue.notified", 0)])]
-    owner = await create_pool(dsn, restricted=False)
-    try:
-        for version, state in enumerate(states, start=3):
-            assert state is not None
-            await owner.execute(
-                "INSERT INTO cases (case_id, agency, state, version) VALUES ($1, $2, $3, $4)",
-                state.case_id, state.agency, state.model_dump_json(), version)
-        await owner.execute("INSERT INTO cases (case_id, state)"
-                            " VALUES ('EMPTY', '{\"case_id\": \"EMPTY\"}')")
-        await owner.execute("DELETE FROM stats_dirty")
-    finally:
-        await owner.close()
-    await migrate(dsn)
-    await migrate(dsn)
-    pool = await create_pool(dsn)
+    seed: list[tuple[Any, ...]] = []
+    for version, state in enumerate(states, start=3):
+        assert state is not None
+        seed.append(("INSERT INTO cases (case_id, agency, state, version) VALUES ($1, $2, $3, $4)",
+                     state.case_id, state.agency, state.model_dump_json(), version))
+    seed += [("INSERT INTO cases (case_id, state) VALUES ('EMPTY', '{\"case_id\": \"EMPTY\"}')",),
+             ("DELETE FROM stats_dirty",)]
+    pool = await upgraded(empty_database, "case_state_events.sql", seed)
     try:
         for version, state in enumerate(states, start=3):
             assert state is not None
@@ -306,6 +323,10 @@ async def test_a_database_of_the_previous_release_upgrades_in_place(empty_databa
             assert await pool.fetchval("SELECT version FROM cases WHERE case_id = $1",
                                        state.case_id) == version
         assert await read(pool, "EMPTY") == CaseState(case_id="EMPTY")
+        for state in [*states, CaseState(case_id="EMPTY")]:  # read locked, as replay does
+            assert state is not None
+            assert await read_locked(PostgresCaseStore(pool, StateCache(0)),
+                                     state.case_id) == state
         assert await pool.fetchval("SELECT count(*) FROM stats_dirty") == 0
         later = await save_each(PostgresCaseStore(pool), assessments(many, 2, 500))
         assert later == fold(every_kind(many) + assessments(many, 30, 100)
@@ -382,12 +403,17 @@ async def test_a_locked_case_whose_deadline_does_not_move_costs_no_statement(
                 "SELECT next_due_at FROM cases WHERE case_id = $1", case_id) == due
 
 
+@pytest.mark.parametrize("whole", [False, True])
 async def test_a_case_another_writer_creates_meanwhile_is_locked_and_read_as_saved(
-        pool: Pool) -> None:
+        pool: Pool, whole: bool) -> None:
     """lock_cases locks the cases that exist, then creates the others: one that another
     writer created (and saved events to) in between is locked and read as that writer saved
-    it, not taken for a new empty case."""
+    it, not taken for a new empty case; nor, when it was to be created `whole` with an
+    initial state (`rules replay`), is anything of that state written (rows, parties)."""
     case_id = fresh_id()
+    folded = fold(every_kind(case_id))
+    assert folded is not None
+    initial = {case_id: folded} if whole else None
     async with PostgresCaseStore(pool).transaction() as tx:
         real = tx._lock
         calls: list[list[str]] = []
@@ -400,11 +426,16 @@ async def test_a_case_another_writer_creates_meanwhile_is_locked_and_read_as_sav
             return rows
 
         tx._lock = lock  # type: ignore[method-assign]
-        state = (await tx.lock_cases({case_id}))[case_id]
+        state = (await tx.lock_cases({case_id}, initial))[case_id]
         assert calls == [[], [case_id]]
-        assert len(state.event_ids) == 2 and len(state.assessments) == 2
+        assert state == fold(assessments(case_id, 2))
         await tx.save_cases([apply(state, assessments(case_id, 1, 10)[0])])
     assert len((await read(pool, case_id)).event_ids) == 3
+    _, rows, _ = await layout(pool, case_id)
+    assert rows == {"assessments": 3}
+    async with pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM case_parties WHERE case_id = $1", case_id) == 0
 
 
 async def test_locking_existing_and_new_cases_together(pool: Pool) -> None:
@@ -414,3 +445,107 @@ async def test_locking_existing_and_new_cases_together(pool: Pool) -> None:
         states = await tx.lock_cases({new, old})
         assert states == {old: saved, new: CaseState(case_id=new)}
         await tx.set_next_due({new: None, old: None})  # both known: nothing to send
+
+
+async def test_a_case_created_with_its_state_is_written_once(pool: Pool) -> None:
+    """lock_cases(initial=...) (`rules replay`): a case new to the store is inserted with
+    its bounded value, one row per event and its party index in one statement: at version
+    0 (never rewritten), laid out as a save would lay it out, queued for the statistics."""
+    case_id = fresh_id()
+    state = fold(every_kind(case_id))
+    assert state is not None
+    async with PostgresCaseStore(pool).transaction() as tx:
+        assert (await tx.lock_cases({case_id}, initial={case_id: state}))[case_id] is state
+    assert await read(pool, case_id) == state
+    keys, rows, _ = await layout(pool, case_id)
+    assert keys == case_store._BOUNDED and sum(rows.values()) == len(state.event_ids)
+    assert rows.get(None) == len(NO_STEP_TYPES)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT version FROM cases WHERE case_id = $1", case_id) == 0
+        assert await conn.fetchval(
+            "SELECT agency FROM cases WHERE case_id = $1", case_id) == state.agency
+        assert {tuple(r) for r in await conn.fetch(
+            "SELECT id_type, id_number FROM case_parties WHERE case_id = $1", case_id)
+        } == set(state.party_keys) != set()
+        assert await conn.fetchval(
+            "SELECT count(*) FROM stats_dirty WHERE case_id = $1", case_id) == 1
+
+
+async def test_a_case_created_with_a_state_whose_steps_are_not_among_its_events_is_refused(
+        pool: Pool) -> None:
+    case_id = fresh_id()
+    good = fold(assessments(case_id, 2))
+    assert good is not None
+    bad = good.model_copy(update={"event_ids": good.event_ids[:1]})
+    with pytest.raises(StoreError, match="belong to none of its events"):
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.lock_cases({case_id}, initial={case_id: bad})
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM cases WHERE case_id = $1", case_id) == 0
+
+
+async def test_a_database_with_jsonb_alert_payloads_upgrades_in_place(
+        empty_database: str) -> None:
+    """hub/sql/alert_storage.sql: alerts.payload of an earlier release (jsonb) becomes json
+    on `migrate`, its alerts kept; from then on a payload is stored as the text written (the
+    JSON the envelope signs) and an outbox envelope uncompressed; the outbox's foreign key is
+    gone and the hub still may not delete an alert; migrating again changes nothing."""
+    pool = await upgraded(empty_database, "alert_storage.sql", [(
+        "INSERT INTO alerts (alert_id, rule_id, case_id, agency, status, payload)"
+        " VALUES ($1, 'R', 'C-1', 'zs-aic', 'open', '{\"b\": 1,  \"a\": [2]}')",
+        uuid.uuid4())])
+    try:
+        assert await pool.fetchval(
+            "SELECT atttypid::regtype::text FROM pg_attribute"
+            " WHERE attrelid = 'alerts'::regclass AND attname = 'payload'") == "json"
+        assert await pool.fetchval("SELECT payload FROM alerts") == '{"a": [2], "b": 1}'
+        assert tuple(await pool.fetchrow(
+            "SELECT a.attstorage::text, c.reloptions FROM pg_attribute a JOIN pg_class c"
+            " ON c.oid = a.attrelid WHERE a.attrelid = 'alert_outbox'::regclass"
+            " AND a.attname = 'envelope'")) == ("e", ["toast_tuple_target=8160"])
+        text = '{"z":1, "a":"\\u4e2d"}'
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx._conn.execute(
+                "INSERT INTO alerts (alert_id, rule_id, case_id, agency, status, payload)"
+                " SELECT $1, 'R', 'C-2', 'zs-aic', 'open', p FROM unnest($2::json[]) AS p",
+                uuid.uuid4(), [text])
+        assert await pool.fetchval("SELECT payload FROM alerts WHERE case_id = 'C-2'") == text
+        # The outbox's alerts exist by construction (alert_storage.sql), not by a foreign key:
+        assert await pool.fetchval("SELECT count(*) FROM pg_constraint"
+                                   " WHERE conrelid = 'alert_outbox'::regclass"
+                                   " AND contype = 'f'") == 0
+        with pytest.raises(StoreError, match="permission denied"):
+            async with translated_errors():
+                await pool.execute("DELETE FROM alerts")
+    finally:
+        await pool.close()
+
+
+async def test_neighbours_are_looked_up_by_key_before_the_party_index_is_analysed(
+        empty_database: str) -> None:
+    """case_store.NEIGHBOURS_SQL probes the party index's primary key for each party of the
+    cases asked about, also while case_parties' statistics are stale (many cases just
+    written, not yet analysed): the join it replaced sorted the whole table instead."""
+    await migrate(empty_database)
+    pool = await create_pool(empty_database)
+    try:
+        states = {}
+        for i in range(3000):
+            case_id = f"N-{i:05d}"
+            opened = case_event(case_id, 0, "case.opened", 0)
+            opened.data["parties"][0]["id_number"] = f"P{i // 2:08d}"  # shared in pairs
+            states[case_id] = apply(CaseState(case_id=case_id), opened)
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.lock_cases(states, initial=states)
+            asked = sorted(states)[1000:1500]
+            found = await tx.neighbours(asked)
+        assert found == {c: {f"N-{int(c[2:]) ^ 1:05d}"} for c in asked}
+        async with pool.acquire() as conn:
+            plan = "\n".join(r[0] for r in await conn.fetch(
+                "EXPLAIN " + case_store.NEIGHBOURS_SQL, asked))
+        assert "Index Scan using case_parties_pkey" in plan or \
+            "Index Only Scan using case_parties_pkey" in plan, plan
+        assert "Sort Key: b.id_type" not in plan, plan
+    finally:
+        await pool.close()

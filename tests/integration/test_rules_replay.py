@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from audit.ledger import NewEntry
-from hub.adapters.case_store import PostgresCaseStore
+from hub.adapters.case_store import PostgresCaseStore, StateCache
 from hub.adapters.ledger_store import PostgresLedger
 from hub.adapters.postgres import create_pool
 from hub.commands import rules_cmds
@@ -114,5 +114,54 @@ async def test_replay_fills_what_the_worker_missed_and_is_silent_the_second_time
         assert "0 alerts raised, 0 resolved" in capsys.readouterr().out
         assert await _alerts(store) == expected
         assert await pool.fetchval("SELECT sum(version) FROM cases") == versions  # no rewrite
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize("seen", ["every case", "some cases"])
+async def test_replay_creates_the_cases_the_worker_never_saw_and_leaves_the_others(
+        dsn: str, tmp_path: Path, seen: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The worker stored every case (the replay changes nothing: no row version, no alert,
+    no envelope), or only some: the others are created by the replay, each written once
+    (version 0) with its party index (split cases across the two kinds are found)."""
+    records = _cases(24)
+    rules = rules_from_env({})
+    reference = InMemoryCaseStore()
+    await RulesRunner(reference, KEY, rules).decide(records)
+    expected = await _alerts(reference)
+
+    def known(value: bytes) -> bool:  # cases 3 and 5, 9 and 11 ... share a party
+        return seen == "every case" or int(decode_event(value).case_id[3:]) % 4 < 2
+
+    pool = await create_pool(dsn, max_size=2)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await PostgresLedger(pool).append(conn, _ledger_entries(records))
+        store = PostgresCaseStore(pool)
+        await RulesRunner(store, KEY, rules).decide([r for r in records if known(r)])
+        before = await pool.fetch("SELECT case_id, version FROM cases ORDER BY case_id")
+        outbox = await pool.fetchval("SELECT count(*) FROM alert_outbox")
+        settings = Settings.from_env({"LINKAGE_HOME": str(tmp_path),
+                                      "LINKAGE_DATABASE_URL": dsn})
+        settings.ensure_hub_key()
+        await rules_cmds.rules_replay(settings, argparse.Namespace(rules=None, override=None,
+                                                                   jobs=1))
+        out = capsys.readouterr().out
+        assert await _alerts(store) == expected
+        after = {r["case_id"]: r["version"] for r in await pool.fetch(
+            "SELECT case_id, version FROM cases")}
+        assert len(after) == 24 and {r["case_id"]: r["version"] for r in before}.items() \
+            <= after.items()
+        assert all(after[c] == 0 for c in after.keys() - {r["case_id"] for r in before})
+        async with reference.transaction() as ref, \
+                PostgresCaseStore(pool, StateCache(0)).transaction() as tx:
+            ids = set(after)
+            assert await tx.load_cases(ids) == await ref.load_cases(ids)
+            assert await tx.neighbours(ids) == await ref.neighbours(ids)
+        if seen == "every case":
+            assert "0 alerts raised, 0 resolved" in out
+            assert await pool.fetchval("SELECT count(*) FROM alert_outbox") == outbox
+        else:
+            assert " 0 alerts raised" not in out
     finally:
         await pool.close()

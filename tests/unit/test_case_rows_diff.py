@@ -1,6 +1,7 @@
 """The case store's patch of a saved state (issue 14): the case_state_events rows it appends
 for a state that only gained events are exactly the rows the new state has and the old one
-lacks; any other change is left to a whole write (None)."""
+lacks; any other change is left to a whole write (None). A case created whole
+(`_rows_of`) has the rows the patch of an empty state would append."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.adapters.case_store import _BOUNDED, _ROW_FIELDS, _added_rows, _inserted, _patch
+from hub.adapters.case_store import (
+    _BOUNDED,
+    _ROW_FIELDS,
+    _added_rows,
+    _inserted,
+    _patch,
+    _rows_of,
+)
 from streams.rules import CaseState, apply
 from tests.case_events import NO_STEP_TYPES, STEP_TYPES, case_event
 from tests.unit.test_rules_inputs import any_case
@@ -89,3 +97,35 @@ def test_the_patch_of_bounded_fields_is_what_the_state_dumps_of_them(
         state = apply(state, event)
         assert json.loads(_patch(state, fields)) == json.loads(
             state.model_dump_json(include=fields))
+
+
+@settings(max_examples=80, deadline=None)
+@given(kinds=kinds, order=st.randoms(use_true_random=False),
+       corrupt=st.sampled_from(["none", "event gone", "event twice", "step twice"]))
+def test_the_rows_of_a_created_case_are_those_its_patch_from_empty_appends(
+        kinds: list[tuple[str, int]], order: random.Random, corrupt: str) -> None:
+    """`_rows_of(state)` == `_added_rows(empty, state, every field)`: the same rows, and
+    None for the same states (a step of no event, an event twice, an event with two
+    steps), which are then sent whole for the trigger to refuse."""
+    events = [case_event("C-1", n, t, h) for n, (t, h) in enumerate(kinds)]
+    order.shuffle(events)
+    state = CaseState(case_id="C-1")
+    for item in events:
+        state = apply(state, item)
+    stepped = [f for f in sorted(_ROW_FIELDS) if getattr(state, f)]
+    if corrupt == "event gone":
+        state = state.model_copy(update={"event_ids": state.event_ids[1:]})
+    elif corrupt == "event twice":
+        state = state.model_copy(update={"event_ids": (*state.event_ids, state.event_ids[0])})
+    elif corrupt == "step twice" and stepped:
+        field = order.choice(stepped)
+        state = state.model_copy(update={field: (*getattr(state, field),
+                                                 getattr(state, field)[0])})
+    empty = CaseState(case_id="C-1")
+    expected = _added_rows(empty, state, set(CaseState.model_fields))
+    found = _rows_of(state)
+    assert (found is None) == (expected is None)
+    if found is not None and expected is not None:
+        assert sorted(found, key=str) == sorted(expected, key=str)
+    if corrupt in ("event twice", "step twice") and (corrupt == "event twice" or stepped):
+        assert found is None

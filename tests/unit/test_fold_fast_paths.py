@@ -6,19 +6,22 @@ import importlib
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import AwareDatetime
 
 from schemas.cloudevent import CloudEvent
-from schemas.events import CaseAssessed
+from schemas.events import EVENT_TYPES, CaseAssessed
 from streams.rules import CaseEvent, CaseState, _figures, apply
 from streams.rules.calendar import SHANGHAI
-from streams.rules.case_state import AssessmentRecord, Figures
-from streams.rules.fold import _SUMMARY_STEPS, _assessment, _derived, _insert
+from streams.rules.case_state import AssessmentRecord, Figures, Record
+from streams.rules.fold import _SUMMARY_STEPS, _assessment, _derived, _insert, parse_event_data
 from tests.case_events import NO_STEP_TYPES, STEP_TYPES, case_event
+from tests.unit.test_rules_inputs import any_case
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
 
@@ -204,3 +207,113 @@ def test_a_cloudevent_id_is_accepted_exactly_when_it_parses_as_a_uuid(value: str
     except ValueError:
         accepted = False
     assert accepted == parses
+
+
+def _steps_of(state: CaseState) -> list[Any]:
+    """Every step record of a state, and the parties of its openings."""
+    found: list[Any] = []
+    for name in CaseState.model_fields:
+        value = getattr(state, name)
+        if name != "event_ids" and type(value) is tuple:
+            found += value
+    found += [party for opening in state.openings for party in opening.parties]
+    return found
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=any_case())
+def test_every_built_step_record_equals_the_validated_one(events: list[CaseEvent]) -> None:
+    """The fold builds each step's record (and an opening's parties) without validation:
+    validating the same values gives an equal record, with the same fields set, values of
+    the same types and the same JSON (what the case store keeps), for every step type."""
+    state = None
+    for event in events:
+        state = apply(state, event)
+    steps = _steps_of(state) if state is not None else []
+    assert len(steps) >= len(events)  # every event of any_case leaves a step
+    for step in steps:
+        validated = type(step).model_validate(dict(step))
+        assert step == validated
+        assert step.model_fields_set == validated.model_fields_set
+        assert step.model_dump_json() == validated.model_dump_json()
+        assert {k: type(v) for k, v in dict(step).items()} == {
+            k: type(v) for k, v in dict(validated).items()}
+
+
+def _takes(record_type: Any, data_type: Any) -> bool:
+    """Whether a record field of `record_type` keeps a value of the contract's `data_type` as
+    it is: the same type, a `datetime` for an `AwareDatetime`, `str` for a `Literal` of
+    strings, or optionals of such."""
+    if record_type == data_type:
+        return True
+    if get_origin(data_type) is Annotated:
+        return _takes(record_type, get_args(data_type)[0])
+    if data_type is AwareDatetime:
+        return record_type is datetime
+    if get_origin(data_type) is Literal:
+        return record_type is str and all(type(a) is str for a in get_args(data_type))
+    record_args, data_args = get_args(record_type), get_args(data_type)
+    if get_origin(data_type) in (Union, UnionType) and get_origin(record_type) in (Union, UnionType):
+        return len(record_args) == len(data_args) and all(
+            _takes(r, d) for r, d in zip(record_args, data_args, strict=True))
+    return False
+
+
+def test_every_copied_record_field_takes_its_data_field_as_it_is() -> None:
+    """The records `_copying` builds from same-named data fields (without validation) have
+    fields whose types take the data's validated values unchanged: a contract change that
+    widened a data field (say a `Literal` to `str` where the record keeps the `Literal`)
+    fails here rather than storing a record validation would refuse."""
+    copied = 0
+    for type_name, (_, build) in fold_module._STEPS.items():
+        cells = [c.cell_contents for c in (build.__closure__ or ())]
+        record_type: Any = next((c for c in cells if isinstance(c, type)), None)
+        if record_type is None:
+            continue
+        data_fields = EVENT_TYPES[type_name].model.model_fields
+        for name, field in record_type.model_fields.items():
+            if name in Record.model_fields:
+                continue
+            assert _takes(field.annotation, data_fields[name].annotation), (type_name, name)
+            copied += 1
+    assert copied > 20
+
+
+def test_step_records_are_built_without_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = [case_event("C-1", n, type_name, n) for n, type_name in enumerate(STEP_TYPES)]
+
+    def refuse(self: Any, **data: Any) -> None:
+        raise AssertionError("validated again")
+
+    for model in {type(step) for step in _steps_of(fold_module.fold(events))}:
+        monkeypatch.setattr(model, "__init__", refuse)
+    state = fold_module.fold(events)
+    assert state is not None and len(_steps_of(state)) >= len(STEP_TYPES)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=any_case())
+def test_a_state_folded_at_once_equals_the_validated_state(events: list[CaseEvent]) -> None:
+    """`fold_read` makes a new case's state without validating it: validating its values
+    gives an equal state with the same fields set and JSON (what the case store keeps)."""
+    state = fold_module.fold_read("C1", [(e, parse_event_data(e)) for e in events])
+    validated = CaseState.model_validate(
+        {name: getattr(state, name) for name in state.model_fields_set})
+    assert state == validated
+    assert state.model_fields_set == validated.model_fields_set
+    assert state.model_dump_json() == validated.model_dump_json()
+    assert state.model_dump_json(exclude_unset=True) == validated.model_dump_json(
+        exclude_unset=True)
+    assert state.__pydantic_private__ is None and state.__pydantic_extra__ is None
+
+
+def test_a_new_state_is_not_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = [case_event("C-1", n, type_name, n) for n, type_name in enumerate(STEP_TYPES)]
+    read = [(e, parse_event_data(e)) for e in events]
+    expected = fold_module.fold_read("C-1", read)
+
+    def refuse(self: Any, **data: Any) -> None:
+        raise AssertionError("validated")
+
+    monkeypatch.setattr(CaseState, "__init__", refuse)
+    assert fold_module.fold_read("C-1", read) == expected
