@@ -31,6 +31,7 @@ from pydantic import BaseModel
 
 from hub.adapters.postgres import translated_errors
 from schemas.alert import Alert
+from schemas.model_json import json_text
 from streams.ports import OutboxRow, ParkedEvent
 from streams.rules import CaseState
 from streams.rules.case_state import Record, by_sort_key
@@ -264,7 +265,7 @@ def _rows_of(state: CaseState) -> list[_Row] | None:
         for record in fields[field]:
             if record.event_id in steps:
                 return None
-            steps[record.event_id] = (field, record.model_dump_json())
+            steps[record.event_id] = (field, json_text(record))
     ids = state.event_ids
     if len(set(ids)) != len(ids):
         return None
@@ -323,7 +324,7 @@ def _added_rows(old: CaseState, new: CaseState, changed: AbstractSet[str]) -> li
     for event_id in sorted(added):
         step = steps.get(event_id)
         rows.append((new.case_id, event_id, None, None) if step is None else
-                    (new.case_id, event_id, step[0], step[1].model_dump_json()))
+                    (new.case_id, event_id, step[0], json_text(step[1])))
     return rows
 
 
@@ -497,7 +498,7 @@ class PostgresCaseSession:
             if added is None:
                 values.append(state.model_dump_json())
             else:  # `include` dumps every bounded field at once faster than `_patch`
-                values.append(state.model_dump_json(include=_BOUNDED_SET))
+                values.append(json_text(state, _BOUNDED_SET))
                 rows += added
             keys += [(kind, number, state.case_id) for kind, number in state.party_keys]
         made = await self._conn.fetch(
