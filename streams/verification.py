@@ -188,16 +188,18 @@ def _check_signature(payload: bytes, signatures: Sequence[tuple[str, bytes]],
 def _one_signature(payload: bytes, signature: tuple[str, bytes],
                    keys: Mapping[str, KeyRecord], now: datetime) -> KeyRecord | None:
     """The signer of a record with one signature by a known, active key that verifies;
-    None for anything else (an unknown or revoked key, a bad signature), which
-    `_check_signature`'s general path then judges. It accepts exactly what the general path
-    accepts with one signature, without its de-duplication, sorting and filtering (~2 µs;
-    tests/unit/test_verification_fast_path.py compares the two)."""
+    BAD_SIGNATURE when that key's signature does not verify (what the general path raises
+    then, so a bad signature is not verified twice); None for an unknown or revoked key,
+    which `_check_signature`'s general path then judges. It decides exactly as the general
+    path decides with one signature, without its de-duplication, sorting and filtering
+    (~2 µs; tests/unit/test_verification_fast_path.py compares the two)."""
     keyid, sig = signature
     record = keys.get(keyid)
     if record is None or record.revoked_by(now):
         return None
-    return record if verify_signature(record.raw_public, sig,
-                                      pae(EVENT_PAYLOAD_TYPE, payload)) else None
+    if verify_signature(record.raw_public, sig, pae(EVENT_PAYLOAD_TYPE, payload)):
+        return record
+    raise Rejected(Reason.BAD_SIGNATURE, f"keyid {record.keyid}")
 
 
 def _parse_event(payload: bytes) -> tuple[CloudEvent, EventTypeSpec | None]:

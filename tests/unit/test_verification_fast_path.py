@@ -322,3 +322,26 @@ def test_one_signature_is_checked_as_by_the_general_path(
     fast = judged()
     with general_path_only():
         assert fast == judged()
+
+
+def test_a_bad_single_signature_is_verified_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged signature by a known, active key is rejected by the signature's fast path
+    itself (BAD_SIGNATURE, naming the key): its Ed25519 check is not made a second time by
+    the general path (a hostile sender's bad signatures cost one verify each)."""
+    calls: list[bytes] = []
+    verify = verification.verify_signature
+
+    def counted(public: bytes, signature: bytes, message: bytes) -> bool:
+        calls.append(signature)
+        return verify(public, signature, message)
+
+    monkeypatch.setattr(verification, "verify_signature", counted)
+    payload = b'{"any": "payload"}'
+    signature = bytearray(AIC.sign(verification.pae(EVENT_PAYLOAD_TYPE, payload)))
+    signature[0] ^= 1
+    with pytest.raises(Rejected) as rejected:
+        verification._check_signature(payload, [(AIC.keyid, bytes(signature))], REGISTRY.keys,
+                                      NOW, "zs-aic")
+    assert (rejected.value.reason, rejected.value.detail) == (
+        verification.Reason.BAD_SIGNATURE, f"keyid {AIC.keyid}")
+    assert len(calls) == 1
