@@ -248,16 +248,16 @@ def diff_alerts(
 
 
 def alert_envelope(hub_key: SigningKey | EnvelopeSigner, alert: Alert,
-                   payload: str | None = None) -> bytes:
+                   payload: bytes | None = None) -> bytes:
     """The hub-signed DSSE envelope of an alert (contract section 4); `payload`, when given,
-    must be `alert.model_dump_json()` (the caller keeps it for the alert's row). The runner
+    must be `json_bytes(alert)` (the caller keeps it for the alert's row). The runner
     passes its `EnvelopeSigner` of alerts: the envelope written directly, not through
     pydantic's model (issue 14: that cost a third of signing an alert in a replay)."""
     if payload is None:
-        payload = alert.model_dump_json()
+        payload = json_bytes(alert)
     if isinstance(hub_key, SigningKey):
         hub_key = EnvelopeSigner(hub_key, ALERT_PAYLOAD_TYPE)
-    return hub_key(payload.encode("utf-8"))
+    return hub_key(payload)
 
 
 # -- the runner ------------------------------------------------------------------------------
@@ -332,9 +332,10 @@ class RulesRunner:
         # Dumped once, as bytes: signed as they are, decoded once for the row (issue 14:
         # `model_dump_json` then `.encode` cost ~1.2 µs more an alert, schemas/model_json.py).
         payloads = [json_bytes(a) for a in alerts]
-        sign = self._sign_alert
-        await tx.record_alerts(alerts, [sign(p) for p in payloads],
-                               [p.decode("utf-8") for p in payloads])
+        await tx.record_alerts(
+            alerts, [alert_envelope(self._sign_alert, a, p) for a, p in zip(alerts, payloads,
+                                                                         strict=True)],
+            [p.decode("utf-8") for p in payloads])
         await tx.set_next_due(due)
         return transitions
 

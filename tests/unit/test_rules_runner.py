@@ -180,7 +180,7 @@ def test_alert_envelope_is_signed_by_the_hub() -> None:
                             "due_at", "legal_basis", "facts", "message_zh", "message_en"}
     # The runner serialises each alert once, for its row and its envelope: the same bytes as
     # signing the model (Ed25519 signatures are deterministic).
-    assert alert_envelope(KEY, a, a.model_dump_json()) == alert_envelope(KEY, a) == \
+    assert alert_envelope(KEY, a, a.model_dump_json().encode("utf-8")) == alert_envelope(KEY, a) == \
         KEY.sign_model(ALERT_PAYLOAD_TYPE, a)
 
 
