@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 from mode import Service
 
 __all__ = ["BatchConsumer", "attach_batch_consumer"]
@@ -58,6 +58,17 @@ class BatchConsumer(Service):
 
     @Service.task
     async def _consume(self) -> None:
+        """The loop, until the app stops. Stopping stops the consumer (`on_stop`) while this
+        task may be waiting in `getmany`, which then raises ConsumerStoppedError: that is
+        the end of the loop, not a crash (its batch's offsets are not committed, so the
+        next start reads it again). Raised while the app runs, it is a crash as before."""
+        try:
+            await self._consume_until_stopped()
+        except ConsumerStoppedError:
+            if not self.should_stop:
+                raise
+
+    async def _consume_until_stopped(self) -> None:
         assert self._consumer is not None
         consumer = self._consumer
         while not self.should_stop:
