@@ -54,6 +54,7 @@ from streams.rules import (
     assess,
     load_rules,
 )
+from streams.rules._quick import quick_init
 from streams.rules.case_state import EventHead, Sent
 from streams.rules.fold import fold_read, parse_event_data
 
@@ -193,6 +194,7 @@ class CaseFold:
 # -- the diff (pure) -----------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True)
 class Transition:
     """An alert whose status changes: `alert` is the payload to store and publish."""

@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from schemas.money import format_money
+from streams.rules._quick import quick_init
 from streams.rules._thresholds import (
     Indication,
     Run,
@@ -44,6 +45,7 @@ def first_at(records: Iterable[Record]) -> datetime | None:
     return min((record.at for record in records), default=None)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Obligation:
     """What a rule found in a case: an act due by a deadline, or a breach standing since a time."""

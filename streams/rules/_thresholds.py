@@ -23,6 +23,7 @@ from typing import Any
 from schemas.events import Offence
 from schemas.money import format_money
 from streams.rules import _figures
+from streams.rules._quick import quick_init
 from streams.rules.calendar import to_shanghai
 from streams.rules.case_state import AssessmentRecord, CaseState, Figures, figure_parts
 from streams.rules.rules_config import OffenceRules, RuleSet, ThresholdTrigger
@@ -60,6 +61,7 @@ def _is_count(name: str) -> bool:
     return all(_figures.kind_of(part) == "count" for part in name.split("+"))
 
 
+@quick_init
 @dataclass(frozen=True)
 class MetThreshold:
     """One threshold entry the figures meet, with the values that meet it."""
@@ -173,6 +175,7 @@ def met_thresholds(
     return tuple(met)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Indication:
     """Grounds to suspect a crime: thresholds met, or (IP offences) recorded reasonable suspicion."""
@@ -276,6 +279,7 @@ def case_indication(
     )
 
 
+@quick_init
 @dataclass(frozen=True)
 class Run:
     """A stretch of the assessment history during which there were grounds to suspect a crime."""
@@ -296,6 +300,7 @@ class Run:
         return facts
 
 
+@quick_init
 @dataclass(frozen=True)
 class _RunsSoFar:
     """`indication_runs`' walk after a prefix of one case's assessments, to go on from."""

@@ -146,11 +146,11 @@ def _opening(event: Sent, data: CaseOpened) -> OpeningRecord:
         "opened_at": data.opened_at,
         "sent_at": event.time,
         "offence": data.offence,
-        "parties": tuple(
+        "parties": tuple([
             built(PartyRef, {"kind": p.kind, "id_type": p.id_type, "id_number": p.id_number,
                              "name": p.name})
             for p in data.parties
-        ),
+        ]),
         "clue_id": data.clue_id,
         "committed_at": data.committed_at,
     })
@@ -359,8 +359,10 @@ def fold_read(case_id: str, events: Iterable[tuple[Sent, EventData]],
         if step is not None:
             target, build = step
             steps.setdefault(target, []).append(build(event, data))
+    # A list of one step (most are) needs no sort, nor its key computed (issue 14, session 7).
     updates: dict[str, Any] = {
-        target: tuple(sorted(records, key=by_sort_key)) for target, records in steps.items()}
+        target: tuple(records) if len(records) == 1 else tuple(sorted(records, key=by_sort_key))
+        for target, records in steps.items()}
     return _new_state(case_id, {
         **updates, "event_ids": tuple(sorted(seen)), **_derived(_EMPTY, updates)})
 

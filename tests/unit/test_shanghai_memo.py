@@ -12,7 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic_core import TzInfo
 
-from streams.rules.calendar import SHANGHAI, shanghai_iso, shanghai_minute, to_shanghai
+from streams.rules.calendar import (
+    SHANGHAI,
+    _minute_text,
+    shanghai_iso,
+    shanghai_minute,
+    to_shanghai,
+)
 
 ZONES = st.one_of(
     st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m))),
@@ -34,6 +40,12 @@ def test_memoised_conversion_equals_astimezone(moments: list[datetime]) -> None:
         assert _exactly(to_shanghai(moment)) == _exactly(local)
         assert shanghai_iso(moment) == local.isoformat()
         assert shanghai_minute(moment) == local.strftime("%Y-%m-%d %H:%M")
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59)))
+def test_minute_text_is_what_strftime_gives_in_every_year(moment: datetime) -> None:
+    """Below year 1000 too, where strftime does not pad the year (the f-string would)."""
+    assert _minute_text(moment) == moment.strftime("%Y-%m-%d %H:%M")
 
 
 def test_equal_instants_in_other_offsets_share_the_answer() -> None:
