@@ -508,7 +508,9 @@ class RulesRunner:
             merged: dict[str, CaseState] = {}
             for case_id, current in stored.items():
                 folded = states[case_id]
-                if not set(current.event_ids) <= set(folded.event_ids):
+                # A case this replay created holds the folded state itself: nothing to compare
+                # (two sets of its event ids a case, issue 14, session 7).
+                if current is not folded and not set(current.event_ids) <= set(folded.event_ids):
                     refold = CaseFold()
                     for record in await tx.ledger_records(case_id):
                         refold.add(record)
