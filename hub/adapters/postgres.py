@@ -44,6 +44,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/case_state_events.sql", "case_state_events.sql"),
     ("hub.sql/ingress_v2.sql", "ingress_v2.sql"),
     ("hub.sql/alert_storage.sql", "alert_storage.sql"),
+    ("hub.sql/case_writes.sql", "case_writes.sql"),
 )
 
 T = TypeVar("T")

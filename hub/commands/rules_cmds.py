@@ -164,20 +164,25 @@ async def _replay_part(runner: RulesRunner, ledger: PostgresLedger, retract: boo
 async def _replay_part_frozen(runner: RulesRunner, ledger: PostgresLedger, retract: bool,
                               size: int, part: int, parts: int) -> Tally:
     fold = CaseFold()
+    # Read a page of LEDGER_CHUNK indexes per partition, so each read returns about
+    # LEDGER_CHUNK records whatever the number of partitions (PostgresLedger.records).
+    span = LEDGER_CHUNK * parts
+    pages = [(start, min(start + span, size)) for start in range(0, size, span)]
     with tqdm(total=size, unit="event", desc="读取账本 / ledger", file=sys.stderr,
               disable=None if parts == 1 else True, mininterval=0.5) as bar:
-        # The next chunk is read while this one is folded (PostgreSQL and this process
+        # The next page is read while this one is folded (PostgreSQL and this process
         # work at once).
-        reading: asyncio.Future[list[tuple[int, bytes]]] | None = asyncio.ensure_future(
-            ledger.records(0, size, LEDGER_CHUNK, part, parts))
-        while reading is not None:
+        reading: asyncio.Future[list[tuple[int, bytes]]] | None = None
+        for i, (start, stop) in enumerate(pages):
+            if reading is None:
+                reading = asyncio.ensure_future(ledger.records(start, stop, part, parts))
             records = await reading
-            reading = None if len(records) < LEDGER_CHUNK else asyncio.ensure_future(
-                ledger.records(records[-1][0] + 1, size, LEDGER_CHUNK, part, parts))
+            reading = None if i + 1 == len(pages) else asyncio.ensure_future(
+                ledger.records(*pages[i + 1], part, parts))
             for _, record in records:
                 fold.add(record)
             gc.freeze()
-            bar.update(len(records))
+            bar.update(stop - start)
     # The states are made here (CaseFold folds on reading .states), and all of them are
     # kept: a collection meanwhile would only walk them (a third of making them).
     gc.disable()
