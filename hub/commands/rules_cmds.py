@@ -82,7 +82,24 @@ async def rules_replay(settings: Settings, args: argparse.Namespace) -> None:
     The work is split by case (a hash of the case id, PostgresLedger.records): each process
     reads only its cases' ledger records, folds them and replays them in chunks; no case is
     in two processes, so they never wait for each other's row locks (issue 14: one process
-    left the other cores idle, and folding and evaluating are CPU-bound)."""
+    left the other cores idle, and folding and evaluating are CPU-bound).
+
+    Two decisions of session 7 (issue 14), both measured on a 20,000-case replay:
+
+    * No ANALYZE of what it reads or writes. A replay right after a bulk import (a restored
+      or migrated ledger) is the real case, and its ledger then has no statistics: the
+      ledger read is written so that no plan depends on them (PostgresLedger.records; with
+      them its partition filter is still a guess, so ANALYZE alone left the bad plan in
+      place), as the party look-up already was (case_store.NEIGHBOURS_SQL). The tables it
+      fills grow from nothing, and autovacuum analyses a table that was never analysed
+      within its next round (50 changed rows); an ANALYZE here would sample 30,000 rows of
+      each table for plans the replay does not need.
+    * Its transactions keep the server's synchronous_commit. A replay's writes are derived
+      state, rebuilt by running it again, so `SET LOCAL synchronous_commit = off` would be
+      defensible; but it saves no CPU: re-running its statements with it off left the
+      backend's CPU where it was (within the noise, 92-99 µs per case either way) and moved
+      2-3 µs per case of WAL writing to the WAL writer, which the benchmark does not count.
+      It would only shorten the wait for the WAL flush at each of its ~40 commits."""
     rules = _rules(args.rules, args.override)
     if not (settings.keys_dir / "hub.key.pem").exists():
         raise CliError(f"找不到枢纽密钥 {settings.keys_dir}，请在枢纽的 LINKAGE_HOME 下运行 / "
