@@ -233,25 +233,17 @@ def _patch(state: CaseState, fields: AbstractSet[str]) -> str:
 
 
 NEIGHBOURS_SQL = (
-    "SELECT DISTINCT a.case_id AS case_id, b.other FROM unnest($1::text[]) AS k(case_id),"
-    " LATERAL (SELECT a.case_id, a.id_type, a.id_number FROM case_parties a"
-    " WHERE a.case_id = k.case_id OFFSET 0) AS a,"
+    "SELECT DISTINCT a.case_id AS case_id, b.other FROM case_parties a,"
     " LATERAL (SELECT b.case_id AS other FROM case_parties b WHERE b.id_type = a.id_type"
-    " AND b.id_number = a.id_number AND b.case_id <> a.case_id OFFSET 0) AS b")
-"""The cases sharing a party with each of $1: the parties of each case asked about looked
-up in case_parties_case_idx, and each party in the party index's primary key. Written as
-LATERAL subqueries the planner may not flatten (OFFSET 0) so that the plan does not depend
-on statistics: as a join, right after many cases were written and before autovacuum
-analysed case_parties (a replay, a bulk load), PostgreSQL estimated the table at half its
-size and sorted all of it for a merge join on every call (issue 14: 42 µs per case of a
-replay over stored cases, 24-35 ms a call of 500 cases, against 3 ms this way; with fresh
-statistics both take the same nested loop, 2.1 ms). Session 7: the cases asked about were
-found by `a.case_id = ANY($1)`, and the generic plan a connection settles on after five
-calls of a prepared statement, made while the table was small, scanned all of it, checking
-every row against each of the ids in turn (a parameter's array is not hashed as a
-constant's is): ~75 ms a call of 500 cases, 150 µs per case, when re-running a replay's
-statements on one connection; probing the index from each id costs the same as before
-(~2 µs per case) and cannot degrade so."""
+    " AND b.id_number = a.id_number AND b.case_id <> a.case_id OFFSET 0) AS b"
+    " WHERE a.case_id = ANY($1::text[])")
+"""The cases sharing a party with each of $1: each party of theirs looked up in the party
+index's primary key. Written as a LATERAL subquery the planner may not flatten (OFFSET 0)
+so that the plan does not depend on statistics: as a join, right after many cases were
+written and before autovacuum analysed case_parties (a replay, a bulk load), PostgreSQL
+estimated the table at half its size and sorted all of it for a merge join on every call
+(issue 14: 42 µs per case of a replay over stored cases, 24-35 ms a call of 500 cases,
+against 3 ms this way; with fresh statistics both take the same nested loop, 2.1 ms)."""
 
 
 _Row = tuple[str, str, str | None, str | None]
