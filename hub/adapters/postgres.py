@@ -166,15 +166,42 @@ async def _as_hub_role(conn: asyncpg.Connection) -> None:
     await conn.execute(f"SET ROLE {HUB_ROLE}")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's `reset`: nothing beyond what asyncpg always does on release.
+
+    Design decision (session 7, issue 14): asyncpg's default reset sends
+    `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;` on every release,
+    one more round trip per transaction (about 4 % of the rules worker's CPU in py-spy, its
+    socket write and wake-up of the backend, plus ~2 µs of PostgreSQL). With a custom `reset`
+    asyncpg 0.30+ still runs `Connection._reset()` first (it rolls back a transaction left
+    open and drops listener callbacks; asyncpg/pool.py `PoolConnectionHolder.release`), so
+    only the session-level state that the query would clear can outlive a release. The hub
+    creates none, and the whole code base is held to that (tests/unit/test_pool_reset.py
+    scans every SQL text of hub/, streams/ and audit/; tests/integration/test_pool_reset.py
+    shows a real unit's state is gone after release):
+    - advisory locks: only `pg_advisory_xact_lock` (migrate), released at commit/rollback;
+      the ledger's append lock is a row lock (`ledger_head ... FOR UPDATE`);
+    - settings: only `SET LOCAL` (stats_store), undone at the transaction's end. The role
+      set by `init` (`SET ROLE linkage_hub`) is not undone by `RESET ALL` either (`role` is
+      GUC_NO_RESET_ALL), so the restricted role never depended on the reset;
+    - cursors: none declared WITH HOLD (asyncpg's cursors live inside a transaction);
+    - LISTEN: none (no `add_listener`).
+    A statement creating session state must not be added to the hub; if one ever must be,
+    it belongs on a connection of its own (asyncpg.connect), not a pooled one."""
+    del conn
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5,
                       restricted: bool = True) -> Pool:
-    """A pool whose connections act as the restricted hub role (no UPDATE/DELETE on ledger)."""
+    """A pool whose connections act as the restricted hub role (no UPDATE/DELETE on ledger);
+    a released connection is not reset beyond asyncpg's rollback (see `_keep_session`)."""
     async with translated_errors():
         pool = await asyncpg.create_pool(
             dsn,
             min_size=min_size,
             max_size=max_size,
             init=_as_hub_role if restricted else None,
+            reset=_keep_session,
             **connection_options(dsn),
         )
     assert pool is not None
