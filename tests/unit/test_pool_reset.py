@@ -23,6 +23,9 @@ SESSION_STATE = {
     "cursor WITH HOLD": re.compile(r"\bWITH\s+HOLD\b", re.I),
     "session SET": re.compile(r"(^|;|')\s*SET\s+(?!LOCAL\b)(?!ROLE\s+\{?HUB_ROLE|ROLE linkage_hub)"
                               r"(SESSION\s+)?[a-z_.]+\s*(=|TO\b)", re.I),
+    "role change": re.compile(r"(^|;|')\s*(SET\s+(SESSION\s+)?ROLE\s+(?!linkage_hub\b|\{HUB_ROLE\})"
+                              r"|(SET|RESET)\s+SESSION\s+AUTHORIZATION\b)", re.I),
+    "RESET or DISCARD": re.compile(r"(^|;|')\s*(RESET|DISCARD)\b", re.I),
     "set_config for the session": re.compile(r"\bset_config\s*\([^)]*,\s*false\s*\)", re.I),
     "temporary table": re.compile(r"\bCREATE\s+(GLOBAL\s+|LOCAL\s+)?TEMP(ORARY)?\b", re.I),
     "SQL PREPARE": re.compile(r"(^|;)\s*PREPARE\s+\w+\s*(\(|AS\b)", re.I),
@@ -48,9 +51,16 @@ def sql_texts() -> list[tuple[str, str]]:
             tree = ast.parse(path.read_text("utf-8"))
             skip = _docstrings(tree)
             for node in ast.walk(tree):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+                if isinstance(node, ast.JoinedStr):  # an f-string: its parts, "{expression}"
+                    skip.update(id(v) for v in node.values)
+                    texts.append((where, "".join(
+                        v.value if isinstance(v, ast.Constant) else
+                        "{" + ast.unparse(v.value) + "}"
+                        for v in node.values)))
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
                         and id(node) not in skip:
-                    texts.append((f"{path.relative_to(ROOT)}:{node.lineno}", node.value))
+                    texts.append((where, node.value))
     return texts
 
 
@@ -75,6 +85,10 @@ def test_the_hub_creates_no_session_state_on_its_connections() -> None:
     "SELECT set_config('work_mem', '64MB', false)",
     "CREATE TEMP TABLE t (x int)",
     "PREPARE q AS SELECT 1",
+    "SET ROLE postgres",
+    "RESET ROLE",
+    "SET SESSION AUTHORIZATION postgres",
+    "DISCARD ALL",
 ])
 def test_the_scan_finds_each_kind_of_session_state(sql: str) -> None:
     assert session_state_in(sql)
@@ -86,6 +100,7 @@ def test_the_scan_finds_each_kind_of_session_state(sql: str) -> None:
     "UPDATE cases SET state = $1 WHERE case_id = $2",
     "UPDATE t\nSET n = 1",
     "SET ROLE linkage_hub",
+    "SET ROLE {HUB_ROLE}",
     "SELECT set_config('work_mem', '64MB', true)",
 ])
 def test_the_scan_accepts_transaction_scoped_state(sql: str) -> None:
