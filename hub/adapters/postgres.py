@@ -182,8 +182,9 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
     Design decision (session 7, issue 14): asyncpg's default reset sends
     `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;` on every release,
-    one more round trip per transaction (about 4 % of the rules worker's CPU in py-spy, its
-    socket write and wake-up of the backend, plus ~2 µs of PostgreSQL). With a custom `reset`
+    one more round trip per transaction: 2.2 % of the rules worker's py-spy samples, and
+    1.0-1.5 µs of PostgreSQL CPU per event for each worker (bench/ingress.py --pg-statements;
+    bench/pool_release.py for one transaction's client and server CPU). With a custom `reset`
     asyncpg 0.30+ still runs `Connection._reset()` first (it rolls back a transaction left
     open and drops listener callbacks; asyncpg/pool.py `PoolConnectionHolder.release`), so
     only the session-level state that the query would clear can outlive a release. The hub
