@@ -21,7 +21,7 @@ gives shared parties valid 统一社会信用代码 so the screening signals mat
 mix (`v1.0`) is the workload of the earlier measurements, so figures stay comparable.
 
     python bench/replay.py [--cases 100000] [--db] [--db-cases 20000] [--jobs N] [--mix v1.0|v1.1]
-                           [--pg-statements]  (with --jobs 1: PostgreSQL's CPU by statement)
+                           [--pg-statements]  (PostgreSQL's CPU by statement, every process)
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import os
 import random
 import resource
 import sys
@@ -37,6 +38,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,7 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audit.ledger import NewEntry
-from bench.pg_statements import BackendCpu, StatementCpu
+from bench.pg_statements import ENV, HOOK_DIR, BackendCpu, StatementCpu, read_dumps, table
 from connectors.events import build_event
 from hub.adapters.ledger_store import PostgresLedger
 from hub.commands.rules_cmds import LEDGER_CHUNK
@@ -235,10 +237,19 @@ async def with_database(records: list[Generated], cases: int, dsn: str, home: Pa
     settings.ensure_hub_key()
     backends = BackendCpu(dsn.rsplit("/", 1)[1])
     statements = StatementCpu() if by_statement else None
-    started, cpu = time.perf_counter(), _cpu()
-    with backends, statements or contextlib.nullcontext():
-        await rules_replay(settings, argparse.Namespace(rules=None, override=None, jobs=jobs))
-    elapsed, cpu = time.perf_counter() - started, _cpu() - cpu
+    with contextlib.ExitStack() as stack:
+        # The replay's pool processes (spawned) count their statements through the hook
+        # bench/ingress.py uses, set up by the environment they inherit; this process counts
+        # its own in-process.
+        dumps = Path(stack.enter_context(tempfile.TemporaryDirectory())) if by_statement else None
+        if dumps is not None:
+            stack.enter_context(_environment({ENV: str(dumps), "PYTHONPATH": os.pathsep.join(
+                [str(HOOK_DIR), *filter(None, [os.environ.get("PYTHONPATH")])])}))
+        started, cpu = time.perf_counter(), _cpu()
+        with backends, statements or contextlib.nullcontext():
+            await rules_replay(settings, argparse.Namespace(rules=None, override=None, jobs=jobs))
+        elapsed, cpu = time.perf_counter() - started, _cpu() - cpu
+        children = read_dumps(dumps) if dumps is not None else {}
     print(f"`rules replay` (PostgreSQL)  : {cases / elapsed:,.0f} cases re-evaluated/s "
           f"({elapsed:.1f} s for {cases:,} cases, ledger read + fold + store + evaluate + "
           "alerts outbox)")
@@ -249,7 +260,22 @@ async def with_database(records: list[Generated], cases: int, dsn: str, home: Pa
               f"({backends.seconds:.1f} s; its connections' server processes, sampled every "
               f"{BackendCpu.EVERY} s: a lower bound; checkpointer and WAL writer not included)")
     if statements is not None:
-        statements.report(cases)
+        print("\n".join(table({"": statements.snapshot(), **{
+            f"pid {pid}": counts for pid, counts in children.items()}}, cases, "case", 14)))
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _cpu() -> float:
@@ -280,7 +306,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None,
                         help="`rules replay --jobs` (default: every core)")
     parser.add_argument("--pg-statements", action="store_true",
-                        help="with --db --jobs 1: PostgreSQL's CPU per case by statement")
+                        help="with --db: PostgreSQL's CPU per case by statement")
     parser.add_argument("--mix", choices=["v1.0", "v1.1"], default="v1.0",
                         help="v1.1 adds reverse-transfer, complaint and screening cases")
     args = parser.parse_args()

@@ -55,6 +55,13 @@ async def insert_unnest(conn: asyncpg.Connection, table: str, columns: Sequence[
                        *([row[i] for row in rows] for i in range(len(columns))))
 
 
+RECORDS_SQL = (
+    "SELECT ledger_index, record FROM ledger WHERE ledger_index >= $1 AND ledger_index < $2"
+    " AND ($4 = 1 OR (hashtext(case_id) & 2147483647) % $4 = $3)")
+"""The entries (index, record) of ledger indexes $1 to before $2 of the cases in partition
+$3 of $4, in no particular order (`PostgresLedger.records` says why)."""
+
+
 def _entry(row: Mapping[str, Any]) -> LedgerEntry:
     return LedgerEntry(
         ledger_index=row["ledger_index"],
@@ -143,20 +150,33 @@ class PostgresLedger(ProofsFromNodes):
             )
         return [_entry(r) for r in rows]
 
-    async def records(self, start: int, stop: int, limit: int, part: int = 0,
+    async def records(self, start: int, stop: int, part: int = 0,
                       parts: int = 1) -> list[tuple[int, bytes]]:
-        """(index, record) of up to `limit` entries from `start` to before `stop`, in ledger
-        order, of the cases in partition `part` of `parts` (by a hash of the case id, so
-        every entry of a case falls in one partition: `rules replay` folds each partition in
-        its own process)."""
+        """(index, record) of the entries from `start` to before `stop`, in ledger order, of
+        the cases in partition `part` of `parts` (by a hash of the case id, so every entry of
+        a case falls in one partition: `rules replay` folds each partition in its own
+        process). The caller bounds the range (`rules replay` reads it a page at a time).
+
+        Design decision (session 7, issue 14): this was `... ORDER BY ledger_index LIMIT n`
+        from `start` to the end of the ledger. Right after a bulk load (the replay's real
+        case, and the benchmark's) the ledger has no statistics, and the partition filter's
+        selectivity is a guess (0.5 %) even with them: PostgreSQL then expected fewer rows
+        than the limit, read every remaining entry by a bitmap scan and sorted them all on
+        disk (external merge, 31-63 MB) for each page of 5,000, or scanned it in parallel
+        workers, so each page cost as much as the rest of the ledger (43 µs of PostgreSQL
+        CPU per case of a 20,000-case replay, /tmp measurements in the session-7 report).
+        A bounded range without ORDER BY has no plan that reads more than the range nor
+        sorts: the rows come in heap order, which for this append-only table is ledger order
+        but for a hole left by an aborted append reused, and are put in order here (a sort of
+        already ordered ints, ~0.05 µs a row). Measured on a fresh and an analysed copy of
+        the benchmark's ledger: 8-10 µs per case with one or two partitions, either way.
+        Each partition still visits every entry of the range and drops the others' (~1 µs
+        per case): reading once and handing records across processes would cost more."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT ledger_index, record FROM ledger WHERE ledger_index >= $1"
-                " AND ledger_index < $2 AND ($4 = 1 OR (hashtext(case_id) & 2147483647) % $4 = $3)"
-                " ORDER BY ledger_index LIMIT $5",
-                start, stop, part, parts, limit,
-            )
-        return [(r["ledger_index"], bytes(r["record"])) for r in rows]
+            rows = await conn.fetch(RECORDS_SQL, start, stop, part, parts)
+        found = [(r[0], r[1]) for r in rows]
+        found.sort()
+        return found
 
     async def entries_by_event_ids(
         self, conn: asyncpg.Connection, event_ids: Sequence[str]

@@ -44,6 +44,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/case_state_events.sql", "case_state_events.sql"),
     ("hub.sql/ingress_v2.sql", "ingress_v2.sql"),
     ("hub.sql/alert_storage.sql", "alert_storage.sql"),
+    ("hub.sql/case_writes.sql", "case_writes.sql"),
 )
 
 T = TypeVar("T")
@@ -139,7 +140,18 @@ async def migrate(dsn: str, migrations: Sequence[tuple[str, str]] = MIGRATIONS) 
     """Create or upgrade the schema as the DSN's (owner) user; grants go to HUB_ROLE.
 
     `migrations`: a leading part of MIGRATIONS, for a test that builds the database of an
-    earlier release and upgrades it."""
+    earlier release and upgrades it.
+
+    Design decision (session 7, issue 14): no ANALYZE after migrating nor on start. A fresh
+    hub's tables are empty then, and statistics of empty tables tell the planner nothing
+    (it sizes a table from its current pages whether or not it was analysed); autovacuum
+    analyses each table once 50 rows + 10 % have changed, and an ANALYZE invalidates the
+    plans cached by pooled connections. Measured on bench/ingress.py's fresh database
+    (pg_stat_user_tables every 4 s, one run): no table was analysed during the run, yet the
+    sequential scans (processed_events ~105,000 rows, ledger ~67,000 rows, all in the first
+    ~10 s) stopped by themselves as the tables grew, ≲ 3 µs an event of that phase; the
+    steady state used index scans only. So plans do not explain the 55-82 µs/event swings of
+    the PostgreSQL figure between bench runs (the machine's load does vary with them)."""
     async with translated_errors():
         conn = await asyncpg.connect(dsn, **connection_options(dsn))
         try:
@@ -166,15 +178,43 @@ async def _as_hub_role(conn: asyncpg.Connection) -> None:
     await conn.execute(f"SET ROLE {HUB_ROLE}")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's `reset`: nothing beyond what asyncpg always does on release.
+
+    Design decision (session 7, issue 14): asyncpg's default reset sends
+    `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;` on every release,
+    one more round trip per transaction: 2.2 % of the rules worker's py-spy samples, and
+    1.0-1.5 µs of PostgreSQL CPU per event for each worker (bench/ingress.py --pg-statements;
+    bench/pool_release.py for one transaction's client and server CPU). With a custom `reset`
+    asyncpg 0.30+ still runs `Connection._reset()` first (it rolls back a transaction left
+    open and drops listener callbacks; asyncpg/pool.py `PoolConnectionHolder.release`), so
+    only the session-level state that the query would clear can outlive a release. The hub
+    creates none, and the whole code base is held to that (tests/unit/test_pool_reset.py
+    scans every SQL text of hub/, streams/ and audit/; tests/integration/test_pool_reset.py
+    shows a real unit's state is gone after release):
+    - advisory locks: only `pg_advisory_xact_lock` (migrate), released at commit/rollback;
+      the ledger's append lock is a row lock (`ledger_head ... FOR UPDATE`);
+    - settings: only `SET LOCAL` (stats_store), undone at the transaction's end. The role
+      set by `init` (`SET ROLE linkage_hub`) is not undone by `RESET ALL` either (`role` is
+      GUC_NO_RESET_ALL), so the restricted role never depended on the reset;
+    - cursors: none declared WITH HOLD (asyncpg's cursors live inside a transaction);
+    - LISTEN: none (no `add_listener`).
+    A statement creating session state must not be added to the hub; if one ever must be,
+    it belongs on a connection of its own (asyncpg.connect), not a pooled one."""
+    del conn
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5,
                       restricted: bool = True) -> Pool:
-    """A pool whose connections act as the restricted hub role (no UPDATE/DELETE on ledger)."""
+    """A pool whose connections act as the restricted hub role (no UPDATE/DELETE on ledger);
+    a released connection is not reset beyond asyncpg's rollback (see `_keep_session`)."""
     async with translated_errors():
         pool = await asyncpg.create_pool(
             dsn,
             min_size=min_size,
             max_size=max_size,
             init=_as_hub_role if restricted else None,
+            reset=_keep_session,
             **connection_options(dsn),
         )
     assert pool is not None

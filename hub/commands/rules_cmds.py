@@ -83,7 +83,24 @@ async def rules_replay(settings: Settings, args: argparse.Namespace) -> None:
     The work is split by case (a hash of the case id, PostgresLedger.records): each process
     reads only its cases' ledger records, folds them and replays them in chunks; no case is
     in two processes, so they never wait for each other's row locks (issue 14: one process
-    left the other cores idle, and folding and evaluating are CPU-bound)."""
+    left the other cores idle, and folding and evaluating are CPU-bound).
+
+    Two decisions of session 7 (issue 14), both measured on a 20,000-case replay:
+
+    * No ANALYZE of what it reads or writes. A replay right after a bulk import (a restored
+      or migrated ledger) is the real case, and its ledger then has no statistics: the
+      ledger read is written so that no plan depends on them (PostgresLedger.records; with
+      them its partition filter is still a guess, so ANALYZE alone left the bad plan in
+      place), as the party look-up already was (case_store.NEIGHBOURS_SQL). The tables it
+      fills grow from nothing, and autovacuum analyses a table that was never analysed
+      within its next round (50 changed rows); an ANALYZE here would sample 30,000 rows of
+      each table for plans the replay does not need.
+    * Its transactions keep the server's synchronous_commit. A replay's writes are derived
+      state, rebuilt by running it again, so `SET LOCAL synchronous_commit = off` would be
+      defensible; but it saves no CPU: re-running its statements with it off left the
+      backend's CPU where it was (within the noise, 92-99 µs per case either way) and moved
+      2-3 µs per case of WAL writing to the WAL writer, which the benchmark does not count.
+      It would only shorten the wait for the WAL flush at each of its ~40 commits."""
     rules = _rules(args.rules, args.override)
     if not (settings.keys_dir / "hub.key.pem").exists():
         raise CliError(f"找不到枢纽密钥 {settings.keys_dir}，请在枢纽的 LINKAGE_HOME 下运行 / "
@@ -201,20 +218,25 @@ async def _replay_part(runner: RulesRunner, ledger: PostgresLedger, retract: boo
 async def _replay_part_frozen(runner: RulesRunner, ledger: PostgresLedger, retract: bool,
                               size: int, part: int, parts: int) -> Tally:
     fold = CaseFold()
+    # Read a page of LEDGER_CHUNK indexes per partition, so each read returns about
+    # LEDGER_CHUNK records whatever the number of partitions (PostgresLedger.records).
+    span = LEDGER_CHUNK * parts
+    pages = [(start, min(start + span, size)) for start in range(0, size, span)]
     with tqdm(total=size, unit="event", desc="读取账本 / ledger", file=sys.stderr,
               disable=None if parts == 1 else True, mininterval=0.5) as bar:
-        # The next chunk is read while this one is folded (PostgreSQL and this process
+        # The next page is read while this one is folded (PostgreSQL and this process
         # work at once).
-        reading: asyncio.Future[list[tuple[int, bytes]]] | None = asyncio.ensure_future(
-            ledger.records(0, size, LEDGER_CHUNK, part, parts))
-        while reading is not None:
+        reading: asyncio.Future[list[tuple[int, bytes]]] | None = None
+        for i, (start, stop) in enumerate(pages):
+            if reading is None:
+                reading = asyncio.ensure_future(ledger.records(start, stop, part, parts))
             records = await reading
-            reading = None if len(records) < LEDGER_CHUNK else asyncio.ensure_future(
-                ledger.records(records[-1][0] + 1, size, LEDGER_CHUNK, part, parts))
+            reading = None if i + 1 == len(pages) else asyncio.ensure_future(
+                ledger.records(*pages[i + 1], part, parts))
             for _, record in records:
                 fold.add(record)
             gc.freeze()
-            bar.update(len(records))
+            bar.update(stop - start)
     # The states are made here (CaseFold folds on reading .states), and all of them are
     # kept: a collection meanwhile would only walk them (a third of making them).
     gc.disable()

@@ -485,6 +485,48 @@ async def test_a_case_created_with_a_state_whose_steps_are_not_among_its_events_
         assert await conn.fetchval("SELECT count(*) FROM cases WHERE case_id = $1", case_id) == 0
 
 
+async def test_creating_cases_queues_each_for_the_statistics_without_a_party_key(
+        empty_database: str) -> None:
+    """hub/sql/case_writes.sql on a database of the release before it: its party rows stay;
+    case_parties has no foreign key to cases any more (its rows' cases exist by
+    construction, and the hub may not delete a case); cases created together, by one
+    statement (a replay's chunk), are queued for the statistics once each, by one
+    statement-level trigger; a save queues its case again, as before; migrating again
+    changes nothing."""
+    pool = await upgraded(empty_database, "case_writes.sql", [
+        ("INSERT INTO cases (case_id, state) VALUES ('OLD', '{\"case_id\": \"OLD\"}')",),
+        ("INSERT INTO case_parties VALUES ('USCC', '91440000000000000X', 'OLD')",),
+        ("DELETE FROM stats_dirty",)])
+    try:
+        assert await pool.fetchval("SELECT count(*) FROM case_parties") == 1
+        assert await pool.fetchval("SELECT count(*) FROM pg_constraint"
+                                   " WHERE conrelid = 'case_parties'::regclass"
+                                   " AND contype = 'f'") == 0
+        assert {tuple(r) for r in await pool.fetch(
+            "SELECT tgname, tgtype & 1 = 1 FROM pg_trigger WHERE tgrelid = 'cases'::regclass"
+            " AND tgname LIKE 'cases_stats_dirty%'")} == {
+                ("cases_stats_dirty", True), ("cases_stats_dirty_inserted", False)}
+        ids = [fresh_id() for _ in range(3)]
+        states = {}
+        for case_id in ids:
+            state = fold(every_kind(case_id))
+            assert state is not None
+            states[case_id] = state
+        async with PostgresCaseStore(pool).transaction() as tx:
+            assert await tx.lock_cases(ids, initial=states) == states
+        assert sorted(r[0] for r in await pool.fetch("SELECT case_id FROM stats_dirty")) == \
+            sorted(ids)
+        await pool.execute("DELETE FROM stats_dirty")
+        later = await save_each(PostgresCaseStore(pool), assessments(ids[0], 1, 500))
+        assert [r[0] for r in await pool.fetch("SELECT case_id FROM stats_dirty")] == [ids[0]]
+        assert await read(pool, ids[0]) == later
+        with pytest.raises(StoreError, match="permission denied"):
+            async with translated_errors():
+                await pool.execute("DELETE FROM cases WHERE case_id = 'OLD'")
+    finally:
+        await pool.close()
+
+
 async def test_a_database_with_jsonb_alert_payloads_upgrades_in_place(
         empty_database: str) -> None:
     """hub/sql/alert_storage.sql: alerts.payload of an earlier release (jsonb) becomes json

@@ -4,16 +4,19 @@ in one process or split by case over several, and a second replay is silent."""
 from __future__ import annotations
 
 import argparse
+import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from audit.ledger import NewEntry
 from hub.adapters.case_store import PostgresCaseStore, StateCache
-from hub.adapters.ledger_store import PostgresLedger
+from hub.adapters.ledger_store import RECORDS_SQL, PostgresLedger
 from hub.adapters.postgres import create_pool
 from hub.commands import rules_cmds
 from hub.settings import Settings
@@ -163,5 +166,77 @@ async def test_replay_creates_the_cases_the_worker_never_saw_and_leaves_the_othe
             assert await pool.fetchval("SELECT count(*) FROM alert_outbox") == outbox
         else:
             assert " 0 alerts raised" not in out
+    finally:
+        await pool.close()
+
+
+def _filler(first: int, count: int, size: int) -> list[NewEntry]:
+    """`count` ledger entries of `size`-byte records over seven cases (not events: the
+    ledger read does not parse them)."""
+    return [NewEntry(str(uuid.uuid4()), "zs-aic", f"F-{i % 7}", "case.opened", DAYS_AGO,
+                     DAYS_AGO, "0" * 64, b"%08d" % i + b"x" * (size - 8))
+            for i in range(first, first + count)]
+
+
+async def test_the_ledger_read_is_in_ledger_order_where_the_heap_is_not(dsn: str) -> None:
+    """PostgresLedger.records reads without ORDER BY and sorts what it gets: entries appended
+    into the space an aborted append left (freed by VACUUM) lie before earlier entries in
+    the table, and still come back in ledger order, each partition's exactly once, also
+    when PostgreSQL reads the table in its own order (a sequential scan, forced here)."""
+    pool = await create_pool(dsn, max_size=2)
+    owner = await create_pool(dsn, restricted=False)
+    in_heap_order = await asyncpg.create_pool(dsn, min_size=1, max_size=1, server_settings={
+        "enable_indexscan": "off", "enable_bitmapscan": "off"})
+    ledger = PostgresLedger(pool)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await ledger.append(conn, _filler(0, 20, 400))
+        with pytest.raises(RuntimeError):
+            async with pool.acquire() as conn, conn.transaction():
+                await ledger.append(conn, _filler(20, 40, 1500))
+                raise RuntimeError("aborted append")
+        async with pool.acquire() as conn, conn.transaction():
+            await ledger.append(conn, _filler(20, 20, 400))
+        await owner.execute("VACUUM ledger")
+        async with owner.acquire() as conn, conn.transaction():  # a fresh target block
+            await PostgresLedger(owner).append(conn, _filler(40, 20, 400))
+        heap = [r[0] for r in await owner.fetch("SELECT ledger_index FROM ledger ORDER BY ctid")]
+        assert heap != sorted(heap)  # the premise: the table's order is not the ledger's
+        every = await ledger.records(0, 60)
+        assert [i for i, _ in every] == list(range(60))
+        assert all(r.startswith(b"%08d" % i) for i, r in every)
+        assert await PostgresLedger(in_heap_order).records(0, 60) == every
+        parts = [await PostgresLedger(in_heap_order).records(10, 50, part, 3)
+                 for part in range(3)]
+        for found in parts:
+            assert [i for i, _ in found] == sorted(i for i, _ in found)
+        assert sorted(e for found in parts for e in found) == every[10:50]
+    finally:
+        await in_heap_order.close()
+        await owner.close()
+        await pool.close()
+
+
+async def test_a_ledger_page_reads_only_its_range_before_the_ledger_is_analysed(
+        dsn: str) -> None:
+    """Right after a bulk load (no statistics), reading a page of a partition visits the
+    page's entries only and sorts nothing: the read it replaced (ORDER BY ... LIMIT from the
+    page to the end) read and sorted the whole rest of the ledger for every page."""
+    pool = await create_pool(dsn, max_size=2)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await PostgresLedger(pool).append(conn, _filler(0, 3000, 300))
+        async with pool.acquire() as conn:
+            plan = json.loads(await conn.fetchval(
+                "EXPLAIN (ANALYZE, FORMAT JSON) " + RECORDS_SQL, 1000, 1100, 0, 2))
+        nodes, visited = [plan[0]["Plan"]], 0
+        while nodes:
+            node = nodes.pop()
+            assert "Sort" not in node["Node Type"], plan
+            if node["Node Type"] in ("Seq Scan", "Bitmap Heap Scan", "Index Scan",
+                                     "Index Only Scan", "Parallel Seq Scan"):
+                visited += node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+            nodes += node.get("Plans", [])
+        assert 0 < visited <= 100, plan
     finally:
         await pool.close()
