@@ -106,8 +106,9 @@ def _decision(
     raised_at: datetime,
     due: DueTime | None,
 ) -> AlertDecision:
+    found_facts, detail_zh, detail_en = found.explained()
     facts: dict[str, Any] = {
-        **found.facts,
+        **found_facts,
         "rules_version": rules.version,
         "case_agency": case.agency,
         "satisfied_at": iso(found.satisfied_at) if found.satisfied_at else None,
@@ -130,8 +131,8 @@ def _decision(
             facts["calendar_unverified_years"] = list(due.unverified_years)
     facts["unconfirmed"] = unconfirmed
 
-    zh = f"【{rule.title_zh}】{found.detail_zh}"
-    en = f"[{rule.title_en}] {found.detail_en}"
+    zh = f"【{rule.title_zh}】{detail_zh}"
+    en = f"[{rule.title_en}] {detail_en}"
     if due is not None:
         zh += f"；期限至 {_local(due.at)}"
         en += f"; due by {_local(due.at)} (Asia/Shanghai)"
