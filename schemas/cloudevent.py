@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas import dsse
 
@@ -40,6 +40,12 @@ def within_time_range(value: datetime) -> datetime:
 BoundedTime = Annotated[AwareDatetime, AfterValidator(within_time_range)]
 """An RFC 3339 time with offset inside the hub's time range."""
 
+InnerTime = Annotated[AwareDatetime, Field(ge=datetime(1900, 1, 2, tzinfo=UTC),
+                                           lt=datetime(2999, 12, 31, tzinfo=UTC))]
+"""Times a day inside `BoundedTime`'s range, checked by pydantic-core without a Python call:
+a subset of `BoundedTime` however the bounds are compared (an offset is under a day), for
+a model that may decline the rest (streams/ledger_records.py)."""
+
 _TYPE_RE = re.compile(r"^cn\.linkage\.(?P<name>.+)\.v1$")
 
 
@@ -68,30 +74,41 @@ def canonical_event_id(value: str) -> str:
     return str(uuid.UUID(value))
 
 
+def _id_is_uuid(value: str) -> str:
+    if _CANONICAL_UUID.match(value):  # what connectors send: a UUID, no parse needed
+        return value
+    try:
+        uuid.UUID(value)
+    except ValueError as exc:
+        raise ValueError("id must be a UUID") from exc
+    return value
+
+
+EventId = Annotated[str, AfterValidator(_id_is_uuid)]
+"""An event id: any text `uuid.UUID` reads. A type (not a `field_validator`) so that a model
+made from `CloudEvent` may narrow it (streams/ledger_records.py: canonical ids only, checked
+by pydantic-core without a Python call)."""
+
+CanonicalEventId = Annotated[
+    str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+"""The ids `EventId` takes without parsing (`_CANONICAL_UUID`: lowercase, hyphenated), as a
+pattern pydantic-core checks (its `$` ends the text as Python's `\\Z` does; tests/unit/
+test_fold_fast_paths.py compares the two)."""
+
+
 class CloudEvent(BaseModel):
     """One CloudEvents 1.0 event; `data` is validated separately against its event type."""
 
     model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     specversion: Literal["1.0"]
-    id: str
+    id: EventId
     source: str
     type: str
     subject: str = Field(pattern=CASE_ID_PATTERN)
     time: BoundedTime
     datacontenttype: Literal["application/json"]
     data: dict[str, Any]
-
-    @field_validator("id")
-    @classmethod
-    def _id_is_uuid(cls, value: str) -> str:
-        if _CANONICAL_UUID.match(value):  # what connectors send: a UUID, no parse needed
-            return value
-        try:
-            uuid.UUID(value)
-        except ValueError as exc:
-            raise ValueError("id must be a UUID") from exc
-        return value
 
     @property
     def agency(self) -> str:

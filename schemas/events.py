@@ -9,7 +9,13 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from schemas.cloudevent import AGENCY_ID_PATTERN, BoundedTime, CloudEvent
+from schemas.cloudevent import (
+    AGENCY_ID_PATTERN,
+    BoundedTime,
+    CanonicalEventId,
+    CloudEvent,
+    InnerTime,
+)
 from schemas.money import Money
 
 
@@ -361,15 +367,20 @@ EVENT_TYPES: dict[str, EventTypeSpec] = {
 
 
 @cache
-def typed_event_model(type_name: str) -> type[CloudEvent]:
+def typed_event_model(type_name: str, *, narrowed: bool = False) -> type[CloudEvent]:
     """The CloudEvent model of one event type (KeyError for a name not in EVENT_TYPES): its
     `type` fixed, its `data` that type's model. One pydantic pass over an event's bytes
     validates both, where `CloudEvent` then the data model over `json.dumps(event.data)` took
     three. For bytes that are strict JSON (schemas/strict_json.py) both ways accept the same
     events: the data's text as sent and as re-serialised read as the same values
-    (streams/verification.py uses it; tests/unit/test_verification_fast_path.py compares)."""
+    (streams/verification.py uses it; tests/unit/test_verification_fast_path.py compares).
+    `narrowed`: its id `CanonicalEventId` and time `InnerTime`, subsets of `EventId` and
+    `BoundedTime` pydantic-core checks without calling Python (for a fast path that may
+    decline what they refuse: streams/ledger_records.py)."""
     spec = EVENT_TYPES[type_name]
+    inner: dict[str, Any] = {"id": (CanonicalEventId, ...), "time": (InnerTime, ...)}
     model: type[CloudEvent] = create_model(
         f"CloudEvent_{type_name.replace('.', '_')}", __base__=CloudEvent,
-        type=(Literal[spec.ce_type], ...), data=(spec.model, ...))  # type: ignore[arg-type]
+        type=(Literal[spec.ce_type], ...), data=(spec.model, ...),  # type: ignore[arg-type]
+        **(inner if narrowed else {}))
     return model

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
-from schemas.cloudevent import CloudEvent
+from schemas.cloudevent import _CANONICAL_UUID, BoundedTime, CanonicalEventId, EventId, InnerTime
 from schemas.events import EVENT_TYPES, CaseAssessed
 from streams.rules import CaseEvent, CaseState, _figures, apply
 from streams.rules.calendar import SHANGHAI
@@ -194,19 +194,31 @@ def test_an_assessment_derives_no_summary_but_the_figures(monkeypatch: pytest.Mo
     st.uuids().map(lambda u: str(u)[:-1] + "g"), st.uuids().map(lambda u: str(u) + "\n"),
     st.text(alphabet="0123456789abcdef-", min_size=30, max_size=40)))
 def test_a_cloudevent_id_is_accepted_exactly_when_it_parses_as_a_uuid(value: str) -> None:
-    """The canonical-form shortcut of `CloudEvent._id_is_uuid` accepts what `uuid.UUID`
-    accepts and nothing else (the ingress checks every event's id with it)."""
+    """The canonical-form shortcut of `EventId`'s check accepts what `uuid.UUID` accepts and
+    nothing else (the ingress checks every event's id with it); `CanonicalEventId`, the
+    replay's fast reading's (pydantic-core's pattern), accepts exactly the canonical ids."""
     try:
         uuid.UUID(value)
         parses = True
     except ValueError:
         parses = False
     try:
-        CloudEvent._id_is_uuid(value)
+        _EVENT_ID.validate_python(value)
         accepted = True
-    except ValueError:
+    except ValidationError:
         accepted = False
     assert accepted == parses
+    try:
+        _CANONICAL_ID.validate_python(value)
+        canonical = True
+    except ValidationError:
+        canonical = False
+    assert canonical == (_CANONICAL_UUID.match(value) is not None)
+    assert not canonical or accepted
+
+
+_EVENT_ID: TypeAdapter[str] = TypeAdapter(EventId)
+_CANONICAL_ID: TypeAdapter[str] = TypeAdapter(CanonicalEventId)
 
 
 def _steps_of(state: CaseState) -> list[Any]:
@@ -317,3 +329,25 @@ def test_a_new_state_is_not_validated(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(CaseState, "__init__", refuse)
     assert fold_module.fold_read("C-1", read) == expected
+
+
+_BOUNDED: TypeAdapter[datetime] = TypeAdapter(BoundedTime)
+_INNER: TypeAdapter[datetime] = TypeAdapter(InnerTime)
+
+
+@settings(max_examples=400, deadline=None)
+@given(day=st.sampled_from(["1899-12-31", "1900-01-01", "1900-01-02", "1900-01-03", "2026-03-02",
+                            "2999-12-30", "2999-12-31", "3000-01-01"]),
+       clock=st.times(), offset=st.integers(-23 * 60 - 59, 23 * 60 + 59))
+def test_the_narrowed_time_takes_only_what_the_bounded_time_takes(day: str, clock: Any,
+                                                                  offset: int) -> None:
+    """`InnerTime` (the replay's fast reading's, pydantic-core's bounds) accepts only times
+    `BoundedTime` (a Python check) accepts, each as the same value, at any offset."""
+    sign = "+" if offset >= 0 else "-"
+    text = (f'"{day}T{clock.isoformat()}{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"')
+    try:
+        inner = _INNER.validate_json(text)
+    except ValidationError:
+        return
+    assert _BOUNDED.validate_json(text) == inner
+    assert inner.utcoffset() == _BOUNDED.validate_json(text).utcoffset()
