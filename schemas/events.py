@@ -125,10 +125,17 @@ class CaseAssessed(EventData):
 
     @model_validator(mode="after")
     def _at_least_one_figure(self) -> Self:
-        figures = AMOUNT_FIELDS + COUNT_FIELDS + EXTENSION_COUNT_FIELDS + EXTENSION_FLAG_FIELDS
-        if all(getattr(self, name) is None for name in figures):
-            raise ValueError("at least one amount, count or flag is required")
-        return self
+        # Read from the fields' dict (every figure is a declared field), the names joined once
+        # (issue 14, session 8: ~1 µs of each assessment folded, against ~0.3).
+        values = self.__dict__
+        for name in _FIGURE_FIELDS:
+            if values[name] is not None:
+                return self
+        raise ValueError("at least one amount, count or flag is required")
+
+
+_FIGURE_FIELDS = AMOUNT_FIELDS + COUNT_FIELDS + EXTENSION_COUNT_FIELDS + EXTENSION_FLAG_FIELDS
+assert set(_FIGURE_FIELDS) <= set(CaseAssessed.model_fields)
 
 
 class ClueNotified(EventData):

@@ -26,7 +26,7 @@ import pydantic_core
 from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas.b64 import is_dsse_b64
-from schemas.cloudevent import CloudEvent, canonical_event_id, source_agency
+from schemas.cloudevent import CloudEvent, source_agency
 from schemas.events import EVENT_TYPES, EventData, typed_event_model
 from streams.rules.case_state import EventHead
 
@@ -105,7 +105,7 @@ def read_record(value: bytes) -> tuple[EventHead, EventData] | None:
     agency = source_agency(event.source)
     if not agency:  # CaseEvent requires a sender
         return None
-    head = EventHead(canonical_event_id(event.id), _NAMES[event.type], agency, event.subject,
-                     event.time)
+    # The id is canonical (`CanonicalEventId`): `canonical_event_id` would return it as it is.
+    head = EventHead(event.id, _NAMES[event.type], agency, event.subject, event.time)
     data: EventData = event.data  # type: ignore[assignment]  # the typed model's data
     return head, data

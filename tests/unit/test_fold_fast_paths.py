@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from schemas.cloudevent import _CANONICAL_UUID, BoundedTime, CanonicalEventId, EventId, InnerTime
-from schemas.events import EVENT_TYPES, CaseAssessed
+from schemas.events import (
+    AMOUNT_FIELDS,
+    COUNT_FIELDS,
+    EVENT_TYPES,
+    EXTENSION_COUNT_FIELDS,
+    EXTENSION_FLAG_FIELDS,
+    CaseAssessed,
+)
 from streams.rules import CaseEvent, CaseState, _figures, apply
 from streams.rules.calendar import SHANGHAI
 from streams.rules.case_state import AssessmentRecord, Figures, Record
@@ -351,3 +358,28 @@ def test_the_narrowed_time_takes_only_what_the_bounded_time_takes(day: str, cloc
         return
     assert _BOUNDED.validate_json(text) == inner
     assert inner.utcoffset() == _BOUNDED.validate_json(text).utcoffset()
+
+
+def _had_a_figure(data: CaseAssessed) -> bool:
+    """The check `CaseAssessed._at_least_one_figure` made before it read the fields' dict."""
+    figures = AMOUNT_FIELDS + COUNT_FIELDS + EXTENSION_COUNT_FIELDS + EXTENSION_FLAG_FIELDS
+    return not all(getattr(data, name) is None for name in figures)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.dictionaries(
+    st.sampled_from([*AMOUNT_FIELDS, *COUNT_FIELDS, *EXTENSION_COUNT_FIELDS,
+                     *EXTENSION_FLAG_FIELDS, "note"]),
+    st.none() | st.sampled_from(["1.00", 3, True, False, 0]), max_size=4))
+def test_an_assessment_is_refused_exactly_when_it_has_no_figure(values: dict[str, Any]) -> None:
+    """The fields-dict reading of `_at_least_one_figure` refuses what the getattr one did."""
+    data = {"assessed_at": "2026-03-02T09:00:00+08:00", **values}
+    unchecked = CaseAssessed.model_construct(**{k: v for k, v in data.items() if v is not None})
+    try:
+        CaseAssessed.model_validate(data)
+        accepted = True
+    except ValidationError as exc:
+        accepted = False
+        if "at least one amount" not in str(exc):
+            return  # refused for a value's type, before the figure check
+    assert accepted == _had_a_figure(unchecked)
