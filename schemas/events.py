@@ -126,7 +126,7 @@ class CaseAssessed(EventData):
     @model_validator(mode="after")
     def _at_least_one_figure(self) -> Self:
         # Read from the fields' dict (every figure is a declared field), the names joined once
-        # (issue 14, session 8: ~1 µs of each assessment folded, against ~0.3).
+        # (issue 14, session 7: ~1 µs of each assessment folded, against ~0.3).
         values = self.__dict__
         for name in _FIGURE_FIELDS:
             if values[name] is not None:

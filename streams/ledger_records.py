@@ -37,7 +37,7 @@ _NAMES = {EVENT_TYPES[name].ce_type: name for name in EVENT_TYPES}
 _TYPED = tuple(typed_event_model(name, narrowed=True) for name in EVENT_TYPES)
 """Each type's CloudEvent model, its id narrowed to the canonical form connectors write and
 its time to a day inside the hub's range, both checked by pydantic-core where the careful
-models call Python (issue 14, session 8: two Python calls a record). An id in another form
+models call Python (issue 14, session 7: two Python calls a record). An id in another form
 `uuid.UUID` reads, a time at the range's ends, is declined: the careful path takes it, as it
 does any record this reading cannot vouch for."""
 _EVENTS: TypeAdapter[Any] = TypeAdapter(

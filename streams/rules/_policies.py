@@ -70,7 +70,7 @@ class Obligation:
     explain: Callable[[], Explanation] | None = None
     """When given, what `explained` returns in place of `facts`, `detail_zh` and `detail_en`
     (left empty): made only for an obligation the engine turns into an alert. Issue 14,
-    session 8: about half of a case's obligations (an act done on time, a deadline still
+    session 7: about half of a case's obligations (an act done on time, a deadline still
     running) make no alert, and their facts and texts (a run's figures, thresholds and
     their descriptions for `should_transfer`) were ~8 µs of a case's ~90 to evaluate."""
 
