@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,7 +25,7 @@ from schemas.money import format_money
 from streams.rules import _figures
 from streams.rules._quick import quick_init
 from streams.rules.calendar import to_shanghai
-from streams.rules.case_state import AssessmentRecord, CaseState, Figures, figure_parts
+from streams.rules.case_state import AssessmentRecord, CaseState, Figures, figure_parts, sum_of
 from streams.rules.rules_config import OffenceRules, RuleSet, ThresholdTrigger
 
 _FIGURE_TEXTS: dict[tuple[str, Decimal, bool], str] = {}
@@ -161,16 +161,51 @@ def met_thresholds(
 ) -> tuple[MetThreshold, ...]:
     """Every enabled threshold entry of the offence in force on `day` (any day if None) that the
     figures meet; with `scale`, each minimum amount or count multiplied by it (screening)."""
+    return _met(offence, rules, figures.amounts, figures.counts, figures.flags, day, scale)
+
+
+_Values = Mapping[str, Decimal]
+
+
+def _met(
+    offence: Offence,
+    rules: OffenceRules,
+    amounts: _Values,
+    counts: Mapping[str, int],
+    flags: Mapping[str, bool],
+    day: date | None,
+    scale: Decimal | None,
+) -> tuple[MetThreshold, ...]:
+    """`met_thresholds` over the three dicts of figures (what `Figures.sum_of` and
+    `Figures.flag` read), so that `indication_runs` walks an assessment history without
+    making a `Figures` per assessment.
+
+    A single-part minimum (nearly all) is looked up here, as `Figures.sum_of` would add it
+    up (`Decimal(0) + value`: the sum's exponent, which the facts print); a sum "a+b" goes
+    through `case_state.sum_of`, as `Figures.sum_of` does. Issue 14, session 8: with a method call, a list and a
+    generator per entry, checking the four entries of an offence was ~2.5 µs, made for every
+    assessment walked and for the grounds of a case again. tests/unit/test_threshold_tables.py
+    compares it with walking the rule file."""
     met: list[MetThreshold] = []
     for trigger_id, trigger, article, minimums in _entries(rules, day, scale):
         values: list[tuple[str, Decimal]] = []
         for name, parts, minimum in minimums:
-            value = figures.sum_of(parts)
+            if len(parts) == 1:
+                one = amounts.get(name)  # amounts are Decimals, never None
+                if one is None:
+                    count = counts.get(name)
+                    if count is None:
+                        break
+                    one = Decimal(count)
+                value: Decimal | None = _ZERO + one
+            else:
+                value = sum_of(amounts, counts, parts)
             if value is None or value < minimum:
                 break
             values.append((name, value))
         else:
-            if all(figures.flag(flag) for flag in trigger.flags):
+            wanted = trigger.flags
+            if not wanted or all(flags.get(flag, False) for flag in wanted):
                 met.append(MetThreshold(offence, trigger_id, trigger, article, tuple(values)))
     return tuple(met)
 
@@ -191,9 +226,12 @@ class Indication:
     @property
     def unconfirmed(self) -> bool:
         """True when every ground rests on a figure flagged unconfirmed."""
-        return (
-            bool(self.met) and not self.suspicion and all(m.trigger.unconfirmed for m in self.met)
-        )
+        if not self.met or self.suspicion:
+            return False
+        for met in self.met:  # a loop, not all() over a generator: read for every run
+            if not met.trigger.unconfirmed:
+                return False
+        return True
 
     def facts(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"thresholds_met": [m.facts() for m in self.met]}
@@ -215,18 +253,30 @@ class Indication:
 
 
 _NO_GROUNDS = Indication()
-_NO_FIGURES = Figures()
-"""Made once: both are immutable (frozen, and `Figures.updated` makes new dicts), and making
-a pydantic model with four default dicts cost ~2.5 µs of every case's walk (issue 14)."""
+"""Made once: immutable (frozen)."""
+_ZERO = Decimal(0)
+
+_SAME_LAW: dict[tuple[int, date, date], tuple[OffenceRules, dict[str, ThresholdTrigger], bool]] = {}
+"""`_same_law` per rules (by identity, checked as `_TABLES` does), and pair of days: asked for
+every assessment walked whose figures meet a threshold on a later day than the act's (issue
+14, session 8: ~1.9 µs each, a walk over every entry and its dates)."""
 
 
 def _same_law(rules: OffenceRules, first: date, second: date) -> bool:
     """True when the same enabled entries are in force on both days."""
-    return all(
+    key = (id(rules), first, second)
+    found = _SAME_LAW.get(key)
+    if found is not None and found[0] is rules and found[1] is rules.thresholds:
+        return found[2]
+    same = all(
         trigger.in_force_on(first) == trigger.in_force_on(second)
         for trigger in rules.thresholds.values()
         if trigger.enabled
     )
+    if len(_SAME_LAW) >= 4096:
+        _SAME_LAW.clear()
+    _SAME_LAW[key] = (rules, rules.thresholds, same)
+    return same
 
 
 def shanghai_day(moment: datetime | None) -> date | None:
@@ -244,11 +294,26 @@ def indication(
     """The grounds the figures give for the offence (none if the offence is unknown), under the
     law in force on `act_day` and, where it differs, also under the law of `judged_day`
     (从旧兼从轻, see the module docstring). Without days, every enabled entry counts."""
+    return _indication(rules, offence, figures.amounts, figures.counts, figures.flags,
+                       act_day, judged_day, scale)
+
+
+def _indication(
+    rules: RuleSet,
+    offence: Offence | None,
+    amounts: _Values,
+    counts: Mapping[str, int],
+    flags: Mapping[str, bool],
+    act_day: date | None,
+    judged_day: date | None,
+    scale: Decimal | None,
+) -> Indication:
+    """`indication` over the three dicts of figures (see `_met`)."""
     if offence is None:
         return _NO_GROUNDS
     offence_rules = rules.offences[offence]
     act_day = act_day or judged_day
-    met = met_thresholds(offence, offence_rules, figures, act_day, scale)
+    met = _met(offence, offence_rules, amounts, counts, flags, act_day, scale)
     lenient_day: date | None = None
     if (
         met
@@ -258,11 +323,11 @@ def indication(
         and not _same_law(offence_rules, act_day, judged_day)
     ):
         lenient_day = judged_day
-        if not met_thresholds(offence, offence_rules, figures, judged_day, scale):
+        if not _met(offence, offence_rules, amounts, counts, flags, judged_day, scale):
             met = ()
     return Indication(
         met=met,
-        suspicion=offence_rules.reasonable_suspicion and figures.flag("reasonable_suspicion"),
+        suspicion=offence_rules.reasonable_suspicion and flags.get("reasonable_suspicion", False),
         act_day=act_day,
         lenient_day=lenient_day,
     )
@@ -300,6 +365,11 @@ class Run:
         return facts
 
 
+_Walked = tuple[_Values, Mapping[str, int], Mapping[str, bool]]
+_NOT_WALKED: _Walked = ({}, {}, {})
+"""The figures before any assessment (never changed in place: a walk makes new dicts)."""
+
+
 @quick_init
 @dataclass(frozen=True)
 class _RunsSoFar:
@@ -309,7 +379,7 @@ class _RunsSoFar:
     offence: Offence
     act_day: date | None
     assessments: tuple[AssessmentRecord, ...]
-    figures: Figures
+    figures: _Walked  # amounts, counts and flags after them (what `_indication` reads)
     start: tuple[datetime, str] | None
     grounds: Indication
     ended: tuple[Run, ...]
@@ -347,30 +417,45 @@ def indication_runs(case: CaseState, rules: RuleSet) -> tuple[Run, ...]:
     has the same assessments plus later ones (the usual new event) walks only the new ones,
     so assessing a case no longer costs a threshold check per assessment it ever had. An
     assessment sorted before the remembered ones, another offence, act day or rule set start
-    the walk over; the result is the same either way."""
-    if case.offence is None:
+    the walk over; the result is the same either way.
+
+    The walk keeps the figures as the three dicts `Figures.updated` would make (amounts,
+    counts, flags; the times they were assessed are not read), without a `Figures` per
+    assessment, and the first assessment's own dicts as they are (the walk never changes a
+    dict in place): issue 14, session 8, ~2 µs of a walk of one assessment."""
+    offence = case.offence
+    if offence is None:
         return ()
     act_day = shanghai_day(case.committed_at)
     memo = _resumable(case, rules, act_day)
     if memo is None:
-        memo = _RunsSoFar(rules, case.offence, act_day, (), _NO_FIGURES, None, _NO_GROUNDS, ())
-    figures, start, grounds, ended = memo.figures, memo.start, memo.grounds, list(memo.ended)
-    for assessment in case.assessments[len(memo.assessments):]:
-        figures = figures.updated(assessment)
-        now_grounds = indication(
-            rules, case.offence, figures, act_day, shanghai_day(assessment.assessed_at)
-        )
+        walked, (amounts, counts, flags) = 0, _NOT_WALKED
+        start: tuple[datetime, str] | None = None
+        grounds, ended = _NO_GROUNDS, []
+    else:
+        walked, (amounts, counts, flags) = len(memo.assessments), memo.figures
+        start, grounds, ended = memo.start, memo.grounds, list(memo.ended)
+    assessments = case.assessments
+    for assessment in assessments[walked:] if walked else assessments:
+        if amounts or counts or flags:
+            amounts = {**amounts, **assessment.amounts}
+            counts = {**counts, **assessment.counts}
+            flags = {**flags, **assessment.flags}
+        else:
+            amounts, counts, flags = assessment.amounts, assessment.counts, assessment.flags
+        now_grounds = _indication(rules, offence, amounts, counts, flags, act_day,
+                                  shanghai_day(assessment.assessed_at), None)
         if now_grounds and start is None:
             start = (assessment.assessed_at, assessment.event_id)
         elif not now_grounds and start is not None:
             ended.append(Run(start[0], start[1], assessment.assessed_at, grounds))
             start = None
         grounds = now_grounds
-    if len(case.assessments) > len(memo.assessments):
-        walked = _RunsSoFar(rules, case.offence, act_day, case.assessments, figures, start,
-                            grounds, tuple(ended))
+    if len(assessments) > walked:
+        remembered = _RunsSoFar(rules, offence, act_day, assessments, (amounts, counts, flags),
+                                start, grounds, tuple(ended))
         with _runs_lock:
-            _runs_memo[case.case_id] = walked
+            _runs_memo[case.case_id] = remembered
             _runs_memo.move_to_end(case.case_id)
             while len(_runs_memo) > RUNS_MEMO_SIZE:
                 _runs_memo.popitem(last=False)
