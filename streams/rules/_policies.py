@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
 from typing import Any
 
 from schemas.money import format_money
@@ -43,12 +43,25 @@ def iso(moment: datetime) -> str:
 
 
 def earliest(*moments: datetime | None) -> datetime | None:
-    known = [moment for moment in moments if moment is not None]
-    return min(known) if known else None
+    """The earliest of the known moments (None: none is known). A loop, not `min` over a
+    list made first: called with two or three moments for most obligations (issue 14)."""
+    first: datetime | None = None
+    for moment in moments:
+        if moment is not None and (first is None or moment < first):
+            first = moment
+    return first
 
 
 def first_at(records: Iterable[Record]) -> datetime | None:
-    return min((record.at for record in records), default=None)
+    """The earliest `at` of the records (None: no record); as `min(...)` over them, the first
+    of equal ones, with a loop in place of `min` over a generator (issue 14: read for most
+    steps of every case, which hold one record or two)."""
+    first: datetime | None = None
+    for record in records:
+        at = record.at
+        if first is None or at < first:
+            first = at
+    return first
 
 
 @quick_init
@@ -114,8 +127,11 @@ class CaseView:
 
     @cached_property
     def first_approval_or_transfer_at(self) -> datetime | None:
-        approvals = (d for d in self.case.transfer_decisions if d.approved)
-        return earliest(first_at(approvals), self.first_transfer_at)
+        first = self.first_transfer_at
+        for decision in self.case.transfer_decisions:
+            if decision.approved and (first is None or decision.decided_at < first):
+                first = decision.decided_at
+        return first
 
     @cached_property
     def police(self) -> str:
@@ -292,9 +308,11 @@ def documents_missing(view: CaseView, rule: Rule) -> Iterator[Obligation]:
     """SC Art 6: the transfer carries 移送书, 调查报告, 涉案物品清单, 检验报告/鉴定意见. Documents
     sent with a later transfer of the same case complete it (resolved at that transfer)."""
     transfers = view.case.transfers
-    required = set(rule.required_documents or ())
-    if not transfers or not required:
+    if not transfers or not rule.required_documents:
         return
+    required = _required_documents(rule.required_documents)
+    if required.issubset(transfers[0].document_kinds):
+        return  # complete at the first transfer (the usual case; below it returns too)
     seen: set[str] = set()
     completed_at: datetime | None = None
     for transfer in transfers:
@@ -322,6 +340,12 @@ def documents_missing(view: CaseView, rule: Rule) -> Iterator[Obligation]:
         detail_zh="移送时未附法定材料：" + "、".join(missing_first),
         detail_en="the transfer lacked required documents: " + ", ".join(missing_first),
     )
+
+
+@lru_cache(maxsize=64)
+def _required_documents(kinds: tuple[str, ...]) -> frozenset[str]:
+    """The set of a rule's required documents (the rule file's tuple, few)."""
+    return frozenset(kinds)
 
 
 def not_accepted(view: CaseView, rule: Rule) -> Iterator[Obligation]:

@@ -134,11 +134,13 @@ def _decision(
     zh = f"【{rule.title_zh}】{detail_zh}"
     en = f"[{rule.title_en}] {detail_en}"
     if due is not None:
-        zh += f"；期限至 {_local(due.at)}"
-        en += f"; due by {_local(due.at)} (Asia/Shanghai)"
+        due_by = _local(due.at)
+        zh += f"；期限至 {due_by}"
+        en += f"; due by {due_by} (Asia/Shanghai)"
     if status == "resolved" and found.satisfied_at is not None:
-        zh += f"；已于 {_local(found.satisfied_at)} 迟延履行或纠正"
-        en += f"; done late or cured at {_local(found.satisfied_at)}"
+        done_at = _local(found.satisfied_at)
+        zh += f"；已于 {done_at} 迟延履行或纠正"
+        en += f"; done late or cured at {done_at}"
     elif due is not None:
         zh += "，已逾期"
         en += ", overdue"
@@ -199,8 +201,13 @@ def _judge(
                 decisions.append(_decision(case, rules, rule, found, "open", due.at, due))
             else:
                 pending.append(due.first_late_instant)
-    decisions.sort(key=lambda d: (d.raised_at, d.rule_id, d.alert_id))
+    if len(decisions) > 1:
+        decisions.sort(key=_decision_order)
     return decisions, pending
+
+
+def _decision_order(decision: AlertDecision) -> tuple[datetime, str, str]:
+    return decision.raised_at, decision.rule_id, decision.alert_id
 
 
 @quick_init
