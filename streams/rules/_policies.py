@@ -168,16 +168,23 @@ def with_deadline(
     name: str,
     clock_start: datetime,
     *,
+    trigger: str,
+    responsible: str,
+    satisfied_at: datetime | None = None,
+    unconfirmed: bool = False,
+    facts: Mapping[str, Any] | None = None,
+    detail_zh: str = "",
+    detail_en: str = "",
+    explain: Callable[[], Explanation] | None = None,
     deadline: Deadline | None = None,
-    **fields: Any,
 ) -> Obligation:
-    """An obligation due `rule.deadlines[name]` (or the given deadline) after `clock_start`."""
+    """An obligation due `rule.deadlines[name]` (or the given deadline) after `clock_start`.
+
+    The obligation's fields named, not passed on as `**fields` (issue 14, session 8: a dict
+    of keywords made and unpacked for each of the few obligations of every case)."""
     return Obligation(
-        deadline=deadline or rule.deadline(name),
-        deadline_name=name,
-        clock_start=clock_start,
-        **fields,
-    )
+        trigger, responsible, detail_zh, detail_en, deadline or rule.deadlines[name], name,
+        clock_start, None, satisfied_at, unconfirmed, {} if facts is None else facts, explain)
 
 
 def should_transfer(view: CaseView, rule: Rule) -> Iterator[Obligation]:
