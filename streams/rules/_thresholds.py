@@ -24,7 +24,7 @@ from schemas.events import Offence
 from schemas.money import format_money
 from streams.rules import _figures
 from streams.rules._quick import quick_init
-from streams.rules.calendar import to_shanghai
+from streams.rules.calendar import shanghai_date, shanghai_iso
 from streams.rules.case_state import AssessmentRecord, CaseState, Figures, figure_parts, sum_of
 from streams.rules.rules_config import OffenceRules, RuleSet, ThresholdTrigger
 
@@ -73,26 +73,22 @@ class MetThreshold:
     values: tuple[tuple[str, Decimal], ...]
 
     def facts(self) -> dict[str, Any]:
+        """The entry's facts: what the law and the rule file say of it (the same for every
+        case that meets it, made once per entry: `_entry_facts`), and the figures."""
+        trigger = self.trigger
+        key = (id(trigger), self.trigger_id, self.article, self.offence)
+        found = _ENTRY_FACTS.get(key)
+        if found is None or found[0] is not trigger:
+            found = _entry_facts(key, self.offence, self.trigger_id, trigger, self.article)
+        _, head, minimums, tail = found
         facts: dict[str, Any] = {
-            "offence": self.offence.value,
-            "threshold": self.trigger_id,
-            "criminal_law_article": self.article,
-            "legal_basis": self.trigger.legal_basis,
-            "effective_from": self.trigger.effective_from.isoformat(),
+            **head,
             "figures": {name: format_figure(name, value) for name, value in self.values},
-            "minimums": {
-                name: format_figure(name, minimum) for name, minimum in self.trigger.min.items()
-            },
+            "minimums": dict(minimums),  # a dict of the alert's own, as every other value
         }
-        if self.trigger.flags:
-            facts["flags"] = list(self.trigger.flags)
-        if self.trigger.attempt:
-            facts["attempt"] = True
-        if self.trigger.tier:
-            facts["tier"] = self.trigger.tier
-        if self.trigger.unconfirmed:
-            facts["unconfirmed"] = True
-            facts["note"] = self.trigger.note
+        if trigger.flags:
+            facts["flags"] = list(trigger.flags)
+        facts.update(tail)
         return facts
 
     def describe(self) -> tuple[str, str]:
@@ -112,6 +108,38 @@ class MetThreshold:
             zh_parts.append("（未遂）")
             en_parts.append("(attempt)")
         return "，".join(zh_parts), ", ".join(en_parts)
+
+
+_EntryFacts = tuple[ThresholdTrigger, dict[str, Any], dict[str, str], dict[str, Any]]
+_ENTRY_FACTS: dict[tuple[int, str, int | None, Offence], _EntryFacts] = {}
+"""Per threshold entry (by identity, held, so checked: a rule set is never changed in place),
+id, article and offence: the facts of `MetThreshold.facts` before its figures, its minimums
+as texts, and the scalars after them (issue 14, session 8: the entry's part of the facts,
+its minimums formatted again, was made for every alert resting on a threshold)."""
+
+
+def _entry_facts(key: tuple[int, str, int | None, Offence], offence: Offence, trigger_id: str,
+                 trigger: ThresholdTrigger, article: int | None) -> _EntryFacts:
+    head: dict[str, Any] = {
+        "offence": offence.value,
+        "threshold": trigger_id,
+        "criminal_law_article": article,
+        "legal_basis": trigger.legal_basis,
+        "effective_from": trigger.effective_from.isoformat(),
+    }
+    minimums = {name: format_figure(name, minimum) for name, minimum in trigger.min.items()}
+    tail: dict[str, Any] = {}
+    if trigger.attempt:
+        tail["attempt"] = True
+    if trigger.tier:
+        tail["tier"] = trigger.tier
+    if trigger.unconfirmed:
+        tail["unconfirmed"] = True
+        tail["note"] = trigger.note
+    if len(_ENTRY_FACTS) >= 4096:
+        _ENTRY_FACTS.clear()
+    found = _ENTRY_FACTS[key] = (trigger, head, minimums, tail)
+    return found
 
 
 _Entry = tuple[str, ThresholdTrigger, int | None, tuple[tuple[str, tuple[str, ...], Decimal], ...]]
@@ -280,7 +308,7 @@ def _same_law(rules: OffenceRules, first: date, second: date) -> bool:
 
 
 def shanghai_day(moment: datetime | None) -> date | None:
-    return to_shanghai(moment).date() if moment is not None else None
+    return shanghai_date(moment) if moment is not None else None
 
 
 def indication(
@@ -396,9 +424,9 @@ class Run:
 
     def facts(self) -> dict[str, Any]:
         facts = self.grounds.facts()
-        facts["threshold_met_at"] = to_shanghai(self.start).isoformat()
+        facts["threshold_met_at"] = shanghai_iso(self.start)
         if self.end is not None:
-            facts["threshold_no_longer_met_at"] = to_shanghai(self.end).isoformat()
+            facts["threshold_no_longer_met_at"] = shanghai_iso(self.end)
         return facts
 
 

@@ -16,6 +16,7 @@ from streams.rules.calendar import (
     SHANGHAI,
     _iso_text,
     _minute_text,
+    shanghai_date,
     shanghai_iso,
     shanghai_minute,
     to_shanghai,
@@ -66,6 +67,34 @@ def test_iso_text_around_the_fast_texts_first_instant() -> None:
         assert _iso_text(local) == local.isoformat()
     assert _iso_text(first) == "1992-01-01T00:00:00+08:00"
     assert _iso_text(datetime(1986, 5, 4, 12, tzinfo=SHANGHAI)) == "1986-05-04T12:00:00+09:00"
+
+
+@given(MOMENTS)
+def test_shanghai_date_is_the_converted_times_date(moment: datetime) -> None:
+    assert shanghai_date(moment) == moment.astimezone(SHANGHAI).date()
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(1991, 12, 31, 16, tzinfo=UTC),  # 1992-01-01 00:00 in Shanghai: the fast path's first
+    datetime(1991, 12, 31, 15, 59, 59, 999_999, tzinfo=UTC),
+    datetime(1991, 9, 14, 16, 59, tzinfo=TzInfo(0)),  # the last hour of summer time (+09:00)
+    datetime(1990, 9, 15, 16, 30, tzinfo=timezone(timedelta(hours=-3))),
+    datetime(9999, 12, 31, 15, 59, tzinfo=TzInfo(0)),  # Shanghai's 9999-12-31 23:59
+    datetime(9999, 12, 31, 20, tzinfo=timezone(timedelta(hours=12))),
+    datetime(1, 1, 1, 2, tzinfo=TzInfo(-3600)),
+])
+def test_shanghai_date_at_the_edges(moment: datetime) -> None:
+    assert shanghai_date(moment) == moment.astimezone(SHANGHAI).date()
+
+
+def test_shanghai_date_fails_where_the_conversion_fails() -> None:
+    late = datetime(9999, 12, 31, 20, tzinfo=TzInfo(0))  # 10000-01-01 04:00 in Shanghai
+    with pytest.raises(OverflowError):
+        late.astimezone(SHANGHAI)
+    with pytest.raises(OverflowError):
+        shanghai_date(late)
+    with pytest.raises(ValueError, match="naive"):
+        shanghai_date(datetime(2026, 1, 1))
 
 
 def test_equal_instants_in_other_offsets_share_the_answer() -> None:
