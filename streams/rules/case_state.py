@@ -84,12 +84,18 @@ def built(model: type[M], values: dict[str, Any]) -> M:
     What pydantic's `model_construct` makes, without its walk over the fields (defaults,
     aliases): ~1 µs against ~3, for the step record and figures of every assessment (issue
     14). Equal to validated construction, dump included: tests/unit/test_fold_fast_paths.py."""
-    instance = model.__new__(model)
-    object.__setattr__(instance, "__dict__", values)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
+    instance = _new(model)
+    _set(instance, "__dict__", values)
+    _set(instance, "__pydantic_fields_set__", set(values))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
     return instance
+
+
+_new = object.__new__
+_set = object.__setattr__
+"""`built`'s two builtins, read once (issue 14, session 8: looking `__setattr__` up on `object`
+four times was ~a quarter of making a record; a model defines no `__new__` of its own)."""
 
 
 class EventHead(NamedTuple):
