@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property, lru_cache, partial
+from functools import lru_cache, partial
 from typing import Any
 
 from schemas.money import format_money
-from streams.rules._quick import quick_init
+from streams.rules._quick import once, quick_init
 from streams.rules._thresholds import (
     Indication,
     Run,
@@ -109,7 +109,7 @@ class CaseView:
     def agency(self) -> str:
         return self.case.agency or UNKNOWN_AGENCY
 
-    @cached_property
+    @once
     def runs(self) -> tuple[Run, ...]:
         return indication_runs(self.case, self.rules)
 
@@ -117,15 +117,15 @@ class CaseView:
     def current_run(self) -> Run | None:
         return self.runs[-1] if self.runs and self.runs[-1].end is None else None
 
-    @cached_property
+    @once
     def grounds(self) -> Indication:
         return case_indication(self.rules, self.case)
 
-    @cached_property
+    @once
     def first_transfer_at(self) -> datetime | None:
         return first_at(self.case.transfers)
 
-    @cached_property
+    @once
     def first_approval_or_transfer_at(self) -> datetime | None:
         first = self.first_transfer_at
         for decision in self.case.transfer_decisions:
@@ -133,7 +133,7 @@ class CaseView:
                 first = decision.decided_at
         return first
 
-    @cached_property
+    @once
     def police(self) -> str:
         """The police agency handling the case, best known: last to decide, accept, or receive it."""
         for records in (self.case.filing_decisions, self.case.acceptances):

@@ -39,7 +39,13 @@ from streams.rules._errors import ConfigError, Problem
 from streams.rules._policies import CaseView, Obligation, iso
 from streams.rules._policy_table import INPUTS, POLICIES, has_inputs, present_facts
 from streams.rules._quick import quick_init
-from streams.rules.calendar import DueTime, due_after, shanghai_minute, to_shanghai
+from streams.rules.calendar import (
+    _STANDARD_SINCE,
+    DueTime,
+    due_after,
+    shanghai_minute,
+    to_shanghai,
+)
 from streams.rules.case_state import CaseState, built
 from streams.rules.rules_config import Rule, RuleSet
 
@@ -173,6 +179,21 @@ def _decision(
     })
 
 
+def _after(moment: datetime, due_at: datetime) -> bool:
+    """`moment > due_at`, compared in Shanghai where that is exact.
+
+    A deadline's `due_at` is a Shanghai time and an act's time has its sender's offset: their
+    comparison asked both zones for their offsets, ~2 µs against ~0.1 for two Shanghai times,
+    which Python compares by their wall clocks (the same tzinfo). From 1992 on (Shanghai's
+    offset is +08:00 from 1991-09-15 on: `_STANDARD_SINCE`) wall clocks order as instants do;
+    earlier, or with `due_at` in another zone, the instants are compared as before (issue
+    14, session 8; tests/unit/test_deadline_comparison.py compares the two over generated times)."""
+    local = to_shanghai(moment)
+    if local >= _STANDARD_SINCE and due_at >= _STANDARD_SINCE:
+        return local > due_at
+    return moment > due_at
+
+
 def _judge(
     case: CaseState, rules: RuleSet, now: datetime, related: Sequence[CaseState],
     every_rule: bool = False,
@@ -199,7 +220,7 @@ def _judge(
                 continue
             due = due_after(found.clock_start, found.deadline.amount, found.deadline.unit, calendar)
             if found.satisfied_at is not None:
-                if found.satisfied_at > due.at:
+                if _after(found.satisfied_at, due.at):
                     decisions.append(_decision(case, rules, rule, found, "resolved", due.at, due))
             elif now > due.at:
                 decisions.append(_decision(case, rules, rule, found, "open", due.at, due))
