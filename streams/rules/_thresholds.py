@@ -208,9 +208,10 @@ def _met(
     `Figures.flag` read), so that `indication_runs` walks an assessment history without
     making a `Figures` per assessment.
 
-    A single-part minimum (nearly all) is looked up here, as `Figures.sum_of` would add it
-    up (`Decimal(0) + value`: the sum's exponent, which the facts print); a sum "a+b" goes
-    through `case_state.sum_of`, as `Figures.sum_of` does. Issue 14, session 8: with a method call, a list and a
+    A single-part minimum that is an amount (nearly all) is looked up here, as
+    `Figures.sum_of` would add it up (`Decimal(0) + value`: the sum's exponent, which the
+    facts print); a count, a sum "a+b" or an unknown figure goes through `case_state.sum_of`,
+    as `Figures.sum_of` does. Issue 14, session 8: with a method call, a list and a
     generator per entry, checking the four entries of an offence was ~2.5 µs, made for every
     assessment walked and for the grounds of a case again. tests/unit/test_threshold_tables.py
     compares it with walking the rule file."""
@@ -218,15 +219,10 @@ def _met(
     for trigger_id, trigger, article, minimums in _entries(rules, day, scale):
         values: list[tuple[str, Decimal]] = []
         for name, parts, minimum in minimums:
-            if len(parts) == 1:
-                one = amounts.get(name)  # amounts are Decimals, never None
-                if one is None:
-                    count = counts.get(name)
-                    if count is None:
-                        break
-                    one = Decimal(count)
-                value: Decimal | None = _ZERO + one
-            else:
+            value = amounts.get(name) if len(parts) == 1 else None
+            if value is not None:  # an amount alone: added up as `sum_of` would
+                value = _ZERO + value
+            else:  # a count, a sum, or unknown
                 value = sum_of(amounts, counts, parts)
             if value is None or value < minimum:
                 break

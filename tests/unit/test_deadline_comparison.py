@@ -4,22 +4,14 @@ issue 14, session 8): for any aware times, in any zone and year, it answers as `
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic_core import TzInfo
 
 from streams.rules.calendar import SHANGHAI, end_of_day
 from streams.rules.engine import _after
+from tests.unit.test_shanghai_memo import MOMENTS, ZONES
 
-ZONES = st.one_of(
-    st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m))),
-    st.integers(-14 * 3600, 14 * 3600).map(TzInfo),
-    st.sampled_from([UTC, SHANGHAI, ZoneInfo("America/New_York"), ZoneInfo("Europe/London")]),
-)
-MOMENTS = st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2999, 12, 30),
-                       timezones=ZONES, allow_imaginary=True)
 DEADLINES = st.one_of(
     MOMENTS,
     st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2999, 12, 30),

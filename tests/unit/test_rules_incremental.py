@@ -39,6 +39,15 @@ def from_scratch(state: CaseState) -> tuple[Figures, tuple[_thresholds.Run, ...]
     return figures, _thresholds.indication_runs(state, RULES)
 
 
+def shuffled(case_id: str, steps: list[tuple[int, str]], order: random.Random) -> list[CaseEvent]:
+    """The case's opening and its assessments (hours after opening, amount), in `order`."""
+    events = [event(case_id, n + 1, "case.assessed", hours, illegal_business_amount=amount)
+              for n, (hours, amount) in enumerate(steps)]
+    events.append(opened(case_id))
+    order.shuffle(events)
+    return events
+
+
 # (hours after opening, amount): over and under the 50,000 threshold, in any arrival order.
 assessments = st.lists(
     st.tuples(st.integers(1, 400), st.sampled_from(["60000.00", "20000.00", "90000.00", "1.00"])),
@@ -50,12 +59,8 @@ assessments = st.lists(
 def test_figures_and_runs_after_each_event_equal_a_walk_from_scratch(
         steps: list[tuple[int, str]], order: random.Random) -> None:
     case_id = f"C-{uuid.uuid4()}"
-    events = [event(case_id, n + 1, "case.assessed", hours, illegal_business_amount=amount)
-              for n, (hours, amount) in enumerate(steps)]
-    events.append(opened(case_id))
-    order.shuffle(events)
     state = CaseState(case_id=case_id)
-    for item in events:
+    for item in shuffled(case_id, steps, order):
         state = apply(state, item)
         runs = _thresholds.indication_runs(state, RULES)  # goes on from the last call's walk
         assert (state.figures, runs) == from_scratch(state)
@@ -113,12 +118,8 @@ def test_a_cases_grounds_from_its_walk_equal_the_thresholds_checked_again(
     state whose figures are not the walk's (the same assessments, other figures, an amount
     of another exponent) gets its own."""
     case_id = f"G-{uuid.uuid4()}"
-    events = [event(case_id, n + 1, "case.assessed", hours, illegal_business_amount=value)
-              for n, (hours, value) in enumerate(steps)]
-    events.append(opened(case_id))
-    order.shuffle(events)
     state = CaseState(case_id=case_id)
-    for item in events:
+    for item in shuffled(case_id, steps, order):
         state = apply(state, item)
         _thresholds.indication_runs(state, RULES)
         for case in (state, state.model_copy(update={"figures": state.figures.model_copy(
