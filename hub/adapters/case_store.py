@@ -508,7 +508,7 @@ class PostgresCaseSession:
             " ORDER BY case_id ON CONFLICT DO NOTHING RETURNING case_id, version),"
             " e AS ("
             " INSERT INTO case_state_events (case_id, event_id, field, step)"
-            " SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::jsonb[])"
+            " SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[])"
             "  AS r(case_id, event_id, field, step) WHERE r.case_id IN (SELECT case_id FROM c)),"
             " p AS ("
             " INSERT INTO case_parties (id_type, id_number, case_id)"
@@ -615,7 +615,7 @@ class PostgresCaseSession:
                 " added AS ("
                 " INSERT INTO case_state_events (case_id, event_id, field, step)"
                 " SELECT r.case_id, r.event_id, r.field, r.step"
-                " FROM unnest($5::text[], $6::text[], $7::text[], $8::jsonb[])"
+                " FROM unnest($5::text[], $6::text[], $7::text[], $8::text[])"
                 "  AS r(case_id, event_id, field, step)"
                 " WHERE r.case_id IN (SELECT case_id FROM up))"
                 " SELECT case_id, version FROM up",
@@ -745,7 +745,7 @@ class PostgresCaseSession:
             WITH a AS (
                 INSERT INTO alerts AS a (alert_id, rule_id, case_id, agency, status, payload)
                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
-                                     $5::text[], $6::json[])
+                                     $5::text[], $6::text[])
                 ON CONFLICT (alert_id) DO UPDATE SET status = EXCLUDED.status,
                     payload = EXCLUDED.payload, agency = EXCLUDED.agency, updated_at = now()
                 RETURNING a.alert_id)
