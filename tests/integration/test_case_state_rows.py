@@ -640,6 +640,46 @@ async def test_the_whole_state_text_is_the_bounded_value_the_event_ids_and_the_s
     assert json.loads(text) == expected
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(columns=st.lists(st.lists(st.none() | st.text(st.sampled_from("a中\x1f\x1e,{}\\\"")
+                                                     | _CHARS, max_size=4), max_size=5),
+                        min_size=1, max_size=3))
+async def test_packed_columns_split_back_into_the_very_values_or_are_declined(
+        pool: Pool, columns: list[list[str | None]]) -> None:
+    """case_store._packed (the fast path of creating cases and recording alerts): whatever
+    it accepts, `string_to_array` as case_store._unnest writes it gives back exactly (order,
+    NULLs, empty strings, non-ASCII); what it cannot send so (a separator or the NULL marker
+    inside, a column of one empty string) it declines, and those go as arrays."""
+    packed = case_store._packed(columns)
+    ambiguous = any("\x1f" in (v or "") or v == "\x1e" for c in columns for v in c) or any(
+        c == [""] for c in columns)
+    assert (packed is None) == ambiguous
+    if packed is not None:
+        sql = f"SELECT * FROM {case_store._unnest(1, ('text',) * len(columns), (True,) * len(columns))}"
+        rows = await pool.fetch(sql, *packed)
+        longest = max(map(len, columns))
+        assert [list(r) for r in rows] == [
+            [c[i] if i < len(c) else None for c in columns] for i in range(longest)]
+
+
+async def test_a_case_whose_ids_hold_the_separator_is_created_the_careful_way(
+        pool: Pool) -> None:
+    """A value `_packed` declines (here a party's id holding its separator) does not stop a
+    replay: the case is created with its parameters as arrays, and reads back equal."""
+    case_id = fresh_id()
+    state = fold(every_kind(case_id))
+    assert state is not None
+    party = state.parties[0].model_copy(update={"id_number": "91\x1f440000"})
+    state = state.model_copy(update={"parties": (party, *state.parties[1:])})
+    assert case_store._packed([[k[1] for k in state.party_keys]]) is None
+    async with PostgresCaseStore(pool).transaction() as tx:
+        assert (await tx.lock_cases({case_id}, initial={case_id: state}))[case_id] is state
+    assert await read(pool, case_id) == state
+    assert ("USCC", "91\x1f440000") in {tuple(r) for r in await pool.fetch(
+        "SELECT id_type, id_number FROM case_parties WHERE case_id = $1", case_id)}
+
+
 async def test_neighbours_are_looked_up_by_key_before_the_party_index_is_analysed(
         empty_database: str) -> None:
     """case_store.NEIGHBOURS_SQL probes the party index's primary key for each party of the
