@@ -23,9 +23,12 @@
 -- Measured (re-running the statements of a 20,000-case `rules replay`, captured with their
 -- arguments, against a PostgreSQL 15 server run under callgrind: instructions per case, no
 -- noise; 20 statements of 500 cases a connection, as the replay's pool runs them):
--- creating cases (PostgresCaseSession._create) 358 k -> 253 k (-29 %: steps as text 64 k of it
--- as json, 25 k more as text), the alerts + outbox statement 287 k -> 243 k (-15 %). The
--- same on the server's CPU time: see docs/benchmarks.md, issue 14, session 8.
+-- creating cases (PostgresCaseSession._create) 358 k -> 269 k (-25 %; steps as json instead
+-- would have been 294 k), the alerts + outbox statement 287 k -> 242 k (-16 %).
+-- bench/replay.py --cases 20000 --db --db-cases 20000 --jobs 1 --pg-statements, before/after
+-- interleaved (a loaded machine): case creation 47.9, 49.4 -> 38.3, 34.7 µs/case (with the
+-- packed ids of case_store._packed), alerts + outbox 46.6, 52.0 -> 46.6, 44.3, PostgreSQL
+-- in all 125.6, 125.6 -> 108.1, 101.1.
 --
 -- The whole-state trigger (linkage_case_state_split) still extracts steps as jsonb from a
 -- whole state and inserts them here: the assignment casts them to their text.
