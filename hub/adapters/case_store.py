@@ -94,7 +94,7 @@ class ParsedAlerts:
 
     `alerts_of` reads every stored alert of each case of a batch, and parsing them all again
     on every batch cost more as a case gathered alerts (issue 14). Keyed by the JSON text
-    PostgreSQL returns (the `json` column keeps the text as written: the same stored value
+    PostgreSQL returns (the `text` column keeps the text as written: the same stored value
     gives the same text), so an entry cannot be stale: a changed alert is a different text.
     `Alert` is frozen and the runner never changes one in place (`retracted` copies it), so
     entries are shared.
