@@ -277,30 +277,18 @@ def shanghai_iso(moment: datetime) -> str:
     local = to_shanghai(moment)
     key = (local, local.fold)
     found = _ISO.get(key)
-    return found if found is not None else _remember(_ISO, key, _iso_text(local))
+    # `isoformat` itself (issue 14, session 8): a Python text of the same (f-string `:02d`
+    # specs, `%02d`, a naive time's isoformat) cost as much or more, 12-19 k instructions a
+    # call against isoformat's 12 k (callgrind); an f-string `_iso_text` made a replay's
+    # assessment 12 k instructions a case dearer and was taken out.
+    return found if found is not None else _remember(_ISO, key, local.isoformat())
 
 
 _STANDARD_SINCE = datetime(1992, 1, 1, tzinfo=SHANGHAI)
 """From here on Asia/Shanghai is +08:00 without summer time (its last change was in 1991;
 the zone's rule after its table, "CST-8", has no DST), so every such wall time's offset is
 +08:00, `fold` or not. Compared with a Shanghai time, this reads the wall clock only (the
-same tzinfo object: no `utcoffset` call)."""
-
-
-def _iso_text(local: datetime) -> str:
-    """`local.isoformat()` (`local` in Shanghai), formatted without `isoformat` from 1992 on,
-    where the offset is always "+08:00" (`_STANDARD_SINCE`): a replay misses the memo for
-    nearly every instant it formats, and `isoformat` of a ZoneInfo time, which asks the zone
-    for its offset and formats it through `PyUnicode_FromFormat`, cost ~11 k instructions a
-    call against ~3 k (callgrind; issue 14, session 8: 23 k of the 496 k instructions of a
-    case's assessment). tests/unit/test_shanghai_memo.py compares the two over generated
-    instants in every zone and year."""
-    if local.tzinfo is not SHANGHAI or local < _STANDARD_SINCE:
-        return local.isoformat()
-    micro = local.microsecond
-    text = (f"{local.year}-{local.month:02d}-{local.day:02d}T"
-            f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}")
-    return f"{text}.{micro:06d}+08:00" if micro else f"{text}+08:00"
+same tzinfo object: no `utcoffset` call): `engine._after` compares in Shanghai from here on."""
 
 
 def shanghai_minute(moment: datetime) -> str:
