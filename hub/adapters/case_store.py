@@ -246,6 +246,13 @@ estimated the table at half its size and sorted all of it for a merge join on ev
 against 3 ms this way; with fresh statistics both take the same nested loop, 2.1 ms)."""
 
 
+_QUEUE_STATS = ("queued AS (INSERT INTO stats_dirty (case_id) SELECT case_id FROM up"
+                " ON CONFLICT DO NOTHING)")
+"""The CTE by which a save statement queues the cases it updated (`up`) for the statistics:
+the row trigger on `cases` leaves an update that increments `version` to its writer
+(hub/sql/case_saves.sql: ~3-9 µs of PostgreSQL CPU less per saved case)."""
+
+
 _Row = tuple[str, str, str | None, str | None]
 """A case_state_events row to insert: case id, event id, step list (field), step JSON."""
 
@@ -600,9 +607,9 @@ class PostgresCaseSession:
                 moved.append(state)
         saved: dict[str, int] = {}
         if patched:
-            # `state` stays in the SET list when its bounded value is unchanged (the datum is
-            # kept as it is): the statistics trigger (hub/sql/statistics.sql) fires on UPDATE
-            # OF state, and a new step is a change the statistics must re-derive.
+            # A new step is a change the statistics must re-derive, whether or not the bounded
+            # value changed: the statement queues every case it updated (`_QUEUE_STATS`; the
+            # row trigger leaves version-incrementing updates to it, hub/sql/case_saves.sql).
             found = await self._conn.fetch(
                 "WITH up AS ("
                 " UPDATE cases c SET state = CASE WHEN s.patch IS NULL THEN c.state"
@@ -617,8 +624,8 @@ class PostgresCaseSession:
                 " SELECT r.case_id, r.event_id, r.field, r.step"
                 " FROM unnest($5::text[], $6::text[], $7::text[], $8::jsonb[])"
                 "  AS r(case_id, event_id, field, step)"
-                " WHERE r.case_id IN (SELECT case_id FROM up))"
-                " SELECT case_id, version FROM up",
+                " WHERE r.case_id IN (SELECT case_id FROM up)),"
+                f" {_QUEUE_STATS} SELECT case_id, version FROM up",
                 [p[0].case_id for p in patched], [p[1] for p in patched],
                 [p[2] for p in patched], [p[0].agency for p in patched],
                 [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
@@ -629,10 +636,12 @@ class PostgresCaseSession:
             moved += [p[0] for p in patched if p[0].case_id not in saved]
         if whole:
             found = await self._conn.fetch(
-                "UPDATE cases c SET state = s.state::jsonb, agency = s.agency, updated_at = now(),"
-                " version = c.version + 1"
+                "WITH up AS ("
+                " UPDATE cases c SET state = s.state::jsonb, agency = s.agency,"
+                "  updated_at = now(), version = c.version + 1"
                 " FROM unnest($1::text[], $2::text[], $3::text[]) AS s(case_id, state, agency)"
-                " WHERE c.case_id = s.case_id RETURNING c.case_id, c.version",
+                " WHERE c.case_id = s.case_id RETURNING c.case_id, c.version),"
+                f" {_QUEUE_STATS} SELECT case_id, version FROM up",
                 [s.case_id for s in whole], [s.model_dump_json() for s in whole],
                 [s.agency for s in whole],
             )
