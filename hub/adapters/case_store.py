@@ -719,12 +719,14 @@ class PostgresCaseSession:
         without being looked at. Now the scan takes at most `limit` entries and stops at the
         first fresh one, as the in-memory store always did (streams/memory.py); a record is
         sent only for an entry not processed (the rest cost an index probe, not their bytes)."""
+        # A join, not `EXISTS` in the CASE: PostgreSQL made that a hashed subplan reading all
+        # of processed_events on every call (5.8-7.9 ms a call of 1,000 entries on a copy of
+        # the bench's 26,000, against 2.2-2.6 ms this way and 3.0-3.5 ms for the old query).
         rows = await self._conn.fetch(
             "SELECT l.ledger_index, l.received_at < $2 AS settled,"
-            " CASE WHEN l.received_at >= $2 THEN NULL"
-            "  WHEN EXISTS (SELECT FROM processed_events p WHERE p.event_id = l.event_id)"
-            "  THEN NULL ELSE l.record END AS record"
-            " FROM ledger l WHERE l.ledger_index >= $1 ORDER BY l.ledger_index LIMIT $3",
+            " CASE WHEN l.received_at < $2 AND p.event_id IS NULL THEN l.record END AS record"
+            " FROM ledger l LEFT JOIN processed_events p ON p.event_id = l.event_id"
+            " WHERE l.ledger_index >= $1 ORDER BY l.ledger_index LIMIT $3",
             start, settled_before, limit)
         records: list[bytes] = []
         next_index = start
