@@ -46,7 +46,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/alert_storage.sql", "alert_storage.sql"),
     ("hub.sql/case_writes.sql", "case_writes.sql"),
     ("hub.sql/case_saves.sql", "case_saves.sql"),
-    ("hub.sql/case_offence.sql", "case_offence.sql"),
 )
 
 T = TypeVar("T")

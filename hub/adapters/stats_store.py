@@ -250,7 +250,7 @@ class PostgresStatistics:
         if f.offence is not None:
             params.append(f.offence)
             off = (f" AND EXISTS (SELECT 1 FROM cases c WHERE c.case_id = a.case_id"
-                   f" AND c.offence = ${len(params)})")  # hub/sql/case_offence.sql
+                   f" AND c.state ->> 'offence' = ${len(params)})")
         async with translated_errors(), self._pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT rule_id, sum(raised) AS raised, sum(resolved) AS resolved FROM ("

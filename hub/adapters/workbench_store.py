@@ -98,7 +98,7 @@ def _where(scope: Scope, f: AlertFilter, params: list[object], *, rule: bool = T
             clauses.append(f"{column} = ${len(params)}")
     if f.offence is not None:
         params.append(f.offence)
-        clauses.append(f"c.offence = ${len(params)}")  # indexed (hub/sql/case_offence.sql)
+        clauses.append(f"c.state ->> 'offence' = ${len(params)}")
     if f.raised_from is not None:
         params.append(f.raised_from)
         clauses.append(f"a.first_raised_at >= ${len(params)}")

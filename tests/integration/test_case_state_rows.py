@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from hub.access import Scope
 from hub.adapters import case_store
-from hub.adapters.case_store import PostgresCaseSession, PostgresCaseStore, StateCache
+from hub.adapters.case_store import PostgresCaseStore, StateCache
 from hub.adapters.postgres import (
     MIGRATIONS,
     Pool,
@@ -34,7 +34,6 @@ from hub.adapters.postgres import (
 from hub.adapters.stats_store import PostgresStatistics
 from hub.adapters.workbench_store import PostgresWorkbench
 from hub.reports.steps import case_steps
-from schemas.events import Offence
 from streams.rules import CaseEvent, CaseState, apply, fold
 from streams.rules_runner import startup_rules
 from tests.case_events import NO_STEP_TYPES, STEP_TYPES, case_event
@@ -580,49 +579,6 @@ async def test_a_save_queues_its_cases_for_the_statistics_in_its_own_statement(
         finally:
             await owner.close()
         assert await queued() == ["OLD"]
-    finally:
-        await pool.close()
-
-
-async def test_a_save_is_a_hot_update_and_the_offence_stays_indexed(
-        empty_database: str) -> None:
-    """hub/sql/case_offence.sql on a database of the release before it: the offence is a
-    generated column (the existing case's too), indexed in place of the expression index,
-    so a save that leaves the offence as it was adds no index entries (a HOT update), and
-    one that changes it is read back by its new value; migrating again changes nothing."""
-    pool = await upgraded(empty_database, "case_offence.sql", [(
-        "INSERT INTO cases (case_id, state)"
-        " VALUES ('OLD', '{\"case_id\": \"OLD\", \"offence\": \"unlicensed\"}')",)])
-    try:
-        assert await pool.fetchval("SELECT offence FROM cases WHERE case_id = 'OLD'") == \
-            "unlicensed"
-        assert {r[0] for r in await pool.fetch(
-            "SELECT pg_get_indexdef(indexrelid) FROM pg_index"
-            " WHERE indrelid = 'cases'::regclass")} == {
-            "CREATE UNIQUE INDEX cases_pkey ON public.cases USING btree (case_id)",
-            "CREATE INDEX cases_next_due_idx ON public.cases USING btree (next_due_at)"
-            " WHERE (next_due_at IS NOT NULL)",
-            "CREATE INDEX cases_offence_col_idx ON public.cases USING btree (offence)"}
-        case_id = fresh_id()
-        store = PostgresCaseStore(pool)
-        state = await save_each(store, every_kind(case_id))
-        offence = await pool.fetchval("SELECT offence FROM cases WHERE case_id = $1", case_id)
-        assert offence == state.offence is not None
-        counts = ("SELECT pg_stat_get_xact_tuples_updated('cases'::regclass),"
-                  " pg_stat_get_xact_tuples_hot_updated('cases'::regclass)")
-        async with pool.acquire() as conn, conn.transaction():
-            session = PostgresCaseSession(conn, store.cache)
-            locked = (await session.lock_cases({case_id}))[case_id]
-            before = await conn.fetchrow(counts)
-            await session.save_cases([apply(locked, assessments(case_id, 1, 50)[0])])
-            after = await conn.fetchrow(counts)
-            assert (after[0] - before[0], after[1] - before[1]) == (1, 1)  # updated, HOT
-        other = next(o for o in Offence if o != state.offence)
-        async with store.transaction() as tx:
-            await tx.lock_cases({case_id})
-            await tx.save_cases([state.model_copy(update={"offence": other})])
-        assert [r[0] for r in await pool.fetch(
-            "SELECT case_id FROM cases WHERE offence = $1", other.value)] == [case_id]
     finally:
         await pool.close()
 
