@@ -23,6 +23,7 @@ the rules' CPU (which grows with case size) never delays a receipt; `worker` alo
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -50,7 +51,7 @@ from schemas import topics
 from schemas.partitioning import default_partitioner
 from streams import metrics
 from streams.ingress import IngressProcessor, IngressRecord
-from streams.rules_runner import RulesRunner, startup_rules
+from streams.rules_runner import CATCH_UP_EVERY, RulesRunner, startup_rules
 
 log = logging.getLogger(__name__)
 
@@ -260,10 +261,14 @@ def _rules_consumer(app: faust.App, settings: Settings,
     attach_batch_consumer(app, topics=[topics.EVENTS], config=rules_consumer_config(settings),
                           handle=accepted_batch, max_records=BATCH_MAX, within=BATCH_WITHIN)
 
+    ticks = itertools.count()
+
     async def rules_timer() -> None:
-        """Deadline sweep and outbox publisher (streams/rules_runner.py); never kills the worker."""
+        """Deadline sweep and outbox publisher (streams/rules_runner.py), the ledger catch-up
+        every CATCH_UP_EVERY ticks; never kills the worker."""
         try:
-            await (await rules_runner()).tick(publisher)
+            await (await rules_runner()).tick(
+                publisher, catch_up=next(ticks) % CATCH_UP_EVERY == 0)
         except (TimeoutError, StoreUnavailable, StoreError, BrokerUnavailable, OSError) as exc:
             log.warning("期限巡检暂未完成 / deadline sweep not done yet: %s", exc)
         except Exception:  # a bug or a broker error: log, retry at the next tick

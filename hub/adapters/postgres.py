@@ -46,6 +46,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/alert_storage.sql", "alert_storage.sql"),
     ("hub.sql/case_writes.sql", "case_writes.sql"),
     ("hub.sql/json_as_text.sql", "json_as_text.sql"),
+    ("hub.sql/case_saves.sql", "case_saves.sql"),
 )
 
 T = TypeVar("T")

@@ -303,6 +303,22 @@ async def test_the_ledger_cursor_yields_settled_unprocessed_records_once(subject
             [b"record 0"], 2)
 
 
+async def test_the_ledger_cursor_stops_at_the_first_fresh_record(subject: Subject) -> None:
+    """Two ingress workers stamp `received_at` before taking the append lock, so a fresher
+    entry may precede a settled one: the cursor stops before it instead of passing it
+    unread, and the settled one behind it waits with it."""
+    late = [NewEntry(str(uuid.uuid4()), "zs-aic", f"C-{i}", "case.opened", NOW,
+                     NOW + timedelta(seconds=at), "k", f"record {i}".encode())
+            for i, at in enumerate([0, 5, 1])]
+    await subject.ledger_append(late)
+    async with subject.store.transaction() as tx:
+        assert await tx.unprocessed_since(0, NOW + timedelta(seconds=2.5), 10) == (
+            [b"record 0"], 1)
+        assert await tx.unprocessed_since(1, NOW + timedelta(seconds=2.5), 10) == ([], 1)
+        assert await tx.unprocessed_since(1, NOW + timedelta(seconds=6), 10) == (
+            [b"record 1", b"record 2"], 3)
+
+
 async def test_a_case_saved_by_another_process_is_read_as_saved(subject: Subject) -> None:
     """Two writers of one case (e.g. the rules process and `rules replay`): each reads the
     other's last committed state, whatever it read or saved itself before (issue 14: a

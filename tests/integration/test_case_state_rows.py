@@ -528,6 +528,62 @@ async def test_creating_cases_queues_each_for_the_statistics_without_a_party_key
         await pool.close()
 
 
+async def test_a_save_queues_its_cases_for_the_statistics_in_its_own_statement(
+        empty_database: str) -> None:
+    """hub/sql/case_saves.sql on a database of the release before it: the row trigger no
+    longer fires for an update that increments `version` (the case store's saves queue
+    their cases themselves), and still does for one that does not (an operator's UPDATE);
+    a patch save, a whole save and several cases in one statement are each queued once, a
+    save rolled back queues nothing; migrating again changes nothing."""
+    pool = await upgraded(empty_database, "case_saves.sql", [
+        ("INSERT INTO cases (case_id, state) VALUES ('OLD', '{\"case_id\": \"OLD\"}')",),
+        ("DELETE FROM stats_dirty",)])
+
+    async def queued() -> list[str]:
+        rows = await pool.fetch("SELECT case_id FROM stats_dirty ORDER BY case_id")
+        await pool.execute("DELETE FROM stats_dirty")
+        return [r[0] for r in rows]
+
+    try:
+        trigger = await pool.fetchval(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'cases'::regclass"
+            " AND tgname = 'cases_stats_dirty'")
+        assert trigger.endswith(
+            "WHEN ((new.version = old.version)) EXECUTE FUNCTION linkage_stats_mark_dirty()")
+        one, two = sorted(fresh_id() for _ in range(2))
+        store = PostgresCaseStore(pool)
+        first = await save_each(store, assessments(one, 2))  # created, then patched
+        assert await queued() == [one]
+        patched = await save_each(store, assessments(one, 1, 10))
+        assert await queued() == [one]
+        other = await save_each(store, assessments(two, 1))
+        await queued()
+        both = [apply(patched, assessments(one, 1, 20)[0]),
+                apply(other, assessments(two, 1, 20)[0])]
+        async with store.transaction() as tx:
+            await tx.lock_cases({one, two})
+            await tx.save_cases(both)
+        assert await queued() == [one, two]
+        async with PostgresCaseStore(pool, StateCache(0)).transaction() as tx:
+            await tx.save_cases([first])  # never read in this session: saved whole
+        assert await queued() == [one]
+        assert await read(pool, one) == first
+        with pytest.raises(RuntimeError):
+            async with store.transaction() as tx:
+                await tx.lock_cases({two})
+                await tx.save_cases([apply(both[1], assessments(two, 1, 30)[0])])
+                raise RuntimeError("rolled back")
+        assert await queued() == []
+        owner = await create_pool(empty_database, restricted=False)
+        try:
+            await owner.execute("UPDATE cases SET state = state WHERE case_id = 'OLD'")
+        finally:
+            await owner.close()
+        assert await queued() == ["OLD"]
+    finally:
+        await pool.close()
+
+
 async def test_a_database_with_jsonb_alert_payloads_upgrades_in_place(
         empty_database: str) -> None:
     """hub/sql/alert_storage.sql: alerts.payload of an earlier release (jsonb) becomes json

@@ -342,3 +342,18 @@ async def test_split_cases_follow_the_party_index_reading_it_once_per_unchanged_
     assert sorted((t.alert.alert_id, t.alert.status, t.previous) for t in gone) == sorted(
         (t.alert.alert_id, "resolved", "open") for t in split)
 
+
+
+async def test_a_tick_catches_up_from_the_ledger_only_when_asked(
+        runner: RulesRunner, store: InMemoryCaseStore, ledger: InMemoryLedger,
+        publisher: MemoryPublisher) -> None:
+    """The worker's timer passes `catch_up` on every CATCH_UP_EVERY-th tick only: the
+    other ticks leave a ledgered record linkage.events never delivered to a later one."""
+    missed = penalty_case("CU-1")
+    for value in missed:
+        await ledger.append([new_entry(value, case_id="CU-1")])
+    assert await runner.tick(publisher, catch_up=False) == []
+    assert await processed(store, missed) == set()
+    await runner.tick(publisher)
+    assert await processed(store, missed) == {decode_event(v).event_id for v in missed}
+    assert [a.case_id for a in publisher.alerts()] == ["CU-1"]
