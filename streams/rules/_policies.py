@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property, partial
+from functools import lru_cache, partial
 from typing import Any
 
 from schemas.money import format_money
-from streams.rules._quick import quick_init
+from streams.rules._quick import once, quick_init
 from streams.rules._thresholds import (
     Indication,
     Run,
@@ -43,12 +43,25 @@ def iso(moment: datetime) -> str:
 
 
 def earliest(*moments: datetime | None) -> datetime | None:
-    known = [moment for moment in moments if moment is not None]
-    return min(known) if known else None
+    """The earliest of the known moments (None: none is known). A loop, not `min` over a
+    list made first: called with two or three moments for most obligations (issue 14)."""
+    first: datetime | None = None
+    for moment in moments:
+        if moment is not None and (first is None or moment < first):
+            first = moment
+    return first
 
 
 def first_at(records: Iterable[Record]) -> datetime | None:
-    return min((record.at for record in records), default=None)
+    """The earliest `at` of the records (None: no record); as `min(...)` over them, the first
+    of equal ones, with a loop in place of `min` over a generator (issue 14: read for most
+    steps of every case, which hold one record or two)."""
+    first: datetime | None = None
+    for record in records:
+        at = record.at
+        if first is None or at < first:
+            first = at
+    return first
 
 
 @quick_init
@@ -96,7 +109,7 @@ class CaseView:
     def agency(self) -> str:
         return self.case.agency or UNKNOWN_AGENCY
 
-    @cached_property
+    @once
     def runs(self) -> tuple[Run, ...]:
         return indication_runs(self.case, self.rules)
 
@@ -104,20 +117,23 @@ class CaseView:
     def current_run(self) -> Run | None:
         return self.runs[-1] if self.runs and self.runs[-1].end is None else None
 
-    @cached_property
+    @once
     def grounds(self) -> Indication:
         return case_indication(self.rules, self.case)
 
-    @cached_property
+    @once
     def first_transfer_at(self) -> datetime | None:
         return first_at(self.case.transfers)
 
-    @cached_property
+    @once
     def first_approval_or_transfer_at(self) -> datetime | None:
-        approvals = (d for d in self.case.transfer_decisions if d.approved)
-        return earliest(first_at(approvals), self.first_transfer_at)
+        first = self.first_transfer_at
+        for decision in self.case.transfer_decisions:
+            if decision.approved and (first is None or decision.decided_at < first):
+                first = decision.decided_at
+        return first
 
-    @cached_property
+    @once
     def police(self) -> str:
         """The police agency handling the case, best known: last to decide, accept, or receive it."""
         for records in (self.case.filing_decisions, self.case.acceptances):
@@ -152,16 +168,23 @@ def with_deadline(
     name: str,
     clock_start: datetime,
     *,
+    trigger: str,
+    responsible: str,
+    satisfied_at: datetime | None = None,
+    unconfirmed: bool = False,
+    facts: Mapping[str, Any] | None = None,
+    detail_zh: str = "",
+    detail_en: str = "",
+    explain: Callable[[], Explanation] | None = None,
     deadline: Deadline | None = None,
-    **fields: Any,
 ) -> Obligation:
-    """An obligation due `rule.deadlines[name]` (or the given deadline) after `clock_start`."""
+    """An obligation due `rule.deadlines[name]` (or the given deadline) after `clock_start`.
+
+    The obligation's fields named, not passed on as `**fields` (issue 14, session 8: a dict
+    of keywords made and unpacked for each of the few obligations of every case)."""
     return Obligation(
-        deadline=deadline or rule.deadline(name),
-        deadline_name=name,
-        clock_start=clock_start,
-        **fields,
-    )
+        trigger, responsible, detail_zh, detail_en, deadline or rule.deadlines[name], name,
+        clock_start, None, satisfied_at, unconfirmed, {} if facts is None else facts, explain)
 
 
 def should_transfer(view: CaseView, rule: Rule) -> Iterator[Obligation]:
@@ -292,9 +315,11 @@ def documents_missing(view: CaseView, rule: Rule) -> Iterator[Obligation]:
     """SC Art 6: the transfer carries 移送书, 调查报告, 涉案物品清单, 检验报告/鉴定意见. Documents
     sent with a later transfer of the same case complete it (resolved at that transfer)."""
     transfers = view.case.transfers
-    required = set(rule.required_documents or ())
-    if not transfers or not required:
+    if not transfers or not rule.required_documents:
         return
+    required = _required_documents(rule.required_documents)
+    if required.issubset(transfers[0].document_kinds):
+        return  # complete at the first transfer (the usual case; below it returns too)
     seen: set[str] = set()
     completed_at: datetime | None = None
     for transfer in transfers:
@@ -322,6 +347,12 @@ def documents_missing(view: CaseView, rule: Rule) -> Iterator[Obligation]:
         detail_zh="移送时未附法定材料：" + "、".join(missing_first),
         detail_en="the transfer lacked required documents: " + ", ".join(missing_first),
     )
+
+
+@lru_cache(maxsize=64)
+def _required_documents(kinds: tuple[str, ...]) -> frozenset[str]:
+    """The set of a rule's required documents (the rule file's tuple, few)."""
+    return frozenset(kinds)
 
 
 def not_accepted(view: CaseView, rule: Rule) -> Iterator[Obligation]:

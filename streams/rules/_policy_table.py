@@ -74,11 +74,19 @@ FACTS: tuple[str, ...] = tuple(sorted({name for needs in INPUTS.values() for gro
 """Every fact some policy's inputs name."""
 
 
+_CASE_FACTS: tuple[str, ...] = tuple(name for name in FACTS if name != "related")
+
+
 def present_facts(view: CaseView) -> frozenset[str]:
-    """The facts (of `FACTS`) the view has: non-empty fields of its case, `related`."""
-    case = view.case
-    return frozenset(name for name in FACTS
-                     if (view.related if name == "related" else getattr(case, name)))
+    """The facts (of `FACTS`) the view has: non-empty fields of its case, `related`.
+
+    Read from the case's `__dict__` (where a pydantic model keeps its fields), in a list
+    comprehension, not `getattr` in a generator (issue 14, session 8: ~1.5 µs a case)."""
+    fields = view.case.__dict__
+    present = [name for name in _CASE_FACTS if fields[name]]
+    if view.related:
+        present.append("related")
+    return frozenset(present)
 
 
 def has_inputs(present: frozenset[str], needs: tuple[tuple[str, ...], ...]) -> bool:

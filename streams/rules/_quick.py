@@ -1,4 +1,5 @@
-"""Frozen dataclasses whose `__init__` sets the instance's fields at once (`quick_init`).
+"""Frozen dataclasses whose `__init__` sets the instance's fields at once (`quick_init`), and
+a cached property without a lock (`once`).
 
 A frozen dataclass's generated `__init__` sets each field through `object.__setattr__`
 (its own `__setattr__` refuses): ~0.1 µs a field, ~1.5 µs for an `Obligation` of eleven
@@ -9,7 +10,9 @@ runs, deadlines: issue 14, session 7), nearly all only read once.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -52,3 +55,35 @@ def quick_init(cls: type[T]) -> type[T]:
     init.__module__ = cls.__module__
     cls.__init__ = init  # type: ignore[method-assign]
     return cls
+
+
+class _Once(Generic[T]):
+    """What `functools.cached_property` does, without its lock: the value computed on the
+    first read is stored in the instance's `__dict__`, where every later read finds it (the
+    descriptor, not being a data descriptor, is not asked again).
+
+    Python 3.11's `cached_property` takes an `RLock` for each first read (and its re-check of
+    the `__dict__` under it): ~1 µs a read, for the 3-4 derived facts of each `CaseView` an
+    evaluation reads (issue 14, session 8). A `CaseView` lives within one evaluation on one
+    thread, so no two threads can race to fill it (and a race would only compute the same
+    value twice). tests/unit/test_quick_init.py."""
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
+if TYPE_CHECKING:  # typed as what it does the work of
+    once = functools.cached_property
+else:
+    once = _Once

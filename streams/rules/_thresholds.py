@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -24,8 +24,8 @@ from schemas.events import Offence
 from schemas.money import format_money
 from streams.rules import _figures
 from streams.rules._quick import quick_init
-from streams.rules.calendar import to_shanghai
-from streams.rules.case_state import AssessmentRecord, CaseState, Figures, figure_parts
+from streams.rules.calendar import shanghai_date, shanghai_iso
+from streams.rules.case_state import AssessmentRecord, CaseState, Figures, figure_parts, sum_of
 from streams.rules.rules_config import OffenceRules, RuleSet, ThresholdTrigger
 
 _FIGURE_TEXTS: dict[tuple[str, Decimal, bool], str] = {}
@@ -73,26 +73,22 @@ class MetThreshold:
     values: tuple[tuple[str, Decimal], ...]
 
     def facts(self) -> dict[str, Any]:
+        """The entry's facts: what the law and the rule file say of it (the same for every
+        case that meets it, made once per entry: `_entry_facts`), and the figures."""
+        trigger = self.trigger
+        key = (id(trigger), self.trigger_id, self.article, self.offence)
+        found = _ENTRY_FACTS.get(key)
+        if found is None or found[0] is not trigger:
+            found = _entry_facts(key, self.offence, self.trigger_id, trigger, self.article)
+        _, head, minimums, tail = found
         facts: dict[str, Any] = {
-            "offence": self.offence.value,
-            "threshold": self.trigger_id,
-            "criminal_law_article": self.article,
-            "legal_basis": self.trigger.legal_basis,
-            "effective_from": self.trigger.effective_from.isoformat(),
+            **head,
             "figures": {name: format_figure(name, value) for name, value in self.values},
-            "minimums": {
-                name: format_figure(name, minimum) for name, minimum in self.trigger.min.items()
-            },
+            "minimums": dict(minimums),  # a dict of the alert's own, as every other value
         }
-        if self.trigger.flags:
-            facts["flags"] = list(self.trigger.flags)
-        if self.trigger.attempt:
-            facts["attempt"] = True
-        if self.trigger.tier:
-            facts["tier"] = self.trigger.tier
-        if self.trigger.unconfirmed:
-            facts["unconfirmed"] = True
-            facts["note"] = self.trigger.note
+        if trigger.flags:
+            facts["flags"] = list(trigger.flags)
+        facts.update(tail)
         return facts
 
     def describe(self) -> tuple[str, str]:
@@ -112,6 +108,38 @@ class MetThreshold:
             zh_parts.append("（未遂）")
             en_parts.append("(attempt)")
         return "，".join(zh_parts), ", ".join(en_parts)
+
+
+_EntryFacts = tuple[ThresholdTrigger, dict[str, Any], dict[str, str], dict[str, Any]]
+_ENTRY_FACTS: dict[tuple[int, str, int | None, Offence], _EntryFacts] = {}
+"""Per threshold entry (by identity, held, so checked: a rule set is never changed in place),
+id, article and offence: the facts of `MetThreshold.facts` before its figures, its minimums
+as texts, and the scalars after them (issue 14, session 8: the entry's part of the facts,
+its minimums formatted again, was made for every alert resting on a threshold)."""
+
+
+def _entry_facts(key: tuple[int, str, int | None, Offence], offence: Offence, trigger_id: str,
+                 trigger: ThresholdTrigger, article: int | None) -> _EntryFacts:
+    head: dict[str, Any] = {
+        "offence": offence.value,
+        "threshold": trigger_id,
+        "criminal_law_article": article,
+        "legal_basis": trigger.legal_basis,
+        "effective_from": trigger.effective_from.isoformat(),
+    }
+    minimums = {name: format_figure(name, minimum) for name, minimum in trigger.min.items()}
+    tail: dict[str, Any] = {}
+    if trigger.attempt:
+        tail["attempt"] = True
+    if trigger.tier:
+        tail["tier"] = trigger.tier
+    if trigger.unconfirmed:
+        tail["unconfirmed"] = True
+        tail["note"] = trigger.note
+    if len(_ENTRY_FACTS) >= 4096:
+        _ENTRY_FACTS.clear()
+    found = _ENTRY_FACTS[key] = (trigger, head, minimums, tail)
+    return found
 
 
 _Entry = tuple[str, ThresholdTrigger, int | None, tuple[tuple[str, tuple[str, ...], Decimal], ...]]
@@ -161,16 +189,47 @@ def met_thresholds(
 ) -> tuple[MetThreshold, ...]:
     """Every enabled threshold entry of the offence in force on `day` (any day if None) that the
     figures meet; with `scale`, each minimum amount or count multiplied by it (screening)."""
+    return _met(offence, rules, figures.amounts, figures.counts, figures.flags, day, scale)
+
+
+_Values = Mapping[str, Decimal]
+
+
+def _met(
+    offence: Offence,
+    rules: OffenceRules,
+    amounts: _Values,
+    counts: Mapping[str, int],
+    flags: Mapping[str, bool],
+    day: date | None,
+    scale: Decimal | None,
+) -> tuple[MetThreshold, ...]:
+    """`met_thresholds` over the three dicts of figures (what `Figures.sum_of` and
+    `Figures.flag` read), so that `indication_runs` walks an assessment history without
+    making a `Figures` per assessment.
+
+    A single-part minimum that is an amount (nearly all) is looked up here, as
+    `Figures.sum_of` would add it up (`Decimal(0) + value`: the sum's exponent, which the
+    facts print); a count, a sum "a+b" or an unknown figure goes through `case_state.sum_of`,
+    as `Figures.sum_of` does. Issue 14, session 8: with a method call, a list and a
+    generator per entry, checking the four entries of an offence was ~2.5 µs, made for every
+    assessment walked and for the grounds of a case again. tests/unit/test_threshold_tables.py
+    compares it with walking the rule file."""
     met: list[MetThreshold] = []
     for trigger_id, trigger, article, minimums in _entries(rules, day, scale):
         values: list[tuple[str, Decimal]] = []
         for name, parts, minimum in minimums:
-            value = figures.sum_of(parts)
+            value = amounts.get(name) if len(parts) == 1 else None
+            if value is not None:  # an amount alone: added up as `sum_of` would
+                value = _ZERO + value
+            else:  # a count, a sum, or unknown
+                value = sum_of(amounts, counts, parts)
             if value is None or value < minimum:
                 break
             values.append((name, value))
         else:
-            if all(figures.flag(flag) for flag in trigger.flags):
+            wanted = trigger.flags
+            if not wanted or all(flags.get(flag, False) for flag in wanted):
                 met.append(MetThreshold(offence, trigger_id, trigger, article, tuple(values)))
     return tuple(met)
 
@@ -191,9 +250,12 @@ class Indication:
     @property
     def unconfirmed(self) -> bool:
         """True when every ground rests on a figure flagged unconfirmed."""
-        return (
-            bool(self.met) and not self.suspicion and all(m.trigger.unconfirmed for m in self.met)
-        )
+        if not self.met or self.suspicion:
+            return False
+        for met in self.met:  # a loop, not all() over a generator: read for every run
+            if not met.trigger.unconfirmed:
+                return False
+        return True
 
     def facts(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"thresholds_met": [m.facts() for m in self.met]}
@@ -215,22 +277,34 @@ class Indication:
 
 
 _NO_GROUNDS = Indication()
-_NO_FIGURES = Figures()
-"""Made once: both are immutable (frozen, and `Figures.updated` makes new dicts), and making
-a pydantic model with four default dicts cost ~2.5 µs of every case's walk (issue 14)."""
+"""Made once: immutable (frozen)."""
+_ZERO = Decimal(0)
+
+_SAME_LAW: dict[tuple[int, date, date], tuple[OffenceRules, dict[str, ThresholdTrigger], bool]] = {}
+"""`_same_law` per rules (by identity, checked as `_TABLES` does), and pair of days: asked for
+every assessment walked whose figures meet a threshold on a later day than the act's (issue
+14, session 8: ~1.9 µs each, a walk over every entry and its dates)."""
 
 
 def _same_law(rules: OffenceRules, first: date, second: date) -> bool:
     """True when the same enabled entries are in force on both days."""
-    return all(
+    key = (id(rules), first, second)
+    found = _SAME_LAW.get(key)
+    if found is not None and found[0] is rules and found[1] is rules.thresholds:
+        return found[2]
+    same = all(
         trigger.in_force_on(first) == trigger.in_force_on(second)
         for trigger in rules.thresholds.values()
         if trigger.enabled
     )
+    if len(_SAME_LAW) >= 4096:
+        _SAME_LAW.clear()
+    _SAME_LAW[key] = (rules, rules.thresholds, same)
+    return same
 
 
 def shanghai_day(moment: datetime | None) -> date | None:
-    return to_shanghai(moment).date() if moment is not None else None
+    return shanghai_date(moment) if moment is not None else None
 
 
 def indication(
@@ -244,11 +318,26 @@ def indication(
     """The grounds the figures give for the offence (none if the offence is unknown), under the
     law in force on `act_day` and, where it differs, also under the law of `judged_day`
     (从旧兼从轻, see the module docstring). Without days, every enabled entry counts."""
+    return _indication(rules, offence, figures.amounts, figures.counts, figures.flags,
+                       act_day, judged_day, scale)
+
+
+def _indication(
+    rules: RuleSet,
+    offence: Offence | None,
+    amounts: _Values,
+    counts: Mapping[str, int],
+    flags: Mapping[str, bool],
+    act_day: date | None,
+    judged_day: date | None,
+    scale: Decimal | None,
+) -> Indication:
+    """`indication` over the three dicts of figures (see `_met`)."""
     if offence is None:
         return _NO_GROUNDS
     offence_rules = rules.offences[offence]
     act_day = act_day or judged_day
-    met = met_thresholds(offence, offence_rules, figures, act_day, scale)
+    met = _met(offence, offence_rules, amounts, counts, flags, act_day, scale)
     lenient_day: date | None = None
     if (
         met
@@ -258,11 +347,11 @@ def indication(
         and not _same_law(offence_rules, act_day, judged_day)
     ):
         lenient_day = judged_day
-        if not met_thresholds(offence, offence_rules, figures, judged_day, scale):
+        if not _met(offence, offence_rules, amounts, counts, flags, judged_day, scale):
             met = ()
     return Indication(
         met=met,
-        suspicion=offence_rules.reasonable_suspicion and figures.flag("reasonable_suspicion"),
+        suspicion=offence_rules.reasonable_suspicion and flags.get("reasonable_suspicion", False),
         act_day=act_day,
         lenient_day=lenient_day,
     )
@@ -272,11 +361,48 @@ def case_indication(
     rules: RuleSet, case: CaseState, figures: Figures | None = None, scale: Decimal | None = None
 ) -> Indication:
     """`indication` for a case's (or the given) figures, judged on the day of the last assessment."""
+    own = figures is None
     figures = figures if figures is not None else case.figures
     judged = max(figures.as_of.values(), default=None)
-    return indication(
-        rules, case.offence, figures, shanghai_day(case.committed_at), shanghai_day(judged), scale
-    )
+    act_day, judged_day = shanghai_day(case.committed_at), shanghai_day(judged)
+    if own and scale is None and case.offence is not None:
+        walked = _walked_grounds(case, rules, act_day, judged_day)
+        if walked is not None:
+            return walked
+    return indication(rules, case.offence, figures, act_day, judged_day, scale)
+
+
+def _walked_grounds(case: CaseState, rules: RuleSet, act_day: date | None,
+                    judged_day: date | None) -> Indication | None:
+    """The grounds of the last step of the case's remembered walk (`indication_runs`) when
+    that step judged the very figures of the case (the same values, by identity for the
+    amounts, whose exponent the facts print) under the same law and on the same days:
+    `indication` of the same arguments, which it returns without checking the thresholds
+    again (issue 14, session 8: the grounds of a case, read by the policies that need them,
+    repeated the walk's last check, ~3 µs). None: work it out."""
+    memo = _runs_memo.get(case.case_id)
+    if (memo is None or memo.assessments is not case.assessments or memo.rules is not rules
+            or memo.offence != case.offence or memo.act_day != act_day
+            or memo.judged_day != judged_day):
+        return None
+    amounts, counts, flags = memo.figures
+    figures = case.figures
+    if counts != figures.counts or flags != figures.flags or not _same_values(
+            amounts, figures.amounts):
+        return None
+    return memo.grounds
+
+
+def _same_values(walked: _Values, amounts: _Values) -> bool:
+    """True when both dicts hold the same keys with the same (identical) values."""
+    if walked is amounts:
+        return True
+    if len(walked) != len(amounts):
+        return False
+    for name, value in walked.items():
+        if amounts.get(name) is not value:
+            return False
+    return True
 
 
 @quick_init
@@ -294,10 +420,15 @@ class Run:
 
     def facts(self) -> dict[str, Any]:
         facts = self.grounds.facts()
-        facts["threshold_met_at"] = to_shanghai(self.start).isoformat()
+        facts["threshold_met_at"] = shanghai_iso(self.start)
         if self.end is not None:
-            facts["threshold_no_longer_met_at"] = to_shanghai(self.end).isoformat()
+            facts["threshold_no_longer_met_at"] = shanghai_iso(self.end)
         return facts
+
+
+_Walked = tuple[_Values, Mapping[str, int], Mapping[str, bool]]
+_NOT_WALKED: _Walked = ({}, {}, {})
+"""The figures before any assessment (never changed in place: a walk makes new dicts)."""
 
 
 @quick_init
@@ -309,10 +440,11 @@ class _RunsSoFar:
     offence: Offence
     act_day: date | None
     assessments: tuple[AssessmentRecord, ...]
-    figures: Figures
+    figures: _Walked  # amounts, counts and flags after them (what `_indication` reads)
     start: tuple[datetime, str] | None
     grounds: Indication
     ended: tuple[Run, ...]
+    judged_day: date | None  # the day the last assessment walked was judged on
 
 
 RUNS_MEMO_SIZE = 5_000
@@ -347,30 +479,47 @@ def indication_runs(case: CaseState, rules: RuleSet) -> tuple[Run, ...]:
     has the same assessments plus later ones (the usual new event) walks only the new ones,
     so assessing a case no longer costs a threshold check per assessment it ever had. An
     assessment sorted before the remembered ones, another offence, act day or rule set start
-    the walk over; the result is the same either way."""
-    if case.offence is None:
+    the walk over; the result is the same either way.
+
+    The walk keeps the figures as the three dicts `Figures.updated` would make (amounts,
+    counts, flags; the times they were assessed are not read), without a `Figures` per
+    assessment, and the first assessment's own dicts as they are (the walk never changes a
+    dict in place): issue 14, session 8, ~2 µs of a walk of one assessment."""
+    offence = case.offence
+    if offence is None:
         return ()
     act_day = shanghai_day(case.committed_at)
     memo = _resumable(case, rules, act_day)
     if memo is None:
-        memo = _RunsSoFar(rules, case.offence, act_day, (), _NO_FIGURES, None, _NO_GROUNDS, ())
-    figures, start, grounds, ended = memo.figures, memo.start, memo.grounds, list(memo.ended)
-    for assessment in case.assessments[len(memo.assessments):]:
-        figures = figures.updated(assessment)
-        now_grounds = indication(
-            rules, case.offence, figures, act_day, shanghai_day(assessment.assessed_at)
-        )
+        walked, (amounts, counts, flags) = 0, _NOT_WALKED
+        start: tuple[datetime, str] | None = None
+        grounds, ended, judged_day = _NO_GROUNDS, [], None
+    else:
+        walked, (amounts, counts, flags) = len(memo.assessments), memo.figures
+        start, grounds, ended = memo.start, memo.grounds, list(memo.ended)
+        judged_day = memo.judged_day
+    assessments = case.assessments
+    for assessment in assessments[walked:] if walked else assessments:
+        if amounts or counts or flags:
+            amounts = {**amounts, **assessment.amounts}
+            counts = {**counts, **assessment.counts}
+            flags = {**flags, **assessment.flags}
+        else:
+            amounts, counts, flags = assessment.amounts, assessment.counts, assessment.flags
+        judged_day = shanghai_day(assessment.assessed_at)
+        now_grounds = _indication(rules, offence, amounts, counts, flags, act_day, judged_day,
+                                  None)
         if now_grounds and start is None:
             start = (assessment.assessed_at, assessment.event_id)
         elif not now_grounds and start is not None:
             ended.append(Run(start[0], start[1], assessment.assessed_at, grounds))
             start = None
         grounds = now_grounds
-    if len(case.assessments) > len(memo.assessments):
-        walked = _RunsSoFar(rules, case.offence, act_day, case.assessments, figures, start,
-                            grounds, tuple(ended))
+    if len(assessments) > walked:
+        remembered = _RunsSoFar(rules, offence, act_day, assessments, (amounts, counts, flags),
+                                start, grounds, tuple(ended), judged_day)
         with _runs_lock:
-            _runs_memo[case.case_id] = walked
+            _runs_memo[case.case_id] = remembered
             _runs_memo.move_to_end(case.case_id)
             while len(_runs_memo) > RUNS_MEMO_SIZE:
                 _runs_memo.popitem(last=False)

@@ -229,6 +229,33 @@ def to_shanghai(moment: datetime) -> datetime:
     return moment.astimezone(SHANGHAI)
 
 
+_EIGHT_HOURS = timedelta(hours=8)
+
+
+def shanghai_date(moment: datetime) -> date:
+    """`to_shanghai(moment).date()`, for a fixed-offset time worked out from its offset alone:
+    its wall time moved by the difference between +08:00 and its offset, where that day is
+    1992 or later (Shanghai's offset is +08:00 from 1991-09-15 on, see `_STANDARD_SINCE`);
+    other times, and a time the move takes past the last representable day (where
+    `astimezone` would fail too), go through `to_shanghai`.
+
+    Without the memo: a replay's walk over a case's assessments asks the day of each
+    assessment's own time once, and the memo's miss (the time's hash, which asks its offset,
+    the conversion, which asks it again, the store) was ~8 k instructions against ~4 k
+    (callgrind; issue 14, session 8). tests/unit/test_shanghai_memo.py compares the two."""
+    zone = moment.tzinfo
+    if type(zone) in _FIXED_OFFSETS:
+        offset = moment.utcoffset()
+        if offset is not None:
+            try:
+                moved = moment + (_EIGHT_HOURS - offset)
+            except OverflowError:
+                return to_shanghai(moment).date()
+            if moved.year >= 1992:
+                return moved.date()
+    return to_shanghai(moment).date()
+
+
 _ISO: dict[tuple[datetime, int], str] = {}
 _MINUTE: dict[datetime, str] = {}
 _K = TypeVar("_K")
@@ -250,7 +277,30 @@ def shanghai_iso(moment: datetime) -> str:
     local = to_shanghai(moment)
     key = (local, local.fold)
     found = _ISO.get(key)
-    return found if found is not None else _remember(_ISO, key, local.isoformat())
+    return found if found is not None else _remember(_ISO, key, _iso_text(local))
+
+
+_STANDARD_SINCE = datetime(1992, 1, 1, tzinfo=SHANGHAI)
+"""From here on Asia/Shanghai is +08:00 without summer time (its last change was in 1991;
+the zone's rule after its table, "CST-8", has no DST), so every such wall time's offset is
++08:00, `fold` or not. Compared with a Shanghai time, this reads the wall clock only (the
+same tzinfo object: no `utcoffset` call)."""
+
+
+def _iso_text(local: datetime) -> str:
+    """`local.isoformat()` (`local` in Shanghai), formatted without `isoformat` from 1992 on,
+    where the offset is always "+08:00" (`_STANDARD_SINCE`): a replay misses the memo for
+    nearly every instant it formats, and `isoformat` of a ZoneInfo time, which asks the zone
+    for its offset and formats it through `PyUnicode_FromFormat`, cost ~11 k instructions a
+    call against ~3 k (callgrind; issue 14, session 8: 23 k of the 496 k instructions of a
+    case's assessment). tests/unit/test_shanghai_memo.py compares the two over generated
+    instants in every zone and year."""
+    if local.tzinfo is not SHANGHAI or local < _STANDARD_SINCE:
+        return local.isoformat()
+    micro = local.microsecond
+    text = (f"{local.year}-{local.month:02d}-{local.day:02d}T"
+            f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}")
+    return f"{text}.{micro:06d}+08:00" if micro else f"{text}+08:00"
 
 
 def shanghai_minute(moment: datetime) -> str:
@@ -331,7 +381,7 @@ def due_after(start: datetime, amount: int, unit: Unit, calendar: WorkCalendar) 
     errors are not memoised."""
     if unit == "hours":
         return add_hours(start, amount)
-    key = (to_shanghai(start).date(), amount, unit)
+    key = (shanghai_date(start), amount, unit)
     due = calendar._due_on.get(key)
     if due is None:
         if unit == "days":

@@ -17,6 +17,7 @@ Summary fields, as derived:
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -83,12 +84,18 @@ def built(model: type[M], values: dict[str, Any]) -> M:
     What pydantic's `model_construct` makes, without its walk over the fields (defaults,
     aliases): ~1 µs against ~3, for the step record and figures of every assessment (issue
     14). Equal to validated construction, dump included: tests/unit/test_fold_fast_paths.py."""
-    instance = model.__new__(model)
-    object.__setattr__(instance, "__dict__", values)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
+    instance = _new(model)
+    _set(instance, "__dict__", values)
+    _set(instance, "__pydantic_fields_set__", set(values))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
     return instance
+
+
+_new = object.__new__
+_set = object.__setattr__
+"""`built`'s two builtins, read once (issue 14, session 8: looking `__setattr__` up on `object`
+four times was ~a quarter of making a record; a model defines no `__new__` of its own)."""
 
 
 class EventHead(NamedTuple):
@@ -169,6 +176,25 @@ def figure_parts(name: str) -> tuple[str, ...]:
 _ZERO = Decimal(0)
 
 
+def sum_of(amounts: Mapping[str, Decimal], counts: Mapping[str, int],
+           parts: tuple[str, ...]) -> Decimal | None:
+    """The sum of whichever of these figures are known (an amount, else a count), as
+    `sum(known, Decimal(0))` adds them (Decimal(0) first, so the sum's exponent is the
+    same), or None if none is. Without the lists `value` made (issue 14: threshold
+    checks call it for every minimum of every entry of every assessment); over the dicts
+    of a `Figures`, so that a walk over assessments needs none (`_thresholds._met`)."""
+    total: Decimal | None = None
+    for part in parts:
+        one = amounts.get(part)  # amounts are Decimals, never None
+        if one is None:
+            count = counts.get(part)
+            if count is None:
+                continue
+            one = Decimal(count)
+        total = _ZERO + one if total is None else total + one
+    return total
+
+
 class Figures(BaseModel):
     """Figures of a case: amounts in yuan, counts, flags, and when each was last assessed."""
 
@@ -184,20 +210,9 @@ class Figures(BaseModel):
         return self.sum_of(figure_parts(name))
 
     def sum_of(self, parts: tuple[str, ...]) -> Decimal | None:
-        """The sum of whichever of these figures are known (an amount, else a count), as
-        `sum(known, Decimal(0))` adds them (Decimal(0) first, so the sum's exponent is the
-        same), or None if none is. Without the lists `value` made (issue 14: threshold
-        checks call it for every minimum of every entry of every assessment)."""
-        total: Decimal | None = None
-        for part in parts:
-            one = self.amounts.get(part)  # amounts are Decimals, never None
-            if one is None:
-                count = self.counts.get(part)
-                if count is None:
-                    continue
-                one = Decimal(count)
-            total = _ZERO + one if total is None else total + one
-        return total
+        """The sum of whichever of these figures are known (an amount, else a count), or
+        None if none is (see the module function `sum_of`)."""
+        return sum_of(self.amounts, self.counts, parts)
 
     def flag(self, name: str) -> bool:
         return self.flags.get(name, False)

@@ -39,7 +39,13 @@ from streams.rules._errors import ConfigError, Problem
 from streams.rules._policies import CaseView, Obligation, iso
 from streams.rules._policy_table import INPUTS, POLICIES, has_inputs, present_facts
 from streams.rules._quick import quick_init
-from streams.rules.calendar import DueTime, due_after, shanghai_minute, to_shanghai
+from streams.rules.calendar import (
+    _STANDARD_SINCE,
+    DueTime,
+    due_after,
+    shanghai_minute,
+    to_shanghai,
+)
 from streams.rules.case_state import CaseState, built
 from streams.rules.rules_config import Rule, RuleSet
 
@@ -50,7 +56,10 @@ _UNCONFIRMED_ZH = "（所依据的数值尚未确认）"
 _UNCONFIRMED_EN = " (rests on a figure not yet confirmed)"
 
 
-_NAMESPACE_BYTES = ALERT_NAMESPACE.bytes
+_NAMESPACE_SHA1 = hashlib.sha1(ALERT_NAMESPACE.bytes, usedforsecurity=False)
+"""SHA-1 with the namespace fed in: `alert_id` continues a copy of it (issue 14, session 8:
+a copy and an update cost ~a quarter less than a new hash over namespace and name, whose
+keyword argument is parsed on every call)."""
 
 
 def alert_id(rule_id: str, case_id: str, trigger: str) -> str:
@@ -60,8 +69,9 @@ def alert_id(rule_id: str, case_id: str, trigger: str) -> str:
     version and variant are set in the digest's hex text (the version nibble is the 13th
     digit, the variant's two bits the top of the 17th: `_VARIANT` maps it), without a
     bytearray (issue 14, session 7: ~1 µs of ~2.2 an alert)."""
-    x = hashlib.sha1(_NAMESPACE_BYTES + f"{rule_id}|{case_id}|{trigger}".encode(),
-                     usedforsecurity=False).hexdigest()
+    sha1 = _NAMESPACE_SHA1.copy()
+    sha1.update(f"{rule_id}|{case_id}|{trigger}".encode())
+    x = sha1.hexdigest()
     return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
@@ -134,11 +144,13 @@ def _decision(
     zh = f"【{rule.title_zh}】{detail_zh}"
     en = f"[{rule.title_en}] {detail_en}"
     if due is not None:
-        zh += f"；期限至 {_local(due.at)}"
-        en += f"; due by {_local(due.at)} (Asia/Shanghai)"
+        due_by = _local(due.at)
+        zh += f"；期限至 {due_by}"
+        en += f"; due by {due_by} (Asia/Shanghai)"
     if status == "resolved" and found.satisfied_at is not None:
-        zh += f"；已于 {_local(found.satisfied_at)} 迟延履行或纠正"
-        en += f"; done late or cured at {_local(found.satisfied_at)}"
+        done_at = _local(found.satisfied_at)
+        zh += f"；已于 {done_at} 迟延履行或纠正"
+        en += f"; done late or cured at {done_at}"
     elif due is not None:
         zh += "，已逾期"
         en += ", overdue"
@@ -167,6 +179,21 @@ def _decision(
     })
 
 
+def _after(moment: datetime, due_at: datetime) -> bool:
+    """`moment > due_at`, compared in Shanghai where that is exact.
+
+    A deadline's `due_at` is a Shanghai time and an act's time has its sender's offset: their
+    comparison asked both zones for their offsets, ~2 µs against ~0.1 for two Shanghai times,
+    which Python compares by their wall clocks (the same tzinfo). From 1992 on (Shanghai's
+    offset is +08:00 from 1991-09-15 on: `_STANDARD_SINCE`) wall clocks order as instants do;
+    earlier, or with `due_at` in another zone, the instants are compared as before (issue
+    14, session 8; tests/unit/test_deadline_comparison.py compares the two over generated times)."""
+    local = to_shanghai(moment)
+    if local >= _STANDARD_SINCE and due_at >= _STANDARD_SINCE:
+        return local > due_at
+    return moment > due_at
+
+
 def _judge(
     case: CaseState, rules: RuleSet, now: datetime, related: Sequence[CaseState],
     every_rule: bool = False,
@@ -193,14 +220,19 @@ def _judge(
                 continue
             due = due_after(found.clock_start, found.deadline.amount, found.deadline.unit, calendar)
             if found.satisfied_at is not None:
-                if found.satisfied_at > due.at:
+                if _after(found.satisfied_at, due.at):
                     decisions.append(_decision(case, rules, rule, found, "resolved", due.at, due))
             elif now > due.at:
                 decisions.append(_decision(case, rules, rule, found, "open", due.at, due))
             else:
                 pending.append(due.first_late_instant)
-    decisions.sort(key=lambda d: (d.raised_at, d.rule_id, d.alert_id))
+    if len(decisions) > 1:
+        decisions.sort(key=_decision_order)
     return decisions, pending
+
+
+def _decision_order(decision: AlertDecision) -> tuple[datetime, str, str]:
+    return decision.raised_at, decision.rule_id, decision.alert_id
 
 
 @quick_init

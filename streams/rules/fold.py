@@ -351,14 +351,20 @@ def fold_read(case_id: str, events: Iterable[tuple[Sent, EventData]],
     seen: set[str] = set()
     steps: dict[str, list[Record]] = {}
     for event, data in events:
-        _check_case(case_id, event)
-        if event.event_id in seen:
+        if event.case_id != case_id:
+            _check_case(case_id, event)
+        event_id = event.event_id
+        if event_id in seen:
             continue
-        seen.add(event.event_id)
+        seen.add(event_id)
         step = _STEPS.get(event.type_name)
         if step is not None:
             target, build = step
-            steps.setdefault(target, []).append(build(event, data))
+            records = steps.get(target)
+            if records is None:
+                steps[target] = [build(event, data)]
+            else:
+                records.append(build(event, data))
     # A list of one step (most are) needs no sort, nor its key computed (issue 14, session 7).
     updates: dict[str, Any] = {
         target: tuple(records) if len(records) == 1 else tuple(sorted(records, key=by_sort_key))
@@ -379,12 +385,16 @@ def _new_state(case_id: str, fields: dict[str, Any]) -> CaseState:
     of each case a replay folds). The defaults are the empty state's, all immutable (None,
     empty tuples, and empty figures, frozen and never changed in place). Equal to the
     validated state: tests/unit/test_fold_fast_paths.py."""
-    state = CaseState.__new__(CaseState)
-    object.__setattr__(state, "__dict__", {**_EMPTY.__dict__, "case_id": case_id, **fields})
-    object.__setattr__(state, "__pydantic_fields_set__", {"case_id", *fields})
-    object.__setattr__(state, "__pydantic_extra__", None)
-    object.__setattr__(state, "__pydantic_private__", None)
+    state = _new(CaseState)
+    _set(state, "__dict__", {**_EMPTY.__dict__, "case_id": case_id, **fields})
+    _set(state, "__pydantic_fields_set__", {"case_id", *fields})
+    _set(state, "__pydantic_extra__", None)
+    _set(state, "__pydantic_private__", None)
     return state
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 def fold(events: Iterable[CaseEvent], state: CaseState | None = None) -> CaseState | None:

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.rules._policies import Obligation
-from streams.rules._quick import quick_init
+from streams.rules._quick import _Once, once, quick_init
 from streams.rules._thresholds import Indication, MetThreshold, Run, _RunsSoFar
 from streams.rules.calendar import DueTime
 from streams.rules.engine import Assessment
@@ -102,3 +102,41 @@ def test_what_it_cannot_make_is_refused() -> None:
     for cls in (Mutable, Later, NotInit, Slotted, KeywordOnly, int):
         with pytest.raises(TypeError, match="quick_init"):
             quick_init(cls)
+
+
+class _Counted:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @once
+    def value(self) -> list[int]:
+        """The docstring."""
+        self.calls += 1
+        return [self.calls]
+
+
+def test_once_computes_on_the_first_read_and_stores_in_the_instance() -> None:
+    assert isinstance(_Counted.__dict__["value"], _Once)
+    assert _Counted.__dict__["value"].__doc__ == "The docstring."
+    first, second = _Counted(), _Counted()
+    assert first.value is first.value and first.value == [1] and first.calls == 1
+    assert first.__dict__["value"] == [1]
+    assert second.value == [1] and second.value is not first.value
+
+
+def test_once_propagates_an_error_and_tries_again_on_the_next_read() -> None:
+    class Failing:
+        tries = 0
+
+        @once
+        def value(self) -> int:
+            type(self).tries += 1
+            if Failing.tries == 1:
+                raise ValueError("first")
+            return Failing.tries
+
+    failing = Failing()
+    with pytest.raises(ValueError, match="first"):
+        _ = failing.value
+    assert "value" not in failing.__dict__
+    assert failing.value == 2 and failing.value == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,6 +39,15 @@ def from_scratch(state: CaseState) -> tuple[Figures, tuple[_thresholds.Run, ...]
     return figures, _thresholds.indication_runs(state, RULES)
 
 
+def shuffled(case_id: str, steps: list[tuple[int, str]], order: random.Random) -> list[CaseEvent]:
+    """The case's opening and its assessments (hours after opening, amount), in `order`."""
+    events = [event(case_id, n + 1, "case.assessed", hours, illegal_business_amount=amount)
+              for n, (hours, amount) in enumerate(steps)]
+    events.append(opened(case_id))
+    order.shuffle(events)
+    return events
+
+
 # (hours after opening, amount): over and under the 50,000 threshold, in any arrival order.
 assessments = st.lists(
     st.tuples(st.integers(1, 400), st.sampled_from(["60000.00", "20000.00", "90000.00", "1.00"])),
@@ -49,12 +59,8 @@ assessments = st.lists(
 def test_figures_and_runs_after_each_event_equal_a_walk_from_scratch(
         steps: list[tuple[int, str]], order: random.Random) -> None:
     case_id = f"C-{uuid.uuid4()}"
-    events = [event(case_id, n + 1, "case.assessed", hours, illegal_business_amount=amount)
-              for n, (hours, amount) in enumerate(steps)]
-    events.append(opened(case_id))
-    order.shuffle(events)
     state = CaseState(case_id=case_id)
-    for item in events:
+    for item in shuffled(case_id, steps, order):
         state = apply(state, item)
         runs = _thresholds.indication_runs(state, RULES)  # goes on from the last call's walk
         assert (state.figures, runs) == from_scratch(state)
@@ -92,3 +98,32 @@ def test_figures_built_without_validation_equal_validated_ones(
         assert state.figures == validated
         assert state.figures.model_dump_json() == validated.model_dump_json()
         assert Figures.model_validate_json(state.figures.model_dump_json()) == state.figures
+
+
+def grounds_from_scratch(state: CaseState) -> _thresholds.Indication:
+    """`case_indication` as first written: the thresholds checked on the case's figures."""
+    judged = max(state.figures.as_of.values(), default=None)
+    return _thresholds.indication(RULES, state.offence, state.figures,
+                                  _thresholds.shanghai_day(state.committed_at),
+                                  _thresholds.shanghai_day(judged))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=assessments, order=st.randoms(use_true_random=False),
+       amount=st.sampled_from(["6E+4", "60000", "60000.00", "1.00"]))
+def test_a_cases_grounds_from_its_walk_equal_the_thresholds_checked_again(
+        steps: list[tuple[int, str]], order: random.Random, amount: str) -> None:
+    """The grounds `case_indication` takes from the walk's last step (issue 14, session 8)
+    equal, facts and texts included, the thresholds checked on the case's figures; and a
+    state whose figures are not the walk's (the same assessments, other figures, an amount
+    of another exponent) gets its own."""
+    case_id = f"G-{uuid.uuid4()}"
+    state = CaseState(case_id=case_id)
+    for item in shuffled(case_id, steps, order):
+        state = apply(state, item)
+        _thresholds.indication_runs(state, RULES)
+        for case in (state, state.model_copy(update={"figures": state.figures.model_copy(
+                update={"amounts": {"illegal_business_amount": Decimal(amount)}})})):
+            got, expected = _thresholds.case_indication(RULES, case), grounds_from_scratch(case)
+            assert got == expected
+            assert got.facts() == expected.facts() and got.describe() == expected.describe()

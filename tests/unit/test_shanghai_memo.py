@@ -14,7 +14,9 @@ from pydantic_core import TzInfo
 
 from streams.rules.calendar import (
     SHANGHAI,
+    _iso_text,
     _minute_text,
+    shanghai_date,
     shanghai_iso,
     shanghai_minute,
     to_shanghai,
@@ -46,6 +48,53 @@ def test_memoised_conversion_equals_astimezone(moments: list[datetime]) -> None:
 def test_minute_text_is_what_strftime_gives_in_every_year(moment: datetime) -> None:
     """Below year 1000 too, where strftime does not pad the year (the f-string would)."""
     assert _minute_text(moment) == moment.strftime("%Y-%m-%d %H:%M")
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.just(SHANGHAI)), st.sampled_from([0, 1]))
+def test_iso_text_is_what_isoformat_gives_in_every_year(moment: datetime, fold: int) -> None:
+    """Across the summer times before 1992 and the switch to the fast text, either fold,
+    with and without microseconds."""
+    for local in (moment.replace(fold=fold), moment.replace(fold=fold, microsecond=0)):
+        assert _iso_text(local) == local.isoformat()
+
+
+def test_iso_text_around_the_fast_texts_first_instant() -> None:
+    first = datetime(1992, 1, 1, tzinfo=SHANGHAI)
+    for local in (first, first - timedelta(microseconds=1), first + timedelta(microseconds=1),
+                  datetime(1991, 9, 15, 1, 30, tzinfo=SHANGHAI, fold=1),
+                  datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=SHANGHAI)):
+        assert _iso_text(local) == local.isoformat()
+    assert _iso_text(first) == "1992-01-01T00:00:00+08:00"
+    assert _iso_text(datetime(1986, 5, 4, 12, tzinfo=SHANGHAI)) == "1986-05-04T12:00:00+09:00"
+
+
+@given(MOMENTS)
+def test_shanghai_date_is_the_converted_times_date(moment: datetime) -> None:
+    assert shanghai_date(moment) == moment.astimezone(SHANGHAI).date()
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(1991, 12, 31, 16, tzinfo=UTC),  # 1992-01-01 00:00 in Shanghai: the fast path's first
+    datetime(1991, 12, 31, 15, 59, 59, 999_999, tzinfo=UTC),
+    datetime(1991, 9, 14, 16, 59, tzinfo=TzInfo(0)),  # the last hour of summer time (+09:00)
+    datetime(1990, 9, 15, 16, 30, tzinfo=timezone(timedelta(hours=-3))),
+    datetime(9999, 12, 31, 15, 59, tzinfo=TzInfo(0)),  # Shanghai's 9999-12-31 23:59
+    datetime(9999, 12, 31, 20, tzinfo=timezone(timedelta(hours=12))),
+    datetime(1, 1, 1, 2, tzinfo=TzInfo(-3600)),
+])
+def test_shanghai_date_at_the_edges(moment: datetime) -> None:
+    assert shanghai_date(moment) == moment.astimezone(SHANGHAI).date()
+
+
+def test_shanghai_date_fails_where_the_conversion_fails() -> None:
+    late = datetime(9999, 12, 31, 20, tzinfo=TzInfo(0))  # 10000-01-01 04:00 in Shanghai
+    with pytest.raises(OverflowError):
+        late.astimezone(SHANGHAI)
+    with pytest.raises(OverflowError):
+        shanghai_date(late)
+    with pytest.raises(ValueError, match="naive"):
+        shanghai_date(datetime(2026, 1, 1))
 
 
 def test_equal_instants_in_other_offsets_share_the_answer() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -140,3 +141,42 @@ def test_the_work_calendar_is_the_rule_sets_own() -> None:
     assert rules.work_calendar is rules._work_calendar
     unvalidated = RuleSet.model_construct(**dict(rules))
     assert unvalidated.work_calendar is unvalidated._work_calendar
+
+
+def reference_facts(met: MetThreshold) -> dict[str, Any]:
+    """`MetThreshold.facts` as first written: every part made again for each call."""
+    facts: dict[str, Any] = {
+        "offence": met.offence.value,
+        "threshold": met.trigger_id,
+        "criminal_law_article": met.article,
+        "legal_basis": met.trigger.legal_basis,
+        "effective_from": met.trigger.effective_from.isoformat(),
+        "figures": {name: format_figure(name, value) for name, value in met.values},
+        "minimums": {name: format_figure(name, m) for name, m in met.trigger.min.items()},
+    }
+    if met.trigger.flags:
+        facts["flags"] = list(met.trigger.flags)
+    if met.trigger.attempt:
+        facts["attempt"] = True
+    if met.trigger.tier:
+        facts["tier"] = met.trigger.tier
+    if met.trigger.unconfirmed:
+        facts["unconfirmed"] = True
+        facts["note"] = met.trigger.note
+    return facts
+
+
+@settings(max_examples=300, deadline=None)
+@given(offence=st.sampled_from(sorted(RULES.offences)), figures=figures, day=days, scale=scales)
+def test_an_entrys_facts_made_once_equal_the_facts_made_again(
+        offence: Offence, figures: Figures, day: date | None, scale: Decimal | None) -> None:
+    """The entry's part of the facts is made once per entry (issue 14, session 8): each
+    call's facts equal, in order and in JSON, the facts made again, with containers of
+    their own (an alert's facts share nothing with another's)."""
+    for met in met_thresholds(offence, RULES.offences[offence], figures, day, scale):
+        first, second, expected = met.facts(), met.facts(), reference_facts(met)
+        assert first == second == expected
+        assert list(first) == list(expected)
+        assert json.dumps(first) == json.dumps(expected)
+        assert first["minimums"] is not second["minimums"]
+        assert first.get("flags") is None or first["flags"] is not second["flags"]
