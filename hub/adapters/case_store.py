@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, get_origin
+from typing import Any, cast, get_origin
 
 import asyncpg
 from pydantic import BaseModel
@@ -94,7 +94,7 @@ class ParsedAlerts:
 
     `alerts_of` reads every stored alert of each case of a batch, and parsing them all again
     on every batch cost more as a case gathered alerts (issue 14). Keyed by the JSON text
-    PostgreSQL returns (the `json` column keeps the text as written: the same stored value
+    PostgreSQL returns (the `text` column keeps the text as written: the same stored value
     gives the same text), so an entry cannot be stale: a changed alert is a different text.
     `Alert` is frozen and the runner never changes one in place (`retracted` copies it), so
     entries are shared.
@@ -251,6 +251,88 @@ _Row = tuple[str, str, str | None, str | None]
 
 
 _STEP_LISTS = tuple(sorted(_ROW_FIELDS))
+
+
+_SEP, _NULL = "\x1f", "\x1e"
+"""The separator and the NULL marker of the columns `_packed` joins into one text."""
+
+
+def _packed(columns: Sequence[Sequence[str | None]]) -> list[str] | None:
+    """Each column's values joined into one text, by _SEP, a None as _NULL: what
+    `string_to_array($n, E'\\x1f', E'\\x1e')` (`_unnest`) splits back into the very
+    values; None (send arrays) when some value would not come back as it was: it holds the
+    separator, it is the NULL marker, or it is a column's only value and empty (which splits
+    into no value at all).
+
+    Design decision (session 8, issue 14): asyncpg checks every element of an array
+    parameter against abstract base classes in Python (`_get_array_shape` calls
+    `ABCMeta.__instancecheck__` twice a string: ~11 % of the CLI's CPU in a profile of the
+    statements creating cases and recording alerts; ~22 elements a case created). A column
+    sent as one text costs no such check, and `str.join` and `str.count` run in C. Measured
+    by re-running the `_create` statements of a 20,000-case replay (PostgreSQL under
+    callgrind): the CLI 42.9 -> 38.3 µs a case, PostgreSQL 269.0 k -> 270.4 k instructions a
+    case (+0.5 %: splitting the texts instead of reading arrays). Not done for
+    record_alerts: its five id columns packed saved the CLI ~3-6 µs a case but cost
+    PostgreSQL 5 % more instructions (13 k a case: the texts cast to uuid and split twice),
+    no clear gain. Ids do not hold control characters in practice; a value that does is sent
+    the careful way (arrays), not refused."""
+    texts = []
+    for values in columns:
+        if None in values:
+            text = _SEP.join(_NULL if v is None else v for v in values)
+        else:
+            text = _SEP.join(cast(Sequence[str], values))
+        if (text.count(_SEP) != len(values) - 1 if values else text) or _NULL in values or (
+                len(values) == 1 and values[0] == ""):
+            return None
+        texts.append(text)
+    return texts
+
+
+def _parameters(columns: Sequence[Sequence[str | None]], flags: Sequence[bool]
+                ) -> tuple[bool, list[Any]]:
+    """(packed, parameters): the columns `flags` marks joined by `_packed` and the others
+    as arrays, or every column an array when `_packed` declines."""
+    packed = _packed([c for c, f in zip(columns, flags, strict=True) if f])
+    if packed is None:
+        return False, list(columns)
+    texts = iter(packed)
+    return True, [next(texts) if f else c for c, f in zip(columns, flags, strict=True)]
+
+
+def _unnest(first: int, types: Sequence[str], packed: Sequence[bool]) -> str:
+    """`unnest(...)` of parameters $first.. holding columns of these types, each a text
+    `_packed` joined (where `packed` says so) or an array."""
+    return "unnest(" + ", ".join(
+        f"string_to_array(${first + i}, E'\\x1f', E'\\x1e')::{t}[]" if p else f"${first + i}::{t}[]"
+        for i, (t, p) in enumerate(zip(types, packed, strict=True))) + ")"
+
+
+def _create_sql(packed: Sequence[bool]) -> str:
+    return (
+        "WITH c AS ("
+        " INSERT INTO cases (case_id, agency, state)"
+        f" SELECT * FROM {_unnest(1, ('text', 'text', 'jsonb'), packed[:3])}"
+        " AS s(case_id, agency, state)"
+        " ORDER BY case_id ON CONFLICT DO NOTHING RETURNING case_id, version),"
+        " e AS ("
+        " INSERT INTO case_state_events (case_id, event_id, field, step)"
+        f" SELECT * FROM {_unnest(4, ('text',) * 4, packed[3:7])}"
+        "  AS r(case_id, event_id, field, step) WHERE r.case_id IN (SELECT case_id FROM c)),"
+        " p AS ("
+        " INSERT INTO case_parties (id_type, id_number, case_id)"
+        f" SELECT * FROM {_unnest(8, ('text',) * 3, packed[7:])} AS k(id_type, id_number,"
+        "  case_id) WHERE k.case_id IN (SELECT case_id FROM c))"
+        " SELECT case_id, version FROM c")
+
+
+CREATE_PACKED = (True, True, False, True, True, True, False, True, True, True)
+"""Which parameters of `_create_sql` are `_packed`: every id and name; not the JSON (a
+state, a step), which PostgreSQL would scan byte by byte for the separator: packing them
+too saved the CLI about 1 µs a case more and cost PostgreSQL 3 % more instructions."""
+CREATE_SQL = {packed: _create_sql(CREATE_PACKED if packed else (False,) * 10)
+              for packed in (True, False)}
+"""PostgresCaseSession._create's statement, with its columns packed or as arrays."""
 
 
 def _rows_of(state: CaseState) -> list[_Row] | None:
@@ -501,25 +583,12 @@ class PostgresCaseSession:
                 values.append(json_text(state, _BOUNDED_SET))
                 rows += added
             keys += [(kind, number, state.case_id) for kind, number in state.party_keys]
-        made = await self._conn.fetch(
-            "WITH c AS ("
-            " INSERT INTO cases (case_id, agency, state)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS s(case_id, agency, state)"
-            " ORDER BY case_id ON CONFLICT DO NOTHING RETURNING case_id, version),"
-            " e AS ("
-            " INSERT INTO case_state_events (case_id, event_id, field, step)"
-            " SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::jsonb[])"
-            "  AS r(case_id, event_id, field, step) WHERE r.case_id IN (SELECT case_id FROM c)),"
-            " p AS ("
-            " INSERT INTO case_parties (id_type, id_number, case_id)"
-            " SELECT * FROM unnest($8::text[], $9::text[], $10::text[]) AS k(id_type, id_number,"
-            "  case_id) WHERE k.case_id IN (SELECT case_id FROM c))"
-            " SELECT case_id, version FROM c",
+        columns: list[Sequence[str | None]] = [
             [s.case_id for s in states], [s.agency for s in states], values,
-            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-            [r[3] for r in rows], [k[0] for k in keys], [k[1] for k in keys],
-            [k[2] for k in keys],
-        )
+            *(zip(*rows, strict=True) if rows else ((), (), (), ())),
+            *(zip(*keys, strict=True) if keys else ((), (), ()))]
+        packed, parameters = _parameters(columns, CREATE_PACKED)
+        made = await self._conn.fetch(CREATE_SQL[packed], *parameters)
         by_id = {s.case_id: s for s in states}
         return {r["case_id"]: (r["version"], by_id[r["case_id"]]) for r in made}
 
@@ -615,7 +684,7 @@ class PostgresCaseSession:
                 " added AS ("
                 " INSERT INTO case_state_events (case_id, event_id, field, step)"
                 " SELECT r.case_id, r.event_id, r.field, r.step"
-                " FROM unnest($5::text[], $6::text[], $7::text[], $8::jsonb[])"
+                " FROM unnest($5::text[], $6::text[], $7::text[], $8::text[])"
                 "  AS r(case_id, event_id, field, step)"
                 " WHERE r.case_id IN (SELECT case_id FROM up))"
                 " SELECT case_id, version FROM up",
@@ -745,7 +814,7 @@ class PostgresCaseSession:
             WITH a AS (
                 INSERT INTO alerts AS a (alert_id, rule_id, case_id, agency, status, payload)
                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
-                                     $5::text[], $6::json[])
+                                     $5::text[], $6::text[])
                 ON CONFLICT (alert_id) DO UPDATE SET status = EXCLUDED.status,
                     payload = EXCLUDED.payload, agency = EXCLUDED.agency, updated_at = now()
                 RETURNING a.alert_id)

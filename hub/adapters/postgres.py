@@ -45,6 +45,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/ingress_v2.sql", "ingress_v2.sql"),
     ("hub.sql/alert_storage.sql", "alert_storage.sql"),
     ("hub.sql/case_writes.sql", "case_writes.sql"),
+    ("hub.sql/json_as_text.sql", "json_as_text.sql"),
 )
 
 T = TypeVar("T")

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS case_state_events (
     case_id   text NOT NULL,
     event_id  text NOT NULL,
     field     text,
-    step      jsonb,
+    step      jsonb,  -- text since json_as_text.sql
     PRIMARY KEY (case_id, event_id),
     CHECK ((field IS NULL) = (step IS NULL))
 );

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     case_id          text NOT NULL,
     agency           text NOT NULL,
     status           text NOT NULL CHECK (status IN ('open', 'resolved')),
-    payload          jsonb NOT NULL,  -- json since alert_storage.sql
+    payload          jsonb NOT NULL,  -- json since alert_storage.sql, text since json_as_text.sql
     first_raised_at  timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()
 );

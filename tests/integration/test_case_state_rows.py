@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -530,9 +531,10 @@ async def test_creating_cases_queues_each_for_the_statistics_without_a_party_key
 async def test_a_database_with_jsonb_alert_payloads_upgrades_in_place(
         empty_database: str) -> None:
     """hub/sql/alert_storage.sql: alerts.payload of an earlier release (jsonb) becomes json
-    on `migrate`, its alerts kept; from then on a payload is stored as the text written (the
-    JSON the envelope signs) and an outbox envelope uncompressed; the outbox's foreign key is
-    gone and the hub still may not delete an alert; migrating again changes nothing."""
+    on `migrate` (then text, json_as_text.sql), its alerts kept; from then on a payload is
+    stored as the text written (the JSON the envelope signs) and an outbox envelope
+    uncompressed; the outbox's foreign key is gone and the hub still may not delete an alert;
+    migrating again changes nothing."""
     pool = await upgraded(empty_database, "alert_storage.sql", [(
         "INSERT INTO alerts (alert_id, rule_id, case_id, agency, status, payload)"
         " VALUES ($1, 'R', 'C-1', 'zs-aic', 'open', '{\"b\": 1,  \"a\": [2]}')",
@@ -540,7 +542,7 @@ async def test_a_database_with_jsonb_alert_payloads_upgrades_in_place(
     try:
         assert await pool.fetchval(
             "SELECT atttypid::regtype::text FROM pg_attribute"
-            " WHERE attrelid = 'alerts'::regclass AND attname = 'payload'") == "json"
+            " WHERE attrelid = 'alerts'::regclass AND attname = 'payload'") == "text"
         assert await pool.fetchval("SELECT payload FROM alerts") == '{"a": [2], "b": 1}'
         assert tuple(await pool.fetchrow(
             "SELECT a.attstorage::text, c.reloptions FROM pg_attribute a JOIN pg_class c"
@@ -562,6 +564,120 @@ async def test_a_database_with_jsonb_alert_payloads_upgrades_in_place(
                 await pool.execute("DELETE FROM alerts")
     finally:
         await pool.close()
+
+
+async def test_a_database_with_jsonb_steps_and_json_payloads_upgrades_in_place(
+        empty_database: str) -> None:
+    """hub/sql/json_as_text.sql on a database of the release before it: its cases (steps
+    as jsonb rows) read back equal and save on as text rows; an alert's payload keeps its
+    text byte for byte; the steps, the payloads and linkage_case_state are text; migrating
+    again changes nothing."""
+    case_id = fresh_id()
+    state = fold(every_kind(case_id))
+    assert state is not None
+    written = '{"z":1,  "a":"\\u4e2d 中"}'
+    pool = await upgraded(empty_database, "json_as_text.sql", [
+        ("INSERT INTO cases (case_id, agency, state) VALUES ($1, $2, $3)",
+         state.case_id, state.agency, state.model_dump_json()),
+        ("INSERT INTO alerts (alert_id, rule_id, case_id, agency, status, payload)"
+         " VALUES ($1, 'R', $2, 'zs-aic', 'open', $3)", uuid.uuid4(), case_id, written)])
+    try:
+        assert await read(pool, case_id) == state
+        assert await pool.fetchval("SELECT payload FROM alerts") == written
+        assert {tuple(r) for r in await pool.fetch(
+            "SELECT attrelid::regclass::text, atttypid::regtype::text FROM pg_attribute"
+            " WHERE (attrelid, attname) IN (('alerts'::regclass, 'payload'),"
+            " ('case_state_events'::regclass, 'step'))")} == {
+                ("alerts", "text"), ("case_state_events", "text")}
+        assert await pool.fetchval(
+            "SELECT prorettype::regtype::text FROM pg_proc WHERE proname = 'linkage_case_state'"
+        ) == "text"
+        later = await save_each(PostgresCaseStore(pool), assessments(case_id, 2, 500))
+        assert await read(pool, case_id) == later
+        assert len(later.assessments) == len(state.assessments) + 2
+    finally:
+        await pool.close()
+
+
+_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**15, 10**15) | st.text(_CHARS, max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.text(_CHARS, max_size=4), inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(bounded=st.dictionaries(st.text(_CHARS, max_size=5).map("b:".__add__), _JSON,
+                               max_size=4),
+       events=st.dictionaries(st.text(_CHARS, min_size=1, max_size=8), st.none() | st.tuples(
+           st.sampled_from(["assessments", "f \"\\ 中", "\t"]), _JSON), max_size=6),
+       case_suffix=st.text(_CHARS, max_size=6))
+async def test_the_whole_state_text_is_the_bounded_value_the_event_ids_and_the_steps(
+        pool: Pool, bounded: dict[str, Any], events: dict[str, tuple[str, Any] | None],
+        case_suffix: str) -> None:
+    """linkage_case_state (hub/sql/json_as_text.sql) concatenates texts into one JSON object:
+    for any bounded value (an empty one too), any ids, list names and step values (quotes,
+    backslashes, control and non-ASCII characters), it parses to the bounded value with
+    `event_ids` (sorted by code point) and each list's steps in their events' order."""
+    case_id = fresh_id() + case_suffix
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("INSERT INTO cases (case_id, state) VALUES ($1, $2::jsonb)",
+                           case_id, json.dumps(bounded))
+        await conn.executemany(
+            "INSERT INTO case_state_events (case_id, event_id, field, step)"
+            " VALUES ($1, $2, $3, $4)",
+            [(case_id, event_id, None, None) if step is None else
+             (case_id, event_id, step[0], json.dumps(step[1], ensure_ascii=False))
+             for event_id, step in events.items()])
+        text = await conn.fetchval(
+            f"SELECT {case_store.STATE_SQL} FROM cases c WHERE c.case_id = $1", case_id)
+    expected: dict[str, Any] = {**bounded, "event_ids": sorted(events)}
+    for event_id in sorted(events):
+        step = events[event_id]
+        if step is not None:
+            expected.setdefault(step[0], []).append(step[1])
+    assert json.loads(text) == expected
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(columns=st.lists(st.lists(st.none() | st.text(st.sampled_from("a中\x1f\x1e,{}\\\"")
+                                                     | _CHARS, max_size=4), max_size=5),
+                        min_size=1, max_size=3))
+async def test_packed_columns_split_back_into_the_very_values_or_are_declined(
+        pool: Pool, columns: list[list[str | None]]) -> None:
+    """case_store._packed (the fast path of creating cases and recording alerts): whatever
+    it accepts, `string_to_array` as case_store._unnest writes it gives back exactly (order,
+    NULLs, empty strings, non-ASCII); what it cannot send so (a separator or the NULL marker
+    inside, a column of one empty string) it declines, and those go as arrays."""
+    packed = case_store._packed(columns)
+    ambiguous = any("\x1f" in (v or "") or v == "\x1e" for c in columns for v in c) or any(
+        c == [""] for c in columns)
+    assert (packed is None) == ambiguous
+    if packed is not None:
+        sql = f"SELECT * FROM {case_store._unnest(1, ('text',) * len(columns), (True,) * len(columns))}"
+        rows = await pool.fetch(sql, *packed)
+        longest = max(map(len, columns))
+        assert [list(r) for r in rows] == [
+            [c[i] if i < len(c) else None for c in columns] for i in range(longest)]
+
+
+async def test_a_case_whose_ids_hold_the_separator_is_created_the_careful_way(
+        pool: Pool) -> None:
+    """A value `_packed` declines (here a party's id holding its separator) does not stop a
+    replay: the case is created with its parameters as arrays, and reads back equal."""
+    case_id = fresh_id()
+    state = fold(every_kind(case_id))
+    assert state is not None
+    party = state.parties[0].model_copy(update={"id_number": "91\x1f440000"})
+    state = state.model_copy(update={"parties": (party, *state.parties[1:])})
+    assert case_store._packed([[k[1] for k in state.party_keys]]) is None
+    async with PostgresCaseStore(pool).transaction() as tx:
+        assert (await tx.lock_cases({case_id}, initial={case_id: state}))[case_id] is state
+    assert await read(pool, case_id) == state
+    assert ("USCC", "91\x1f440000") in {tuple(r) for r in await pool.fetch(
+        "SELECT id_type, id_number FROM case_parties WHERE case_id = $1", case_id)}
 
 
 async def test_neighbours_are_looked_up_by_key_before_the_party_index_is_analysed(
