@@ -51,14 +51,3 @@ def dsse_b64decode(text: str) -> bytes:
     """
     padded, altchars = _dsse_checked(text)
     return base64.b64decode(padded.encode("ascii"), altchars=altchars, validate=True)
-
-
-def is_dsse_b64(text: str) -> bool:
-    """Whether `dsse_b64decode(text)` decodes, found without decoding (and without filling
-    its memo): for a value only checked, never used (the rules worker's reading of a
-    record's signatures, issue 14). tests/unit/test_ledger_records.py checks the two agree."""
-    try:
-        _dsse_checked(text)
-    except ValueError:
-        return False
-    return True
