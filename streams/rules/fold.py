@@ -385,16 +385,8 @@ def _new_state(case_id: str, fields: dict[str, Any]) -> CaseState:
     of each case a replay folds). The defaults are the empty state's, all immutable (None,
     empty tuples, and empty figures, frozen and never changed in place). Equal to the
     validated state: tests/unit/test_fold_fast_paths.py."""
-    state = _new(CaseState)
-    _set(state, "__dict__", {**_EMPTY.__dict__, "case_id": case_id, **fields})
-    _set(state, "__pydantic_fields_set__", {"case_id", *fields})
-    _set(state, "__pydantic_extra__", None)
-    _set(state, "__pydantic_private__", None)
-    return state
-
-
-_new = object.__new__
-_set = object.__setattr__
+    return built(CaseState, {**_EMPTY.__dict__, "case_id": case_id, **fields},
+                 {"case_id", *fields})
 
 
 def fold(events: Iterable[CaseEvent], state: CaseState | None = None) -> CaseState | None:
