@@ -56,7 +56,7 @@ from streams.rules import (
 )
 from streams.rules._quick import quick_init
 from streams.rules.case_state import EventHead, Sent
-from streams.rules.fold import fold_read, parse_event_data
+from streams.rules.fold import applied_read, fold_read, parse_event_data
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +130,12 @@ def decode_event(value: bytes) -> CaseEvent:
         raise BadEvent(f"不是可读的事件 / not a readable event: {exc}") from exc
 
 
+@quick_init
 @dataclass(frozen=True)
 class Accepted:
     """One accepted record as the runner folds it: the event, the record's bytes (kept to park
-    it), and its data when `read_record` validated it already (else `apply` validates it)."""
+    it), and its data when `read_record` validated it already (else `apply` validates it).
+    One is made per record: its `__init__` sets the fields at once (`quick_init`)."""
 
     event: CaseEvent | EventHead
     record: bytes
@@ -144,7 +146,7 @@ class Accepted:
         if self.data is None:
             assert isinstance(self.event, CaseEvent)
             return apply(state, self.event)
-        return fold_read(state.case_id, ((self.event, self.data),), state)
+        return applied_read(state, self.event, self.data)
 
 
 def read_accepted(value: bytes) -> Accepted:

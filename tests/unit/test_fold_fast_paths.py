@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import importlib
 import uuid
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from schemas.events import (
     EXTENSION_FLAG_FIELDS,
     CaseAssessed,
 )
-from streams.rules import CaseEvent, CaseState, _figures, apply
+from streams.rules import CaseEvent, CaseEventError, CaseState, _figures, apply
 from streams.rules.calendar import SHANGHAI
 from streams.rules.case_state import AssessmentRecord, Figures, Record
 from streams.rules.fold import _SUMMARY_STEPS, _assessment, _derived, _insert, parse_event_data
@@ -383,3 +384,52 @@ def test_an_assessment_is_refused_exactly_when_it_has_no_figure(values: dict[str
         if "at least one amount" not in str(exc):
             return  # refused for a value's type, before the figure check
     assert accepted == _had_a_figure(unchecked)
+
+
+def _applied_by_copy(state: CaseState, event: Any, data: Any) -> CaseState:
+    """`fold._applied` as it was before session 9: pydantic's `model_copy` of the state."""
+    step = fold_module._STEPS.get(event.type_name)
+    updates: dict[str, Any] = {}
+    if step is not None:
+        target, build = step
+        updates[target] = _insert(getattr(state, target), build(event, data))
+    index = bisect.bisect_left(state.event_ids, event.event_id)
+    event_ids = (*state.event_ids[:index], event.event_id, *state.event_ids[index:])
+    return state.model_copy(
+        update={**updates, "event_ids": event_ids, **_derived(state, updates)})
+
+
+def _same_state(got: CaseState, expected: CaseState) -> None:
+    assert got == expected
+    assert list(got.__dict__) == list(expected.__dict__)  # the same fields, in the same order
+    assert all(got.__dict__[f] is expected.__dict__[f] or got.__dict__[f] == expected.__dict__[f]
+               for f in got.__dict__)
+    assert got.model_fields_set == expected.model_fields_set
+    assert got.model_dump_json() == expected.model_dump_json()
+    assert got.model_dump_json(exclude_unset=True) == expected.model_dump_json(exclude_unset=True)
+    assert got.__pydantic_private__ is None and got.__pydantic_extra__ is None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=any_case(), split=st.integers(0, 10))
+def test_applying_one_read_event_equals_the_model_copy_of_the_state(
+        events: list[CaseEvent], split: int) -> None:
+    """`applied_read` (the worker's path: the state made without `model_copy`) gives, event
+    after event, the state `model_copy` made, fields set and JSON included, from a state
+    folded at once as from one built event by event, repeated events included."""
+    read = [(e, parse_event_data(e)) for e in events]
+    state = (fold_module.fold_read("C1", read[:split]) if read[:split]
+             else CaseState(case_id="C1"))
+    expected = state
+    for event, data in [*read[split:], *read[:2]]:  # the first two again: already applied
+        state = fold_module.applied_read(state, event, data)
+        if not expected.has_event(event.event_id):
+            expected = _applied_by_copy(expected, event, data)
+        _same_state(state, expected)
+    assert state == (fold_module.fold(events) or CaseState(case_id="C1"))
+
+
+def test_applying_a_read_event_of_another_case_is_refused() -> None:
+    event = case_event("C-2", 1, "case.assessed", 1)
+    with pytest.raises(CaseEventError, match="not 'C-1'"):
+        fold_module.applied_read(CaseState(case_id="C-1"), event, parse_event_data(event))

@@ -171,6 +171,7 @@ def failing_apply(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
     """Event ids whose application raises (a stand-in for a bug in the rules)."""
     broken: set[str] = set()
     real, real_read = runner_module.apply, runner_module.fold_read
+    real_one = runner_module.applied_read
 
     def check(event: Any) -> None:
         if event.event_id in broken:
@@ -186,9 +187,14 @@ def failing_apply(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
             check(event)
         return real_read(case_id, events, state)
 
-    # Both ways the runner applies an event: the careful one and the read-once one.
+    def applied_read(state: CaseState, event: Any, data: Any) -> CaseState:
+        check(event)
+        return real_one(state, event, data)
+
+    # Every way the runner applies an event: the careful one and the read-once ones.
     monkeypatch.setattr(runner_module, "apply", apply)
     monkeypatch.setattr(runner_module, "fold_read", fold_read)
+    monkeypatch.setattr(runner_module, "applied_read", applied_read)
     yield broken
 
 
