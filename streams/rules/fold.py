@@ -99,21 +99,22 @@ def _assessment(event: Sent, data: CaseAssessed) -> AssessmentRecord:
         name: value for name in _ASSESSED_FLAGS if (value := values[name]) is not None
     }
     ignored: list[str] = []
-    extra = data.__pydantic_extra__ or {}
-    for name in _figures.EXTENSION_COUNTS:
-        if name in extra:
-            value = extra[name]
-            if type(value) is int and value >= 0:
-                counts[name] = value
-            else:
-                ignored.append(name)
-    for name in _figures.EXTENSION_FLAGS:
-        if name in extra:
-            value = extra[name]
-            if type(value) is bool:
-                flags[name] = value
-            else:
-                ignored.append(name)
+    extra = data.__pydantic_extra__
+    if extra:  # none, usually: the extension figures are declared fields now
+        for name in _figures.EXTENSION_COUNTS:
+            if name in extra:
+                value = extra[name]
+                if type(value) is int and value >= 0:
+                    counts[name] = value
+                else:
+                    ignored.append(name)
+        for name in _figures.EXTENSION_FLAGS:
+            if name in extra:
+                value = extra[name]
+                if type(value) is bool:
+                    flags[name] = value
+                else:
+                    ignored.append(name)
     # Built, not validated (issue 14: validating it was half of folding an assessment): every
     # value already has the record's type, from the validated data (Decimal amounts, int counts
     # and bool flags, checked above for the extension fields) or the validated head, so

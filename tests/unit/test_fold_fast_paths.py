@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import AwareDatetime, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
 from schemas.cloudevent import _CANONICAL_UUID, BoundedTime, CanonicalEventId, EventId, InnerTime
 from schemas.events import (
@@ -26,7 +26,7 @@ from schemas.events import (
 )
 from streams.rules import CaseEvent, CaseEventError, CaseState, _figures, apply
 from streams.rules.calendar import SHANGHAI
-from streams.rules.case_state import AssessmentRecord, Figures, Record
+from streams.rules.case_state import AssessmentRecord, Figures, PartyRef, Record, built
 from streams.rules.fold import _SUMMARY_STEPS, _assessment, _derived, _insert, parse_event_data
 from tests.case_events import NO_STEP_TYPES, STEP_TYPES, case_event
 from tests.unit.test_rules_inputs import any_case
@@ -155,6 +155,7 @@ def test_the_assessment_record_is_built_without_validation(
 
 
 fold_module = importlib.import_module("streams.rules.fold")
+case_state_module = importlib.import_module("streams.rules.case_state")
 
 
 def _from_scratch(state: CaseState) -> dict[str, Any]:
@@ -433,3 +434,23 @@ def test_applying_a_read_event_of_another_case_is_refused() -> None:
     event = case_event("C-2", 1, "case.assessed", 1)
     with pytest.raises(CaseEventError, match="not 'C-1'"):
         fold_module.applied_read(CaseState(case_id="C-1"), event, parse_event_data(event))
+
+
+def test_built_sets_the_slots_object_setattr_would_set() -> None:
+    """`built` calls `BaseModel`'s four slot setters directly: every model it builds finds
+    those very descriptors (none redefines a slot), so it sets what `object.__setattr__`
+    would, and the instance holds what a validated one holds."""
+    models = {CaseState, Figures, PartyRef,
+              *(cls for cls in vars(case_state_module).values()
+                if isinstance(cls, type) and issubclass(cls, Record))}
+    for model in models:
+        for slot in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__",
+                     "__pydantic_private__"):
+            found = next(c.__dict__[slot] for c in model.__mro__ if slot in c.__dict__)
+            assert found is BaseModel.__dict__[slot], (model, slot)
+    figures = built(Figures, {"amounts": {"sales_amount": Decimal(1)}, "counts": {},
+                              "flags": {}, "as_of": {}})
+    validated = Figures(amounts={"sales_amount": Decimal(1)}, counts={}, flags={}, as_of={})
+    assert figures == validated and figures.model_fields_set == validated.model_fields_set
+    assert figures.__pydantic_extra__ is None and figures.__pydantic_private__ is None
+    assert figures.model_dump_json() == validated.model_dump_json()
