@@ -273,7 +273,7 @@ _SEP, _NULL = "\x1f", "\x1e"
 """The separator and the NULL marker of the columns `_packed` joins into one text."""
 
 
-def _packed(columns: Sequence[Sequence[str | None]]) -> list[str] | None:
+def _packed(columns: Sequence[Sequence[Any]]) -> list[str] | None:
     """Each column's values joined into one text, by _SEP, a None as _NULL: what
     `string_to_array($n, E'\\x1f', E'\\x1e')` (`_unnest`) splits back into the very
     values; None (send arrays) when some value would not come back as it was: it holds the
@@ -305,7 +305,7 @@ def _packed(columns: Sequence[Sequence[str | None]]) -> list[str] | None:
     return texts
 
 
-def _parameters(columns: Sequence[Sequence[str | None]], flags: Sequence[bool]
+def _parameters(columns: Sequence[Sequence[Any]], flags: Sequence[bool]
                 ) -> tuple[bool, list[Any]]:
     """(packed, parameters): the columns `flags` marks joined by `_packed` and the others
     as arrays, or every column an array when `_packed` declines."""
@@ -349,6 +349,36 @@ too saved the CLI about 1 µs a case more and cost PostgreSQL 3 % more instructi
 CREATE_SQL = {packed: _create_sql(CREATE_PACKED if packed else (False,) * 10)
               for packed in (True, False)}
 """PostgresCaseSession._create's statement, with its columns packed or as arrays."""
+
+
+def _save_sql(packed: Sequence[bool]) -> str:
+    return (
+        "WITH up AS ("
+        " UPDATE cases c SET state = CASE WHEN s.patch IS NULL THEN c.state"
+        "  ELSE c.state || s.patch END,"
+        "  agency = s.agency, updated_at = now(), version = c.version + 1"
+        f" FROM {_unnest(1, ('text', 'bigint', 'jsonb', 'text'), packed[:4])}"
+        "  AS s(case_id, base, patch, agency)"
+        " WHERE c.case_id = s.case_id AND c.version = s.base"
+        " RETURNING c.case_id, c.version),"
+        " added AS ("
+        " INSERT INTO case_state_events (case_id, event_id, field, step)"
+        " SELECT r.case_id, r.event_id, r.field, r.step"
+        f" FROM {_unnest(5, ('text',) * 4, packed[4:])}"
+        "  AS r(case_id, event_id, field, step)"
+        " WHERE r.case_id IN (SELECT case_id FROM up)),"
+        f" {_QUEUE_STATS} SELECT case_id, version FROM up")
+
+
+SAVE_PACKED = (True, False, False, True, True, True, True, False)
+"""Which parameters of `_save_sql` are `_packed`: the ids, agencies and step lists (issue 14,
+session 9: asyncpg checked each of their ~10 elements a saved event against two ABCs in
+Python, ~1.9 k instructions a check, ~19 k of the rules worker's ~415 k an event in
+bench/rules_decide.py); not the base versions (no string) nor the JSON (a patch, a step),
+for the reason `CREATE_PACKED` gives."""
+SAVE_SQL = {packed: _save_sql(SAVE_PACKED if packed else (False,) * 8)
+            for packed in (True, False)}
+"""PostgresCaseSession.save_cases' patch statement, with its columns packed or as arrays."""
 
 
 def _rows_of(state: CaseState) -> list[_Row] | None:
@@ -690,27 +720,12 @@ class PostgresCaseSession:
             # A new step is a change the statistics must re-derive, whether or not the bounded
             # value changed: the statement queues every case it updated (`_QUEUE_STATS`; the
             # row trigger leaves version-incrementing updates to it, hub/sql/case_saves.sql).
-            found = await self._conn.fetch(
-                "WITH up AS ("
-                " UPDATE cases c SET state = CASE WHEN s.patch IS NULL THEN c.state"
-                "  ELSE c.state || s.patch END,"
-                "  agency = s.agency, updated_at = now(), version = c.version + 1"
-                " FROM unnest($1::text[], $2::bigint[], $3::jsonb[], $4::text[])"
-                "  AS s(case_id, base, patch, agency)"
-                " WHERE c.case_id = s.case_id AND c.version = s.base"
-                " RETURNING c.case_id, c.version),"
-                " added AS ("
-                " INSERT INTO case_state_events (case_id, event_id, field, step)"
-                " SELECT r.case_id, r.event_id, r.field, r.step"
-                " FROM unnest($5::text[], $6::text[], $7::text[], $8::text[])"
-                "  AS r(case_id, event_id, field, step)"
-                " WHERE r.case_id IN (SELECT case_id FROM up)),"
-                f" {_QUEUE_STATS} SELECT case_id, version FROM up",
+            packed, parameters = _parameters([
                 [p[0].case_id for p in patched], [p[1] for p in patched],
                 [p[2] for p in patched], [p[0].agency for p in patched],
                 [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                [r[3] for r in rows],
-            )
+                [r[3] for r in rows]], SAVE_PACKED)
+            found = await self._conn.fetch(SAVE_SQL[packed], *parameters)
             saved.update((r["case_id"], r["version"]) for r in found)
             whole += [p[0] for p in patched if p[0].case_id not in saved]
             moved += [p[0] for p in patched if p[0].case_id not in saved]

@@ -763,3 +763,26 @@ async def test_neighbours_are_looked_up_by_key_before_the_party_index_is_analyse
         assert "Sort Key: b.id_type" not in plan, plan
     finally:
         await pool.close()
+
+
+async def test_a_save_whose_ids_hold_the_separator_is_sent_the_careful_way(pool: Pool) -> None:
+    """The patch statement of `save_cases` sends its ids packed (`SAVE_PACKED`); a case
+    whose id `_packed` declines (here it holds the separator) is saved with its parameters
+    as arrays, next to a case saved in the same statement, and both read back as folded."""
+    odd, usual = f"{fresh_id()}\x1f1", fresh_id()
+    assert case_store._packed([[odd]]) is None
+    store = PostgresCaseStore(pool)
+    states = {c: apply(CaseState(case_id=c), case_event(c, 0, "case.opened", 0))
+              for c in (odd, usual)}
+    async with store.transaction() as tx:
+        await tx.lock_cases(states, initial=states)
+    for n in (1, 2):
+        async with store.transaction() as tx:
+            locked = await tx.lock_cases(states)
+            states = {c: apply(s, case_event(c, n, "case.assessed", n))
+                      for c, s in locked.items()}
+            await tx.save_cases(list(states.values()))
+    for case_id, state in states.items():
+        assert len(state.event_ids) == 3
+        assert await read(pool, case_id) == state
+        assert await read_locked(PostgresCaseStore(pool, StateCache(0)), case_id) == state
