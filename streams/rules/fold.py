@@ -237,16 +237,20 @@ _STEPS: Mapping[str, tuple[str, Builder]] = {
 }
 
 
-def _figures_after(before: CaseState, new: tuple[AssessmentRecord, ...]) -> Figures:
+def _figures_after(before: CaseState, new: tuple[AssessmentRecord, ...],
+                   appended: bool = False) -> Figures:
     """The figures of assessments `new` (each laid over the previous in order), from `before`'s.
 
     Incremental (issue 14): when the assessments are unchanged, or the new one sorts last
     (the usual case), the result is `before.figures` (with it laid over): equal to folding
-    them all again, which is done only when an assessment arrives out of order."""
+    them all again, which is done only when an assessment arrives out of order. `appended`:
+    the caller knows `new` is `before`'s assessments and one more (`_insert` appended it),
+    so they are not compared (issue 14, session 9: a slice and a comparison as long as the
+    case's assessments, for every assessment of a live case)."""
     old = before.assessments
     if new is old:
         return before.figures
-    if len(new) == len(old) + 1 and new[:-1] == old:
+    if appended or (len(new) == len(old) + 1 and new[:-1] == old):
         return before.figures.updated(new[-1])
     figures = Figures()
     for assessment in new:
@@ -260,14 +264,15 @@ _SUMMARY_STEPS = frozenset({"openings", "penalties", "transfer_decisions", "tran
 (`_derived`); an event adding to none of them leaves those four as they are."""
 
 
-def _derived(state: CaseState, updates: Mapping[str, Any]) -> dict[str, Any]:
+def _derived(state: CaseState, updates: Mapping[str, Any],
+             appended: bool = False) -> dict[str, Any]:
     """The summary fields of `state` with the step tuples `updates` laid over it (computed
     before the one copy `apply` makes, not on a copy made first). Steps that none of the
     summary is derived from (an assessment, the usual event) change only the figures: the
     rest is `state`'s, as derived when its steps were (issue 14)."""
     assessments = updates.get("assessments", state.assessments)
     if _SUMMARY_STEPS.isdisjoint(updates):
-        return {"figures": _figures_after(state, assessments)}
+        return {"figures": _figures_after(state, assessments, appended)}
 
     def steps(name: str) -> tuple[Record, ...]:
         found: tuple[Record, ...] = updates[name] if name in updates else getattr(state, name)
@@ -293,7 +298,7 @@ def _derived(state: CaseState, updates: Mapping[str, Any]) -> dict[str, Any]:
         "offence": opening.offence if opening else None,
         "opened_at": opening.opened_at if opening else None,
         "parties": opening.parties if opening else (),
-        "figures": _figures_after(state, assessments),
+        "figures": _figures_after(state, assessments, appended),
     }
 
 
@@ -339,13 +344,18 @@ def _applied(state: CaseState, event: Sent, data: EventData) -> CaseState:
     step = _STEPS.get(event.type_name)
     fields = state.__dict__
     updates: dict[str, Any] = {}
+    appended = False
     if step is not None:
         target, build = step
-        updates[target] = _insert(fields[target], build(event, data))
+        record = build(event, data)
+        steps = updates[target] = _insert(fields[target], record)
+        # `_insert` put it last only by appending it: a record sorting before the last
+        # one sorts before it again.
+        appended = target == "assessments" and steps[-1] is record
     event_ids = fields["event_ids"]
     index = bisect.bisect_left(event_ids, event.event_id)
     updates["event_ids"] = (*event_ids[:index], event.event_id, *event_ids[index:])
-    updates.update(_derived(state, updates))
+    updates.update(_derived(state, updates, appended))
     return built(CaseState, {**fields, **updates},
                  state.__pydantic_fields_set__.union(updates))
 
