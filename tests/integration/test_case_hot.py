@@ -6,7 +6,6 @@ upgrades in place with every case kept."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,11 +18,12 @@ from tests.integration.test_case_state_rows import (
     assessments,
     empty_database,  # noqa: F401 (a fixture)
     every_kind,
+    fresh_id,
+    pool,  # noqa: F401 (a fixture)
     read,
     save_each,
     upgraded,
 )
-from tests.support import migrated_database, release_database
 
 pytestmark = pytest.mark.integration
 
@@ -32,22 +32,8 @@ HOT = ("SELECT pg_stat_get_xact_tuples_updated('cases'::regclass) AS updated,"
 """This transaction's updates of `cases`, all and heap-only."""
 
 
-@pytest.fixture(scope="module")
-async def pool() -> AsyncIterator[Pool]:
-    dsn = await migrated_database()
-    pool = await create_pool(dsn, max_size=2, restricted=False)  # the owner reads pg_stat
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        await release_database(dsn)
-
-
-def fresh_id() -> str:
-    return f"H-{uuid.uuid4().hex[:10]}"
-
-
-async def test_a_save_that_keeps_the_offence_adds_no_index_entry(pool: Pool) -> None:
+async def test_a_save_that_keeps_the_offence_adds_no_index_entry(
+        pool: Pool) -> None:  # noqa: F811 (the fixture)
     """Saves that change the state but not the offence are heap-only updates: no new entry
     in the indexes of `cases` (with the offence indexed as an expression of `state`, none
     was). The case reads back as saved."""
@@ -69,7 +55,8 @@ async def test_a_save_that_keeps_the_offence_adds_no_index_entry(pool: Pool) -> 
                                case_id) == opened.offence
 
 
-async def test_the_offence_column_follows_the_state_and_filters_the_board(pool: Pool) -> None:
+async def test_the_offence_column_follows_the_state_and_filters_the_board(
+        pool: Pool) -> None:  # noqa: F811 (the fixture)
     """`offence` is the stored state's offence whoever writes `state` (a save, an operator's
     UPDATE): the board's offence filter finds the case by it, and not by another."""
     case_id = fresh_id()
@@ -108,7 +95,7 @@ async def test_a_database_of_the_previous_release_keeps_its_cases(
              " ('A', 'zs-aic', '{\"case_id\": \"A\", \"offence\": \"cosmetics\"}', 4, now()),"
              " ('B', NULL, '{\"case_id\": \"B\"}', 0, NULL)",)]
     columns = "case_id, agency, state, version, next_due_at, updated_at"
-    pool = await upgraded(empty_database, "case_hot.sql", seed)
+    upgraded_pool = await upgraded(empty_database, "case_hot.sql", seed)
     try:
         owner = await create_pool(empty_database, restricted=False)
         try:
@@ -126,4 +113,4 @@ async def test_a_database_of_the_previous_release_keeps_its_cases(
         finally:
             await owner.close()
     finally:
-        await pool.close()
+        await upgraded_pool.close()
