@@ -20,13 +20,15 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
+from pydantic_core import SchemaValidator
+from pydantic_core.core_schema import ModelSchema
 
 from connectors.events import build_event
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
@@ -42,7 +44,12 @@ from schemas.dsse import (
 )
 from schemas.envelope_signer import EnvelopeSigner
 from schemas.receipt import Receipt
-from schemas.signing import SigningKey, verify_envelope_signature, verify_signature
+from schemas.signing import (
+    SigningKey,
+    raw_public_bytes,
+    verify_envelope_signature,
+    verify_signature,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +121,9 @@ class Connector:
         self._resend_after = resend_after
         self.failure: AccessDenied | None = None
         self.outbox = Outbox(outbox_path)
-        self._hub_key = hub_public_key
+        # its raw bytes once: verify_signature would derive them from the key object for
+        # every receipt (~4,000 instructions, issue 14)
+        self._hub_raw = None if hub_public_key is None else raw_public_bytes(hub_public_key)
         self._max_backoff = max_backoff
         self._receipt_fetch_wait_ms = receipt_fetch_wait_ms
         self._wake = asyncio.Event()
@@ -171,11 +180,14 @@ class Connector:
     ) -> list[str]:
         """Build and sign (type, case, data, event_id, time) events; store them in one commit."""
         rows: list[tuple[str, str, str, bytes]] = []
-        for type_name, case_id, data, event_id, time in events:
+        fresh: set[str] = set()
+        for type_name, case_id, data, given_id, time in events:
             event_id, event_bytes = build_event(self.agency_id, type_name, case_id, data,
-                                                event_id=event_id, time=time)
-            rows.append((event_id, case_id, type_name, self.sign(event_bytes)))
-        self.outbox.add_many(rows)
+                                                event_id=given_id, time=time)
+            if not given_id:
+                fresh.add(event_id)
+            rows.append((event_id, case_id, type_name, self._sign(event_bytes)))
+        self.outbox.add_many(rows, fresh)
         self._wake.set()
         return [row[0] for row in rows]
 
@@ -252,15 +264,37 @@ class Connector:
         The hub's own form is read without pydantic (schemas.dsse.canonical_envelope); any
         other bytes take the general reader, `_open_envelope`, with the same outcome.
         """
+        canonical, payload = self._hub_form(value)
+        if not canonical:
+            return self._open_envelope(value)
+        return None if payload is None else Receipt.model_validate_json(payload)
+
+    def _hub_form(self, value: bytes) -> tuple[bool, bytes | None]:
+        """(whether value is an envelope in the hub's own form, its payload if the hub's
+        signature verifies); a bad signature is warned about here."""
         canonical = canonical_envelope(value, _RECEIPT_HEAD)
         if canonical is None:
-            return self._open_envelope(value)
+            return False, None
         payload, _, signature = canonical
-        if self._hub_key is not None and not verify_signature(
-                self._hub_key, signature, pae(RECEIPT_PAYLOAD_TYPE, payload)):
+        if self._hub_raw is not None and not verify_signature(
+                self._hub_raw, signature, pae(RECEIPT_PAYLOAD_TYPE, payload)):
             log.warning("回执签名无效,已忽略 / receipt with a bad hub signature ignored")
-            return None
-        return Receipt.model_validate_json(payload)
+            return True, None
+        return True, payload
+
+    def _receipt_row(self, message: ConsumerRecord[bytes, bytes]) -> ReceiptRow:
+        """What the outbox records of one receipt message: `open_receipt`'s receipt as a row
+        (tests/unit/test_connector_wire.py holds them equal).
+
+        The hub's own form is validated by the Receipt model's own field validator into a
+        dict, without building the model that the row would only be copied out of: ~0.7 of
+        ~1.8 µs a receipt (issue 14)."""
+        value = message.value or b""
+        canonical, payload = self._hub_form(value)
+        if not canonical:
+            receipt = self._open_envelope(value)
+            return _row(message, None if receipt is None else receipt.__dict__)
+        return _row(message, None if payload is None else _RECEIPT_FIELDS.validate_json(payload)[0])
 
     def _open_envelope(self, value: bytes) -> Receipt | None:
         """open_receipt for any bytes: the envelope parsed and checked by its pydantic model."""
@@ -271,8 +305,8 @@ class Connector:
             return None
         if envelope.payload_type != RECEIPT_PAYLOAD_TYPE:
             return None
-        if self._hub_key is not None and not any(
-            verify_envelope_signature(envelope, s.signature_bytes(), self._hub_key)
+        if self._hub_raw is not None and not any(
+            verify_envelope_signature(envelope, s.signature_bytes(), self._hub_raw)
             for s in envelope.signatures
         ):
             log.warning("回执签名无效,已忽略 / receipt with a bad hub signature ignored")
@@ -353,17 +387,7 @@ class Connector:
 
     def _apply_receipts(self, messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Open each receipt and apply the batch in one outbox commit (one fsync)."""
-        rows: list[ReceiptRow] = []
-        for message in messages:
-            receipt = self.open_receipt(message.value or b"")
-            if receipt is None:  # still advances the position past it
-                rows.append(ReceiptRow(message.partition, message.offset + 1, None, "", None,
-                                       None, None, None))
-                continue
-            rows.append(ReceiptRow(message.partition, message.offset + 1, receipt.event_id,
-                                   receipt.status.value, receipt.reason, receipt.detail,
-                                   receipt.ledger_index, receipt.leaf_hash,
-                                   receipt.record_sha256))
+        rows = [self._receipt_row(message) for message in messages]
         for row, applied in zip(rows, self.outbox.record_receipts(rows), strict=True):
             if not applied and row.event_id is not None:
                 log.info("回执针对其他字节,已忽略 / receipt for other bytes with "
@@ -443,6 +467,23 @@ class Connector:
                                      f"{timeout}s: {self.outbox.counts()}") from exc
         if self.failure is not None:
             raise self.failure
+
+
+_RECEIPT_SCHEMA = cast(ModelSchema, Receipt.__pydantic_core_schema__)
+_RECEIPT_FIELDS = SchemaValidator(_RECEIPT_SCHEMA["schema"], _RECEIPT_SCHEMA.get("config"))
+"""The Receipt model's own field validator: JSON to (fields, extra, fields set), the model's
+validation without the model."""
+
+
+def _row(message: ConsumerRecord[bytes, bytes], fields: dict[str, Any] | None) -> ReceiptRow:
+    """The outbox row of a receipt message and its receipt's fields (None: unreadable or
+    not the hub's, which still advances the position past it)."""
+    if fields is None:
+        return ReceiptRow(message.partition, message.offset + 1, None, "", None, None, None,
+                          None)
+    return ReceiptRow(message.partition, message.offset + 1, fields["event_id"],
+                      fields["status"].value, fields["reason"], fields["detail"],
+                      fields["ledger_index"], fields["leaf_hash"], fields["record_sha256"])
 
 
 def receipt_summary(entry: OutboxEntry) -> dict[str, Any]:

@@ -9,18 +9,20 @@ import base64
 import json
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
 import pybase64
 import pytest
+from aiokafka import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from connectors.connector import Connector
 from connectors.events import build_event, event_source, new_event_id
+from connectors.outbox import ReceiptRow
 from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, canonical_envelope, envelope_head
 from schemas.envelope_signer import EnvelopeSigner
 from schemas.events import EVENT_TYPES
@@ -29,6 +31,7 @@ from schemas.signing import SigningKey
 from tests.records import damaged, sample_data
 
 AGENCY, HUB, OTHER = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+SHANGHAI, ODD = timezone(timedelta(hours=8)), timezone(-timedelta(hours=3, minutes=30, seconds=7))
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -78,11 +81,16 @@ def test_the_signers_base64_is_the_standard_librarys(raw: bytes) -> None:
 @given(data=st.dictionaries(st.text(max_size=10), json_value, max_size=6),
        case_id=st.text(max_size=20), agency_id=st.text(max_size=12),
        event_id=st.text(min_size=1, max_size=40),
-       offset=st.integers(-10**6, 10**6))
+       offset=st.integers(-10**6, 10**6), zone=st.sampled_from([None, UTC, SHANGHAI, ODD]),
+       micro=st.integers(0, 999_999))
 def test_event_bytes_equal_dumping_the_whole_event(data: dict[str, Any], case_id: str,
                                                    agency_id: str, event_id: str,
-                                                   offset: int) -> None:
-    time = datetime(2026, 11, 27, tzinfo=UTC) + timedelta(seconds=offset)
+                                                   offset: int, zone: tzinfo | None,
+                                                   micro: int) -> None:
+    """Every member as json.dumps writes it: escapes in the ids, the agency, the case id;
+    times naive, in UTC, at other offsets, with and without microseconds."""
+    time = (datetime(2026, 11, 27) + timedelta(seconds=offset, microseconds=micro % 2 * micro)
+            ).replace(tzinfo=zone)
     expected = outcome(reference_event, agency_id, "case.opened", case_id, data, event_id, time,
                        False)
     got = outcome(build_event, agency_id, "case.opened", case_id, data, event_id=event_id,
@@ -146,9 +154,22 @@ def connector(tmp_path: Path) -> Connector:
 
 
 def judged_alike(c: Connector, value: bytes) -> object:
-    """open_receipt's outcome, asserted equal to the general reader's."""
+    """open_receipt's outcome, asserted equal to the general reader's; and the outbox row
+    the receipts loop makes of the message (`_receipt_row`, which skips the model) asserted
+    equal to the row of that receipt."""
     fast, slow = outcome(c.open_receipt, value), outcome(c._open_envelope, value)
     assert fast == slow
+    message = ConsumerRecord("linkage.receipts.zs-aic", 1, 41, 0, 0, None, value, None, 0,
+                             len(value), ())
+    row = outcome(c._receipt_row, message)
+    if isinstance(fast, Receipt):
+        assert row == ReceiptRow(1, 42, fast.event_id, fast.status.value, fast.reason,
+                                 fast.detail, fast.ledger_index, fast.leaf_hash,
+                                 fast.record_sha256)
+    elif fast is None:
+        assert row == ReceiptRow(1, 42, None, "", None, None, None, None)
+    else:  # the same exception
+        assert row == fast
     return fast
 
 
@@ -163,6 +184,27 @@ def variants(value: bytes) -> list[bytes]:
     return [json.dumps(document).encode(), json.dumps(unpadded).encode(),
             json.dumps(url_safe).encode(), json.dumps(extra).encode(),
             json.dumps(twice).encode(), value.replace(b'"keyid":"', b'"keyid":"\\u0041')]
+
+
+def test_a_hub_signed_payload_the_model_refuses_is_refused_by_the_row_reader_too(
+        tmp_path: Path) -> None:
+    """Only the hub can sign one, but the row reader must not be laxer than the model."""
+    c = connector(tmp_path)
+    for payload in (b'{"event_id":"e","status":"lost","reason":null,"detail":null,'
+                    b'"ledger_index":1,"leaf_hash":null,"received_at":"2026-11-27T00:00:00Z"}',
+                    b'{"event_id":"e","status":"accepted","reason":null,"detail":null,'
+                    b'"ledger_index":1,"leaf_hash":null,"received_at":"2026-11-27T00:00:00"}',
+                    b'{"event_id":"e","status":"accepted"}'):
+        value = EnvelopeSigner(HUB, RECEIPT_PAYLOAD_TYPE)(payload)
+        assert canonical_receipt(value) is not None
+        assert judged_alike(c, value) is ValidationError
+    from_a_10_hub = EnvelopeSigner(HUB, RECEIPT_PAYLOAD_TYPE)(  # no record_sha256: None
+        b'{"event_id":"e","status":"duplicate","reason":null,"detail":"d","ledger_index":1,'
+        b'"leaf_hash":"aGFzaA==","received_at":"2026-11-27T00:00:00+08:00"}')
+    assert judged_alike(c, from_a_10_hub) == Receipt(
+        event_id="e", status=ReceiptStatus.DUPLICATE, reason=None, detail="d", ledger_index=1,
+        leaf_hash="aGFzaA==", received_at=datetime(2026, 11, 27, tzinfo=SHANGHAI))
+    c.outbox.close()
 
 
 @FAST
