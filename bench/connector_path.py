@@ -9,7 +9,7 @@ under callgrind (noise-free instructions):
         -n 1000 --rounds 1 --callgrind       # instructions per event per stage
 
 Stages, per batch of 500 events as the bench offers them: `enqueue_many` (build, validate,
-sign, store: one outbox commit), `unsent` (read the batch back), `encode` (one record batch
+sign, store: one outbox commit), `pending` (read the batch back), `encode` (one record batch
 per partition, built as the producer's sender builds it; the broker round trip is not here),
 `mark_sent` (one commit), `receipts` (the hub's signed receipts opened, verified and applied
 in one commit, as the receipts consumer hands them over). The receipts are made once, before
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from connectors.connector import Connector
-from connectors.outbox import OutboxEntry
+from connectors.outbox import Pending
 from connectors.record_batches import send_batches
 from schemas.dsse import RECEIPT_PAYLOAD_TYPE
 from schemas.envelope_signer import EnvelopeSigner
@@ -96,7 +96,7 @@ class OfflineProducer:
         return future
 
 
-def receipts_for(hub: SigningKey, entries: list[OutboxEntry], offset: int) -> list[Any]:
+def receipts_for(hub: SigningKey, entries: list[Pending], offset: int) -> list[Any]:
     """The hub's receipts (accepted) of entries as the consumer hands them to the connector."""
     import hashlib
 
@@ -138,7 +138,7 @@ async def run(n: int, rounds: int, callgrind: bool) -> dict[str, float]:
                 events = [("case.assessed", f"B-{j % 1000}", data, None, None)
                           for j in range(start, start + size)]
                 timed("enqueue_many", connector.enqueue_many, events)
-                entries = timed("unsent", connector.outbox.unsent)
+                entries = timed("pending", connector.outbox.pending)
                 topic = connector.ingress_topic
                 marks.on()
                 started = time.process_time()

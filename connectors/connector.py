@@ -32,7 +32,7 @@ from pydantic_core.core_schema import ModelSchema
 
 from connectors.events import build_event
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
-from connectors.outbox import FINAL, Outbox, OutboxEntry, ReceiptRow
+from connectors.outbox import FINAL, Outbox, OutboxEntry, Pending, ReceiptRow
 from connectors.record_batches import send_batches
 from schemas.dsse import (
     EVENT_PAYLOAD_TYPE,
@@ -223,7 +223,7 @@ class Connector:
             self._producer = producer
         return self._producer
 
-    async def _send_batch(self, entries: Sequence[OutboxEntry]) -> None:
+    async def _send_batch(self, entries: Sequence[Pending]) -> None:
         """Send entries as one record batch per partition (keyed by case id, as
         `producer.send` would place them: connectors/record_batches.py); mark them sent once
         the broker acknowledged all."""
@@ -240,7 +240,7 @@ class Connector:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while batch := self.outbox.unsent():
+            while batch := self.outbox.pending():
                 try:
                     await self._send_batch(batch)
                     backoff = 0.1

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import json.encoder
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
-from json.encoder import encode_basestring
+from json.encoder import JSONEncoder, encode_basestring
 from typing import Any
 
 from schemas.events import EVENT_TYPES
@@ -16,6 +18,25 @@ per call."""
 
 _STRING = encode_basestring
 """What `_JSON` writes for a string (the encoder's own `encode_basestring`, in C)."""
+
+_MAKE_ENCODER: Callable[..., Callable[[object, int], list[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None)
+_ENCODE = _MAKE_ENCODER and _MAKE_ENCODER(
+    None, JSONEncoder().default, encode_basestring, None, ":", ",", False, False, True)
+"""The C encoder `_JSON` builds on every call (with a fresh circular-reference memo), built
+once and without that memo: ~0.9 of ~1.8 µs an event's data (issue 14). A memo shared
+between calls would keep stale entries after an error; without one, circular data recurses
+until RecursionError, which `_data_text` hands to `_JSON` for its own error."""
+
+
+def _data_text(data: dict[str, Any]) -> str:
+    """`_JSON(data)` (tests/unit/test_connector_wire.py holds them equal)."""
+    if _ENCODE is None:  # no C accelerator
+        return _JSON(data)
+    try:
+        return "".join(_ENCODE(data, 0))
+    except RecursionError:  # circular or too deep: the careful encoder says which
+        return _JSON(data)
 
 
 class UnknownEventType(ValueError):
@@ -54,7 +75,7 @@ def build_event(
     spec = EVENT_TYPES.get(type_name)
     if spec is None:
         raise UnknownEventType(f"未知事件类型 / unknown event type: {type_name}")
-    data_text = _JSON(data)
+    data_text = _data_text(data)
     if validate:
         spec.model.model_validate_json(data_text)
     event_id = event_id or new_event_id()

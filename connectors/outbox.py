@@ -116,6 +116,16 @@ def _entry(row: tuple[Any, ...]) -> OutboxEntry:
     return entry
 
 
+class Pending(NamedTuple):
+    """What the send loop needs of a pending entry (`Outbox.pending`)."""
+
+    seq: int
+    event_id: str
+    case_id: str
+    value: bytes
+    value_sha256: str
+
+
 class ReceiptRow(NamedTuple):
     """One receipt as the outbox applies it, with the receipts position after it."""
 
@@ -223,6 +233,17 @@ class Outbox:
     def unsent(self, limit: int = 500) -> list[OutboxEntry]:
         return self._select("WHERE status = 'pending' ORDER BY seq LIMIT ?", (limit,))
 
+    def pending(self, limit: int = 500) -> list[Pending]:
+        """`unsent` with only what a send needs: the same entries in the same order, read as
+        five columns into tuples instead of twelve into entries (~1.5 of ~3 µs an event,
+        issue 14)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, event_id, case_id, value, value_sha256"
+                " FROM outbox JOIN outbox_values USING (seq)"
+                " WHERE status = 'pending' ORDER BY seq LIMIT ?", (limit,))
+            return list(map(Pending._make, rows))
+
     def awaiting_count(self) -> int:
         """How many entries still await a receipt (an index count: no rows are loaded)."""
         with self._lock:
@@ -239,7 +260,7 @@ class Outbox:
                                    " WHERE status IN ('pending', 'sent'))").fetchone()
         return bool(row[0])
 
-    def mark_sent(self, entries: Sequence[OutboxEntry]) -> None:
+    def mark_sent(self, entries: Sequence[OutboxEntry | Pending]) -> None:
         """Mark a batch the broker acknowledged, in one transaction (one fsync per batch).
 
         Matched by seq (the row id: no probe of the event id index), and only entries still

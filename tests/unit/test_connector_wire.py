@@ -35,7 +35,8 @@ SHANGHAI, ODD = timezone(timedelta(hours=8)), timezone(-timedelta(hours=3, minut
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-json_leaf = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text()
+json_leaf = (st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text()
+             | st.floats() | st.integers(2**63, 2**80))
 json_value = st.recursive(
     json_leaf, lambda inner: st.lists(inner, max_size=4)
     | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
@@ -104,6 +105,24 @@ def test_valid_events_of_every_type_are_the_same_bytes(type_name: str) -> None:
     data = sample_data(type_name)
     assert build_event("zs-aic", type_name, "AIC-1", data, event_id=event_id, time=time) == (
         event_id, reference_event("zs-aic", type_name, "AIC-1", data, event_id, time, True))
+
+
+def test_data_json_cannot_write_is_refused_as_before() -> None:
+    """What the careful encoder refuses, the event builder refuses with the same error:
+    circular data, too deep data, objects JSON has no form for; odd keys it writes alike."""
+    circular: dict[str, Any] = {"a": []}
+    circular["a"].append(circular)
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    for data in (circular, {"deep": deep}, {"x": object()}, {1.5: "key"}, {(1,): "key"}):
+        expected = outcome(reference_event, "zs-aic", "case.opened", "C", data, "e",
+                           datetime(2026, 11, 27, tzinfo=UTC), False)
+        got = outcome(build_event, "zs-aic", "case.opened", "C", data, event_id="e",
+                      time=datetime(2026, 11, 27, tzinfo=UTC), validate=False)
+        assert got is expected if isinstance(expected, type) else got == ("e", expected)
+        assert isinstance(expected, type) == (data.get("a") is not None or "deep" in data
+                                              or "x" in data or (1,) in data)
 
 
 @pytest.mark.parametrize("bad", [

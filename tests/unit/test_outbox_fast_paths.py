@@ -65,3 +65,21 @@ def test_entries_read_back_are_the_entries_the_dataclass_builds() -> None:
         OutboxEntry("e2", "C2", "case.closed", b"v2", "pending", None, None, None, None, 0,
                     hashlib.sha256(b"v2").hexdigest(), 2)]
     assert len({*got}) == 2 and repr(got[0]).startswith("OutboxEntry(event_id='e1'")
+
+
+@settings(max_examples=100, deadline=None)
+@given(batches=BATCHES, sent=st.lists(st.integers(0, 6), max_size=5))
+def test_pending_reads_what_unsent_reads(batches: list[list[tuple[str, bytes]]],
+                                         sent: list[int]) -> None:
+    """The send loop's lean read (`pending`) is `unsent`'s entries, in order, limit and all,
+    and marks them sent alike, whatever was replaced or sent before."""
+    outbox = Outbox(":memory:")
+    for batch, count in zip(batches, sent + [0] * len(batches), strict=False):
+        outbox.add_many([(e, "C", "case.opened", v) for e, v in batch])
+        for limit in (1, 3, 500):
+            assert [(p.seq, p.event_id, p.case_id, p.value, p.value_sha256)
+                    for p in outbox.pending(limit)] == [
+                (e.seq, e.event_id, e.case_id, e.value, e.value_sha256)
+                for e in outbox.unsent(limit)]
+        outbox.mark_sent(outbox.pending(count))
+    outbox.close()
