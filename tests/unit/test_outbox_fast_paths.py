@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from connectors.outbox import Outbox, OutboxEntry, ReceiptRow
@@ -83,3 +84,62 @@ def test_pending_reads_what_unsent_reads(batches: list[list[tuple[str, bytes]]],
                 for e in outbox.unsent(limit)]
         outbox.mark_sent(outbox.pending(count))
     outbox.close()
+
+
+class _Forgetful(dict[str, tuple[int, str]]):
+    """An `_judged` that keeps nothing: every receipt is judged by asking the database."""
+
+    def __setitem__(self, key: str, value: tuple[int, str]) -> None:
+        pass
+
+
+FEW_IDS, TWO_VALUES = st.sampled_from(["e0", "e1", "e2"]), st.sampled_from([b"a", b"b"])
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("add"), st.lists(st.tuples(FEW_IDS, TWO_VALUES), max_size=3)),
+    st.tuples(st.just("send"), st.integers(0, 3)),
+    st.tuples(st.just("receipts"), st.lists(st.tuples(FEW_IDS, st.none() | TWO_VALUES),
+                                            max_size=3)),
+    st.tuples(st.just("elsewhere"), st.tuples(FEW_IDS, TWO_VALUES))), max_size=10)
+REPLACED_HERE = [("add", [("e0", b"a")]), ("send", 1), ("add", [("e0", b"b")]),
+                 ("receipts", [("e0", b"a")])]
+REPLACED_ELSEWHERE = [("add", [("e0", b"a")]), ("send", 1), ("elsewhere", ("e0", b"b")),
+                      ("receipts", [("e0", b"a")])]
+
+
+@settings(max_examples=150, deadline=None)
+@example(ops=REPLACED_HERE)
+@example(ops=REPLACED_ELSEWHERE)
+@given(ops=OPS)
+def test_receipts_judged_from_memory_as_from_the_database(
+        tmp_path_factory: Any, ops: list[tuple[str, Any]]) -> None:
+    """Receipts judged against what `pending` read (`Outbox._judged`) are judged as the
+    database judges them, whatever was added, replaced or sent meanwhile, here or by
+    another connection to the same file ("elsewhere": another process replacing bytes)."""
+    directory = tmp_path_factory.mktemp("o")
+    fast, careful = Outbox(directory / "fast.sqlite"), Outbox(directory / "careful.sqlite")
+    careful._judged = _Forgetful()
+    for outbox in (fast, careful):  # the same outcomes, sooner
+        outbox._db.execute("PRAGMA synchronous=OFF")
+    offset = 0
+    for op, arg in ops:
+        for outbox in (fast, careful):
+            if op == "add":
+                outbox.add_many([(e, "C", "case.opened", v) for e, v in arg])
+            elif op == "send":
+                outbox.mark_sent(outbox.pending(arg))
+            elif op == "elsewhere":
+                other = sqlite3.connect(outbox._db.execute("PRAGMA database_list").fetchone()[2])
+                other.execute("UPDATE outbox SET value_sha256 = ?, status = 'pending'"
+                              " WHERE event_id = ?", (hashlib.sha256(arg[1]).hexdigest(), arg[0]))
+                other.commit()
+                other.close()
+        if op == "receipts":
+            offset += 1
+            rows = [ReceiptRow(0, offset, e, "accepted", None, None, 1, None,
+                               None if v is None else hashlib.sha256(v).hexdigest())
+                    for e, v in arg]
+            assert fast.record_receipts(rows) == careful.record_receipts(rows)
+        assert state(fast) == state(careful)
+    assert len(fast._judged) <= len(state(fast))
+    fast.close()
+    careful.close()
