@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from pydantic_core import SchemaValidator
 from pydantic_core.core_schema import ModelSchema
 
-from connectors.events import build_event
+from connectors.events import build_event, new_event_ids
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from connectors.outbox import FINAL, Outbox, OutboxEntry, Pending, ReceiptRow
 from connectors.record_batches import send_batches
@@ -180,12 +180,11 @@ class Connector:
     ) -> list[str]:
         """Build and sign (type, case, data, event_id, time) events; store them in one commit."""
         rows: list[tuple[str, str, str, bytes]] = []
-        fresh: set[str] = set()
+        drawn = new_event_ids(sum(1 for event in events if not event[3]))
+        fresh = set(drawn)  # not looked up before they are stored (Outbox.add_many)
         for type_name, case_id, data, given_id, time in events:
             event_id, event_bytes = build_event(self.agency_id, type_name, case_id, data,
-                                                event_id=given_id, time=time)
-            if not given_id:
-                fresh.add(event_id)
+                                                event_id=given_id or drawn.pop(), time=time)
             rows.append((event_id, case_id, type_name, self._sign(event_bytes)))
         self.outbox.add_many(rows, fresh)
         self._wake.set()

@@ -49,7 +49,19 @@ def event_source(agency_id: str) -> str:
 
 def new_event_id() -> str:
     """A random (version 4) UUID in canonical form: `str(uuid.uuid4())`, without its objects."""
-    raw = bytearray(os.urandom(16))
+    return _uuid4_text(os.urandom(16))
+
+
+def new_event_ids(count: int) -> list[str]:
+    """`count` new_event_id()s from one read of the system's randomness: the read is a system
+    call of ~0.5 µs, against ~0.05 µs an id for 500 (issue 14)."""
+    raw = os.urandom(16 * count)
+    return [_uuid4_text(raw[i:i + 16]) for i in range(0, 16 * count, 16)]
+
+
+def _uuid4_text(random16: bytes) -> str:
+    """`str(uuid.UUID(bytes=random16, version=4))`: the version and variant bits set."""
+    raw = bytearray(random16)
     raw[6] = raw[6] & 0x0F | 0x40  # version 4
     raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
     h = raw.hex()

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from connectors.connector import Connector
-from connectors.events import build_event, event_source, new_event_id
+from connectors.events import _uuid4_text, build_event, event_source, new_event_id, new_event_ids
 from connectors.outbox import ReceiptRow
 from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, canonical_envelope, envelope_head
 from schemas.envelope_signer import EnvelopeSigner
@@ -138,8 +138,16 @@ def test_invalid_data_is_refused_as_before(bad: dict[str, Any]) -> None:
         reference_event("zs-aic", "case.assessed", "AIC-1", bad, "e", datetime.now(UTC), True)
 
 
-def test_new_event_ids_are_canonical_random_uuids() -> None:
-    ids = {new_event_id() for _ in range(2000)}
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=16, max_size=16))
+def test_event_ids_are_the_uuid_modules_version_4_text(raw: bytes) -> None:
+    assert _uuid4_text(raw) == str(uuid.UUID(bytes=raw, version=4))
+
+
+@pytest.mark.parametrize("draw", [lambda: [new_event_id() for _ in range(2000)],
+                                  lambda: new_event_ids(2000)])
+def test_new_event_ids_are_canonical_random_uuids(draw: Any) -> None:
+    ids = set(draw())
     assert len(ids) == 2000
     for text in ids:
         parsed = uuid.UUID(text)
