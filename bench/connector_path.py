@@ -5,15 +5,16 @@ code path over a fixed workload in one process so that it can be timed per stage
 under callgrind (noise-free instructions):
 
     python bench/connector_path.py -n 2000            # CPU µs/event per stage
-    valgrind --tool=callgrind --collect-atstart=no python bench/connector_path.py \
-        -n 1000 --rounds 1 --callgrind       # instructions per event per stage
+    valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=cg.out \
+        python bench/connector_path.py -n 2000 --rounds 1 --callgrind
+    python bench/connector_path.py --sum cg.out -n 2000  # instructions per event per stage
 
 Stages, per batch of 500 events as the bench offers them: `enqueue_many` (build, validate,
 sign, store: one outbox commit), `pending` (read the batch back), `encode` (one record batch
 per partition, built as the producer's sender builds it; the broker round trip is not here),
 `mark_sent` (one commit), `receipts` (the hub's signed receipts opened, verified and applied
-in one commit, as the receipts consumer hands them over). The receipts are made once, before
-the timed rounds, by the hub's own signer. Kafka's fetch decoding is not here either.
+in one commit, as the receipts consumer hands them over). The receipts are made by the hub's
+own signer outside the timed stages. Kafka's fetch decoding is not here either.
 """
 
 from __future__ import annotations
@@ -155,6 +156,22 @@ async def run(n: int, rounds: int, callgrind: bool) -> dict[str, float]:
     return spent
 
 
+def summed(prefix: str, events: int) -> dict[str, float]:
+    """Instructions per event per stage from the dumps `--callgrind` made (one per stage and
+    batch, named by the stage that triggered it)."""
+    total: dict[str, int] = {}
+    for dump in Path(prefix).parent.glob(f"{Path(prefix).name}.*"):
+        stage, count = None, None
+        for line in dump.read_text(errors="replace").splitlines():
+            if line.startswith("desc: Trigger: Client Request: "):
+                stage = line.rsplit(" ", 1)[1]
+            elif line.startswith(("summary:", "totals:")):
+                count = int(line.split()[1])
+        if stage is not None and count is not None:
+            total[stage] = total.get(stage, 0) + count
+    return {stage: count / events for stage, count in total.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -162,7 +179,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--callgrind", action="store_true",
                         help="collect and dump each stage alone (run under callgrind)")
+    parser.add_argument("--sum", metavar="CALLGRIND_OUT",
+                        help="print the instructions per event of such a run's dumps")
     args = parser.parse_args()
+    if args.sum:
+        per_stage = summed(args.sum, args.n)  # -n: the events that run measured in all
+        for stage, count in per_stage.items():
+            print(f"{stage:<13}: {count:10,.0f} instructions/event")
+        print(f"{'total':<13}: {sum(per_stage.values()):10,.0f} instructions/event")
+        return
     spent = asyncio.run(run(args.n, args.rounds, args.callgrind))
     events = args.n * args.rounds
     for stage, seconds in spent.items():
