@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -52,6 +52,7 @@ from schemas.signing import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _RECEIPT_HEAD = envelope_head(RECEIPT_PAYLOAD_TYPE)
 
@@ -266,7 +267,7 @@ class Connector:
         canonical, payload = self._hub_form(value)
         if not canonical:
             return self._open_envelope(value)
-        return None if payload is None else Receipt.model_validate_json(payload)
+        return None if payload is None else _signed(Receipt.model_validate_json, payload)
 
     def _hub_form(self, value: bytes) -> tuple[bool, bytes | None]:
         """(whether value is an envelope in the hub's own form, its payload if the hub's
@@ -293,7 +294,7 @@ class Connector:
         if not canonical:
             receipt = self._open_envelope(value)
             return _row(message, None if receipt is None else receipt.__dict__)
-        return _row(message, None if payload is None else _RECEIPT_FIELDS.validate_json(payload)[0])
+        return _row(message, None if payload is None else _signed(_receipt_fields, payload))
 
     def _open_envelope(self, value: bytes) -> Receipt | None:
         """open_receipt for any bytes: the envelope parsed and checked by its pydantic model."""
@@ -310,7 +311,7 @@ class Connector:
         ):
             log.warning("回执签名无效,已忽略 / receipt with a bad hub signature ignored")
             return None
-        return Receipt.model_validate_json(envelope.payload_bytes())
+        return _signed(Receipt.model_validate_json, envelope.payload_bytes())
 
     async def _fail(self, denied: AccessDenied) -> None:
         """Record a refusal by the broker's ACLs and wake every waiter: retrying can't help."""
@@ -472,6 +473,23 @@ _RECEIPT_SCHEMA = cast(ModelSchema, Receipt.__pydantic_core_schema__)
 _RECEIPT_FIELDS = SchemaValidator(_RECEIPT_SCHEMA["schema"], _RECEIPT_SCHEMA.get("config"))
 """The Receipt model's own field validator: JSON to (fields, extra, fields set), the model's
 validation without the model."""
+
+
+def _receipt_fields(payload: bytes) -> dict[str, Any]:
+    return cast(dict[str, Any], _RECEIPT_FIELDS.validate_json(payload)[0])
+
+
+def _signed(read: Callable[[bytes], T], payload: bytes) -> T | None:
+    """A hub-signed receipt's payload read; None (and an error logged) when it does not read
+    as a receipt. Only the hub signs one, so that is a hub of another version or a hub bug:
+    the receipt is skipped like an unreadable one (its event stays awaiting and is re-sent)
+    and the receipts loop reads on, where the exception used to stop it."""
+    try:
+        return read(payload)
+    except ValidationError as exc:
+        log.error("回执有中心签名但内容无法解析,已跳过 / a hub-signed receipt does not read as "
+                  "a receipt, skipped: %s", exc)
+        return None
 
 
 def _row(message: ConsumerRecord[bytes, bytes], fields: dict[str, Any] | None) -> ReceiptRow:

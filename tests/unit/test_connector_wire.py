@@ -213,24 +213,48 @@ def variants(value: bytes) -> list[bytes]:
             json.dumps(twice).encode(), value.replace(b'"keyid":"', b'"keyid":"\\u0041')]
 
 
+UNREADABLE_SIGNED = (
+    b'{"event_id":"e","status":"lost","reason":null,"detail":null,'
+    b'"ledger_index":1,"leaf_hash":null,"received_at":"2026-11-27T00:00:00Z"}',
+    b'{"event_id":"e","status":"accepted","reason":null,"detail":null,'
+    b'"ledger_index":1,"leaf_hash":null,"received_at":"2026-11-27T00:00:00"}',
+    b'{"event_id":"e","status":"accepted"}',
+    b'not json')
+
+
 def test_a_hub_signed_payload_the_model_refuses_is_refused_by_the_row_reader_too(
-        tmp_path: Path) -> None:
-    """Only the hub can sign one, but the row reader must not be laxer than the model."""
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Only the hub can sign one, but the row reader must not be laxer than the model; both
+    skip it with an error logged rather than raise (which stopped the receipts loop)."""
     c = connector(tmp_path)
-    for payload in (b'{"event_id":"e","status":"lost","reason":null,"detail":null,'
-                    b'"ledger_index":1,"leaf_hash":null,"received_at":"2026-11-27T00:00:00Z"}',
-                    b'{"event_id":"e","status":"accepted","reason":null,"detail":null,'
-                    b'"ledger_index":1,"leaf_hash":null,"received_at":"2026-11-27T00:00:00"}',
-                    b'{"event_id":"e","status":"accepted"}'):
+    for payload in UNREADABLE_SIGNED:
         value = EnvelopeSigner(HUB, RECEIPT_PAYLOAD_TYPE)(payload)
         assert canonical_receipt(value) is not None
-        assert judged_alike(c, value) is ValidationError
+        caplog.clear()
+        assert judged_alike(c, value) is None
+        assert [r.levelname for r in caplog.records] == ["ERROR"] * 3
+        for spelling in variants(value)[:1]:  # the general reader's path
+            assert judged_alike(c, spelling) is None
     from_a_10_hub = EnvelopeSigner(HUB, RECEIPT_PAYLOAD_TYPE)(  # no record_sha256: None
         b'{"event_id":"e","status":"duplicate","reason":null,"detail":"d","ledger_index":1,'
         b'"leaf_hash":"aGFzaA==","received_at":"2026-11-27T00:00:00+08:00"}')
     assert judged_alike(c, from_a_10_hub) == Receipt(
         event_id="e", status=ReceiptStatus.DUPLICATE, reason=None, detail="d", ledger_index=1,
         leaf_hash="aGFzaA==", received_at=datetime(2026, 11, 27, tzinfo=SHANGHAI))
+    c.outbox.close()
+
+
+def test_an_unreadable_signed_receipt_does_not_stop_the_receipts_loop(tmp_path: Path) -> None:
+    """The batch around it is applied and the position moves past it."""
+    c = connector(tmp_path)
+    good = hub_envelope(Receipt(event_id="e1", status=ReceiptStatus.DUPLICATE, reason=None,
+                                detail="d", ledger_index=1, leaf_hash=None,
+                                received_at=datetime(2026, 11, 27, tzinfo=UTC)))
+    bad = EnvelopeSigner(HUB, RECEIPT_PAYLOAD_TYPE)(UNREADABLE_SIGNED[-1])
+    messages = [ConsumerRecord("linkage.receipts.zs-aic", 0, offset, 0, 0, None, value, None,
+                               0, len(value), ()) for offset, value in enumerate([bad, good])]
+    c._apply_receipts(messages)
+    assert c.outbox.receipt_positions() == {0: 2}
     c.outbox.close()
 
 
