@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from json.encoder import JSONEncoder, encode_basestring
+from time import time_ns
 from typing import Any
 
 from schemas.events import EVENT_TYPES
@@ -48,22 +49,33 @@ def event_source(agency_id: str) -> str:
 
 
 def new_event_id() -> str:
-    """A random (version 4) UUID in canonical form: `str(uuid.uuid4())`, without its objects."""
-    return _uuid4_text(os.urandom(16))
+    """A new time-ordered UUID (version 7, RFC 9562) in canonical form; see new_event_ids."""
+    return new_event_ids(1)[0]
 
 
 def new_event_ids(count: int) -> list[str]:
-    """`count` new_event_id()s from one read of the system's randomness: the read is a system
-    call of ~0.5 µs, against ~0.05 µs an id for 500 (issue 14)."""
-    raw = os.urandom(16 * count)
-    return [_uuid4_text(raw[i:i + 16]) for i in range(0, 16 * count, 16)]
+    """`count` new event ids: time-ordered UUIDs (version 7, RFC 9562), the current Unix time
+    in milliseconds then 74 random bits, from one read of the system's randomness (a system
+    call of ~0.5 µs, against ~0.05 µs an id for 500).
+
+    Design decision (issue 14, session 9): the contract asks for "a UUID, unique across the
+    hub"; random (version 4) ids put every insert into a random leaf of each index keyed by
+    event id (the outbox's here, the hub's ledger, outcomes and processed events), which costs
+    more as they grow and the outbox is never pruned: storing a batch of 500 in a 20,000-entry
+    outbox measured 9.5-9.7 µs an event with ordered ids against 12.7-14.0 with random ones
+    (bench/connector_path.py). 74 random bits per millisecond keep ids unguessable and
+    collisions out of reach; the millisecond an id shows is no more than the event's own
+    `time`. Within one millisecond ids are not ordered (the RFC allows it)."""
+    stamp = (time_ns() // 1_000_000).to_bytes(6, "big")
+    raw = os.urandom(10 * count)
+    return [_uuid_text(stamp + raw[i:i + 10], 7) for i in range(0, 10 * count, 10)]
 
 
-def _uuid4_text(random16: bytes) -> str:
-    """`str(uuid.UUID(bytes=random16, version=4))`: the version and variant bits set."""
-    raw = bytearray(random16)
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+def _uuid_text(raw16: bytes, version: int) -> str:
+    """`str(uuid.UUID(bytes=raw16, version=version))`: the version and variant bits set."""
+    raw = bytearray(raw16)
+    raw[6] = raw[6] & 0x0F | version << 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 / 9562 variant
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 

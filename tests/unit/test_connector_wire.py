@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from connectors.connector import Connector
-from connectors.events import _uuid4_text, build_event, event_source, new_event_id, new_event_ids
+from connectors.events import _uuid_text, build_event, event_source, new_event_id, new_event_ids
 from connectors.outbox import ReceiptRow
 from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, canonical_envelope, envelope_head
 from schemas.envelope_signer import EnvelopeSigner
@@ -139,20 +140,26 @@ def test_invalid_data_is_refused_as_before(bad: dict[str, Any]) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(min_size=16, max_size=16))
-def test_event_ids_are_the_uuid_modules_version_4_text(raw: bytes) -> None:
-    assert _uuid4_text(raw) == str(uuid.UUID(bytes=raw, version=4))
+@given(st.binary(min_size=16, max_size=16), st.sampled_from([4, 7]))
+def test_event_ids_are_the_uuid_modules_text(raw: bytes, version: int) -> None:
+    expected = uuid.UUID(bytes=raw, version=4).int & ~(0xF << 76) | version << 76
+    assert _uuid_text(raw, version) == str(uuid.UUID(int=expected))
 
 
 @pytest.mark.parametrize("draw", [lambda: [new_event_id() for _ in range(2000)],
                                   lambda: new_event_ids(2000)])
-def test_new_event_ids_are_canonical_random_uuids(draw: Any) -> None:
-    ids = set(draw())
-    assert len(ids) == 2000
+def test_new_event_ids_are_canonical_time_ordered_uuids(draw: Any) -> None:
+    before = time.time_ns() // 1_000_000
+    ids = draw()
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == 2000
     for text in ids:
         parsed = uuid.UUID(text)
-        assert str(parsed) == text and parsed.version == 4
+        assert str(parsed) == text and parsed.version == 7
         assert parsed.variant == uuid.RFC_4122
+        assert before <= parsed.int >> 80 <= after  # the Unix time in milliseconds
+    later = new_event_ids(1)[0]
+    assert all(text[:13] <= later[:13] for text in ids)  # ordered by time, as text too
 
 
 # -- receipts ---------------------------------------------------------------------------------
