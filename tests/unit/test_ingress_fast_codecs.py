@@ -2,7 +2,8 @@
 in for, on valid and hostile input alike: the signers' envelope read with pybase64 and the
 `=` found in place (schemas/dsse.py); the event validated by the narrowed typed model first
 (streams/verification.py); the latency histogram observed once a batch and receipts' JSON written
-by one format (streams/ingress.py)."""
+by one format (streams/ingress.py); strict JSON scanned without `JSONDecoder.decode`'s wrapper
+(schemas/strict_json.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pybase64
 import pytest
@@ -19,10 +21,12 @@ from prometheus_client import CollectorRegistry, Histogram
 from pydantic import ValidationError
 from pydantic_core import to_json
 
+from schemas import strict_json
 from schemas.b64 import dsse_b64decode
 from schemas.dsse import EVENT_PAYLOAD_TYPE, Envelope, _padded, canonical_envelope, envelope_head
 from schemas.events import EVENT_TYPES, typed_event_model
 from schemas.receipt import ReceiptStatus
+from schemas.strict_json import MAX_DEPTH, StrictJsonError, loads_strict
 from streams.ingress import _receipt_fields, observe_all, receipt_payload
 from streams.ports import StoredOutcome
 from tests.records import event_dict, sender_of
@@ -192,3 +196,51 @@ def test_a_remembered_time_is_not_taken_for_an_equal_time_in_another_zone() -> N
                                "671d0144-1850-4afd-a7a2-e7c56a6bfbd7", at, None, None, 7,
                                b"l" * 32, None)
         assert receipt_payload(stored) == to_json(_receipt_fields(stored))
+
+
+# -- strict JSON: the decoder's scanner called directly (schemas/strict_json.py) -------------
+
+JSONISH = st.text(alphabet=st.sampled_from(list('{}[]":,01-9.eE ntrufalsNIy\\\\u0d8\x00\t\né😀')),
+                  max_size=40)
+DOCS = st.recursive(st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats()
+                    | st.text(max_size=6), lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=12)
+
+
+def read(data: bytes) -> tuple[str, Any]:
+    try:
+        return "ok", repr(loads_strict(data))
+    except StrictJsonError as exc:
+        return "error", str(exc)
+
+
+def careful_read(data: bytes) -> tuple[str, Any]:
+    """loads_strict with its direct scan failing: what `decode` alone makes of the bytes."""
+    def failing(text: str, index: int) -> tuple[Any, int]:
+        raise StopIteration(index)
+    saved = strict_json._SCAN
+    strict_json._SCAN = failing
+    try:
+        return read(data)
+    finally:
+        strict_json._SCAN = saved
+
+
+@CHECKS
+@given(text=JSONISH, document=DOCS, spelling=st.sampled_from(
+    ["compact", "spaced", "ascii", "lead", "trail", "extra", "duplicate", "raw"]))
+def test_the_direct_scan_reads_and_refuses_as_decode(text: str, document: Any,
+                                                       spelling: str) -> None:
+    dumped = json.dumps(document, ensure_ascii=spelling == "ascii",
+                        separators=(", ", ": ") if spelling == "spaced" else (",", ":"))
+    data = {"raw": text, "lead": " " + dumped, "trail": dumped + "\n", "extra": dumped + text,
+            "duplicate": dumped.replace("{", '{"a":1,"a":2,', 1)}.get(spelling, dumped)
+    encoded = data.encode("utf-8", "surrogatepass")
+    assert read(encoded) == careful_read(encoded)
+
+
+def test_deep_and_escaped_documents_are_still_walked() -> None:
+    deep = b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1)
+    assert read(deep)[0] == careful_read(deep)[0] == "error"
+    assert read(b'["\\u0000"]') == careful_read(b'["\\u0000"]')
+    assert read(b'["\\u0000"]')[0] == "error"
