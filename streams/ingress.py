@@ -186,7 +186,9 @@ def receipt_payload(stored: StoredOutcome) -> bytes:
     event_id, index, leaf = stored.event_id, stored.ledger_index, stored.leaf_hash
     if (stored.reason is None and stored.detail is None and event_id is not None
             and type(index) is int and leaf and _CANONICAL_UUID.match(event_id)):
-        return _ACCEPTED_JSON % (event_id.encode(), stored.status.value.encode(), index,
+        # A StrEnum member is the str of its value: encoded without the enum's Python-level
+        # `value` property.
+        return _ACCEPTED_JSON % (event_id.encode(), str.encode(stored.status), index,
                                  b64encode(leaf), _time_json(stored.received_at),
                                  stored.key[3].hex().encode())
     return to_json(_receipt_fields(stored))
