@@ -3,8 +3,8 @@ choose a keyed record's partition), computed with fewer Python operations.
 
 aiokafka's `DefaultPartitioner` runs a byte-at-a-time pure-Python murmur2: two of them a
 record (the event, the receipt) cost the ingress worker ~2 % of its CPU (issue 14). This one
-reads the key four bytes at a time with `struct` and masks once per step; it chooses the same
-partition for every key (tests/unit/test_partitioning.py checks it against aiokafka's).
+mixes the key's 32-bit words all at once (`murmur2`); it chooses the same partition for every
+key (tests/unit/test_partitioning.py checks it against aiokafka's).
 """
 
 from __future__ import annotations
