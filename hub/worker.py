@@ -46,6 +46,7 @@ from hub.adapters.kafka_publisher import BrokerUnavailable, KafkaPublisher
 from hub.adapters.postgres import StoreError, StoreUnavailable, create_pool, translated_errors
 from hub.adapters.registry_store import PostgresRegistry
 from hub.settings import Settings
+from hub.timed_collections import TimedCollections
 from hub.wiring import open_ledger
 from schemas import topics
 from schemas.partitioning import default_partitioner
@@ -275,6 +276,14 @@ def _rules_consumer(app: faust.App, settings: Settings,
             log.exception("rules tick failed")
 
     app.timer(1.0)(rules_timer)
+
+    collections = TimedCollections()
+
+    async def collections_timer() -> None:
+        """The process's cyclic garbage, collected on a clock (hub/timed_collections.py)."""
+        collections.tick()
+
+    app.timer(1.0)(collections_timer)
 
 
 async def process_until_done(
