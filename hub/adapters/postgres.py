@@ -47,6 +47,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/case_writes.sql", "case_writes.sql"),
     ("hub.sql/json_as_text.sql", "json_as_text.sql"),
     ("hub.sql/case_saves.sql", "case_saves.sql"),
+    ("hub.sql/case_hot.sql", "case_hot.sql"),
 )
 
 T = TypeVar("T")

@@ -250,7 +250,7 @@ class PostgresStatistics:
         if f.offence is not None:
             params.append(f.offence)
             off = (f" AND EXISTS (SELECT 1 FROM cases c WHERE c.case_id = a.case_id"
-                   f" AND c.state ->> 'offence' = ${len(params)})")
+                   f" AND c.offence = ${len(params)})")
         async with translated_errors(), self._pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT rule_id, sum(raised) AS raised, sum(resolved) AS resolved FROM ("
@@ -319,7 +319,7 @@ class PostgresStatistics:
         async with translated_errors(), self._pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT p.agency, p.decision_no, p.case_id, p.offence, p.decided_at, p.fine,"
-                " p.confiscated, c.state -> 'parties' AS parties, c.state ->> 'offence'"
+                " p.confiscated, c.state -> 'parties' AS parties, c.offence"
                 " AS case_offence FROM penalty_decisions p JOIN cases c USING (case_id)"
                 f" WHERE {where} ORDER BY p.decided_at, p.agency, p.decision_no", *params)
         return [dict(r) for r in rows]

@@ -98,7 +98,7 @@ def _where(scope: Scope, f: AlertFilter, params: list[object], *, rule: bool = T
             clauses.append(f"{column} = ${len(params)}")
     if f.offence is not None:
         params.append(f.offence)
-        clauses.append(f"c.state ->> 'offence' = ${len(params)}")
+        clauses.append(f"c.offence = ${len(params)}")
     if f.raised_from is not None:
         params.append(f.raised_from)
         clauses.append(f"a.first_raised_at >= ${len(params)}")
@@ -213,7 +213,7 @@ class PostgresWorkbench:
         join = "LEFT JOIN cases c USING (case_id)" if f.offence is not None else ""
         async with translated_errors(), self._pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT a.payload, c.state ->> 'offence' AS offence, a.first_raised_at,"
+                "SELECT a.payload, c.offence, a.first_raised_at,"
                 " a.updated_at FROM alerts a LEFT JOIN cases c USING (case_id)"
                 f" WHERE {where} ORDER BY a.first_raised_at DESC, a.alert_id"
                 f" LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}", *page_params)
@@ -233,7 +233,7 @@ class PostgresWorkbench:
         where = scope.sql("c.case_id", params)
         async with translated_errors(), self._pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT c.case_id, c.agency, c.state ->> 'offence' AS offence, c.next_due_at"
+                "SELECT c.case_id, c.agency, c.offence, c.next_due_at"
                 f" FROM cases c WHERE c.next_due_at > now() AND {where}"
                 f" ORDER BY c.next_due_at LIMIT ${len(params) + 1}", *params, limit)
         return [Deadline(r["case_id"], r["agency"], r["offence"], r["next_due_at"])

@@ -79,7 +79,7 @@ SELECT linkage_make_append_only('access_log');
 CREATE INDEX IF NOT EXISTS alerts_status_raised_idx ON alerts (status, first_raised_at DESC);
 -- Counts per rule are index-only scans of this one (bench/workbench.py, docs/workbench.md).
 CREATE INDEX IF NOT EXISTS alerts_status_rule_idx ON alerts (status, rule_id, agency, case_id);
-CREATE INDEX IF NOT EXISTS cases_offence_idx ON cases ((state ->> 'offence'));
+CREATE INDEX IF NOT EXISTS cases_offence_idx ON cases ((state ->> 'offence'));  -- case_hot.sql: a column
 
 GRANT SELECT, INSERT, UPDATE ON users, auth_tokens TO linkage_hub;
 GRANT SELECT, INSERT ON case_scope, case_scope_grants TO linkage_hub;
