@@ -197,16 +197,18 @@ def receipt_payload(stored: StoredOutcome) -> bytes:
 
 _ACCEPTED_JSON = (b'{"event_id":"%b","status":"%b","reason":null,"detail":null,'
                   b'"ledger_index":%d,"leaf_hash":"%b","received_at":%b,"record_sha256":"%b"}')
-_LAST_TIME: list[tuple[datetime, bytes]] = []
+_LAST_TIME: list[tuple[datetime | None, bytes]] = [(None, b"")]
 
 
 def _time_json(at: datetime) -> bytes:
     """pydantic's JSON of a time, remembered for the last time object seen (a batch's outcomes
-    share one: by identity, since equal times in other zones are written otherwise)."""
-    if _LAST_TIME and _LAST_TIME[0][0] is at:
-        return _LAST_TIME[0][1]
+    share one: by identity, since equal times in other zones are written otherwise). The pair
+    is read and replaced whole, so a caller on another thread never mixes two of them."""
+    last, text = _LAST_TIME[0]
+    if last is at:
+        return text
     text = to_json(at)
-    _LAST_TIME[:] = [(at, text)]
+    _LAST_TIME[0] = (at, text)
     return text
 
 
