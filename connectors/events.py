@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import json.encoder
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
+from json.encoder import JSONEncoder, encode_basestring
 from typing import Any
 
 from schemas.events import EVENT_TYPES
@@ -12,6 +15,28 @@ from schemas.events import EVENT_TYPES
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """`json.dumps(value, ensure_ascii=False, separators=(",", ":"))` without building an encoder
 per call."""
+
+_STRING = encode_basestring
+"""What `_JSON` writes for a string (the encoder's own `encode_basestring`, in C)."""
+
+_MAKE_ENCODER: Callable[..., Callable[[object, int], list[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None)
+_ENCODE = _MAKE_ENCODER and _MAKE_ENCODER(
+    None, JSONEncoder().default, encode_basestring, None, ":", ",", False, False, True)
+"""The C encoder `_JSON` builds on every call (with a fresh circular-reference memo), built
+once and without that memo: ~0.9 of ~1.8 µs an event's data (issue 14). A memo shared
+between calls would keep stale entries after an error; without one, circular data recurses
+until RecursionError, which `_data_text` hands to `_JSON` for its own error."""
+
+
+def _data_text(data: dict[str, Any]) -> str:
+    """`_JSON(data)` (tests/unit/test_connector_wire.py holds them equal)."""
+    if _ENCODE is None:  # no C accelerator
+        return _JSON(data)
+    try:
+        return "".join(_ENCODE(data, 0))
+    except RecursionError:  # circular or too deep: the careful encoder says which
+        return _JSON(data)
 
 
 class UnknownEventType(ValueError):
@@ -24,7 +49,19 @@ def event_source(agency_id: str) -> str:
 
 def new_event_id() -> str:
     """A random (version 4) UUID in canonical form: `str(uuid.uuid4())`, without its objects."""
-    raw = bytearray(os.urandom(16))
+    return _uuid4_text(os.urandom(16))
+
+
+def new_event_ids(count: int) -> list[str]:
+    """`count` new_event_id()s from one read of the system's randomness: the read is a system
+    call of ~0.5 µs, against ~0.05 µs an id for 500 (issue 14)."""
+    raw = os.urandom(16 * count)
+    return [_uuid4_text(raw[i:i + 16]) for i in range(0, 16 * count, 16)]
+
+
+def _uuid4_text(random16: bytes) -> str:
+    """`str(uuid.UUID(bytes=random16, version=4))`: the version and variant bits set."""
+    raw = bytearray(random16)
     raw[6] = raw[6] & 0x0F | 0x40  # version 4
     raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
     h = raw.hex()
@@ -50,17 +87,17 @@ def build_event(
     spec = EVENT_TYPES.get(type_name)
     if spec is None:
         raise UnknownEventType(f"未知事件类型 / unknown event type: {type_name}")
-    data_text = _JSON(data)
+    data_text = _data_text(data)
     if validate:
         spec.model.model_validate_json(data_text)
     event_id = event_id or new_event_id()
-    head = _JSON({
-        "specversion": "1.0",
-        "id": event_id,
-        "source": event_source(agency_id),
-        "type": spec.ce_type,
-        "subject": case_id,
-        "time": (time or datetime.now(UTC)).isoformat(),
-        "datacontenttype": "application/json",
-    })
-    return event_id, f'{head[:-1]},"data":{data_text}}}'.encode()
+    # The envelope's members written as `_JSON` of their dict writes them, in that order,
+    # without the dict and the encoder's walk (issue 14: with `_data_text`, build_event took
+    # 9.3-10.9 µs against 12.9-16.8, interleaved, 20,000 calls each);
+    # tests/unit/test_connector_wire.py holds it to json.dumps.
+    return event_id, (
+        f'{{"specversion":"1.0","id":{_STRING(event_id)},'
+        f'"source":{_STRING(event_source(agency_id))},"type":{_STRING(spec.ce_type)},'
+        f'"subject":{_STRING(case_id)},'
+        f'"time":{_STRING((time or datetime.now(UTC)).isoformat())},'
+        f'"datacontenttype":"application/json","data":{data_text}}}').encode()
