@@ -1,4 +1,4 @@
-"""Cyclic garbage collection in the rules worker: on a clock, not every 700 allocations.
+"""Cyclic garbage collection in the hub's workers: on a clock, not every 700 allocations.
 
 Decision (issue 14, session 9): the rules worker keeps up to `CACHED_EVENTS` parsed case states
 (hub/adapters/case_store.py), and every batch of 500 events leaves ~9,000 new tracked objects
@@ -13,6 +13,14 @@ collector is off, the start-up's objects (modules, schemas, rules) are frozen ou
 collection, and the whole heap is collected every `COLLECT_EVERY` seconds, or sooner once
 `COLLECT_AFTER` net allocations have piled up (a burst cannot grow memory unboundedly between
 two clock collections). `python_gc_*` in /metrics still counts these collections.
+
+The ingress worker (role `ingress`) collects the same way (issue 14, session 9): a 500-record
+batch holds its records, verdicts, events and outcomes until it is settled, so the young
+generation was collected ~13 times a batch and the older ones in turn; timed with
+`gc.callbacks` over four batches through IngressProcessor (in-memory store, three runs),
+3.5-21.7 µs of 138 µs per event, the most when a full collection fell in the window; with
+the collector frozen and off as here, that fixed workload ran 16,000 fewer instructions per
+event (1,418,729 -> 1,402,699, callgrind, 2,000 events), its small heap the least it can gain.
 """
 
 from __future__ import annotations

@@ -187,6 +187,8 @@ def build_app(settings: Settings, agency_ids: Sequence[str], role: Role = "all")
                                 PostgresRegistry(pool).snapshot)
 
     processor = once(open_processor)
+    if role == "ingress":  # role "all" has the rules consumer's (the collector is per process)
+        collect_on_a_clock(app)
 
     async def ingress_batch(messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Returns once every outcome is committed and every publish acknowledged."""
@@ -276,14 +278,19 @@ def _rules_consumer(app: faust.App, settings: Settings,
             log.exception("rules tick failed")
 
     app.timer(1.0)(rules_timer)
+    collect_on_a_clock(app)
 
+
+def collect_on_a_clock(app: faust.App) -> TimedCollections:
+    """The process's cyclic garbage, collected on a clock (hub/timed_collections.py): once per
+    process, by the rules role's consumer or, in an ingress-only worker, by the ingress role."""
     collections = TimedCollections()
 
     async def collections_timer() -> None:
-        """The process's cyclic garbage, collected on a clock (hub/timed_collections.py)."""
         collections.tick()
 
     app.timer(1.0)(collections_timer)
+    return collections
 
 
 async def process_until_done(

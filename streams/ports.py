@@ -57,9 +57,14 @@ RecordKey = tuple[str, int, int, bytes]
 """(topic, partition, offset, SHA-256 of the value): what makes a record the same record."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class IngressRecord:
-    """One Kafka record from a `linkage.ingress.<agency>` topic."""
+    """One Kafka record from a `linkage.ingress.<agency>` topic.
+
+    Its `__init__` is written out (issue 14, session 9): a frozen dataclass's sets each of
+    its eight attributes by `object.__setattr__`, and the worker makes one record a message;
+    this one fills the instance's dict at once, as `functools.cached_property` writes a frozen
+    instance's attribute (the dataclass still gives equality, hash, repr and `replace`)."""
 
     topic: str
     partition: int
@@ -72,11 +77,12 @@ class IngressRecord:
     four times; functools.cached_property takes a lock on each first read in Python 3.11)."""
     record_key: RecordKey = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        record_hash = hashlib.sha256(self.value or b"").digest()
-        object.__setattr__(self, "record_hash", record_hash)
-        object.__setattr__(self, "record_key",
-                           (self.topic, self.partition, self.offset, record_hash))
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None,
+                 value: bytes | None, timestamp_ms: int | None = None) -> None:
+        record_hash = hashlib.sha256(value or b"").digest()
+        self.__dict__.update(topic=topic, partition=partition, offset=offset, key=key,
+                             value=value, timestamp_ms=timestamp_ms, record_hash=record_hash,
+                             record_key=(topic, partition, offset, record_hash))
 
 
 class StoredOutcome(NamedTuple):

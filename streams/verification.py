@@ -223,12 +223,25 @@ def _typed_event(document: Any, payload: bytes) -> tuple[CloudEvent, EventTypeSp
     """The event validated with its data by its type's model, and the type's spec; None when
     its type is not one of the catalogue's or anything in it is invalid (the general path
     then decides). The model fixes `type` to the spec's, so the spec is the one `_verify`
-    would find from the event's type."""
+    would find from the event's type.
+
+    Design decision (issue 14, session 9): the narrowed model is tried first. Its id
+    (`CanonicalEventId`, what connectors write) and time (`InnerTime`) are subsets of the
+    typed model's `EventId` and `BoundedTime` that pydantic-core checks without calling
+    Python, with the same values, so what it accepts the typed model accepts alike; what it
+    refuses (an id in another form, a time at the range's ends, anything invalid) the typed
+    model then judges as before. The two Python validators and the Python datetime each hands
+    them cost the typed model's validation about half its time (8.7 against 16.2 µs for a
+    case.assessed event, timeit, a loaded machine)."""
     ce_type = document.get("type") if isinstance(document, dict) else None
     name = event_type_name(ce_type) if isinstance(ce_type, str) else None
     spec = EVENT_TYPES.get(name) if name else None
     if spec is None:
         return None
+    try:
+        return typed_event_model(spec.name, narrowed=True).model_validate_json(payload), spec
+    except ValidationError:
+        pass
     try:
         return typed_event_model(spec.name).model_validate_json(payload), spec
     except ValidationError:

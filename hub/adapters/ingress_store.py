@@ -94,11 +94,14 @@ class _PostgresUnit:
         return {row["keyid"]: row["revoked_at"] for row in rows}
 
     async def store_outcomes(self, outcomes: Sequence[StoredOutcome]) -> None:
+        """The outcomes' rows; `status` as the ReceiptStatus member itself, a StrEnum, which
+        asyncpg's text codec writes as its value (a str subclass), without the enum's
+        Python-level `value` property (one Python call a record; issue 14, session 9)."""
         if not outcomes:
             return
         await insert_rows(
             self._conn, "ingress_outcomes", _OUTCOME_COLUMNS,
-            [(*o.key, o.event_id, o.status.value, o.reason, o.detail, o.ledger_index,
+            [(*o.key, o.event_id, o.status, o.reason, o.detail, o.ledger_index,
                       o.leaf_hash, o.received_at, o.record) for o in outcomes])
 
 

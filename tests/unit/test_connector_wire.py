@@ -8,19 +8,22 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
 import pybase64
 import pytest
+from aiokafka import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from connectors.connector import Connector
-from connectors.events import build_event, event_source, new_event_id
+from connectors.events import _uuid_text, build_event, event_source, new_event_id, new_event_ids
+from connectors.outbox import ReceiptRow
 from schemas.dsse import EVENT_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, canonical_envelope, envelope_head
 from schemas.envelope_signer import EnvelopeSigner
 from schemas.events import EVENT_TYPES
@@ -29,10 +32,12 @@ from schemas.signing import SigningKey
 from tests.records import damaged, sample_data
 
 AGENCY, HUB, OTHER = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+SHANGHAI, ODD = timezone(timedelta(hours=8)), timezone(-timedelta(hours=3, minutes=30, seconds=7))
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-json_leaf = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text()
+json_leaf = (st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text()
+             | st.floats() | st.integers(2**63, 2**80))
 json_value = st.recursive(
     json_leaf, lambda inner: st.lists(inner, max_size=4)
     | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
@@ -78,11 +83,16 @@ def test_the_signers_base64_is_the_standard_librarys(raw: bytes) -> None:
 @given(data=st.dictionaries(st.text(max_size=10), json_value, max_size=6),
        case_id=st.text(max_size=20), agency_id=st.text(max_size=12),
        event_id=st.text(min_size=1, max_size=40),
-       offset=st.integers(-10**6, 10**6))
+       offset=st.integers(-10**6, 10**6), zone=st.sampled_from([None, UTC, SHANGHAI, ODD]),
+       micro=st.integers(0, 999_999))
 def test_event_bytes_equal_dumping_the_whole_event(data: dict[str, Any], case_id: str,
                                                    agency_id: str, event_id: str,
-                                                   offset: int) -> None:
-    time = datetime(2026, 11, 27, tzinfo=UTC) + timedelta(seconds=offset)
+                                                   offset: int, zone: tzinfo | None,
+                                                   micro: int) -> None:
+    """Every member as json.dumps writes it: escapes in the ids, the agency, the case id;
+    times naive, in UTC, at other offsets, with and without microseconds."""
+    time = (datetime(2026, 11, 27) + timedelta(seconds=offset, microseconds=micro % 2 * micro)
+            ).replace(tzinfo=zone)
     expected = outcome(reference_event, agency_id, "case.opened", case_id, data, event_id, time,
                        False)
     got = outcome(build_event, agency_id, "case.opened", case_id, data, event_id=event_id,
@@ -98,6 +108,24 @@ def test_valid_events_of_every_type_are_the_same_bytes(type_name: str) -> None:
         event_id, reference_event("zs-aic", type_name, "AIC-1", data, event_id, time, True))
 
 
+def test_data_json_cannot_write_is_refused_as_before() -> None:
+    """What the careful encoder refuses, the event builder refuses with the same error:
+    circular data, too deep data, objects JSON has no form for; odd keys it writes alike."""
+    circular: dict[str, Any] = {"a": []}
+    circular["a"].append(circular)
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    for data in (circular, {"deep": deep}, {"x": object()}, {1.5: "key"}, {(1,): "key"}):
+        expected = outcome(reference_event, "zs-aic", "case.opened", "C", data, "e",
+                           datetime(2026, 11, 27, tzinfo=UTC), False)
+        got = outcome(build_event, "zs-aic", "case.opened", "C", data, event_id="e",
+                      time=datetime(2026, 11, 27, tzinfo=UTC), validate=False)
+        assert got is expected if isinstance(expected, type) else got == ("e", expected)
+        assert isinstance(expected, type) == (data.get("a") is not None or "deep" in data
+                                              or "x" in data or (1,) in data)
+
+
 @pytest.mark.parametrize("bad", [
     {"assessed_at": "not a time", "marks_count": 2},
     {"assessed_at": "2026-11-27T00:00:00+00:00", "marks_count": float("nan")},
@@ -111,13 +139,27 @@ def test_invalid_data_is_refused_as_before(bad: dict[str, Any]) -> None:
         reference_event("zs-aic", "case.assessed", "AIC-1", bad, "e", datetime.now(UTC), True)
 
 
-def test_new_event_ids_are_canonical_random_uuids() -> None:
-    ids = {new_event_id() for _ in range(2000)}
-    assert len(ids) == 2000
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=16, max_size=16), st.sampled_from([4, 7]))
+def test_event_ids_are_the_uuid_modules_text(raw: bytes, version: int) -> None:
+    expected = uuid.UUID(bytes=raw, version=4).int & ~(0xF << 76) | version << 76
+    assert _uuid_text(raw, version) == str(uuid.UUID(int=expected))
+
+
+@pytest.mark.parametrize("draw", [lambda: [new_event_id() for _ in range(2000)],
+                                  lambda: new_event_ids(2000)])
+def test_new_event_ids_are_canonical_time_ordered_uuids(draw: Any) -> None:
+    before = time.time_ns() // 1_000_000
+    ids = draw()
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == 2000
     for text in ids:
         parsed = uuid.UUID(text)
-        assert str(parsed) == text and parsed.version == 4
+        assert str(parsed) == text and parsed.version == 7
         assert parsed.variant == uuid.RFC_4122
+        assert before <= parsed.int >> 80 <= after  # the Unix time in milliseconds
+    later = new_event_ids(1)[0]
+    assert all(text[:13] <= later[:13] for text in ids)  # ordered by time, as text too
 
 
 # -- receipts ---------------------------------------------------------------------------------
@@ -146,9 +188,22 @@ def connector(tmp_path: Path) -> Connector:
 
 
 def judged_alike(c: Connector, value: bytes) -> object:
-    """open_receipt's outcome, asserted equal to the general reader's."""
+    """open_receipt's outcome, asserted equal to the general reader's; and the outbox row
+    the receipts loop makes of the message (`_receipt_row`, which skips the model) asserted
+    equal to the row of that receipt."""
     fast, slow = outcome(c.open_receipt, value), outcome(c._open_envelope, value)
     assert fast == slow
+    message = ConsumerRecord("linkage.receipts.zs-aic", 1, 41, 0, 0, None, value, None, 0,
+                             len(value), ())
+    row = outcome(c._receipt_row, message)
+    if isinstance(fast, Receipt):
+        assert row == ReceiptRow(1, 42, fast.event_id, fast.status.value, fast.reason,
+                                 fast.detail, fast.ledger_index, fast.leaf_hash,
+                                 fast.record_sha256)
+    elif fast is None:
+        assert row == ReceiptRow(1, 42, None, "", None, None, None, None)
+    else:  # the same exception
+        assert row == fast
     return fast
 
 
@@ -163,6 +218,51 @@ def variants(value: bytes) -> list[bytes]:
     return [json.dumps(document).encode(), json.dumps(unpadded).encode(),
             json.dumps(url_safe).encode(), json.dumps(extra).encode(),
             json.dumps(twice).encode(), value.replace(b'"keyid":"', b'"keyid":"\\u0041')]
+
+
+UNREADABLE_SIGNED = (
+    b'{"event_id":"e","status":"lost","reason":null,"detail":null,'
+    b'"ledger_index":1,"leaf_hash":null,"received_at":"2026-11-27T00:00:00Z"}',
+    b'{"event_id":"e","status":"accepted","reason":null,"detail":null,'
+    b'"ledger_index":1,"leaf_hash":null,"received_at":"2026-11-27T00:00:00"}',
+    b'{"event_id":"e","status":"accepted"}',
+    b'not json')
+
+
+def test_a_hub_signed_payload_the_model_refuses_is_refused_by_the_row_reader_too(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Only the hub can sign one, but the row reader must not be laxer than the model; both
+    skip it with an error logged rather than raise (which stopped the receipts loop)."""
+    c = connector(tmp_path)
+    for payload in UNREADABLE_SIGNED:
+        value = EnvelopeSigner(HUB, RECEIPT_PAYLOAD_TYPE)(payload)
+        assert canonical_receipt(value) is not None
+        caplog.clear()
+        assert judged_alike(c, value) is None
+        assert [r.levelname for r in caplog.records] == ["ERROR"] * 3
+        for spelling in variants(value)[:1]:  # the general reader's path
+            assert judged_alike(c, spelling) is None
+    from_a_10_hub = EnvelopeSigner(HUB, RECEIPT_PAYLOAD_TYPE)(  # no record_sha256: None
+        b'{"event_id":"e","status":"duplicate","reason":null,"detail":"d","ledger_index":1,'
+        b'"leaf_hash":"aGFzaA==","received_at":"2026-11-27T00:00:00+08:00"}')
+    assert judged_alike(c, from_a_10_hub) == Receipt(
+        event_id="e", status=ReceiptStatus.DUPLICATE, reason=None, detail="d", ledger_index=1,
+        leaf_hash="aGFzaA==", received_at=datetime(2026, 11, 27, tzinfo=SHANGHAI))
+    c.outbox.close()
+
+
+def test_an_unreadable_signed_receipt_does_not_stop_the_receipts_loop(tmp_path: Path) -> None:
+    """The batch around it is applied and the position moves past it."""
+    c = connector(tmp_path)
+    good = hub_envelope(Receipt(event_id="e1", status=ReceiptStatus.DUPLICATE, reason=None,
+                                detail="d", ledger_index=1, leaf_hash=None,
+                                received_at=datetime(2026, 11, 27, tzinfo=UTC)))
+    bad = EnvelopeSigner(HUB, RECEIPT_PAYLOAD_TYPE)(UNREADABLE_SIGNED[-1])
+    messages = [ConsumerRecord("linkage.receipts.zs-aic", 0, offset, 0, 0, None, value, None,
+                               0, len(value), ()) for offset, value in enumerate([bad, good])]
+    c._apply_receipts(messages)
+    assert c.outbox.receipt_positions() == {0: 2}
+    c.outbox.close()
 
 
 @FAST

@@ -213,3 +213,25 @@ async def test_past_and_future_times_per_the_contract() -> None:
                for i, t in enumerate(cases)]
     _, publisher = await run(InMemoryIngressStore(), [offsets.record(r) for r in records])
     assert [r["reason"] or r["status"] for r in receipts(publisher)] == list(cases.values())
+
+
+def test_an_ingress_record_is_a_frozen_value_with_its_hash_and_key() -> None:
+    """IngressRecord's written-out __init__ (issue 14) keeps the dataclass's behaviour."""
+    import dataclasses
+    import hashlib
+
+    record = IngressRecord("linkage.ingress.zs-aic", 1, 7, b"K", b"value", 5)
+    digest = hashlib.sha256(b"value").digest()
+    assert record.record_hash == digest
+    assert record.record_key == ("linkage.ingress.zs-aic", 1, 7, digest)
+    assert IngressRecord("t", 0, 0, None, None).record_hash == hashlib.sha256(b"").digest()
+    same = IngressRecord("linkage.ingress.zs-aic", 1, 7, b"K", b"value", 5)
+    assert record == same and hash(record) == hash(same) and record != dataclasses.replace(
+        record, offset=8)
+    moved = dataclasses.replace(record, value=b"other")
+    assert moved.record_hash == hashlib.sha256(b"other").digest()
+    assert moved.record_key[3] == moved.record_hash
+    assert repr(record) == ("IngressRecord(topic='linkage.ingress.zs-aic', partition=1, "
+                            "offset=7, key=b'K', value=b'value', timestamp_ms=5)")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.offset = 9  # type: ignore[misc]

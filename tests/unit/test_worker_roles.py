@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from hub import worker
 from hub.adapters.batch_consumer import BatchConsumer
 from hub.settings import Settings
-from hub.worker import build_app
+from hub.worker import Role, build_app
 
 
 @pytest.fixture
@@ -41,3 +42,13 @@ def test_each_role_consumes_only_its_topics_in_its_own_group(settings: Settings)
                               "linkage-hub-rules": {"linkage.events"}}
     assert (ingress.conf.web_port, rules.conf.web_port) == (9100, 9101)
     assert settings.rules_http_port == 9101
+
+
+@pytest.mark.parametrize("role", ["ingress", "rules", "all"])
+def test_every_worker_process_collects_its_garbage_on_a_clock_once(
+        settings: Settings, role: Role, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hub/timed_collections.py: the ingress-only worker too, and one clock per process."""
+    started: list[object] = []
+    monkeypatch.setattr(worker, "collect_on_a_clock", started.append)
+    build_app(settings, ["zs-aic"], role)
+    assert len(started) == 1
