@@ -207,10 +207,10 @@ class Outbox:
         were new or replaced: a known id with the same bytes (the same SHA-256) is skipped,
         with other bytes it replaces the entry (to be sent again).
 
-        `fresh`: ids the caller has just drawn at random (`new_event_id`), which are not
-        looked up first (~1 µs an event, issue 14): not stored, they are new; a collision
-        with a stored id (122 random bits) would take the insert's own conflict clause and
-        replace the entry, as any other bytes for a known id do.
+        `fresh`: ids the caller has just drawn (`new_event_ids`: this millisecond and 74
+        random bits), which are not looked up first (~1 µs an event, issue 14): not stored,
+        they are new; a collision with a stored id would take the insert's own conflict
+        clause and replace the entry, as any other bytes for a known id do.
 
         Each value goes in under its entry's seq, looked up by the insert itself (a
         sub-select on the event id's index) rather than by one more query of every id and a
