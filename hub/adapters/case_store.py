@@ -318,12 +318,19 @@ def _parameters(columns: Sequence[Sequence[Any]], flags: Sequence[bool]
     return True, [next(texts) if f else c for c, f in zip(columns, flags, strict=True)]
 
 
+def _array(parameter: int, sql_type: str, packed: bool) -> str:
+    """The array `$parameter::sql_type[]`, from the text `_packed` joined when `packed`."""
+    if packed:
+        return f"string_to_array(${parameter}, E'\\x1f', E'\\x1e')::{sql_type}[]"
+    return f"${parameter}::{sql_type}[]"
+
+
 def _unnest(first: int, types: Sequence[str], packed: Sequence[bool]) -> str:
     """`unnest(...)` of parameters $first.. holding columns of these types, each a text
     `_packed` joined (where `packed` says so) or an array."""
     return "unnest(" + ", ".join(
-        f"string_to_array(${first + i}, E'\\x1f', E'\\x1e')::{t}[]" if p else f"${first + i}::{t}[]"
-        for i, (t, p) in enumerate(zip(types, packed, strict=True))) + ")"
+        _array(first + i, t, p) for i, (t, p) in enumerate(zip(types, packed, strict=True))
+    ) + ")"
 
 
 def _create_sql(packed: Sequence[bool]) -> str:
@@ -353,18 +360,16 @@ CREATE_SQL = {packed: _create_sql(CREATE_PACKED if packed else (False,) * 10)
 """PostgresCaseSession._create's statement, with its columns packed or as arrays."""
 
 
-def _id_array(ids: Sequence[str], cast: str) -> tuple[str, Any]:
-    """(SQL, parameter) of the array `$1::cast[]` of these ids: the ids joined into one text
-    (`_packed`) split by `string_to_array`, or the list itself when `_packed` declines.
+def _id_array(ids: Sequence[str], sql_type: str) -> tuple[str, Any]:
+    """(SQL, parameter) of the array `$1::sql_type[]` of these ids: the ids joined into one
+    text (`_packed`) split by `string_to_array`, or the list itself when `_packed` declines.
 
     For the statements of every rules batch whose parameter is the batch's event or case
     ids, read once (issue 14, session 9: asyncpg checks every element of an array parameter
     against two ABCs in Python, ~1.9 k instructions an element; PostgreSQL splits the text
     instead of reading an array: not a gain for a statement that reads it twice)."""
-    texts = _packed([ids])
-    if texts is None:
-        return f"$1::{cast}[]", ids
-    return f"string_to_array($1, E'\\x1f', E'\\x1e')::{cast}[]", texts[0]
+    packed, (parameter,) = _parameters([ids], (True,))
+    return _array(1, sql_type, packed), parameter
 
 
 def _save_sql(packed: Sequence[bool]) -> str:
