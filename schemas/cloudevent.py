@@ -60,7 +60,7 @@ def source_agency(source: str) -> str:
     return source.removeprefix("urn:linkage:agency:")
 
 
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 def canonical_event_id(value: str) -> str:
@@ -69,13 +69,13 @@ def canonical_event_id(value: str) -> str:
     An id already in that form (what connectors send) is returned after one regex match:
     the ingress path reads an event's id a dozen times, and `uuid.UUID` parsing each time
     was 8 % of the ingress worker's CPU."""
-    if _CANONICAL_UUID.match(value):
+    if CANONICAL_UUID.match(value):
         return value
     return str(uuid.UUID(value))
 
 
 def _id_is_uuid(value: str) -> str:
-    if _CANONICAL_UUID.match(value):  # what connectors send: a UUID, no parse needed
+    if CANONICAL_UUID.match(value):  # what connectors send: a UUID, no parse needed
         return value
     try:
         uuid.UUID(value)
@@ -91,7 +91,7 @@ by pydantic-core without a Python call)."""
 
 CanonicalEventId = Annotated[
     str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
-"""The ids `EventId` takes without parsing (`_CANONICAL_UUID`: lowercase, hyphenated), as a
+"""The ids `EventId` takes without parsing (`CANONICAL_UUID`: lowercase, hyphenated), as a
 pattern pydantic-core checks (its `$` ends the text as Python's `\\Z` does; tests/unit/
 test_fold_fast_paths.py compares the two)."""
 

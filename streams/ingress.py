@@ -39,7 +39,7 @@ from pydantic_core import to_json
 
 from audit.ledger import LedgerEntry, NewEntry
 from schemas import topics
-from schemas.cloudevent import _CANONICAL_UUID
+from schemas.cloudevent import CANONICAL_UUID
 from schemas.dsse import RECEIPT_PAYLOAD_TYPE
 from schemas.envelope_signer import EnvelopeSigner
 from schemas.reasons import Reason
@@ -186,7 +186,7 @@ def receipt_payload(stored: StoredOutcome) -> bytes:
     compares the two on hostile outcomes)."""
     event_id, index, leaf = stored.event_id, stored.ledger_index, stored.leaf_hash
     if (stored.reason is None and stored.detail is None and event_id is not None
-            and type(index) is int and leaf and _CANONICAL_UUID.match(event_id)):
+            and type(index) is int and leaf and CANONICAL_UUID.match(event_id)):
         # A StrEnum member is the str of its value: encoded without the enum's Python-level
         # `value` property.
         return _ACCEPTED_JSON % (event_id.encode(), str.encode(stored.status), index,

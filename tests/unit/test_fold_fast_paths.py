@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
-from schemas.cloudevent import _CANONICAL_UUID, BoundedTime, CanonicalEventId, EventId, InnerTime
+from schemas.cloudevent import CANONICAL_UUID, BoundedTime, CanonicalEventId, EventId, InnerTime
 from schemas.events import (
     AMOUNT_FIELDS,
     COUNT_FIELDS,
@@ -222,7 +222,7 @@ def test_a_cloudevent_id_is_accepted_exactly_when_it_parses_as_a_uuid(value: str
         canonical = True
     except ValidationError:
         canonical = False
-    assert canonical == (_CANONICAL_UUID.match(value) is not None)
+    assert canonical == (CANONICAL_UUID.match(value) is not None)
     assert not canonical or accepted
 
 
