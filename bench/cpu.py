@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -126,6 +126,16 @@ class CryptoFloor:
     @property
     def openssl_total(self) -> float:
         return self.openssl_verify + self.openssl_sign
+
+    @staticmethod
+    def bracketing(before: CryptoFloor, after: CryptoFloor) -> CryptoFloor:
+        """The mean of a floor measured just before a phase and one just after it.
+
+        The machine's speed moves by ±20 % within minutes; a floor taken once, after the run,
+        compared the phase's CPU with one moment's speed. Measured on both sides of the phase,
+        the floor follows the speed the phase ran at, as far as two samples can."""
+        return CryptoFloor(*((a + b) / 2 for a, b in zip(astuple(before), astuple(after),
+                                                          strict=True)))
 
 
 def crypto_floor(seconds: float = 1.0) -> CryptoFloor:

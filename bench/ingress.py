@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 
 from bench import http_ingress, pg_statements
-from bench.cpu import CpuMeter, crypto_floor, descendants
+from bench.cpu import CpuMeter, CryptoFloor, crypto_floor, descendants
 from connectors.connector import Connector
 from connectors.kafka_security import PLAINTEXT, KafkaSecurity
 from hub.commands.up import prepare
@@ -160,7 +160,8 @@ async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced
         meter = await cpu_meter(deployment)
         data = sample_data("case.assessed")
         statements_before = await fresh_dumps(dumps)
-        # Throughput: everything offered at once.
+        # Throughput: everything offered at once, between two measurements of the crypto floor.
+        floor_before = crypto_floor()
         meter.start()
         started = time.time()
         for i in range(0, n, 500):
@@ -174,6 +175,7 @@ async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced
         await rules_caught_up(first.database_url)
         meter.add("PostgreSQL backends", await database_backends(first.database_url))
         meter.stop()
+        floors = (floor_before, crypto_floor())
         statements = by_statement(deployment, statements_before, await fresh_dumps(dumps), n)
         # Latency: a paced load, 50 small batches per second.
         sent_at: dict[str, float] = {}
@@ -203,7 +205,7 @@ async def measure(engine: str, deployment: Deployment, root: Path, n: int, paced
     to_receipt = [(receipt_at[e] - sent_at[e]) * 1000 for e in sent_at]
     return Result(engine, len(deployment.workers), n, throughput, pct(commit, 50),
                   pct(commit, 99), pct(to_receipt, 50), pct(to_receipt, 99), paced, rate,
-                  [*cpu_lines(meter, n), *statements] if deployment.broker_pid else [])
+                  [*cpu_lines(meter, n, *floors), *statements] if deployment.broker_pid else [])
 
 
 async def fresh_dumps(directory: Path) -> dict[int, dict[str, list[int]]]:
@@ -253,10 +255,12 @@ async def cpu_meter(deployment: Deployment) -> CpuMeter:
     return meter
 
 
-def cpu_lines(meter: CpuMeter, events: int) -> list[str]:
-    floor = crypto_floor()
+def cpu_lines(meter: CpuMeter, events: int, before: CryptoFloor, after: CryptoFloor) -> list[str]:
+    floor = CryptoFloor.bracketing(before, after)
     return [f"crypto floor             : {floor.total:,.0f} µs CPU/event (verify "
-            f"{floor.verify:,.0f} + receipt signature {floor.sign:,.0f}, libsodium), measured now",
+            f"{floor.verify:,.0f} + receipt signature {floor.sign:,.0f}, libsodium), the mean "
+            f"of {before.total:,.0f} just before the throughput phase and {after.total:,.0f} "
+            "just after",
             f"  with OpenSSL           : {floor.openssl_total:,.0f} µs CPU/event (verify "
             f"{floor.openssl_verify:,.0f} + receipt signature {floor.openssl_sign:,.0f})",
             "CPU per accepted event (throughput phase):",
