@@ -48,6 +48,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/json_as_text.sql", "json_as_text.sql"),
     ("hub.sql/case_saves.sql", "case_saves.sql"),
     ("hub.sql/case_hot.sql", "case_hot.sql"),
+    ("hub.sql/outcome_event_hash.sql", "outcome_event_hash.sql"),
 )
 
 T = TypeVar("T")
