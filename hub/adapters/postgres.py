@@ -49,6 +49,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("hub.sql/case_saves.sql", "case_saves.sql"),
     ("hub.sql/case_hot.sql", "case_hot.sql"),
     ("hub.sql/outcome_event_hash.sql", "outcome_event_hash.sql"),
+    ("hub.sql/case_rows_c.sql", "case_rows_c.sql"),
 )
 
 T = TypeVar("T")
