@@ -12,15 +12,8 @@ import pytest
 
 from hub.adapters.case_store import PostgresCaseStore
 from hub.adapters.postgres import Pool
-from tests.integration.test_case_state_rows import (
-    empty_database,  # noqa: F401 (a fixture)
-    every_kind,
-    fresh_id,
-    pool,  # noqa: F401 (a fixture)
-    read,
-    save_each,
-    upgraded,
-)
+from tests.integration import test_case_state_rows as rows
+from tests.integration.test_case_state_rows import empty_database, pool  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 
@@ -38,9 +31,9 @@ async def bytewise(db: Pool) -> None:
 async def test_a_case_round_trips_through_bytewise_keys(
         pool: Pool) -> None:  # noqa: F811 (the fixture)
     await bytewise(pool)
-    case_id = fresh_id()
-    state = await save_each(PostgresCaseStore(pool), every_kind(case_id))
-    assert await read(pool, case_id) == state
+    case_id = rows.fresh_id()
+    state = await rows.save_each(PostgresCaseStore(pool), rows.every_kind(case_id))
+    assert await rows.read(pool, case_id) == state
     async with pool.acquire() as conn, conn.transaction():
         with pytest.raises(asyncpg.UniqueViolationError):
             await conn.execute("INSERT INTO case_state_events (case_id, event_id)"
@@ -58,7 +51,7 @@ async def test_an_existing_database_keeps_its_rows(
              " '{\"case_id\": \"A\"}')",),
             ("INSERT INTO case_state_events (case_id, event_id, field, step) VALUES"
              " ('A', 'e-b', NULL, NULL), ('A', 'e-a', 'handovers', '{\"event_id\": \"e-a\"}')",)]
-    upgraded_pool = await upgraded(empty_database, "case_rows_c.sql", seed)
+    upgraded_pool = await rows.upgraded(empty_database, "case_rows_c.sql", seed)
     try:
         await bytewise(upgraded_pool)
         whole = json.loads(await upgraded_pool.fetchval(
