@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -21,8 +23,59 @@ from schemas.signing import SigningKey
 
 TCP_ADMIN_DSN = os.environ.get("LINKAGE_TEST_TCP_DSN", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 
+_OWNED_NAME = re.compile(r"linkage_(?:test|tmpl)_(\d+)_[0-9a-f]{10}")
+"""A test database's name carries the pid of the test process that created it, so that a
+later run can tell the databases of a killed run (pid gone) from those of a live one."""
+
+
+def new_database_name(kind: str = "test") -> str:
+    """A fresh name for a test database (kind "test", or "tmpl" for a template)."""
+    return f"linkage_{kind}_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+async def sweep_orphaned_databases(admin_dsn: str = TCP_ADMIN_DSN) -> list[str]:
+    """Drop the test databases whose creating process is gone, and return their names.
+
+    A test run that is killed (Ctrl-C twice, a CI timeout, an OOM kill) never reaches its
+    clean-up, and its databases stayed: one development server had gathered 199 of them
+    (2.2 GB). The creator's pid is in the name (`new_database_name`); a database whose pid
+    no process on this machine has is dropped. Only for a server on this machine (loopback),
+    where the pids are comparable; a live run's databases are never touched, and a pid the
+    machine reused only delays a drop until a later sweep."""
+    host = urlsplit(admin_dsn).hostname or ""
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        return []
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        names = [r["datname"] for r in await conn.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'linkage%'")]
+        orphans = [n for n in names
+                   if (m := _OWNED_NAME.fullmatch(n)) and not _alive(int(m.group(1)))]
+        # templates last: a copy being dropped would not block its template, but keep order
+        for name in sorted(orphans, key=lambda n: n.startswith("linkage_tmpl_")):
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+    return orphans
+
+
+_swept: list[bool] = []
+
 
 async def _create_database(admin_dsn: str, name: str) -> None:
+    if admin_dsn == TCP_ADMIN_DSN and not _swept:
+        _swept.append(True)
+        await sweep_orphaned_databases(admin_dsn)
     conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
@@ -35,7 +88,7 @@ _tcp_databases: list[str] = []
 
 def tcp_database() -> str:
     """A fresh database on the machine's PostgreSQL server over TCP (dropped at the end)."""
-    name = f"linkage_test_{uuid.uuid4().hex[:10]}"
+    name = new_database_name()
     asyncio.run(_create_database(TCP_ADMIN_DSN, name))
     _tcp_databases.append(name)
     return TCP_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
@@ -65,7 +118,7 @@ async def migrated_database() -> str:
     if _free_databases:
         return _free_databases.pop()
     if not _template:
-        name = f"linkage_tmpl_{uuid.uuid4().hex[:10]}"
+        name = new_database_name("tmpl")
         await _create_database(TCP_ADMIN_DSN, name)
         _tcp_databases.append(name)
         await migrate(f"{base}/{name}")
@@ -76,7 +129,7 @@ async def migrated_database() -> str:
         finally:
             await conn.close()
         _template.append(name)
-    name = f"linkage_test_{uuid.uuid4().hex[:10]}"
+    name = new_database_name()
     conn = await asyncpg.connect(TCP_ADMIN_DSN)
     try:
         await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_template[0]}"')
@@ -121,7 +174,7 @@ def embedded_database(root: Path) -> str:
     db = _embedded.get(root)
     if db is None:
         db = _embedded[root] = EmbeddedDatabase(root / "pgdata").start()
-    name = f"linkage_test_{uuid.uuid4().hex[:10]}"
+    name = new_database_name()
     asyncio.run(_create_database(db.dsn, name))
     return db.dsn.replace("/postgres?", f"/{name}?")
 

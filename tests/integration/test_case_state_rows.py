@@ -38,7 +38,7 @@ from hub.reports.steps import case_steps
 from streams.rules import CaseEvent, CaseState, apply, fold
 from streams.rules_runner import startup_rules
 from tests.case_events import NO_STEP_TYPES, STEP_TYPES, case_event
-from tests.support import TCP_ADMIN_DSN, migrated_database, release_database
+from tests.support import TCP_ADMIN_DSN, migrated_database, new_database_name, release_database
 
 pytestmark = pytest.mark.integration
 
@@ -273,7 +273,7 @@ async def read_locked(store: PostgresCaseStore, case_id: str) -> CaseState:
 
 @pytest.fixture
 async def empty_database() -> AsyncIterator[str]:
-    name = f"linkage_test_{uuid.uuid4().hex[:10]}"
+    name = new_database_name()
     admin = await asyncpg.connect(TCP_ADMIN_DSN)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
