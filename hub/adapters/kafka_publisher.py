@@ -115,7 +115,7 @@ async def _send_batches(producer: AIOKafkaProducer,
     partitioner to find (schemas/partitioning.py `remember_murmur2`: ~0.5 against ~2.1 µs
     a key); the recurring ones are memoised by `send_batches` itself."""
     remember_murmur2([key for topic, key, _, _ in records
-                      if key is not None and topic not in _REPEAT_KEYS])
+                      if type(key) is bytes and topic not in _REPEAT_KEYS])
     try:
         futures = await send_batches(producer, records, repeat_keys=_REPEAT_KEYS)
     except (KafkaError, OSError) as exc:

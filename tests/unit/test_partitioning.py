@@ -74,3 +74,10 @@ def test_remembered_keys_go_to_the_same_partitions(keys: list[bytes], partitions
     remember_murmur2([b"another"])  # replaces what was remembered
     assert [default_partitioner(key, every, every) for key in keys] == before
     assert list(partitioning._KNOWN) == [b"another"]
+
+
+def test_a_key_of_another_bytes_type_is_partitioned_as_before() -> None:
+    every = [0, 1, 2]
+    remember_murmur2([b"abc"])
+    assert default_partitioner(bytearray(b"abc"), every, every) == default_partitioner(
+        b"abc", every, every)
