@@ -245,8 +245,8 @@ async def with_database(records: list[Generated], cases: int, dsn: str, home: Pa
         # inherits; a forked one (Linux: hub/commands/rules_cmds._process_context) inherits
         # this process's patched asyncpg but not its counters' way home, so it writes them
         # at its exit (`_dump_in_forked_children`). Without that the table showed this
-        # process's half of a two-process replay only (56.9 against 93.3 µs a case with
-        # `--jobs 1`, 2026-11-28).
+        # process's half of a two-process replay only (54.1 µs a case against 97.8 summed
+        # over both processes, and 93.3 with `--jobs 1`, 2026-11-28).
         dumps = Path(stack.enter_context(tempfile.TemporaryDirectory())) if by_statement else None
         if dumps is not None and statements is not None:
             stack.enter_context(_environment({ENV: str(dumps), "PYTHONPATH": os.pathsep.join(
@@ -302,7 +302,6 @@ def _after_fork_in_child(_: object = None) -> None:
         path.write_text(json.dumps(statements.snapshot()))
 
     multiprocessing.util.Finalize(None, dump, exitpriority=10)
-
 
 
 @contextlib.contextmanager
