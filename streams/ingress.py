@@ -355,7 +355,7 @@ class IngressProcessor:
                 to_append.append((i, verdict))
                 outcomes.append(None)
         appended = await unit.append(
-            [NewEntry(v.event_id, v.agency_id, v.case_id, v.spec.name, v.event.time, now,
+            [NewEntry(v.event_id, v.agency_id, v.case_id, v.spec.name, v.event_time, now,
                       v.keyid, v.value) for _, v in to_append])
         for (i, verdict), entry in zip(to_append, appended, strict=True):
             outcomes[i] = Outcome(records[i], ReceiptStatus.ACCEPTED, verdict.event_id, now,

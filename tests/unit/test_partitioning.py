@@ -3,6 +3,8 @@ chooses, for any key and partition count."""
 
 from __future__ import annotations
 
+import random
+import uuid
 from pathlib import Path
 
 from aiokafka.partitioner import DefaultPartitioner
@@ -10,7 +12,8 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.partitioning import default_partitioner, murmur2
+from schemas import partitioning
+from schemas.partitioning import default_partitioner, murmur2, murmur2_many, remember_murmur2
 
 
 @settings(max_examples=1000)
@@ -46,3 +49,35 @@ def test_the_hubs_producer_partitions_with_it(tmp_path: Path) -> None:
 
     app = build_app(settings(tmp_path), ["zs-aic"], "ingress")
     assert app.producer.partitioner is default_partitioner
+
+
+@settings(max_examples=300)
+@given(keys=st.lists(st.binary(max_size=45) | st.uuids().map(lambda u: str(u).encode()),
+                     max_size=60))
+def test_murmur2_of_many_keys_is_murmur2_of_each(keys: list[bytes]) -> None:
+    assert murmur2_many(keys) == [murmur2(key) for key in keys]
+
+
+def test_murmur2_of_a_batch_of_receipt_keys_is_murmur2_of_each() -> None:
+    keys = [str(uuid.UUID(int=random.getrandbits(128))).encode() for _ in range(500)]
+    assert murmur2_many(keys) == [murmur2(key) for key in keys]
+
+
+@settings(max_examples=200)
+@given(keys=st.lists(st.binary(max_size=40), min_size=1, max_size=20, unique=True),
+       partitions=st.integers(1, 16))
+def test_remembered_keys_go_to_the_same_partitions(keys: list[bytes], partitions: int) -> None:
+    every = list(range(partitions))
+    before = [default_partitioner(key, every, every) for key in keys]
+    remember_murmur2(keys[::2])
+    assert [default_partitioner(key, every, every) for key in keys] == before
+    remember_murmur2([b"another"])  # replaces what was remembered
+    assert [default_partitioner(key, every, every) for key in keys] == before
+    assert list(partitioning._KNOWN) == [b"another"]
+
+
+def test_a_key_of_another_bytes_type_is_partitioned_as_before() -> None:
+    every = [0, 1, 2]
+    remember_murmur2([b"abc"])
+    assert default_partitioner(bytearray(b"abc"), every, every) == default_partitioner(
+        b"abc", every, every)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -101,3 +101,26 @@ def test_event_time_within_skew_is_accepted() -> None:
 
     event = event_dict("zs-aic", "case.opened", "C-1", time=now_iso(timedelta(minutes=4)))
     assert verify(signed(AIC, "zs-aic", event))
+
+
+@pytest.mark.parametrize("offset_hours", [0, 8, -5, 14])
+@pytest.mark.parametrize("skew_minutes", [-90, 4, 6])
+def test_event_time_is_read_as_its_instant_in_utc(offset_hours: int, skew_minutes: int) -> None:
+    """`VerifiedEvent.event_time` is the event's time as a `datetime.UTC` time (what the ledger
+    stores), and the clock-skew check judges that instant whatever the event's offset."""
+    from tests.records import event_dict, signed
+
+    now = datetime.now(UTC)
+    at = (now + timedelta(minutes=skew_minutes)).astimezone(
+        timezone(timedelta(hours=offset_hours)))
+    event = event_dict("zs-aic", "case.opened", "C-1", time=at.isoformat())
+    record = signed(AIC, "zs-aic", event)
+    if skew_minutes > 5:
+        with pytest.raises(Rejected) as info:
+            verify_record(record.topic, record.key, record.value, registry(now), now)
+        assert info.value.reason is Reason.CLOCK_SKEW
+        return
+    verified = verify_record(record.topic, record.key, record.value, registry(now), now)
+    assert verified.event_time.tzinfo is UTC
+    assert verified.event_time == verified.event.time == at
+    assert verified.event_time.utcoffset() == timedelta(0)
