@@ -41,6 +41,7 @@ from streams.rules._policy_table import INPUTS, POLICIES, has_inputs, present_fa
 from streams.rules._quick import quick_init
 from streams.rules.calendar import (
     _STANDARD_SINCE,
+    SHANGHAI,
     DueTime,
     due_after,
     shanghai_minute,
@@ -188,6 +189,10 @@ def _after(moment: datetime, due_at: datetime) -> bool:
     offset is +08:00 from 1991-09-15 on: `_STANDARD_SINCE`) wall clocks order as instants do;
     earlier, or with `due_at` in another zone, the instants are compared as before (issue
     14, session 8; tests/unit/test_deadline_comparison.py compares the two over generated times)."""
+    if due_at.tzinfo is not SHANGHAI:
+        # `>` of two times in one other zone compares their wall clocks, which in that zone's
+        # spring-forward gap order otherwise than their instants (a hypothesis find)
+        return moment > due_at
     local = to_shanghai(moment)
     if local >= _STANDARD_SINCE and due_at >= _STANDARD_SINCE:
         return local > due_at

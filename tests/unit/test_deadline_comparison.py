@@ -4,8 +4,9 @@ issue 14, session 8): for any aware times, in any zone and year, it answers as `
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from streams.rules.calendar import SHANGHAI, end_of_day
@@ -21,7 +22,14 @@ DEADLINES = st.one_of(
 )
 
 
+NEW_YORK = ZoneInfo("America/New_York")
+
+
 @given(MOMENTS, DEADLINES, st.sampled_from([0, 1]))
+# two times in one zone other than Shanghai, the deadline in its spring-forward gap: `>`
+# compares their wall clocks, their instants order the other way (found by hypothesis)
+@example(datetime(1998, 4, 5, 1, 0, 0, 1, tzinfo=NEW_YORK),
+         datetime(1998, 4, 5, 2, 0, fold=1, tzinfo=NEW_YORK), 0)
 def test_after_is_greater_than(moment: datetime, due_at: datetime, fold: int) -> None:
     moment = moment.replace(fold=fold)
     assert _after(moment, due_at) == (moment > due_at)
