@@ -57,8 +57,9 @@ def murmur2(data: bytes) -> int:
 
 @lru_cache(maxsize=64)
 def _lanes(count: int) -> tuple[struct.Struct, struct.Struct, int]:
-    """For `count` words: their little-endian 32-bit layout, the same words in 64-bit lanes,
-    and the mask of each lane's low 32 bits."""
+    """For `count` words (`murmur2`: one key's; `murmur2_many`: one word of each of `count`
+    keys): their little-endian 32-bit layout, the same words in 64-bit lanes, and the mask of
+    each lane's low 32 bits."""
     return (struct.Struct(f"<{count}I"), struct.Struct(f"<{count}Q"),
             int.from_bytes(_LANE * count, "little"))
 
@@ -88,24 +89,22 @@ def _same_length(keys: list[bytes], length: int) -> tuple[int, ...]:
     """murmur2 of each of these keys of `length` bytes (`murmur2_many`)."""
     n = len(keys)
     count, extra = length >> 2, length & 3
-    low = int.from_bytes(_LANE * n, "little")
+    _, lanes, low = _lanes(n)  # one lane per key
     h = (_SEED ^ length) * (low // _MASK)  # the start in every lane
     if count:
         body = length - extra
         words = struct.unpack(f"<{n * count}I", b"".join(
             keys if not extra else [key[:body] for key in keys]))
-        lanes = struct.Struct(f"<{n}Q")
         for j in range(count):
             k = (int.from_bytes(lanes.pack(*words[j::count]), "little") * _M) & low
             k = ((k ^ ((k >> 24) & low)) * _M) & low
             h = ((h * _M) & low) ^ k
     if extra:
-        tails = struct.pack(f"<{n}Q", *[int.from_bytes(key[length - extra:], "little")
-                                        for key in keys])
+        tails = lanes.pack(*[int.from_bytes(key[length - extra:], "little") for key in keys])
         h = ((h ^ int.from_bytes(tails, "little")) * _M) & low
     h = ((h ^ ((h >> 13) & low)) * _M) & low
     h ^= (h >> 15) & low
-    return struct.unpack(f"<{n}Q", h.to_bytes(8 * n, "little"))
+    return lanes.unpack(h.to_bytes(lanes.size, "little"))
 
 
 _KNOWN: dict[bytes, int] = {}
