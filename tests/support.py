@@ -61,8 +61,7 @@ async def sweep_orphaned_databases(admin_dsn: str = TCP_ADMIN_DSN) -> list[str]:
             "SELECT datname FROM pg_database WHERE datname LIKE 'linkage%'")]
         orphans = [n for n in names
                    if (m := _OWNED_NAME.fullmatch(n)) and not _alive(int(m.group(1)))]
-        # templates last: a copy being dropped would not block its template, but keep order
-        for name in sorted(orphans, key=lambda n: n.startswith("linkage_tmpl_")):
+        for name in orphans:  # a copy of a template is independent of it: any order drops
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
