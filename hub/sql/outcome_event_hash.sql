@@ -6,7 +6,7 @@
 -- serves as the b-tree did (it then sorts that id's few outcomes). Every stored outcome
 -- inserts an entry: into a b-tree, a descent to a random leaf (event ids are random UUIDs)
 -- and a page split now and then; into a hash index, one bucket page found by arithmetic.
--- Hash indexes are WAL-logged and crash-safe since PostgreSQL 10 (Debian's 16 and the
+-- Hash indexes are WAL-logged and crash-safe since PostgreSQL 10 (Debian's 15 and the
 -- pgserver wheel's 16 alike, no build option involved).
 --
 -- Measured: the ingress unit's statements (lock head, COPY ledger, COPY ingress_outcomes,
