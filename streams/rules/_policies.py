@@ -38,8 +38,9 @@ from streams.rules.rules_config import Deadline, Rule, RuleSet
 UNKNOWN_AGENCY = "unknown"
 
 
-def iso(moment: datetime) -> str:
-    return shanghai_iso(moment)
+iso = shanghai_iso
+"""A time in alert facts: its Shanghai ISO 8601 text. The function itself, not a function
+calling it (issue 14, session 11: ~1 k instructions a call, ~4 calls a case)."""
 
 
 def earliest(*moments: datetime | None) -> datetime | None:

@@ -38,7 +38,7 @@ import calendar as gregorian
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -232,32 +232,76 @@ def to_shanghai(moment: datetime) -> datetime:
 _EIGHT_HOURS = timedelta(hours=8)
 
 
-def shanghai_date(moment: datetime) -> date:
-    """`to_shanghai(moment).date()`, for a fixed-offset time worked out from its offset alone:
-    its wall time moved by the difference between +08:00 and its offset, where that day is
-    1992 or later (Shanghai's offset is +08:00 from 1991-09-15 on, see `_STANDARD_SINCE`);
-    other times, and a time the move takes past the last representable day (where
-    `astimezone` would fail too), go through `to_shanghai`.
+def _eight_hours_from(year: int) -> bool:
+    """True when this tzdata's Asia/Shanghai is +08:00 without summer time from `year` on, as
+    far as the 1st and 16th of every month up to 2100 show (its last change was in 1991; the
+    rule after its table, "CST-8", has none; a change a government makes would show there)."""
+    for y in range(year, 2101):
+        for month in range(1, 13):
+            for day in (1, 16):
+                wall = datetime(y, month, day, 12, tzinfo=SHANGHAI)
+                if (wall.utcoffset(), wall.dst(), wall.replace(fold=1).utcoffset()) != (
+                        _EIGHT_HOURS, timedelta(0), _EIGHT_HOURS):
+                    return False
+    return True
 
-    Without the memo: a replay's walk over a case's assessments asks the day of each
+
+_STANDARD_YEAR = 1992 if _eight_hours_from(1992) else 10_000
+"""The first Shanghai year whose wall clock is UTC+08:00 throughout (its offset from
+1991-09-15 on), where `_standard_wall` reads a time's Shanghai wall clock off its own fields:
+10,000 (never) when the tzdata at hand says otherwise, and every time then goes through
+zoneinfo."""
+
+_SHIFTS: dict[tzinfo, timedelta] = {}
+"""Per fixed-offset zone, +08:00 less its offset (the zone itself the key: zones that compare
+equal have one offset)."""
+
+
+def _standard_wall(moment: datetime) -> datetime | None:
+    """`moment`'s Shanghai wall clock as the fields of a datetime (in `moment`'s own zone),
+    where Shanghai is UTC+08:00 (`_STANDARD_YEAR` on): a Shanghai time is its own; a fixed-offset
+    time is moved by +08:00 less its offset (the zone's, kept in `_SHIFTS`: `utcoffset` is a
+    method call into pydantic-core's TzInfo, ~2.2 k instructions). None: ask zoneinfo (an
+    earlier Shanghai year, a zone with transitions, a naive time, or a move past the last
+    representable day, where `astimezone` fails too).
+
+    Issue 14, session 11: reading a case's times in Shanghai (`astimezone`, the memo's first
+    hash of each time, which asks for its offset, and `isoformat`, which asks the zone again)
+    was ~20 % of an assessment. tests/unit/test_shanghai_memo.py compares every reading made
+    from it with zoneinfo's, over generated times in every zone and year."""
+    zone = moment.tzinfo
+    if zone is SHANGHAI:
+        return moment if moment.year >= _STANDARD_YEAR else None
+    if zone is None or type(zone) not in _FIXED_OFFSETS:
+        return None
+    shift = _SHIFTS.get(zone)
+    if shift is None:
+        offset = moment.utcoffset()
+        assert offset is not None  # a fixed offset
+        shift = _remember(_SHIFTS, zone, _EIGHT_HOURS - offset)
+    try:
+        wall = moment + shift
+    except OverflowError:
+        return None
+    return wall if wall.year >= _STANDARD_YEAR else None
+
+
+def shanghai_date(moment: datetime) -> date:
+    """`to_shanghai(moment).date()`: the date of its Shanghai wall clock (`_standard_wall`)
+    where that is +08:00, else of the conversion.
+
+    Without a memo: a replay's walk over a case's assessments asks the day of each
     assessment's own time once, and the memo's miss (the time's hash, which asks its offset,
     the conversion, which asks it again, the store) was ~8 k instructions against ~4 k
     (callgrind; issue 14, session 8). tests/unit/test_shanghai_memo.py compares the two."""
-    zone = moment.tzinfo
-    if type(zone) in _FIXED_OFFSETS:
-        offset = moment.utcoffset()
-        if offset is not None:
-            try:
-                moved = moment + (_EIGHT_HOURS - offset)
-            except OverflowError:
-                return to_shanghai(moment).date()
-            if moved.year >= 1992:
-                return moved.date()
-    return to_shanghai(moment).date()
+    wall = _standard_wall(moment)
+    return wall.date() if wall is not None else to_shanghai(moment).date()
 
 
 _ISO: dict[tuple[datetime, int], str] = {}
 _MINUTE: dict[datetime, str] = {}
+_ISO_OF: dict[int, tuple[datetime, str]] = {}
+_MINUTE_OF: dict[int, tuple[datetime, str]] = {}
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
@@ -271,41 +315,67 @@ def _remember(table: dict[_K, _V], key: _K, value: _V) -> _V:
 
 
 def shanghai_iso(moment: datetime) -> str:
-    """The instant in Asia/Shanghai in ISO 8601 (alert facts), memoised by Shanghai wall time
-    and `fold`: Shanghai times are compared by wall time, and with the fold that fixes the
-    offset too."""
-    local = to_shanghai(moment)
-    key = (local, local.fold)
-    found = _ISO.get(key)
-    # `isoformat` itself (issue 14, session 8): a Python text of the same (f-string `:02d`
-    # specs, `%02d`, a naive time's isoformat) cost as much or more, 12-19 k instructions a
-    # call against isoformat's 12 k (callgrind); an f-string `_iso_text` made a replay's
-    # assessment 12 k instructions a case dearer and was taken out.
-    return found if found is not None else _remember(_ISO, key, local.isoformat())
+    """The instant in Asia/Shanghai in ISO 8601 (alert facts): from its Shanghai wall clock
+    where that is +08:00 (`_standard_wall`, `_iso_text`), else `isoformat` of the conversion,
+    memoised by Shanghai wall time and `fold`: Shanghai times are compared by wall time, and
+    with the fold that fixes the offset too."""
+    known = _ISO_OF.get(id(moment))
+    if known is not None and known[0] is moment:
+        return known[1]
+    wall = _standard_wall(moment)
+    if wall is not None:
+        text = _iso_text(wall)
+    else:
+        local = to_shanghai(moment)
+        key = (local, local.fold)
+        found = _ISO.get(key)
+        text = found if found is not None else _remember(_ISO, key, local.isoformat())
+    _remember(_ISO_OF, id(moment), (moment, text))
+    return text
 
 
-_STANDARD_SINCE = datetime(1992, 1, 1, tzinfo=SHANGHAI)
-"""From here on Asia/Shanghai is +08:00 without summer time (its last change was in 1991;
-the zone's rule after its table, "CST-8", has no DST), so every such wall time's offset is
-+08:00, `fold` or not. Compared with a Shanghai time, this reads the wall clock only (the
-same tzinfo object: no `utcoffset` call): `engine._after` compares in Shanghai from here on."""
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
+
+
+def _iso_text(wall: datetime) -> str:
+    """What `isoformat` gives for the Shanghai time of this wall clock, offset +08:00 (a year of
+    four digits: `_STANDARD_YEAR` to 9999): its fields from a table of two-digit texts, no
+    format spec but the microseconds'. Issue 14, session 11 (callgrind): ~5-8 k instructions
+    against `isoformat`'s ~12 k (which asks the zone for its offset and formats through
+    sprintf); an f-string of `:02d` specs was no cheaper than `isoformat` (session 8)."""
+    text = (f"{wall.year}-{_TWO_DIGITS[wall.month]}-{_TWO_DIGITS[wall.day]}"
+            f"T{_TWO_DIGITS[wall.hour]}:{_TWO_DIGITS[wall.minute]}:{_TWO_DIGITS[wall.second]}")
+    micro = wall.microsecond
+    return f"{text}.{micro:06d}+08:00" if micro else text + "+08:00"
 
 
 def shanghai_minute(moment: datetime) -> str:
-    """"YYYY-MM-DD HH:MM" in Asia/Shanghai (alert messages), memoised by Shanghai wall time."""
-    local = to_shanghai(moment)
-    found = _MINUTE.get(local)
-    return found if found is not None else _remember(_MINUTE, local, _minute_text(local))
+    """"YYYY-MM-DD HH:MM" in Asia/Shanghai (alert messages): from its Shanghai wall clock where
+    that is +08:00 (`_standard_wall`), else memoised by Shanghai wall time."""
+    known = _MINUTE_OF.get(id(moment))
+    if known is not None and known[0] is moment:
+        return known[1]
+    wall = _standard_wall(moment)
+    if wall is not None:
+        text = _minute_text(wall)
+    else:
+        local = to_shanghai(moment)
+        found = _MINUTE.get(local)
+        text = found if found is not None else _remember(_MINUTE, local, _minute_text(local))
+    _remember(_MINUTE_OF, id(moment), (moment, text))
+    return text
 
 
 def _minute_text(local: datetime) -> str:
     """`local.strftime("%Y-%m-%d %H:%M")`, formatted without strftime where the two agree
     (a four-digit year; strftime pads no year below 1000): a replay misses the memo for
-    nearly every instant it formats (each case's own), and strftime cost ~1.5 µs of
-    ~0.4 (issue 14, session 7; tests/unit/test_shanghai_memo.py compares them)."""
+    nearly every instant it formats (each case's own), and strftime cost ~1.5 µs of ~0.4
+    (issue 14, session 7; tests/unit/test_shanghai_memo.py compares them); the two-digit
+    fields from `_TWO_DIGITS` as `_iso_text` reads them."""
     if local.year < 1000:
         return local.strftime("%Y-%m-%d %H:%M")
-    return f"{local.year}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
+    return (f"{local.year}-{_TWO_DIGITS[local.month]}-{_TWO_DIGITS[local.day]}"
+            f" {_TWO_DIGITS[local.hour]}:{_TWO_DIGITS[local.minute]}")
 
 
 def end_of_day(day: date) -> datetime:

@@ -40,7 +40,7 @@ from streams.rules._policies import CaseView, Obligation, iso
 from streams.rules._policy_table import INPUTS, POLICIES, has_inputs, present_facts
 from streams.rules._quick import quick_init
 from streams.rules.calendar import (
-    _STANDARD_SINCE,
+    _STANDARD_YEAR,
     SHANGHAI,
     DueTime,
     due_after,
@@ -80,8 +80,8 @@ _VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 """A hex digit with its top two bits set to the RFC 4122 variant (10)."""
 
 
-def _local(moment: datetime) -> str:
-    return shanghai_minute(moment)
+_local = shanghai_minute
+"""A time in alert messages: "YYYY-MM-DD HH:MM" in Shanghai (the function itself, as `iso`)."""
 
 
 def _enabled_rules(rules: RuleSet) -> list[Rule]:
@@ -186,7 +186,7 @@ def _after(moment: datetime, due_at: datetime) -> bool:
     A deadline's `due_at` is a Shanghai time and an act's time has its sender's offset: their
     comparison asked both zones for their offsets, ~2 µs against ~0.1 for two Shanghai times,
     which Python compares by their wall clocks (the same tzinfo). From 1992 on (Shanghai's
-    offset is +08:00 from 1991-09-15 on: `_STANDARD_SINCE`) wall clocks order as instants do;
+    offset is +08:00 from 1991-09-15 on: `_STANDARD_YEAR`) wall clocks order as instants do;
     earlier, or with `due_at` in another zone, the instants are compared as before (issue
     14, session 8; tests/unit/test_deadline_comparison.py compares the two over generated times)."""
     if due_at.tzinfo is not SHANGHAI:
@@ -194,7 +194,7 @@ def _after(moment: datetime, due_at: datetime) -> bool:
         # spring-forward gap order otherwise than their instants (a hypothesis find)
         return moment > due_at
     local = to_shanghai(moment)
-    if local >= _STANDARD_SINCE and due_at >= _STANDARD_SINCE:
+    if local.year >= _STANDARD_YEAR and due_at.year >= _STANDARD_YEAR:
         return local > due_at
     return moment > due_at
 

@@ -1,19 +1,26 @@
-"""The memos of Shanghai times never change an answer: for any aware time, in any zone, asked in
-any order, `to_shanghai` gives what `astimezone(Asia/Shanghai)` gives, down to `fold`, and
-`shanghai_iso` / `shanghai_minute` what formatting that gives (streams/rules/calendar.py)."""
+"""The memos and fast paths of Shanghai times never change an answer: for any aware time, in any
+zone, asked in any order, `to_shanghai` gives what `astimezone(Asia/Shanghai)` gives, down to
+`fold`, `shanghai_iso` / `shanghai_minute` / `shanghai_date` what formatting that gives, read
+from the time's own fields where Shanghai is +08:00 (`_standard_wall`) and through zoneinfo
+elsewhere: the 1986-1991 summer times, the first and last representable days, zones with
+transitions, offsets of seconds and microseconds (streams/rules/calendar.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic_core import TzInfo
 
+from streams.rules import calendar
 from streams.rules.calendar import (
     SHANGHAI,
+    _eight_hours_from,
+    _iso_text,
     _minute_text,
     shanghai_date,
     shanghai_iso,
@@ -102,3 +109,93 @@ def test_naive_times_are_refused() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="naive"):
             to_shanghai(datetime(2026, 1, 1, 8))
+
+
+ANY_ZONES = st.one_of(
+    ZONES,
+    st.integers(-86_399_999_999, 86_399_999_999).map(
+        lambda us: timezone(timedelta(microseconds=us))),
+)
+EVERY_YEAR = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59),
+                          timezones=ANY_ZONES, allow_imaginary=True)
+"""Every representable year, where the move to Shanghai may leave the calendar."""
+ABOUT_1992 = st.datetimes(min_value=datetime(1985, 12, 1), max_value=datetime(1992, 1, 2),
+                          timezones=ANY_ZONES, allow_imaginary=True)
+"""Shanghai's summer times (1986-1991), their folds and gaps, and the first day of +08:00 alone."""
+
+READINGS: dict[str, tuple[Callable[[datetime], object], Callable[[datetime], object]]] = {
+    "to_shanghai": (lambda m: _exactly(to_shanghai(m)), lambda m: _exactly(m.astimezone(SHANGHAI))),
+    "shanghai_iso": (shanghai_iso, lambda m: m.astimezone(SHANGHAI).isoformat()),
+    "shanghai_minute": (shanghai_minute,
+                        lambda m: m.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")),
+    "shanghai_date": (shanghai_date, lambda m: m.astimezone(SHANGHAI).date()),
+}
+
+
+def _same_reading(moment: datetime) -> None:
+    """Every reading of `moment` is zoneinfo's, or fails as zoneinfo does (past the last day)."""
+    for name, (fast, careful) in READINGS.items():
+        try:
+            expected = careful(moment)
+        except OverflowError:
+            with pytest.raises(OverflowError):
+                fast(moment)
+            continue
+        for _ in range(2):  # computed, then remembered
+            assert fast(moment) == expected, name
+
+
+@given(st.one_of(EVERY_YEAR, ABOUT_1992), st.sampled_from([0, 1]))
+@example(datetime(1991, 12, 31, 16, tzinfo=TzInfo(0)), 0)  # Shanghai's 1992-01-01 00:00
+@example(datetime(1991, 12, 31, 15, 59, 59, 999_999, tzinfo=TzInfo(0)), 0)
+@example(datetime(1991, 9, 15, 1, 30, tzinfo=SHANGHAI), 1)  # the last summer time's fold
+@example(datetime(1992, 1, 1, tzinfo=SHANGHAI), 1)
+@example(datetime(9999, 12, 31, 15, 59, 59, 999_999, tzinfo=UTC), 0)  # the last Shanghai instant
+@example(datetime(9999, 12, 31, 16, tzinfo=UTC), 0)  # past it: OverflowError
+@example(datetime(1, 1, 1, tzinfo=TzInfo(14 * 3600)), 0)  # before the first day in UTC
+@example(datetime(2026, 3, 8, 2, 30, tzinfo=ZoneInfo("America/New_York")), 0)  # a gap
+@example(datetime(2026, 5, 3, 17, 4, 5, 1, tzinfo=timezone(timedelta(microseconds=-1))), 0)
+def test_every_reading_is_zoneinfos(moment: datetime, fold: int) -> None:
+    _same_reading(moment.replace(fold=fold))
+
+
+@given(st.datetimes(min_value=datetime(1992, 1, 1), max_value=datetime(9999, 12, 31, 23, 59),
+                    timezones=st.just(SHANGHAI)))
+def test_iso_text_is_isoformat_from_1992_on(local: datetime) -> None:
+    assert _iso_text(local) == local.isoformat()
+    assert _iso_text(local.astimezone(TzInfo(28800))) == local.isoformat()
+
+
+def test_summer_time_years_are_not_read_as_eight_hours() -> None:
+    """The guard of the fast path fails where Shanghai was not +08:00 (1986-1991), and holds
+    from 1992 with the tzdata the tests run on."""
+    assert not _eight_hours_from(1986)
+    assert not _eight_hours_from(1991)
+    assert _eight_hours_from(1992)
+    assert calendar._STANDARD_YEAR == 1992
+
+
+@given(st.lists(st.one_of(EVERY_YEAR, ABOUT_1992), min_size=1, max_size=10))
+def test_without_the_fast_path_every_reading_is_zoneinfos(moments: list[datetime]) -> None:
+    """Where the tzdata at hand does not say +08:00 from 1992 on, `_STANDARD_YEAR` is 10,000 and
+    every time is read through zoneinfo."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(calendar, "_STANDARD_YEAR", 10_000)
+        patch.setattr(calendar, "_ISO_OF", {})
+        patch.setattr(calendar, "_MINUTE_OF", {})
+        for moment in moments:
+            assert calendar._standard_wall(moment) is None
+            _same_reading(moment)
+
+
+def test_a_remembered_text_is_used_for_its_own_time_only() -> None:
+    """The texts are remembered by the time's identity (its `id`, checked against the time
+    kept with the text): another time that comes to have the same `id` is read afresh."""
+    first = datetime(2026, 3, 1, 16, 30, tzinfo=UTC)
+    other = datetime(2027, 4, 2, 1, 2, tzinfo=UTC)
+    assert shanghai_iso(first) == "2026-03-02T00:30:00+08:00"
+    assert shanghai_minute(first) == "2026-03-02 00:30"
+    calendar._ISO_OF[id(other)] = (first, "2026-03-02T00:30:00+08:00")
+    calendar._MINUTE_OF[id(other)] = (first, "2026-03-02 00:30")
+    assert shanghai_iso(other) == "2027-04-02T09:02:00+08:00"
+    assert shanghai_minute(other) == "2027-04-02 09:02"
