@@ -2,8 +2,9 @@
 
 `bench/replay.py`'s generator (its v1.0 or v1.1 mix) with a fixed clock, folded as the replay
 folds (not measured), then every case assessed once as `linkage-hub rules replay` does, with
-its related cases: the pass is timed (CPU of this process) and, with `--callgrind` under
-callgrind, collected alone and dumped as `assess`. `--digest` prints a SHA-256 over every
+its related cases and its garbage collector's settings (`fewer_collections`, the states
+frozen): the pass is timed (CPU of this process) and, with `--callgrind` under callgrind,
+collected alone and dumped as `assess`. `--digest` prints a SHA-256 over every
 decision's JSON and next due time, the same on both sides of a change that keeps decisions.
 
     valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=/tmp/a.out \
@@ -29,7 +30,7 @@ sys.path.insert(0, sys.argv[sys.argv.index("--root") + 1] if "--root" in sys.arg
 
 from bench import replay
 from bench.connector_path import Marks
-from hub.commands.rules_cmds import LEDGER_CHUNK
+from hub.commands.rules_cmds import LEDGER_CHUNK, fewer_collections
 from streams.rules import CaseState, assess, load_rules
 from streams.rules_runner import CaseFold
 
@@ -79,11 +80,13 @@ def main() -> None:
                      if other != case_id]) for case_id, state in folded.items()]
     with tempfile.TemporaryDirectory() as tmp:
         marks = Marks(args.callgrind, Path(tmp))
-        marks.on()
-        started = time.process_time()
-        assessed = [assess(state, rules, NOW, related) for state, related in work]
-        spent = time.process_time() - started
-        marks.off("assess")
+        gc.freeze()
+        with fewer_collections():  # as `rules replay` evaluates
+            marks.on()
+            started = time.process_time()
+            assessed = [assess(state, rules, NOW, related) for state, related in work]
+            spent = time.process_time() - started
+            marks.off("assess")
     print(f"assess: {spent / len(work) * 1e6:.1f} µs CPU per case ({len(work):,} cases, "
           f"{sum(len(a.decisions) for a in assessed):,} decisions, code {sys.path[0]})")
     if args.digest:

@@ -36,13 +36,14 @@ from typing import Any, Literal, TypeAlias
 
 from schemas.alert import Alert
 from streams.rules._errors import ConfigError, Problem
-from streams.rules._policies import CaseView, Obligation, iso
+from streams.rules._policies import CaseView, Obligation, Policy, iso
 from streams.rules._policy_table import INPUTS, POLICIES, has_inputs, present_facts
 from streams.rules._quick import quick_init
 from streams.rules.calendar import (
     _STANDARD_YEAR,
     SHANGHAI,
     DueTime,
+    _standard_wall,
     due_after,
     shanghai_minute,
     to_shanghai,
@@ -91,19 +92,24 @@ def _enabled_rules(rules: RuleSet) -> list[Rule]:
     return enabled
 
 
-_CHOSEN: dict[tuple[int, frozenset[str]], tuple[RuleSet, dict[str, Rule], list[Rule]]] = {}
-"""The enabled rules whose inputs a set of present facts holds, per rule set (by identity,
-checked: a rule set and its `rules` dict are never changed in place) and set of facts."""
+_Chosen = list[tuple[Rule, Policy]]
+_CHOSEN: dict[tuple[int, frozenset[str]], tuple[RuleSet, dict[str, Rule], _Chosen]] = {}
+"""The enabled rules whose inputs a set of present facts holds, each with its policy, per rule
+set (by identity, checked: a rule set and its `rules` dict are never changed in place) and
+set of facts (issue 14, session 11: the policy looked up by `rule.id`, a pydantic attribute,
+for each of the ~6 rules of every case)."""
 
 
-def _with_inputs(rules: RuleSet, present: frozenset[str]) -> list[Rule]:
-    """The enabled rules, in order, whose policies' inputs (`INPUTS`) are all `present`."""
+def _with_inputs(rules: RuleSet, present: frozenset[str]) -> _Chosen:
+    """The enabled rules, in order, whose policies' inputs (`INPUTS`) are all `present`, each
+    with its policy."""
     key = (id(rules), present)
     found = _CHOSEN.get(key)
     if found is None or found[0] is not rules or found[1] is not rules.rules:
         if len(_CHOSEN) >= 4096:
             _CHOSEN.clear()
-        chosen = [r for r in _enabled_rules(rules) if has_inputs(present, INPUTS[r.id])]
+        chosen = [(r, POLICIES[r.id]) for r in _enabled_rules(rules)
+                  if has_inputs(present, INPUTS[r.id])]
         found = _CHOSEN[key] = (rules, rules.rules, chosen)
     return found[2]
 
@@ -186,16 +192,21 @@ def _after(moment: datetime, due_at: datetime) -> bool:
     A deadline's `due_at` is a Shanghai time and an act's time has its sender's offset: their
     comparison asked both zones for their offsets, ~2 µs against ~0.1 for two Shanghai times,
     which Python compares by their wall clocks (the same tzinfo). From 1992 on (Shanghai's
-    offset is +08:00 from 1991-09-15 on: `_STANDARD_YEAR`) wall clocks order as instants do;
+    offset is +08:00 from 1991-09-15 on: `_STANDARD_YEAR`) wall clocks order as instants do,
+    the act's read off its own fields (`_standard_wall`);
     earlier, or with `due_at` in another zone, the instants are compared as before (issue
     14, session 8; tests/unit/test_deadline_comparison.py compares the two over generated times)."""
     if due_at.tzinfo is not SHANGHAI:
         # `>` of two times in one other zone compares their wall clocks, which in that zone's
         # spring-forward gap order otherwise than their instants (a hypothesis find)
         return moment > due_at
-    local = to_shanghai(moment)
-    if local.year >= _STANDARD_YEAR and due_at.year >= _STANDARD_YEAR:
-        return local > due_at
+    wall = _standard_wall(moment)
+    if wall is not None and due_at.year >= _STANDARD_YEAR:
+        # the two wall clocks, by date then by time of day (naive: no zone asked); issue 14,
+        # session 11: converting the act's time (`astimezone`, its hash for the memo) was
+        # ~9 k instructions a first time, ~2 for each comparison of a case
+        day, due_day = wall.date(), due_at.date()
+        return day > due_day if day != due_day else wall.time() > due_at.time()
     return moment > due_at
 
 
@@ -213,9 +224,10 @@ def _judge(
     decisions: list[AlertDecision] = []
     pending: list[datetime] = []
     calendar = rules.work_calendar
-    chosen = _enabled_rules(rules) if every_rule else _with_inputs(rules, present_facts(view))
-    for rule in chosen:
-        for found in POLICIES[rule.id](view, rule):
+    chosen = ([(r, POLICIES[r.id]) for r in _enabled_rules(rules)] if every_rule
+              else _with_inputs(rules, present_facts(view)))
+    for rule, policy in chosen:
+        for found in policy(view, rule):
             if found.deadline is None or found.clock_start is None:
                 assert found.raised_at is not None, f"{rule.id}: breach without a time"
                 status: Literal["open", "resolved"] = (
