@@ -41,6 +41,22 @@ def test_the_memo_is_not_part_of_equality() -> None:
     assert used == WorkCalendar()
 
 
+CLOSED = WorkCalendar({2025: YearOverride(holidays=(date(2025, 3, 6),),
+                                          workdays=(date(2025, 3, 8),)),
+                        2099: YearOverride(holidays=(date(2099, 1, 2),))})
+
+
+@given(st.lists(st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31)),
+                min_size=1, max_size=30))
+def test_memoised_working_days_equal_the_calendars_reading(days: list[date]) -> None:
+    """`is_workday`'s memo answers as the override and the library do, asked again and in any
+    order, for years the library knows and years it does not, with and without an override."""
+    for day in days + days[::-1] + [date(2025, 3, 6), date(2025, 3, 8), date(2099, 1, 2)]:
+        for calendar in (SHARED, CLOSED):
+            assert calendar.is_workday(day) == calendar._reads_workday(day)
+            assert calendar.is_workday(day) == WorkCalendar(calendar.overrides)._reads_workday(day)
+
+
 MOMENTS = st.datetimes(min_value=datetime(2019, 1, 1), max_value=datetime(2031, 12, 31),
                        timezones=st.sampled_from([UTC, SHANGHAI, timezone(timedelta(hours=-11)),
                                                   timezone(timedelta(hours=14))]))
