@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import calendar as gregorian
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -329,22 +329,34 @@ def _remember(table: dict[_K, _V], key: _K, value: _V) -> _V:
 
 
 def shanghai_iso(moment: datetime) -> str:
-    """The instant in Asia/Shanghai in ISO 8601 (alert facts): from its Shanghai wall clock
-    where that is +08:00 (`_standard_wall`, `_iso_text`), else `isoformat` of the conversion,
-    memoised by Shanghai wall time and `fold`: Shanghai times are compared by wall time, and
-    with the fold that fixes the offset too."""
-    known = _ISO_OF.get(id(moment))
+    """The instant in Asia/Shanghai in ISO 8601 (alert facts)."""
+    return _text(moment, _ISO_OF, _iso_text, _iso_of_local)
+
+
+def _iso_of_local(local: datetime) -> str:
+    """`isoformat` of a Shanghai time, memoised by wall time and `fold`: Shanghai times are
+    compared by wall time, and with the fold that fixes the offset too."""
+    key = (local, local.fold)
+    found = _ISO.get(key)
+    return found if found is not None else _remember(_ISO, key, local.isoformat())
+
+
+def _text(moment: datetime, texts: dict[int, tuple[datetime, str]],
+          of_wall: Callable[[datetime], str], of_local: Callable[[datetime], str]) -> str:
+    """A text of `moment` in Shanghai: made from its Shanghai wall clock where that is +08:00
+    (`_standard_wall`), else from zoneinfo's conversion; remembered in `texts` by the time's
+    identity (its `id`, checked against the time kept with the text, which it keeps alive).
+
+    Issue 14, session 11 (callgrind): a case's times are formatted again and again (a run's
+    start as the threshold's time and the clock's start, the shared deadlines of a day):
+    ~60 % of the readings of a replay are of a time read before, and a memo by value paid
+    the first hash of each time (its offset asked of its zone) and the conversion."""
+    known = texts.get(id(moment))
     if known is not None and known[0] is moment:
         return known[1]
     wall = _standard_wall(moment)
-    if wall is not None:
-        text = _iso_text(wall)
-    else:
-        local = to_shanghai(moment)
-        key = (local, local.fold)
-        found = _ISO.get(key)
-        text = found if found is not None else _remember(_ISO, key, local.isoformat())
-    _remember(_ISO_OF, id(moment), (moment, text))
+    text = of_wall(wall) if wall is not None else of_local(to_shanghai(moment))
+    _remember(texts, id(moment), (moment, text))
     return text
 
 
@@ -364,20 +376,14 @@ def _iso_text(wall: datetime) -> str:
 
 
 def shanghai_minute(moment: datetime) -> str:
-    """"YYYY-MM-DD HH:MM" in Asia/Shanghai (alert messages): from its Shanghai wall clock where
-    that is +08:00 (`_standard_wall`), else memoised by Shanghai wall time."""
-    known = _MINUTE_OF.get(id(moment))
-    if known is not None and known[0] is moment:
-        return known[1]
-    wall = _standard_wall(moment)
-    if wall is not None:
-        text = _minute_text(wall)
-    else:
-        local = to_shanghai(moment)
-        found = _MINUTE.get(local)
-        text = found if found is not None else _remember(_MINUTE, local, _minute_text(local))
-    _remember(_MINUTE_OF, id(moment), (moment, text))
-    return text
+    """"YYYY-MM-DD HH:MM" in Asia/Shanghai (alert messages)."""
+    return _text(moment, _MINUTE_OF, _minute_text, _minute_of_local)
+
+
+def _minute_of_local(local: datetime) -> str:
+    """`_minute_text` of a Shanghai time, memoised by wall time."""
+    found = _MINUTE.get(local)
+    return found if found is not None else _remember(_MINUTE, local, _minute_text(local))
 
 
 def _minute_text(local: datetime) -> str:
