@@ -10,6 +10,10 @@ PostgreSQL run under callgrind (every backend it forks writes its counts on exit
   batches of 500 accepted entries of 2,000 cases and 6 agencies; per event.
 * `save`: the rules' lock + save + mark (hub/adapters/case_store.py) of 400 cases a
   transaction, one assessment each; per saved case.
+* `alerts`: the rules' alerts + outbox write (`record_alerts`) of a replay's transaction
+  (bench/replay.py's cases, CASES a round, their ~1.5 real alerts a case signed by the
+  runner's signer), after reading their alerts (none) and the previous round's, which
+  have some (`alerts_of`); per case.
 
 Each figure is the difference between two backends, one running `--rounds` measured rounds
 after `--prepare` rounds and one running the `--prepare` rounds only (both after `--warm`
@@ -100,8 +104,43 @@ def save_round() -> Round:
     return run
 
 
+def alerts_round() -> Round:
+    from bench.replay import generate
+    from schemas.dsse import ALERT_PAYLOAD_TYPE
+    from schemas.envelope_signer import EnvelopeSigner
+    from schemas.model_json import json_bytes
+    from schemas.signing import SigningKey
+    from streams.rules import assess, load_rules
+    from streams.rules_runner import CaseFold
+
+    fold, rules, now = CaseFold(), load_rules(), datetime.now(UTC)
+    for record in generate(CASES):
+        fold.add(record.value)
+    decided = [(case_id, assess(state, rules, now, []).decisions)
+               for case_id, state in sorted(fold.states.items())]
+    sign = EnvelopeSigner(SigningKey.generate(), ALERT_PAYLOAD_TYPE)
+
+    async def run(pool: Pool, n: int) -> None:
+        # The same cases' alerts under fresh ids (uuid5, scattered as the rules' are) and case
+        # ids each round: every row is new, as in a replay of a fresh database.
+        found = [(case_id, a) for case_id, alerts in decided for a in alerts]
+        alerts = [a.model_copy(update={"alert_id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{n}/{i}")),
+                                       "case_id": f"{case_id}-{n}"})
+                  for i, (case_id, a) in enumerate(found)]
+        payloads = [json_bytes(a) for a in alerts]
+        async with PostgresCaseStore(pool).transaction() as tx:
+            # This round's cases (none yet), as the runner reads them before recording, and
+            # the previous round's: their alerts are read, as a live batch reads them.
+            await tx.alerts_of([f"{case_id}-{n}" for case_id, _ in decided])
+            await tx.alerts_of([f"{case_id}-{n - 1}" for case_id, _ in decided])
+            await tx.record_alerts(alerts, [sign(p) for p in payloads],
+                                   [p.decode() for p in payloads])
+    return run
+
+
 WORKLOADS: dict[str, tuple[Callable[[], Round], int]] = {
-    "ingress": (ingress_round, ENTRIES), "save": (save_round, CASES)}
+    "ingress": (ingress_round, ENTRIES), "save": (save_round, CASES),
+    "alerts": (alerts_round, CASES)}
 
 
 async def backend_total(args: argparse.Namespace, rounds: int) -> int:
@@ -142,7 +181,7 @@ async def main(args: argparse.Namespace) -> None:
     unit = WORKLOADS[args.workload][1]
     print(f"{args.workload} {args.variant or '(schema as migrated)'}: "
           f"{(both - base) / (args.rounds * unit) / 1000:.1f} k instructions per "
-          f"{'event' if args.workload == 'ingress' else 'saved case'} over {args.rounds} rounds")
+          f"{ {'ingress': 'event', 'save': 'saved case'}.get(args.workload, 'case')} over {args.rounds} rounds")
 
 
 if __name__ == "__main__":

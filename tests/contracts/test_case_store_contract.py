@@ -19,6 +19,7 @@ from audit.memory import InMemoryLedger
 from hub.adapters import case_store
 from hub.adapters.case_store import PostgresCaseStore
 from hub.adapters.ledger_store import PostgresLedger
+from hub.adapters.postgres import StoreError
 from schemas.alert import Alert
 from schemas.signing import SigningKey
 from streams.memory import InMemoryCaseStore
@@ -219,6 +220,59 @@ async def test_alerts_keep_their_latest_status_and_every_change_goes_to_the_outb
     async with store.transaction() as tx:
         assert [r.envelope for r in await tx.lock_unpublished(10)] == [b"env-3", b"env-4"]
     assert await store.unpublished_count() == 2
+
+
+async def test_alerts_of_cases_read_without_alerts_are_stored_and_queued_alike(
+        subject: Subject) -> None:
+    """The runner's order (read the cases' alerts, then record): a case found without
+    alerts, then given some in the same transaction, keeps its latest status; a case that
+    has alerts or was not read takes the same alerts alike (PostgresCaseSession takes a
+    plain INSERT for the first, the upsert for the others)."""
+    store = subject.store
+    a1, a2, a3, a4 = sorted(ids(4))
+    async with store.transaction() as tx:
+        await tx.record_alerts([alert(a1, "C-1")], [b"env-1"])
+    async with store.transaction() as tx:
+        assert await tx.alerts_of({"C-2", "C-3"}) == {}
+        await tx.record_alerts([alert(a2, "C-2"), alert(a3, "C-3")], [b"env-2", b"env-3"])
+        # Given alerts by this session: no longer a case without alerts.
+        await tx.record_alerts([alert(a2, "C-2", "resolved")], [b"env-4"])
+        assert {i: a.status for i, a in (await tx.alerts_of({"C-2", "C-3"})).items()} == {
+            a2: "resolved", a3: "open"}
+        assert set(await tx.alerts_of({"C-1", "C-4"})) == {a1}
+        # C-1 has an alert and C-5 was not read: the careful way, with C-4's alike.
+        await tx.record_alerts([alert(a4, "C-4"), alert(a1, "C-1", "resolved")],
+                               [b"env-5", b"env-6"])
+        await tx.record_alerts([alert(a4, "C-4", "resolved")], [b"env-7"])
+    assert {a.alert_id: (a.case_id, a.status) for a in await store.list_alerts()} == {
+        a1: ("C-1", "resolved"), a2: ("C-2", "resolved"), a3: ("C-3", "open"),
+        a4: ("C-4", "resolved")}
+    async with store.transaction() as tx:
+        rows = await tx.lock_unpublished(10)
+    assert [(r.alert_id, r.status, r.case_id, r.envelope) for r in rows] == [
+        (a1, "open", "C-1", b"env-1"), (a2, "open", "C-2", b"env-2"),
+        (a3, "open", "C-3", b"env-3"), (a2, "resolved", "C-2", b"env-4"),
+        (a4, "open", "C-4", b"env-5"), (a1, "resolved", "C-1", b"env-6"),
+        (a4, "resolved", "C-4", b"env-7")]
+    assert [r.seq for r in rows] == sorted(r.seq for r in rows)
+
+
+async def test_a_new_alert_whose_row_exists_after_all_rolls_the_transaction_back(
+        new_pool: PoolFactory) -> None:
+    """PostgreSQL (session 11): alerts of cases read without alerts are inserted, not
+    upserted. Were an alert id's row one of another case's (never, for the engine's ids:
+    uuid5 over rule, case and trigger), the INSERT fails and nothing of the transaction
+    stays: the alert keeps its row, the outbox its envelopes."""
+    store = PostgresCaseStore(await new_pool())
+    (a1,) = ids(1)
+    async with store.transaction() as tx:
+        await tx.record_alerts([alert(a1, "C-1")], [b"env-1"])
+    with pytest.raises(StoreError):
+        async with store.transaction() as tx:
+            assert await tx.alerts_of({"C-2"}) == {}
+            await tx.record_alerts([alert(a1, "C-2", "resolved")], [b"env-2"])
+    assert await store.list_alerts() == [alert(a1, "C-1")]
+    assert await store.unpublished_count() == 1
 
 
 async def test_parked_events_wait_for_their_retry_time_and_count_attempts(
