@@ -11,6 +11,7 @@ from json.encoder import JSONEncoder, encode_basestring
 from time import time_ns
 from typing import Any
 
+from schemas.cloudevent import SOURCE_PREFIX
 from schemas.events import EVENT_TYPES
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -45,7 +46,7 @@ class UnknownEventType(ValueError):
 
 
 def event_source(agency_id: str) -> str:
-    return f"urn:linkage:agency:{agency_id}"
+    return SOURCE_PREFIX + agency_id
 
 
 def new_event_id() -> str:

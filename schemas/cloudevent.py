@@ -55,9 +55,13 @@ def event_type_name(ce_type: str) -> str | None:
     return match.group("name") if match else None
 
 
+SOURCE_PREFIX = "urn:linkage:agency:"
+"""What an agency's CloudEvent `source` is: this prefix, then the agency id (contract §2)."""
+
+
 def source_agency(source: str) -> str:
     """`urn:linkage:agency:zs-aic` -> `zs-aic`."""
-    return source.removeprefix("urn:linkage:agency:")
+    return source.removeprefix(SOURCE_PREFIX)
 
 
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Union
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
-from schemas.cloudevent import CloudEvent, source_agency
+from schemas.cloudevent import SOURCE_PREFIX, CloudEvent
 from schemas.events import EVENT_TYPES, EventData, typed_event_model
 from streams.rules.case_state import EventHead
 
@@ -94,8 +94,6 @@ _EVENTS = TypeAdapter[Any](
 """The validator itself: `TypeAdapter.validate_json` forwards six arguments to it (~0.5 µs)."""
 
 
-_SOURCE_PREFIX = "urn:linkage:agency:"
-assert source_agency(_SOURCE_PREFIX + "x") == "x"
 _head = tuple.__new__
 
 
@@ -113,7 +111,7 @@ def read_record(value: bytes) -> tuple[EventHead, EventData] | None:
     # attribute costs about three times a dict's item), and the head made by `tuple.__new__`
     # itself, not through the named tuple's `__new__` in Python (a frame less a record).
     fields = event.__dict__
-    agency = fields["source"].removeprefix(_SOURCE_PREFIX)  # `source_agency`
+    agency = fields["source"].removeprefix(SOURCE_PREFIX)  # `source_agency` inlined
     if not agency:  # CaseEvent requires a sender
         return None
     # The id is canonical (`CanonicalEventId`): `canonical_event_id` would return it as it is.

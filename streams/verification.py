@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
-from schemas.cloudevent import CloudEvent, event_type_name, readable_event_id
+from schemas.cloudevent import SOURCE_PREFIX, CloudEvent, event_type_name, readable_event_id
 from schemas.dsse import (
     EVENT_PAYLOAD_TYPE,
     Envelope,
@@ -293,7 +293,7 @@ def _verify(
     event, spec = _parse_event(payload)
     agency = event.agency
     if not topic_agency_id == signer.agency_id == (
-            agency if event.source.startswith("urn:linkage:agency:") else event.source):
+            agency if event.source.startswith(SOURCE_PREFIX) else event.source):
         raise Rejected(
             Reason.SOURCE_MISMATCH,
             f"topic {topic}, source {event.source}, key of {signer.agency_id}",
