@@ -243,20 +243,6 @@ def _patch(state: CaseState, fields: AbstractSet[str]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
-NEIGHBOURS_SQL = (
-    "SELECT DISTINCT a.case_id AS case_id, b.other FROM case_parties a,"
-    " LATERAL (SELECT b.case_id AS other FROM case_parties b WHERE b.id_type = a.id_type"
-    " AND b.id_number = a.id_number AND b.case_id <> a.case_id OFFSET 0) AS b"
-    " WHERE a.case_id = ANY($1::text[])")
-"""The cases sharing a party with each of $1: each party of theirs looked up in the party
-index's primary key. Written as a LATERAL subquery the planner may not flatten (OFFSET 0)
-so that the plan does not depend on statistics: as a join, right after many cases were
-written and before autovacuum analysed case_parties (a replay, a bulk load), PostgreSQL
-estimated the table at half its size and sorted all of it for a merge join on every call
-(issue 14: 42 µs per case of a replay over stored cases, 24-35 ms a call of 500 cases,
-against 3 ms this way; with fresh statistics both take the same nested loop, 2.1 ms)."""
-
-
 _QUEUE_STATS = ("queued AS (INSERT INTO stats_dirty (case_id) SELECT case_id FROM up"
                 " ON CONFLICT DO NOTHING)")
 """The CTE by which a save statement queues the cases it updated (`up`) for the statistics:
@@ -331,6 +317,38 @@ def _unnest(first: int, types: Sequence[str], packed: Sequence[bool]) -> str:
     return "unnest(" + ", ".join(
         _array(first + i, t, p) for i, (t, p) in enumerate(zip(types, packed, strict=True))
     ) + ")"
+
+
+def _neighbours_sql(packed: bool) -> str:
+    return (
+        "SELECT DISTINCT a.case_id AS case_id, b.other"
+        f" FROM unnest({_array(1, 'text', packed)}) AS q(case_id),"
+        " LATERAL (SELECT a.id_type, a.id_number, a.case_id FROM case_parties a"
+        " WHERE a.case_id = q.case_id OFFSET 0) AS a,"
+        " LATERAL (SELECT b.case_id AS other FROM case_parties b WHERE b.id_type = a.id_type"
+        " AND b.id_number = a.id_number AND b.case_id <> a.case_id OFFSET 0) AS b")
+
+
+NEIGHBOURS_SQL = {packed: _neighbours_sql(packed) for packed in (True, False)}
+"""The cases sharing a party with each of $1 (its ids `_packed`, or an array): each case's
+parties looked up in the party index by case id, then each party in its primary key. Both
+look-ups are LATERAL subqueries the planner may not flatten (OFFSET 0) so that the plan does
+not depend on statistics nor on the parameter's value:
+
+* as a join, right after many cases were written and before autovacuum analysed
+  case_parties (a replay, a bulk load), PostgreSQL estimated the table at half its size and
+  sorted all of it for a merge join on every call (issue 14: 42 µs per case of a replay over
+  stored cases, 24-35 ms a call of 500 cases, against 3 ms this way; with fresh statistics
+  both take the same nested loop, 2.1 ms);
+* with the cases as a filter `a.case_id = ANY($1)` (until session 11), the generic plan a
+  connection keeps from its sixth call on, made while case_parties was still small (a replay
+  into an empty database), scanned the whole table and compared each row's case id with
+  every id of $1 in turn (a parameter's array is not hashed as a constant's is): 30 ms on
+  the sixth call of 500 cases, growing with the table, 110 ms at 10,000 cases (~100 µs of
+  PostgreSQL CPU per replayed case, against ~5 before the sixth call). Driven by the ids
+  instead, each is one probe of case_parties_case_idx whatever the plan.
+
+The ids are sent `_packed` (one text: no per-element checks in asyncpg, issue 14)."""
 
 
 def _create_sql(packed: Sequence[bool]) -> str:
@@ -794,7 +812,8 @@ class PostgresCaseSession:
         """For each case, the other cases that share a party (id_type, id_number) with it."""
         if not case_ids:
             return {}
-        rows = await self._conn.fetch(NEIGHBOURS_SQL, list(case_ids))
+        packed, (parameter,) = _parameters([list(case_ids)], (True,))
+        rows = await self._conn.fetch(NEIGHBOURS_SQL[packed], parameter)
         found: dict[str, set[str]] = {}
         for r in rows:
             found.setdefault(r["case_id"], set()).add(r["other"])

@@ -757,10 +757,53 @@ async def test_neighbours_are_looked_up_by_key_before_the_party_index_is_analyse
         assert found == {c: {f"N-{int(c[2:]) ^ 1:05d}"} for c in asked}
         async with pool.acquire() as conn:
             plan = "\n".join(r[0] for r in await conn.fetch(
-                "EXPLAIN " + case_store.NEIGHBOURS_SQL, asked))
+                "EXPLAIN " + case_store.NEIGHBOURS_SQL[False], asked))
         assert "Index Scan using case_parties_pkey" in plan or \
             "Index Only Scan using case_parties_pkey" in plan, plan
         assert "Sort Key: b.id_type" not in plan, plan
+    finally:
+        await pool.close()
+
+
+async def test_neighbours_generic_plan_probes_the_party_index_by_case(
+        empty_database: str) -> None:
+    """From its sixth call on a connection PostgreSQL may run case_store.NEIGHBOURS_SQL by a
+    generic plan, made whatever case_parties held then (a replay into an empty database
+    makes it while the table is small). That plan looks each asked case up in the party
+    index too: before session 11 it scanned the whole table, comparing every row's case id
+    with each id of the parameter (~100 µs of PostgreSQL CPU per case of a 10,000-case
+    replay). Both forms of the parameter (packed, array); the answer is the same as ever."""
+    await migrate(empty_database)
+    pool = await create_pool(empty_database, restricted=False)
+    try:
+        states = {}
+        for i in range(3000):  # a table of ~30 pages: the plan made then scanned it
+            case_id = f"G-{i:04d}"
+            opened = case_event(case_id, 0, "case.opened", 0)
+            opened.data["parties"][0]["id_number"] = f"Q{i // 2:08d}"  # shared in pairs
+            states[case_id] = apply(CaseState(case_id=case_id), opened)
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.lock_cases(states, initial=states)
+        asked = sorted(states)[1000:1500]
+        async with pool.acquire() as conn:
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            for packed, (parameter,), sql_type in (
+                    (True, case_store._packed([asked]), "text"), (False, (asked,), "text[]")):
+                await conn.execute(f"PREPARE nb{int(packed)}({sql_type}) AS "
+                                   + case_store.NEIGHBOURS_SQL[packed])
+                literal = parameter if packed else "{" + ",".join(asked) + "}"
+                plan = "\n".join(r[0] for r in await conn.fetch(
+                    f"EXPLAIN EXECUTE nb{int(packed)}($${literal}$$)"))
+                assert "Seq Scan on case_parties" not in plan, plan
+                assert "case_parties_case_idx" in plan, plan
+                rows = await conn.fetch(f"EXECUTE nb{int(packed)}($${literal}$$)")
+                assert {(r["case_id"], r["other"]) for r in rows} == {
+                    (c, f"G-{int(c[2:]) ^ 1:04d}") for c in asked}
+            await conn.execute("RESET plan_cache_mode")
+        async with PostgresCaseStore(pool).transaction() as tx:
+            for _ in range(7):  # past the calls a connection plans anew
+                assert await tx.neighbours(asked) == {c: {f"G-{int(c[2:]) ^ 1:04d}"}
+                                                      for c in asked}
     finally:
         await pool.close()
 
