@@ -787,11 +787,10 @@ async def test_neighbours_generic_plan_probes_the_party_index_by_case(
         asked = sorted(states)[1000:1500]
         async with pool.acquire() as conn:
             await conn.execute("SET plan_cache_mode = force_generic_plan")
-            for packed, (parameter,), sql_type in (
-                    (True, case_store._packed([asked]), "text"), (False, (asked,), "text[]")):
+            for packed, sql_type, literal in ((True, "text", "\x1f".join(asked)),
+                                              (False, "text[]", "{" + ",".join(asked) + "}")):
                 await conn.execute(f"PREPARE nb{int(packed)}({sql_type}) AS "
                                    + case_store.NEIGHBOURS_SQL[packed])
-                literal = parameter if packed else "{" + ",".join(asked) + "}"
                 plan = "\n".join(r[0] for r in await conn.fetch(
                     f"EXPLAIN EXECUTE nb{int(packed)}($${literal}$$)"))
                 assert "Seq Scan on case_parties" not in plan, plan
