@@ -362,11 +362,18 @@ def _create_sql(packed: Sequence[bool]) -> str:
         " INSERT INTO case_state_events (case_id, event_id, field, step)"
         f" SELECT * FROM {_unnest(4, ('text',) * 4, packed[3:7])}"
         "  AS r(case_id, event_id, field, step) WHERE r.case_id IN (SELECT case_id FROM c)),"
-        " p AS ("
-        " INSERT INTO case_parties (id_type, id_number, case_id)"
-        f" SELECT * FROM {_unnest(8, ('text',) * 3, packed[7:])} AS k(id_type, id_number,"
-        "  case_id) WHERE k.case_id IN (SELECT case_id FROM c))"
-        " SELECT case_id, version FROM c")
+        f" k AS (SELECT * FROM {_unnest(8, ('text',) * 3, packed[7:])} AS k(id_type,"
+        "  id_number, case_id) WHERE k.case_id IN (SELECT case_id FROM c)),"
+        " p AS (INSERT INTO case_parties (id_type, id_number, case_id) SELECT * FROM k),"
+        " n AS (SELECT k.case_id, b.other FROM k, LATERAL (SELECT b.case_id AS other"
+        "  FROM case_parties b WHERE b.id_type = k.id_type AND b.id_number = k.id_number"
+        "  AND b.case_id <> k.case_id OFFSET 0) AS b)"
+        " SELECT case_id, version, NULL AS other FROM c"
+        " UNION ALL SELECT case_id, NULL, other FROM n")
+    # `n`: the cases already stored that share a party with each case inserted, as
+    # NEIGHBOURS_SQL would find them right after this statement but for the rows this
+    # statement inserts (a statement does not see its own rows): `_create` adds those
+    # pairs, among the cases it inserts, itself (`PostgresCaseSession._created_neighbours`).
 
 
 CREATE_PACKED = (True, True, False, True, True, True, False, True, True, True)
@@ -513,6 +520,8 @@ class PostgresCaseSession:
         """(version, state) of every case row this session read or wrote, for the cache."""
         self._due: dict[str, datetime | None] = {}
         """The next deadline of every case row this session locked, as the row holds it."""
+        self._created_neighbours: dict[str, set[str]] = {}
+        """The neighbours of the cases `_create` last inserted (`_note_neighbours`)."""
 
     def _version_known(self, case_id: str) -> int | None:
         mine = self.seen.get(case_id)
@@ -681,9 +690,42 @@ class PostgresCaseSession:
             *(zip(*rows, strict=True) if rows else ((), (), (), ())),
             *(zip(*keys, strict=True) if keys else ((), (), ()))]
         packed, parameters = _parameters(columns, CREATE_PACKED)
-        made = await self._conn.fetch(CREATE_SQL[packed], *parameters)
+        found = await self._conn.fetch(CREATE_SQL[packed], *parameters)
         by_id = {s.case_id: s for s in states}
-        return {r["case_id"]: (r["version"], by_id[r["case_id"]]) for r in made}
+        made = {r["case_id"]: (r["version"], by_id[r["case_id"]]) for r in found
+                if r["version"] is not None}
+        self._note_neighbours(made, keys, [(r["case_id"], r["other"]) for r in found
+                                           if r["version"] is None])
+        return made
+
+    def _note_neighbours(self, made: Mapping[str, object],
+                         keys: Sequence[tuple[str, str, str]],
+                         stored: Sequence[tuple[str, str]]) -> None:
+        """Keep, for `neighbours`, the cases sharing a party with each case `_create` just
+        inserted: `stored` (the statement's pairs with cases stored before it) and the pairs
+        among the cases it inserted, from their party keys.
+
+        Design decision (session 11, issue 14): `rules replay` asked NEIGHBOURS_SQL about
+        every case it had just created, in the same transaction, right after the statement
+        that wrote their party rows. The statement now finds the stored ones itself (one
+        primary-key probe per party, which its insert of the party rows just made anyway).
+        The answer is what the query would give at the statement, not a little later: equal
+        unless another transaction commits a sharing case in between, which a replay's
+        concurrent chunks already may do either side of the query. The parties of cases
+        created earlier in this transaction changed the stored set: what was kept before
+        is dropped, as `_replace_parties` drops it all."""
+        found: dict[str, set[str]] = {c: set() for c in made}
+        by_key: dict[tuple[str, str], list[str]] = {}
+        for kind, number, case_id in keys:
+            if case_id in found:
+                by_key.setdefault((kind, number), []).append(case_id)
+        for sharing in by_key.values():
+            if len(sharing) > 1:
+                for case_id in sharing:
+                    found[case_id].update(o for o in sharing if o != case_id)
+        for case_id, other in stored:
+            found[case_id].add(other)
+        self._created_neighbours = found
 
     async def _lock(self, ids: Sequence[str]) -> list[asyncpg.Record]:
         """Row-lock these existing cases, in case-id order; their versions and deadlines.
@@ -796,6 +838,7 @@ class PostgresCaseSession:
             await self._replace_parties(moved)
 
     async def _replace_parties(self, states: Sequence[CaseState]) -> None:
+        self._created_neighbours = {}  # any case's parties may be theirs: ask the index again
         ids = [s.case_id for s in states]
         await self._conn.execute("DELETE FROM case_parties WHERE case_id = ANY($1::text[])", ids)
         keys = [(kind, number, s.case_id) for s in states for kind, number in s.party_keys]
@@ -809,12 +852,22 @@ class PostgresCaseSession:
     async def neighbours(
         self, case_ids: Collection[str]
     ) -> dict[str, set[str]]:
-        """For each case, the other cases that share a party (id_type, id_number) with it."""
-        if not case_ids:
-            return {}
-        packed, (parameter,) = _parameters([list(case_ids)], (True,))
-        rows = await self._conn.fetch(NEIGHBOURS_SQL[packed], parameter)
+        """For each case, the other cases that share a party (id_type, id_number) with it;
+        those of cases this session just created are known without a statement
+        (`_note_neighbours`)."""
+        known = self._created_neighbours
         found: dict[str, set[str]] = {}
+        asked = []
+        for case_id in case_ids:
+            others = known.get(case_id)
+            if others is None:
+                asked.append(case_id)
+            elif others:
+                found[case_id] = set(others)
+        if not asked:
+            return found
+        packed, (parameter,) = _parameters([asked], (True,))
+        rows = await self._conn.fetch(NEIGHBOURS_SQL[packed], parameter)
         for r in rows:
             found.setdefault(r["case_id"], set()).add(r["other"])
         return found

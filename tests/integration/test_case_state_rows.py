@@ -14,7 +14,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -805,6 +805,83 @@ async def test_neighbours_generic_plan_probes_the_party_index_by_case(
                                                       for c in asked}
     finally:
         await pool.close()
+
+
+class _Recording:
+    """A connection that notes the SQL of every statement it runs."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.sent: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        run = getattr(self.conn, name)
+
+        async def recorded(sql: str, *args: Any) -> Any:
+            self.sent.append(sql)
+            return await run(sql, *args)
+        return recorded if name in ("fetch", "execute", "fetchval", "fetchrow") else run
+
+
+_Parties = st.lists(st.lists(st.integers(0, 5), min_size=1, max_size=2), max_size=4)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(stored=_Parties, created=_Parties.filter(bool), later=_Parties,
+       locked=st.integers(0, 2), moved=st.booleans())
+async def test_the_neighbours_of_cases_just_created_are_what_the_party_index_says(
+        pool: Pool, stored: list[list[int]], created: list[list[int]], later: list[list[int]],
+        locked: int, moved: bool) -> None:
+    """`neighbours` of cases `lock_cases(..., initial=...)` just created answers from what
+    the creating statement found (case_store._note_neighbours) without a statement of its
+    own, and its answer is NEIGHBOURS_SQL's in the same transaction: cases stored before,
+    cases created beside them, a second creation in the same transaction, a case only
+    locked (asked of the index), a case whose parties a save then moved."""
+    prefix = fresh_id()
+
+    def made(name: str, numbers: list[int]) -> CaseState:
+        opened = case_event(f"{prefix}{name}", 0, "case.opened", 0)
+        template = opened.data["parties"][0]
+        opened.data["parties"] = [{**template, "id_number": f"{prefix}P{n}"} for n in numbers]
+        return apply(CaseState(case_id=opened.case_id), opened)
+
+    def of(name: str, parties: list[list[int]]) -> dict[str, CaseState]:
+        return {(s := made(f"{name}{i}", numbers)).case_id: s
+                for i, numbers in enumerate(parties)}
+
+    async def indexed(conn: Any, ids: Sequence[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for r in await conn.fetch(case_store.NEIGHBOURS_SQL[False], list(ids)):
+            found.setdefault(r["case_id"], set()).add(r["other"])
+        return found
+
+    store = PostgresCaseStore(pool)
+    before = of("s", stored)
+    if before:
+        async with store.transaction() as tx:
+            await tx.lock_cases(before, initial=before)
+    async with store.transaction() as tx:
+        recording = _Recording(tx._conn)
+        tx._conn = cast(asyncpg.Connection, recording)
+        chunk = {**of("c", created), **{c: before[c] for c in list(before)[:locked]}}
+        await tx.lock_cases(chunk, initial=chunk)
+        recording.sent.clear()
+        found = await tx.neighbours(chunk)
+        asked = [sql for sql in recording.sent if sql in case_store.NEIGHBOURS_SQL.values()]
+        assert len(asked) == (1 if any(c in before for c in chunk) else 0)
+        assert found == await indexed(recording.conn, list(chunk))
+        second = of("l", later)
+        if second:  # cases created next may share parties with the first ones
+            await tx.lock_cases(second, initial=second)
+            everyone = [*chunk, *second]
+            assert await tx.neighbours(everyone) == await indexed(recording.conn, everyone)
+        if moved:
+            first = next(iter(of("c", created)))
+            taken = made("m", [n + 1 for n in created[0]])
+            await tx.save_cases([chunk[first].model_copy(update={"parties": taken.parties})])
+            everyone = [*chunk, *second]
+            assert await tx.neighbours(everyone) == await indexed(recording.conn, everyone)
 
 
 async def test_a_save_whose_ids_hold_the_separator_is_sent_the_careful_way(pool: Pool) -> None:
