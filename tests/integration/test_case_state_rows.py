@@ -736,6 +736,18 @@ async def test_a_case_whose_ids_hold_the_separator_is_created_the_careful_way(
         "SELECT id_type, id_number FROM case_parties WHERE case_id = $1", case_id)}
 
 
+def _paired(prefix: str, party: str, width: int) -> dict[str, CaseState]:
+    """3,000 opened cases `<prefix><n>` (n of `width` digits) whose parties are shared in
+    pairs (n and n ^ 1)."""
+    states = {}
+    for i in range(3000):
+        case_id = f"{prefix}{i:0{width}d}"
+        opened = case_event(case_id, 0, "case.opened", 0)
+        opened.data["parties"][0]["id_number"] = f"{party}{i // 2:08d}"
+        states[case_id] = apply(CaseState(case_id=case_id), opened)
+    return states
+
+
 async def test_neighbours_are_looked_up_by_key_before_the_party_index_is_analysed(
         empty_database: str) -> None:
     """case_store.NEIGHBOURS_SQL probes the party index's primary key for each party of the
@@ -744,17 +756,14 @@ async def test_neighbours_are_looked_up_by_key_before_the_party_index_is_analyse
     await migrate(empty_database)
     pool = await create_pool(empty_database)
     try:
-        states = {}
-        for i in range(3000):
-            case_id = f"N-{i:05d}"
-            opened = case_event(case_id, 0, "case.opened", 0)
-            opened.data["parties"][0]["id_number"] = f"P{i // 2:08d}"  # shared in pairs
-            states[case_id] = apply(CaseState(case_id=case_id), opened)
+        states = _paired("N-", "P", 5)
         async with PostgresCaseStore(pool).transaction() as tx:
             await tx.lock_cases(states, initial=states)
             asked = sorted(states)[1000:1500]
             found = await tx.neighbours(asked)
         assert found == {c: {f"N-{int(c[2:]) ^ 1:05d}"} for c in asked}
+        async with PostgresCaseStore(pool).transaction() as tx:  # asked of the index
+            assert await tx.neighbours(asked) == found
         async with pool.acquire() as conn:
             plan = "\n".join(r[0] for r in await conn.fetch(
                 "EXPLAIN " + case_store.NEIGHBOURS_SQL[False], asked))
@@ -776,12 +785,7 @@ async def test_neighbours_generic_plan_probes_the_party_index_by_case(
     await migrate(empty_database)
     pool = await create_pool(empty_database, restricted=False)
     try:
-        states = {}
-        for i in range(3000):  # a table of ~30 pages: the plan made then scanned it
-            case_id = f"G-{i:04d}"
-            opened = case_event(case_id, 0, "case.opened", 0)
-            opened.data["parties"][0]["id_number"] = f"Q{i // 2:08d}"  # shared in pairs
-            states[case_id] = apply(CaseState(case_id=case_id), opened)
+        states = _paired("G-", "Q", 4)  # a table of ~30 pages: the plan made then scanned it
         async with PostgresCaseStore(pool).transaction() as tx:
             await tx.lock_cases(states, initial=states)
         asked = sorted(states)[1000:1500]
