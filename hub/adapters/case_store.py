@@ -264,20 +264,6 @@ def _patch(state: CaseState, fields: AbstractSet[str]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
-NEIGHBOURS_SQL = (
-    "SELECT DISTINCT a.case_id AS case_id, b.other FROM case_parties a,"
-    " LATERAL (SELECT b.case_id AS other FROM case_parties b WHERE b.id_type = a.id_type"
-    " AND b.id_number = a.id_number AND b.case_id <> a.case_id OFFSET 0) AS b"
-    " WHERE a.case_id = ANY($1::text[])")
-"""The cases sharing a party with each of $1: each party of theirs looked up in the party
-index's primary key. Written as a LATERAL subquery the planner may not flatten (OFFSET 0)
-so that the plan does not depend on statistics: as a join, right after many cases were
-written and before autovacuum analysed case_parties (a replay, a bulk load), PostgreSQL
-estimated the table at half its size and sorted all of it for a merge join on every call
-(issue 14: 42 µs per case of a replay over stored cases, 24-35 ms a call of 500 cases,
-against 3 ms this way; with fresh statistics both take the same nested loop, 2.1 ms)."""
-
-
 _QUEUE_STATS = ("queued AS (INSERT INTO stats_dirty (case_id) SELECT case_id FROM up"
                 " ON CONFLICT DO NOTHING)")
 """The CTE by which a save statement queues the cases it updated (`up`) for the statistics:
@@ -354,6 +340,43 @@ def _unnest(first: int, types: Sequence[str], packed: Sequence[bool]) -> str:
     ) + ")"
 
 
+def _neighbours_sql(packed: bool) -> str:
+    return (
+        "SELECT DISTINCT a.case_id AS case_id, b.other"
+        f" FROM unnest({_array(1, 'text', packed)}) AS q(case_id),"
+        " LATERAL (SELECT a.id_type, a.id_number, a.case_id FROM case_parties a"
+        " WHERE a.case_id = q.case_id OFFSET 0) AS a,"
+        " LATERAL (SELECT b.case_id AS other FROM case_parties b WHERE b.id_type = a.id_type"
+        " AND b.id_number = a.id_number AND b.case_id <> a.case_id OFFSET 0) AS b")
+
+
+NEIGHBOURS_SQL = {packed: _neighbours_sql(packed) for packed in (True, False)}
+"""The cases sharing a party with each of $1 (its ids `_packed`, or an array): each case's
+parties looked up in the party index by case id, then each party in its primary key. Both
+look-ups are LATERAL subqueries the planner may not flatten (OFFSET 0) so that the plan does
+not depend on statistics nor on the parameter's value:
+
+* as a join, right after many cases were written and before autovacuum analysed
+  case_parties (a replay, a bulk load), PostgreSQL estimated the table at half its size and
+  sorted all of it for a merge join on every call (issue 14: 42 µs per case of a replay over
+  stored cases, 24-35 ms a call of 500 cases, against 3 ms this way; with fresh statistics
+  both take the same nested loop, 2.1 ms);
+* with the cases as a filter `a.case_id = ANY($1)` (until session 11), the generic plan a
+  connection keeps from its sixth call on, made while case_parties was still small (a replay
+  into an empty database), scanned the whole table and compared each row's case id with
+  every id of $1 in turn (a parameter's array is not hashed as a constant's is): 30 ms on
+  the sixth call of 500 cases, growing with the table, 110 ms at 10,000 cases (~100 µs of
+  PostgreSQL CPU per replayed case, against ~5 before the sixth call). Driven by the ids
+  instead, each is one probe of case_parties_case_idx whatever the plan.
+
+The price, where the old plan was a good one: the probes are bitmap scans, one per id, while
+the table has no statistics (PostgreSQL under callgrind, 500-id calls over 4,000 stored
+cases: 31.9 k -> 38.0 k instructions per case asked; bench/replay.py --pg-statements
+4.1-4.9 -> 5.6-6.8 µs/case). `rules replay` no longer asks about the cases it creates
+(`PostgresCaseSession._note_neighbours`), which more than pays it back there. The ids are
+sent `_packed` (one text: no per-element checks in asyncpg, issue 14)."""
+
+
 def _create_sql(packed: Sequence[bool]) -> str:
     return (
         "WITH c AS ("
@@ -365,11 +388,18 @@ def _create_sql(packed: Sequence[bool]) -> str:
         " INSERT INTO case_state_events (case_id, event_id, field, step)"
         f" SELECT * FROM {_unnest(4, ('text',) * 4, packed[3:7])}"
         "  AS r(case_id, event_id, field, step) WHERE r.case_id IN (SELECT case_id FROM c)),"
-        " p AS ("
-        " INSERT INTO case_parties (id_type, id_number, case_id)"
-        f" SELECT * FROM {_unnest(8, ('text',) * 3, packed[7:])} AS k(id_type, id_number,"
-        "  case_id) WHERE k.case_id IN (SELECT case_id FROM c))"
-        " SELECT case_id, version FROM c")
+        f" k AS (SELECT * FROM {_unnest(8, ('text',) * 3, packed[7:])} AS k(id_type,"
+        "  id_number, case_id) WHERE k.case_id IN (SELECT case_id FROM c)),"
+        " p AS (INSERT INTO case_parties (id_type, id_number, case_id) SELECT * FROM k),"
+        " n AS (SELECT k.case_id, b.other FROM k, LATERAL (SELECT b.case_id AS other"
+        "  FROM case_parties b WHERE b.id_type = k.id_type AND b.id_number = k.id_number"
+        "  AND b.case_id <> k.case_id OFFSET 0) AS b)"
+        " SELECT case_id, version, NULL AS other FROM c"
+        " UNION ALL SELECT case_id, NULL, other FROM n")
+    # `n`: the cases already stored that share a party with each case inserted, as
+    # NEIGHBOURS_SQL would find them right after this statement but for the rows this
+    # statement inserts (a statement does not see its own rows): `_create` adds those
+    # pairs, among the cases it inserts, itself (`PostgresCaseSession._created_neighbours`).
 
 
 CREATE_PACKED = (True, True, False, True, True, True, False, True, True, True)
@@ -518,6 +548,8 @@ class PostgresCaseSession:
         """The next deadline of every case row this session locked, as the row holds it."""
         self._no_alerts: set[str] = set()
         """The cases this session found holding no alert row (`alerts_of`) and gave none."""
+        self._created_neighbours: dict[str, set[str]] = {}
+        """The neighbours of the cases `_create` last inserted (`_note_neighbours`)."""
 
     def _version_known(self, case_id: str) -> int | None:
         mine = self.seen.get(case_id)
@@ -686,9 +718,47 @@ class PostgresCaseSession:
             *(zip(*rows, strict=True) if rows else ((), (), (), ())),
             *(zip(*keys, strict=True) if keys else ((), (), ()))]
         packed, parameters = _parameters(columns, CREATE_PACKED)
-        made = await self._conn.fetch(CREATE_SQL[packed], *parameters)
+        found = await self._conn.fetch(CREATE_SQL[packed], *parameters)
         by_id = {s.case_id: s for s in states}
-        return {r["case_id"]: (r["version"], by_id[r["case_id"]]) for r in made}
+        made = {r["case_id"]: (r["version"], by_id[r["case_id"]]) for r in found
+                if r["version"] is not None}
+        self._note_neighbours(made, keys, [(r["case_id"], r["other"]) for r in found
+                                           if r["version"] is None])
+        return made
+
+    def _note_neighbours(self, made: Mapping[str, object],
+                         keys: Sequence[tuple[str, str, str]],
+                         stored: Sequence[tuple[str, str]]) -> None:
+        """Keep, for `neighbours`, the cases sharing a party with each case `_create` just
+        inserted: `stored` (the statement's pairs with cases stored before it) and the pairs
+        among the cases it inserted, from their party keys.
+
+        Design decision (session 11, issue 14): `rules replay` asked NEIGHBOURS_SQL about
+        every case it had just created, in the same transaction, right after the statement
+        that wrote their party rows. The statement now finds the stored ones itself (one
+        primary-key probe per party, which its insert of the party rows just made anyway).
+        The answer is what the query would give at the statement, not a little later: equal
+        unless another transaction commits a sharing case in between, which a replay's
+        concurrent chunks already may do either side of the query. The parties of cases
+        created earlier in this transaction changed the stored set: what was kept before
+        is dropped, as `_replace_parties` drops it all.
+        Measured (PostgreSQL under callgrind, one backend running lock_cases(initial=) +
+        neighbours + load_cases over 2,500 cases in chunks of 500, custom plans): 313.0 k ->
+        303.4 k instructions per case; bench/replay.py --cases 20000 --db --pg-statements,
+        three interleaved pairs: the create statement +0 to 1 µs/case, the neighbours
+        statement (4.8-5.7 µs/case) gone."""
+        found: dict[str, set[str]] = {c: set() for c in made}
+        by_key: dict[tuple[str, str], list[str]] = {}
+        for kind, number, case_id in keys:
+            if case_id in found:
+                by_key.setdefault((kind, number), []).append(case_id)
+        for sharing in by_key.values():
+            if len(sharing) > 1:
+                for case_id in sharing:
+                    found[case_id].update(o for o in sharing if o != case_id)
+        for case_id, other in stored:
+            found[case_id].add(other)
+        self._created_neighbours = found
 
     async def _lock(self, ids: Sequence[str]) -> list[asyncpg.Record]:
         """Row-lock these existing cases, in case-id order; their versions and deadlines.
@@ -801,6 +871,7 @@ class PostgresCaseSession:
             await self._replace_parties(moved)
 
     async def _replace_parties(self, states: Sequence[CaseState]) -> None:
+        self._created_neighbours = {}  # any case's parties may be theirs: ask the index again
         ids = [s.case_id for s in states]
         await self._conn.execute("DELETE FROM case_parties WHERE case_id = ANY($1::text[])", ids)
         keys = [(kind, number, s.case_id) for s in states for kind, number in s.party_keys]
@@ -814,11 +885,22 @@ class PostgresCaseSession:
     async def neighbours(
         self, case_ids: Collection[str]
     ) -> dict[str, set[str]]:
-        """For each case, the other cases that share a party (id_type, id_number) with it."""
-        if not case_ids:
-            return {}
-        rows = await self._conn.fetch(NEIGHBOURS_SQL, list(case_ids))
+        """For each case, the other cases that share a party (id_type, id_number) with it;
+        those of cases this session just created are known without a statement
+        (`_note_neighbours`)."""
+        known = self._created_neighbours
         found: dict[str, set[str]] = {}
+        asked = []
+        for case_id in case_ids:
+            others = known.get(case_id)
+            if others is None:
+                asked.append(case_id)
+            elif others:
+                found[case_id] = set(others)
+        if not asked:
+            return found
+        packed, (parameter,) = _parameters([asked], (True,))
+        rows = await self._conn.fetch(NEIGHBOURS_SQL[packed], parameter)
         for r in rows:
             found.setdefault(r["case_id"], set()).add(r["other"])
         return found

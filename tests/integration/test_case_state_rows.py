@@ -14,7 +14,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -736,6 +736,18 @@ async def test_a_case_whose_ids_hold_the_separator_is_created_the_careful_way(
         "SELECT id_type, id_number FROM case_parties WHERE case_id = $1", case_id)}
 
 
+def _paired(prefix: str, party: str, width: int) -> dict[str, CaseState]:
+    """3,000 opened cases `<prefix><n>` (n of `width` digits) whose parties are shared in
+    pairs (n and n ^ 1)."""
+    states = {}
+    for i in range(3000):
+        case_id = f"{prefix}{i:0{width}d}"
+        opened = case_event(case_id, 0, "case.opened", 0)
+        opened.data["parties"][0]["id_number"] = f"{party}{i // 2:08d}"
+        states[case_id] = apply(CaseState(case_id=case_id), opened)
+    return states
+
+
 async def test_neighbours_are_looked_up_by_key_before_the_party_index_is_analysed(
         empty_database: str) -> None:
     """case_store.NEIGHBOURS_SQL probes the party index's primary key for each party of the
@@ -744,25 +756,136 @@ async def test_neighbours_are_looked_up_by_key_before_the_party_index_is_analyse
     await migrate(empty_database)
     pool = await create_pool(empty_database)
     try:
-        states = {}
-        for i in range(3000):
-            case_id = f"N-{i:05d}"
-            opened = case_event(case_id, 0, "case.opened", 0)
-            opened.data["parties"][0]["id_number"] = f"P{i // 2:08d}"  # shared in pairs
-            states[case_id] = apply(CaseState(case_id=case_id), opened)
+        states = _paired("N-", "P", 5)
         async with PostgresCaseStore(pool).transaction() as tx:
             await tx.lock_cases(states, initial=states)
             asked = sorted(states)[1000:1500]
             found = await tx.neighbours(asked)
         assert found == {c: {f"N-{int(c[2:]) ^ 1:05d}"} for c in asked}
+        async with PostgresCaseStore(pool).transaction() as tx:  # asked of the index
+            assert await tx.neighbours(asked) == found
         async with pool.acquire() as conn:
             plan = "\n".join(r[0] for r in await conn.fetch(
-                "EXPLAIN " + case_store.NEIGHBOURS_SQL, asked))
+                "EXPLAIN " + case_store.NEIGHBOURS_SQL[False], asked))
         assert "Index Scan using case_parties_pkey" in plan or \
             "Index Only Scan using case_parties_pkey" in plan, plan
         assert "Sort Key: b.id_type" not in plan, plan
     finally:
         await pool.close()
+
+
+async def test_neighbours_generic_plan_probes_the_party_index_by_case(
+        empty_database: str) -> None:
+    """From its sixth call on a connection PostgreSQL may run case_store.NEIGHBOURS_SQL by a
+    generic plan, made whatever case_parties held then (a replay into an empty database
+    makes it while the table is small). That plan looks each asked case up in the party
+    index too: before session 11 it scanned the whole table, comparing every row's case id
+    with each id of the parameter (~100 µs of PostgreSQL CPU per case of a 10,000-case
+    replay). Both forms of the parameter (packed, array); the answer is the same as ever."""
+    await migrate(empty_database)
+    pool = await create_pool(empty_database, restricted=False)
+    try:
+        states = _paired("G-", "Q", 4)  # a table of ~30 pages: the plan made then scanned it
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.lock_cases(states, initial=states)
+        asked = sorted(states)[1000:1500]
+        async with pool.acquire() as conn:
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            for packed, sql_type, literal in ((True, "text", "\x1f".join(asked)),
+                                              (False, "text[]", "{" + ",".join(asked) + "}")):
+                await conn.execute(f"PREPARE nb{int(packed)}({sql_type}) AS "
+                                   + case_store.NEIGHBOURS_SQL[packed])
+                plan = "\n".join(r[0] for r in await conn.fetch(
+                    f"EXPLAIN EXECUTE nb{int(packed)}($${literal}$$)"))
+                assert "Seq Scan on case_parties" not in plan, plan
+                assert "case_parties_case_idx" in plan, plan
+                rows = await conn.fetch(f"EXECUTE nb{int(packed)}($${literal}$$)")
+                assert {(r["case_id"], r["other"]) for r in rows} == {
+                    (c, f"G-{int(c[2:]) ^ 1:04d}") for c in asked}
+            await conn.execute("RESET plan_cache_mode")
+        async with PostgresCaseStore(pool).transaction() as tx:
+            for _ in range(7):  # past the calls a connection plans anew
+                assert await tx.neighbours(asked) == {c: {f"G-{int(c[2:]) ^ 1:04d}"}
+                                                      for c in asked}
+    finally:
+        await pool.close()
+
+
+class _Recording:
+    """A connection that notes the SQL of every statement it runs."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.sent: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        run = getattr(self.conn, name)
+
+        async def recorded(sql: str, *args: Any) -> Any:
+            self.sent.append(sql)
+            return await run(sql, *args)
+        return recorded if name in ("fetch", "execute", "fetchval", "fetchrow") else run
+
+
+_Parties = st.lists(st.lists(st.integers(0, 5), min_size=1, max_size=2), max_size=4)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(stored=_Parties, created=_Parties.filter(bool), later=_Parties,
+       locked=st.integers(0, 2), moved=st.booleans())
+async def test_the_neighbours_of_cases_just_created_are_what_the_party_index_says(
+        pool: Pool, stored: list[list[int]], created: list[list[int]], later: list[list[int]],
+        locked: int, moved: bool) -> None:
+    """`neighbours` of cases `lock_cases(..., initial=...)` just created answers from what
+    the creating statement found (case_store._note_neighbours) without a statement of its
+    own, and its answer is NEIGHBOURS_SQL's in the same transaction: cases stored before,
+    cases created beside them, a second creation in the same transaction, a case only
+    locked (asked of the index), a case whose parties a save then moved."""
+    prefix = fresh_id()
+
+    def made(name: str, numbers: list[int]) -> CaseState:
+        opened = case_event(f"{prefix}{name}", 0, "case.opened", 0)
+        template = opened.data["parties"][0]
+        opened.data["parties"] = [{**template, "id_number": f"{prefix}P{n}"} for n in numbers]
+        return apply(CaseState(case_id=opened.case_id), opened)
+
+    def of(name: str, parties: list[list[int]]) -> dict[str, CaseState]:
+        return {(s := made(f"{name}{i}", numbers)).case_id: s
+                for i, numbers in enumerate(parties)}
+
+    async def indexed(conn: Any, ids: Sequence[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for r in await conn.fetch(case_store.NEIGHBOURS_SQL[False], list(ids)):
+            found.setdefault(r["case_id"], set()).add(r["other"])
+        return found
+
+    store = PostgresCaseStore(pool)
+    before = of("s", stored)
+    if before:
+        async with store.transaction() as tx:
+            await tx.lock_cases(before, initial=before)
+    async with store.transaction() as tx:
+        recording = _Recording(tx._conn)
+        tx._conn = cast(asyncpg.Connection, recording)
+        chunk = {**of("c", created), **{c: before[c] for c in list(before)[:locked]}}
+        await tx.lock_cases(chunk, initial=chunk)
+        recording.sent.clear()
+        found = await tx.neighbours(chunk)
+        asked = [sql for sql in recording.sent if sql in case_store.NEIGHBOURS_SQL.values()]
+        assert len(asked) == (1 if any(c in before for c in chunk) else 0)
+        assert found == await indexed(recording.conn, list(chunk))
+        second = of("l", later)
+        if second:  # cases created next may share parties with the first ones
+            await tx.lock_cases(second, initial=second)
+            everyone = [*chunk, *second]
+            assert await tx.neighbours(everyone) == await indexed(recording.conn, everyone)
+        if moved:
+            first = next(iter(of("c", created)))
+            taken = made("m", [n + 1 for n in created[0]])
+            await tx.save_cases([chunk[first].model_copy(update={"parties": taken.parties})])
+            everyone = [*chunk, *second]
+            assert await tx.neighbours(everyone) == await indexed(recording.conn, everyone)
 
 
 async def test_a_save_whose_ids_hold_the_separator_is_sent_the_careful_way(pool: Pool) -> None:
