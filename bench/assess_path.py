@@ -30,7 +30,7 @@ sys.path.insert(0, sys.argv[sys.argv.index("--root") + 1] if "--root" in sys.arg
 
 from bench import replay
 from bench.connector_path import Marks
-from hub.commands.rules_cmds import LEDGER_CHUNK, fewer_collections
+from hub.commands.rules_cmds import LEDGER_CHUNK, fewer_collections, fold_page, folded_states
 from streams.rules import CaseState, assess, load_rules
 from streams.rules_runner import CaseFold
 
@@ -52,12 +52,8 @@ def states(cases: int, mix: str) -> dict[str, CaseState]:
     fold = CaseFold()
     gc.freeze()
     for page in range(0, len(records), LEDGER_CHUNK):
-        for record in records[page:page + LEDGER_CHUNK]:
-            fold.add(record.value)
-        gc.freeze()
-    folded = fold.states
-    gc.freeze()
-    return folded
+        fold_page(fold, [record.value for record in records[page:page + LEDGER_CHUNK]])
+    return folded_states(fold)
 
 
 def main() -> None:

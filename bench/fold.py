@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub.commands.rules_cmds import LEDGER_CHUNK, fewer_collections
+from hub.commands.rules_cmds import LEDGER_CHUNK, fewer_collections, fold_page, folded_states
 from streams.rules_runner import CaseFold
 
 
@@ -51,16 +51,8 @@ def fold(values: list[bytes]) -> int:
 def _fold(values: list[bytes]) -> int:
     folding = CaseFold()
     for page in range(0, len(values), LEDGER_CHUNK):
-        for value in values[page:page + LEDGER_CHUNK]:
-            folding.add(value)
-        gc.freeze()
-    gc.disable()
-    try:
-        states = len(folding.states)
-    finally:
-        gc.enable()
-    gc.freeze()
-    return states
+        fold_page(folding, values[page:page + LEDGER_CHUNK])
+    return len(folded_states(folding))
 
 
 def main() -> None:

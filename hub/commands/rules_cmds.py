@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import tomllib
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
@@ -26,7 +26,7 @@ from hub.adapters.postgres import create_pool, translated_errors
 from hub.commands.common import CliError, database
 from hub.runtime import resolve
 from hub.settings import Settings
-from streams.rules import ConfigError, RuleSet, load_rules
+from streams.rules import CaseState, ConfigError, RuleSet, load_rules
 from streams.rules_runner import CaseFold, RulesRunner, rules_from_env
 
 LEDGER_CHUNK = 5000
@@ -260,22 +260,33 @@ async def _replay_part_frozen(runner: RulesRunner, ledger: PostgresLedger, retra
             records = await reading
             reading = None if i + 1 == len(pages) else asyncio.ensure_future(
                 ledger.records(*pages[i + 1], part, parts))
-            for _, record in records:
-                fold.add(record)
-            gc.freeze()
+            fold_page(fold, [record for _, record in records])
             bar.update(stop - start)
-    # The states are made here (CaseFold folds on reading .states), and all of them are
-    # kept: a collection meanwhile would only walk them (a third of making them).
-    gc.disable()
-    try:
-        case_ids = sorted(fold.states)
-    finally:
-        gc.enable()
-    gc.freeze()
+    case_ids = sorted(folded_states(fold))
     with tqdm(total=len(case_ids), unit="case", desc="评估 / evaluate", file=sys.stderr,
               disable=None if parts == 1 else True, mininterval=0.5) as bar:
         raised, resolved = await _replay_chunks(runner, fold, case_ids, retract, bar.update)
     return Tally(fold.events, fold.bad, len(case_ids), raised, resolved)
+
+
+def fold_page(fold: CaseFold, records: Iterable[bytes]) -> None:
+    """Add one ledger page's records to `fold`, then freeze what they left (`_replay_part`)."""
+    for record in records:
+        fold.add(record)
+    gc.freeze()
+
+
+def folded_states(fold: CaseFold) -> dict[str, CaseState]:
+    """The fold's states, made (CaseFold folds on reading `.states`) with the collector off,
+    then frozen: all of them are kept, and a collection meanwhile would only walk them (a
+    third of making them, issue 14)."""
+    gc.disable()
+    try:
+        states = fold.states
+    finally:
+        gc.enable()
+    gc.freeze()
+    return states
 
 
 async def _replay_chunks(runner: RulesRunner, fold: CaseFold, case_ids: Sequence[str],
