@@ -35,6 +35,7 @@ from hub.adapters.postgres import (
 from hub.adapters.stats_store import PostgresStatistics
 from hub.adapters.workbench_store import PostgresWorkbench
 from hub.reports.steps import case_steps
+from schemas.alert import Alert
 from streams.rules import CaseEvent, CaseState, apply, fold
 from streams.rules_runner import startup_rules
 from tests.case_events import NO_STEP_TYPES, STEP_TYPES, case_event
@@ -807,6 +808,54 @@ async def test_neighbours_generic_plan_probes_the_party_index_by_case(
             for _ in range(7):  # past the calls a connection plans anew
                 assert await tx.neighbours(asked) == {c: {f"G-{int(c[2:]) ^ 1:04d}"}
                                                       for c in asked}
+    finally:
+        await pool.close()
+
+
+async def test_lock_and_alerts_of_probe_the_case_index_in_every_plan(
+        empty_database: str) -> None:
+    """`_lock`'s and `alerts_of`'s statements look each asked case up in the index on case_id
+    (case_store._case_filter) by the custom plans of a connection's first calls as by the
+    generic plan of later ones, on tables never analysed (a replay into an empty store):
+    with `case_id = ANY($1)` (until session 12) the custom plan for 500 ids read the whole
+    table (28 ms a call at 30,000 alerts). The answers are those of the plain filter."""
+    await migrate(empty_database)
+    pool = await create_pool(empty_database, restricted=False)
+    try:
+        await pool.execute("ALTER TABLE cases SET (autovacuum_enabled = off);"
+                           " ALTER TABLE alerts SET (autovacuum_enabled = off)")
+        states = _paired("K-", "K", 4)
+        raised = [Alert(alert_id=str(uuid.uuid4()), rule_id=rule, status="open", case_id=c,
+                        agency="zs-aic", raised_at=datetime(2026, 1, 1, tzinfo=UTC),
+                        due_at=None, legal_basis="SC Art 5", facts={}, message_zh="逾期。",
+                        message_en="Late.")
+                  for c in sorted(states)[::2] for rule in ("HANDOVER_LATE", "SPLIT_CASES")]
+        async with PostgresCaseStore(pool).transaction() as tx:
+            await tx.lock_cases(states, initial=states)
+            await tx.record_alerts(raised, [b"e"] * len(raised))
+        asked = sorted(states)[1000:1500]
+        async with PostgresCaseStore(pool).transaction() as tx:
+            recording = _Recording(tx._conn)
+            tx._conn = cast(asyncpg.Connection, recording)
+            assert set(await tx.lock_cases(asked)) == set(asked)
+            assert set(await tx.alerts_of([*asked, "K-none"])) == {
+                a.alert_id for a in raised if a.case_id in asked}
+            sent = recording.sent
+        statements = [(next(sql for sql in sent if "FOR UPDATE" in sql), "cases", "cases_pkey"),
+                      (next(sql for sql in sent if "FROM alerts" in sql), "alerts",
+                       "alerts_case_idx")]
+        literal = "$$" + "\x1f".join(asked) + "$$"
+        async with pool.acquire() as conn:
+            for mode in ("force_custom_plan", "force_generic_plan"):
+                await conn.execute(f"SET plan_cache_mode = {mode}")
+                for sql, table, index in statements:
+                    await conn.execute(f"PREPARE asked(text) AS {sql}")
+                    plan = "\n".join(r[0] for r in await conn.fetch(
+                        f"EXPLAIN EXECUTE asked({literal})"))
+                    await conn.execute("DEALLOCATE asked")
+                    assert f"Seq Scan on {table}" not in plan, (mode, plan)
+                    assert index in plan, (mode, plan)
+            await conn.execute("RESET plan_cache_mode")
     finally:
         await pool.close()
 
