@@ -258,13 +258,11 @@ def _figures_after(before: CaseState, new: tuple[AssessmentRecord, ...],
     the caller knows `new` is `before`'s assessments and one more (`_insert` appended it),
     so they are not compared (issue 14, session 9: a slice and a comparison as long as the
     case's assessments, for every assessment of a live case)."""
-    fields = before.__dict__  # as `_derived` reads them
-    old = fields["assessments"]
-    figures: Figures = fields["figures"]
+    old = before.assessments
     if new is old:
-        return figures
+        return before.figures
     if appended or (len(new) == len(old) + 1 and new[:-1] == old):
-        return figures.updated(new[-1])
+        return before.figures.updated(new[-1])
     figures = Figures()
     for assessment in new:
         figures = figures.updated(assessment)
