@@ -454,3 +454,14 @@ def test_built_sets_the_slots_object_setattr_would_set() -> None:
     assert figures == validated and figures.model_fields_set == validated.model_fields_set
     assert figures.__pydantic_extra__ is None and figures.__pydantic_private__ is None
     assert figures.model_dump_json() == validated.model_dump_json()
+
+
+def test_every_built_instance_has_a_fields_set_of_its_own() -> None:
+    """`built` copies the model's set of field names for each instance (the default fields
+    set): changing one instance's set changes neither the next one's nor the model's."""
+    values = {"kind": "person", "id_type": "PRC_ID", "id_number": "1", "name": "某人"}
+    first = built(PartyRef, dict(values))
+    first.__pydantic_fields_set__.discard("name")
+    second = built(PartyRef, dict(values))
+    assert second.model_fields_set == PartyRef(**values).model_fields_set
+    assert second.model_fields_set is not first.model_fields_set
