@@ -358,7 +358,8 @@ def _indication(
 _NO_GROUNDS_ON: dict[date | None, Indication] = {}
 """`Indication(act_day=day)` per day: no grounds under the law of that day (immutable, so
 shared). Issue 14, session 12: the walk over a case's assessments made one for every
-assessment whose figures meet no threshold."""
+assessment whose figures meet no threshold (with `engine._deadline_facts`: -0.5 % of the
+assess pass's instructions on the v1.0 mix, -0.9 % on v1.1; see there)."""
 
 
 def _no_grounds_on(day: date | None) -> Indication:
