@@ -275,11 +275,10 @@ def _packed(columns: Sequence[Sequence[Any]]) -> list[str] | None:
     sent as one text costs no such check, and `str.join` and `str.count` run in C. Measured
     by re-running the `_create` statements of a 20,000-case replay (PostgreSQL under
     callgrind): the CLI 42.9 -> 38.3 µs a case, PostgreSQL 269.0 k -> 270.4 k instructions a
-    case (+0.5 %: splitting the texts instead of reading arrays). Not done for
-    record_alerts: its five id columns packed saved the CLI ~3-6 µs a case but cost
-    PostgreSQL 5 % more instructions (13 k a case: the texts cast to uuid and split twice),
-    no clear gain. Ids do not hold control characters in practice; a value that does is sent
-    the careful way (arrays), not refused."""
+    case (+0.5 %: splitting the texts instead of reading arrays). For record_alerts only its
+    rule ids and agencies (`ALERTS_PACKED`, which says why). Ids do not hold control
+    characters in practice; a value that does is sent the careful way (arrays), not
+    refused."""
     texts = []
     for values in columns:
         if None in values:
@@ -342,7 +341,14 @@ def _alerts_sql(fresh: bool, packed: Sequence[bool]) -> str:
 
 
 ALERTS_PACKED = (False, True, False, True, False, False, False)
-"""Which parameters of `_alerts_sql` are `_packed`: MEASURE."""
+"""Which parameters of `_alerts_sql` are `_packed`: the rule ids and agencies, which only the
+alerts' rows read. Session 8 packed all five id columns: the CLI ~3-6 µs a case less, but
+PostgreSQL 13 k instructions a case more (the texts cast to uuid, and the case ids and
+statuses split twice, for the outbox too). Session 12 measured the columns one by one
+(bench/pg_callgrind.py alerts, PostgreSQL's instructions per case): as arrays 238.3 k; rule
+ids and agencies packed 238.4 k; case ids and statuses too 241.9 k (+3.6 k, about what the
+CLI's element checks of those two columns cost: no gain). The alert ids stay a uuid array
+(binary, no text cast), the payloads and envelopes arrays (`CREATE_PACKED` says why)."""
 ALERTS_SQL = {(fresh, packed): _alerts_sql(fresh, ALERTS_PACKED if packed else (False,) * 7)
               for fresh in (True, False) for packed in (True, False)}
 """record_alerts' statements by (fresh, packed): see `_alerts_sql`."""
