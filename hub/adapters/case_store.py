@@ -120,27 +120,6 @@ class ParsedAlerts:
         return alert
 
 
-_OUTBOX_SQL = """
-    INSERT INTO alert_outbox (alert_id, status, case_id, envelope)
-    SELECT o.alert_id, o.status, o.case_id, o.envelope
-    FROM unnest($1::uuid[], $5::text[], $3::text[], $7::bytea[])
-        WITH ORDINALITY AS o(alert_id, status, case_id, envelope, n)
-"""
-_ALERT_ROWS_SQL = """
-    INSERT INTO alerts AS a (alert_id, rule_id, case_id, agency, status, payload)
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-"""
-_ALERTS_SQL = (
-    f"WITH a AS ({_ALERT_ROWS_SQL}"
-    " ON CONFLICT (alert_id) DO UPDATE SET status = EXCLUDED.status,"
-    " payload = EXCLUDED.payload, agency = EXCLUDED.agency, updated_at = now()"
-    f" RETURNING a.alert_id) {_OUTBOX_SQL}"
-    " WHERE o.alert_id IN (SELECT alert_id FROM a) ORDER BY n")
-"""record_alerts' statement: each alert's row written or updated, its envelope queued."""
-_NEW_ALERTS_SQL = f"WITH a AS ({_ALERT_ROWS_SQL}) {_OUTBOX_SQL} ORDER BY n"
-"""record_alerts' statement for alerts known to have no row yet: inserted, envelope queued."""
-
-
 def _weight(state: CaseState) -> int:
     return 1 + len(state.event_ids)
 
@@ -296,11 +275,10 @@ def _packed(columns: Sequence[Sequence[Any]]) -> list[str] | None:
     sent as one text costs no such check, and `str.join` and `str.count` run in C. Measured
     by re-running the `_create` statements of a 20,000-case replay (PostgreSQL under
     callgrind): the CLI 42.9 -> 38.3 µs a case, PostgreSQL 269.0 k -> 270.4 k instructions a
-    case (+0.5 %: splitting the texts instead of reading arrays). Not done for
-    record_alerts: its five id columns packed saved the CLI ~3-6 µs a case but cost
-    PostgreSQL 5 % more instructions (13 k a case: the texts cast to uuid and split twice),
-    no clear gain. Ids do not hold control characters in practice; a value that does is sent
-    the careful way (arrays), not refused."""
+    case (+0.5 %: splitting the texts instead of reading arrays). For record_alerts only its
+    rule ids and agencies (`ALERTS_PACKED`, which says why). Ids do not hold control
+    characters in practice; a value that does is sent the careful way (arrays), not
+    refused."""
     texts = []
     for values in columns:
         if None in values:
@@ -338,6 +316,44 @@ def _unnest(first: int, types: Sequence[str], packed: Sequence[bool]) -> str:
     return "unnest(" + ", ".join(
         _array(first + i, t, p) for i, (t, p) in enumerate(zip(types, packed, strict=True))
     ) + ")"
+
+
+def _alerts_sql(fresh: bool, packed: Sequence[bool]) -> str:
+    """record_alerts' statement over $1..$7 (alert id, rule, case, agency, status, payload,
+    envelope; each a text `_packed` joined where `packed` says so, or an array): each
+    alert's row inserted (`fresh`) or written or updated, and its envelope queued in the
+    outbox in the alerts' order (only for an alert the same statement wrote)."""
+    rows = ("INSERT INTO alerts AS a (alert_id, rule_id, case_id, agency, status, payload)"
+            f" SELECT * FROM {_unnest(1, ('uuid',) + ('text',) * 5, packed[:6])}")
+    # The outbox rows take the alerts' own parameters (issue 14): the ids, statuses and case
+    # ids are encoded and sent once.
+    outbox = ("INSERT INTO alert_outbox (alert_id, status, case_id, envelope)"
+              " SELECT o.alert_id, o.status, o.case_id, o.envelope FROM unnest("
+              + ", ".join(_array(n, t, packed[n - 1])
+                          for n, t in ((1, "uuid"), (5, "text"), (3, "text"), (7, "bytea")))
+              + ") WITH ORDINALITY AS o(alert_id, status, case_id, envelope, n)")
+    if fresh:
+        return f"WITH a AS ({rows}) {outbox} ORDER BY n"
+    return (f"WITH a AS ({rows} ON CONFLICT (alert_id) DO UPDATE SET status = EXCLUDED.status,"
+            " payload = EXCLUDED.payload, agency = EXCLUDED.agency, updated_at = now()"
+            f" RETURNING a.alert_id) {outbox}"
+            " WHERE o.alert_id IN (SELECT alert_id FROM a) ORDER BY n")
+
+
+ALERTS_PACKED = (False, True, False, True, False, False, False)
+"""Which parameters of `_alerts_sql` are `_packed`: the rule ids and agencies, which only the
+alerts' rows read. Session 8 packed all five id columns: the CLI ~3-6 µs a case less, but
+PostgreSQL 13 k instructions a case more (the texts cast to uuid, and the case ids and
+statuses split twice, for the outbox too). Session 12 measured the columns one by one
+(bench/pg_callgrind.py alerts, PostgreSQL's instructions per case): as arrays 238.3 k; rule
+ids and agencies packed 238.4 k; case ids and statuses too 241.9 k (+3.6 k, about what the
+CLI's element checks of those two columns cost: no gain). The CLI, replaying 2,000 cases
+under callgrind (these two columns and the runner's direct signing together): 13.3 k
+instructions a case less, ~0.8 % of its work a case. The alert ids stay a uuid array
+(binary, no text cast), the payloads and envelopes arrays (`CREATE_PACKED` says why)."""
+ALERTS_SQL = {(fresh, packed): _alerts_sql(fresh, ALERTS_PACKED if packed else (False,) * 7)
+              for fresh in (True, False) for packed in (True, False)}
+"""record_alerts' statements by (fresh, packed): see `_alerts_sql`."""
 
 
 def _neighbours_sql(packed: bool) -> str:
@@ -1037,15 +1053,11 @@ class PostgresCaseSession:
         no_alerts = self._no_alerts
         fresh = all(a.case_id in no_alerts for a in alerts)
         cases = [a.case_id for a in alerts]
-        # One statement (issue 14): the outbox rows take the alerts' own parameters, so the
-        # ids, statuses and case ids are encoded and sent once, and an envelope is queued
-        # only for an alert the same statement wrote.
-        await self._conn.execute(
-            _NEW_ALERTS_SQL if fresh else _ALERTS_SQL,
+        packed, parameters = _parameters([
             [a.alert_id for a in alerts], [a.rule_id for a in alerts], cases,
-            [a.agency for a in alerts], [a.status for a in alerts], list(payloads),
-            list(envelopes),
-        )
+            [a.agency for a in alerts], [a.status for a in alerts], payloads, envelopes],
+            ALERTS_PACKED)
+        await self._conn.execute(ALERTS_SQL[fresh, packed], *parameters)
         no_alerts.difference_update(cases)
 
     async def lock_unpublished(self, limit: int) -> list[OutboxRow]:
