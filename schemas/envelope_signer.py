@@ -17,27 +17,23 @@ against libsodium's ~333,000, and 36-42 µs of CPU against 24-29 (schemas/signin
 
 from __future__ import annotations
 
-from nacl.bindings import crypto_sign
 from pybase64 import b64encode
 
 from schemas.dsse import envelope_head, json_string
-from schemas.signing import SIGNATURE_BYTES, SigningKey
+from schemas.signing import SigningKey
 
 
 class EnvelopeSigner:
     """DSSE envelopes of one payload type signed by one key, as JSON bytes."""
 
     def __init__(self, key: SigningKey, payload_type: str) -> None:
-        # libsodium's binding itself, not `SigningKey.sign` around it (one Python call less
-        # an envelope); the signature is its first 64 bytes, as `sign` returns.
-        self._secret = key.sodium_secret
+        self._sign = key.sign
         type_bytes = payload_type.encode("utf-8")
         self._pae_head = b"DSSEv1 %d %b " % (len(type_bytes), type_bytes)
         self._head = envelope_head(payload_type)
         self._middle = b'","signatures":[{"keyid":%b,"sig":"' % json_string(key.keyid)
 
     def __call__(self, payload: bytes) -> bytes:
-        signature = crypto_sign(b"%b%d %b" % (self._pae_head, len(payload), payload),
-                                self._secret)[:SIGNATURE_BYTES]
+        signature = self._sign(b"%b%d %b" % (self._pae_head, len(payload), payload))
         return b"%b%b%b%b\"}]}" % (self._head, b64encode(payload), self._middle,
                                    b64encode(signature))

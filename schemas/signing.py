@@ -122,7 +122,7 @@ class SigningKey:
         return keyid_of(self.public_key)
 
     @cached_property
-    def sodium_secret(self) -> bytes:
+    def _sodium_secret(self) -> bytes:
         """libsodium's 64-byte secret key (seed + public key) of this key."""
         seed = self.private_key.private_bytes(serialization.Encoding.Raw,
                                               serialization.PrivateFormat.Raw,
@@ -131,7 +131,7 @@ class SigningKey:
 
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of message."""
-        return nacl.bindings.crypto_sign(message, self.sodium_secret)[:SIGNATURE_BYTES]
+        return nacl.bindings.crypto_sign(message, self._sodium_secret)[:SIGNATURE_BYTES]
 
     def sign_envelope(self, payload_type: str, payload: bytes) -> Envelope:
         """A DSSE envelope with one Ed25519 signature over PAE(payload_type, payload)."""

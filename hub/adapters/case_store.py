@@ -348,8 +348,10 @@ statuses split twice, for the outbox too). Session 12 measured the columns one b
 (bench/pg_callgrind.py alerts, PostgreSQL's instructions per case): as arrays 238.3 k; rule
 ids and agencies packed 238.4 k; case ids and statuses too 241.9 k (+3.6 k, about what the
 CLI's element checks of those two columns cost: no gain). The CLI, replaying 2,000 cases
-under callgrind (these two columns and the runner's direct signing together): 13.3 k
-instructions a case less, ~0.8 % of its work a case. The alert ids stay a uuid array
+under callgrind (these two columns, and the runner calling its EnvelopeSigner directly,
+which it still does, with a direct libsodium call in EnvelopeSigner, which was not kept: one
+Python call an alert, not worth a second copy of `SigningKey.sign`): 13.3 k instructions a
+case less, ~0.8 % of its work a case. The alert ids stay a uuid array
 (binary, no text cast), the payloads and envelopes arrays (`CREATE_PACKED` says why)."""
 ALERTS_SQL = {(fresh, packed): _alerts_sql(fresh, ALERTS_PACKED if packed else (False,) * 7)
               for fresh in (True, False) for packed in (True, False)}
