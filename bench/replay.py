@@ -22,6 +22,16 @@ mix (`v1.0`) is the workload of the earlier measurements, so figures stay compar
 
     python bench/replay.py [--cases 100000] [--db] [--db-cases 20000] [--jobs N] [--mix v1.0|v1.1]
                            [--pg-statements]  (PostgreSQL's CPU by statement, every process)
+
+`--callgrind` (with `--db --jobs 1`, under valgrind) collects the replay command alone: the
+CLI's instructions per case, which do not move with the machine's load as its CPU µs do
+(±20-30 % from one run to the next on a shared machine). PostgreSQL runs outside valgrind
+(bench/pg_callgrind.py counts its statements):
+
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --collect-atstart=no \
+        --callgrind-out-file=/tmp/r.out python bench/replay.py --cases 2000 --db --jobs 1 \
+        --callgrind
+    python bench/connector_path.py --sum /tmp/r.out -n 2000   # instructions per case
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audit.ledger import NewEntry
+from bench.connector_path import Marks
 from bench.pg_statements import ENV, HOOK_DIR, BackendCpu, StatementCpu, read_dumps, table
 from connectors.events import build_event
 from hub.adapters.ledger_store import PostgresLedger
@@ -213,7 +224,8 @@ def in_memory(records: list[Generated], cases: int) -> None:
 
 
 async def with_database(records: list[Generated], cases: int, dsn: str, home: Path,
-                        jobs: int | None = None, by_statement: bool = False) -> None:
+                        jobs: int | None = None, by_statement: bool = False,
+                        marks: Marks | None = None) -> None:
     """Load the records into a fresh ledger, then time `linkage-hub rules replay` on it."""
     from hub.adapters.postgres import create_pool, migrate
     from hub.commands.rules_cmds import rules_replay
@@ -254,7 +266,11 @@ async def with_database(records: list[Generated], cases: int, dsn: str, home: Pa
             stack.enter_context(_dump_in_forked_children(statements, dumps))
         started, cpu = time.perf_counter(), _cpu()
         with backends, statements or contextlib.nullcontext():
+            if marks is not None:
+                marks.on()
             await rules_replay(settings, argparse.Namespace(rules=None, override=None, jobs=jobs))
+            if marks is not None:
+                marks.off("replay")
         # Less the CPU of this process's sampling thread (BackendCpu: ~1 ms every 0.1 s, about
         # 2 µs a case of a 20,000-case replay), which is the benchmark's, not the replay's.
         elapsed, cpu = time.perf_counter() - started, _cpu() - cpu - backends.sampling_seconds
@@ -360,7 +376,11 @@ def main() -> None:
                         help="with --db: PostgreSQL's CPU per case by statement")
     parser.add_argument("--mix", choices=["v1.0", "v1.1"], default="v1.0",
                         help="v1.1 adds reverse-transfer, complaint and screening cases")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="with --db --jobs 1, under callgrind: collect the replay alone")
     args = parser.parse_args()
+    if args.callgrind and not (args.db and args.jobs == 1):
+        parser.error("--callgrind counts this process only: give --db --jobs 1")
     print(f"date                         : {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
           f"Python {sys.version.split()[0]}, one process")
     started = time.perf_counter()
@@ -377,7 +397,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as home:
             try:
                 asyncio.run(with_database(subset, db_cases, tcp_database(), Path(home),
-                                          args.jobs, args.pg_statements))
+                                          args.jobs, args.pg_statements,
+                                          Marks(args.callgrind, Path(home))))
             finally:
                 stop_embedded()  # drops the benchmark's database
     print(ingress_reference())
