@@ -87,8 +87,8 @@ does any record this reading cannot vouch for."""
 # data's times narrowed to `InnerTime` as well (the union's core schema rewritten, the same
 # classes): no fewer instructions (pydantic-core's bounds cost what the Python call did);
 # the envelope read by `schemas.dsse.canonical_envelope`, or as two `str` members decoded
-# by pybase64, instead of `_payload_of` (now `_declines` and `_ENVELOPE`): ~27,700 instructions a record either way; the `="`
-# scan by `bytes.split`: 11,800 against 8,300.
+# by pybase64, instead of `_payload_of` (now `_declines` and `_ENVELOPE`): ~27,700
+# instructions a record either way; the `="` scan by `bytes.split`: 11,800 against 8,300.
 _EVENTS = TypeAdapter[Any](
     Annotated[Union[_TYPED], Field(discriminator="type")])  # type: ignore[arg-type]  # noqa: UP007
 _ENVELOPE = TypeAdapter(_Envelope[Annotated[CloudEvent, GetPydanticSchema(
