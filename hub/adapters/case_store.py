@@ -351,10 +351,10 @@ statuses split twice, for the outbox too). Session 12 measured the columns one b
 (bench/pg_callgrind.py alerts, PostgreSQL's instructions per case): as arrays 238.3 k; rule
 ids and agencies packed 238.4 k; case ids and statuses too 241.9 k (+3.6 k, about what the
 CLI's element checks of those two columns cost: no gain). The CLI, replaying 2,000 cases
-under callgrind (these two columns, and the runner calling its EnvelopeSigner directly,
-which it still does, with a direct libsodium call in EnvelopeSigner, which was not kept: one
-Python call an alert, not worth a second copy of `SigningKey.sign`): 13.3 k instructions a
-case less, ~0.8 % of its work a case. The alert ids stay a uuid array
+under callgrind: 13.3 k instructions a case less, ~0.8 % of its work a case, for these two
+columns together with direct calls of the signer and of libsodium for each alert; those
+calls were not kept (a Python call or two an alert, not worth a second way of signing), so
+the packing alone saves somewhat less. The alert ids stay a uuid array
 (binary, no text cast), the payloads and envelopes arrays (`CREATE_PACKED` says why)."""
 ALERTS_SQL = {packed: _alerts_sql(ALERTS_PACKED if packed else (False,) * 7)
               for packed in (True, False)}
