@@ -358,8 +358,9 @@ def _indication(
 _NO_GROUNDS_ON: dict[date | None, Indication] = {}
 """`Indication(act_day=day)` per day: no grounds under the law of that day (immutable, so
 shared). Issue 14, session 12: the walk over a case's assessments made one for every
-assessment whose figures meet no threshold (with `engine._deadline_facts`: -0.5 % of the
-assess pass's instructions on the v1.0 mix, -0.9 % on v1.1; see there)."""
+assessment whose figures meet no threshold (with a memo of deadlines' alert facts, since
+replaced by reads of their fields' dicts (`engine._deadline_facts`): -0.5 % of the assess
+pass's instructions on the v1.0 mix, -0.9 % on v1.1)."""
 
 
 def _no_grounds_on(day: date | None) -> Indication:

@@ -142,7 +142,7 @@ def _decision(
     if found.deadline is not None and due is not None and found.clock_start is not None:
         deadline_facts = _deadline_facts(found.deadline, found.deadline_name)
         unconfirmed = unconfirmed or deadline_facts["unconfirmed"]
-        facts["deadline"] = dict(deadline_facts)  # a dict of the alert's own
+        facts["deadline"] = deadline_facts
         facts["clock_started_at"] = iso(found.clock_start)
         facts["due_at"] = iso(due.at)
         if due.extended and due.nominal_last_day is not None:
@@ -189,31 +189,23 @@ def _decision(
     })
 
 
-_DEADLINE_FACTS: dict[tuple[int, str | None], tuple[Deadline, dict[str, Any]]] = {}
-"""The facts of a deadline under its name, per deadline (by identity, held, so checked: a
-rule set's deadlines are frozen models) and name."""
-
-
 def _deadline_facts(deadline: Deadline, name: str | None) -> dict[str, Any]:
-    """The "deadline" facts of an alert (the caller copies them): the same for every alert
-    of a rule's deadline, made once (issue 14, session 12: four attributes of the pydantic
-    model, each through its `__getattr__` hook, and a dict of five, for every alert with a
-    deadline). Measured with this and `_thresholds._no_grounds_on` together,
-    `bench/assess_path.py --callgrind` (2,000 cases, PYTHONHASHSEED=0): v1.0 370,270 ->
-    368,359 instructions a case (-0.5 %), v1.1 376,001 -> 372,680 (-0.9 %), digests the same."""
-    key = (id(deadline), name)
-    found = _DEADLINE_FACTS.get(key)
-    if found is None or found[0] is not deadline:
-        if len(_DEADLINE_FACTS) >= 4096:
-            _DEADLINE_FACTS.clear()
-        found = _DEADLINE_FACTS[key] = (deadline, {
-            "name": name,
-            "amount": deadline.amount,
-            "unit": deadline.unit,
-            "starts": deadline.starts,
-            "unconfirmed": deadline.unconfirmed,
-        })
-    return found[1]
+    """The "deadline" facts of an alert, a dict of its own, read off the deadline's fields'
+    dict (`__dict__`, as `_judge` reads it), not through the model's `__getattr__` hook.
+
+    Issue 14, session 13: session 12 kept these facts in a memo keyed by the deadline's
+    identity and copied them for each alert; read from `__dict__` they cost what that memo's
+    key, look-up and copy did (bench/assess_path.py --callgrind, 2,000 cases,
+    PYTHONHASHSEED=0: v1.0 366,099 with the memo -> 366,144 instructions a case, v1.1
+    371,162 -> 371,231; digests the same), so the memo, a global cache, went."""
+    fields = deadline.__dict__
+    return {
+        "name": name,
+        "amount": fields["amount"],
+        "unit": fields["unit"],
+        "starts": fields["starts"],
+        "unconfirmed": fields["unconfirmed"],
+    }
 
 
 def _after(moment: datetime, due_at: datetime) -> bool:
